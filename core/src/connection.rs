@@ -1,0 +1,451 @@
+//! One client connection: the stream, SASL and resource binding.
+//!
+//! This is the per-connection half of the core (quinn-proto's `Connection`
+//! to the server's `Endpoint`). It owns the XML parser and the negotiation
+//! state; anything shared (the resource sets, routing to other sessions) it
+//! reaches through [`Ctx`], which the server lends it for one input.
+
+use crate::bind::{self, BindRequest};
+use crate::config::Config;
+use crate::entropy::{Entropy, Seed};
+use crate::ns;
+use crate::router;
+use crate::sasl::{self, Exchange, Mechanism, SaslFailure, Step};
+use crate::session::SessionId;
+use crate::session_manager::SessionManager;
+use crate::stanza::{error_reply, iq_result, StanzaErrorCondition, StanzaKind};
+use crate::storage::{RequestId, StorageAnswer, StorageRequest};
+use crate::stream::{self, Features, StreamError, StreamErrorCondition as Cond};
+use crate::xml::{Element, StreamParser, XmlError, XmlEvent};
+use crate::{ConnectionId, Output};
+use jid::BareJid;
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+/// Effects collected while handling one input.
+#[derive(Default)]
+pub(crate) struct Outbox {
+    pub outputs: VecDeque<Output>,
+    /// Other connections that must end with a stream error (e.g. the loser
+    /// of a resource conflict).
+    pub evictions: Vec<(ConnectionId, StreamError)>,
+    /// Storage requests in flight, and whom they are for.
+    pub lookups: HashMap<RequestId, ConnectionId>,
+    next_request: u64,
+}
+
+impl Outbox {
+    /// Queue bytes for a connection, appending to its last queued write when
+    /// possible so that one input yields one write per connection.
+    pub fn send(&mut self, connection: ConnectionId, text: &str) {
+        if let Some(Output::Transmit {
+            connection: c,
+            data,
+        }) = self.outputs.back_mut()
+        {
+            if *c == connection {
+                data.extend_from_slice(text.as_bytes());
+                return;
+            }
+        }
+        self.outputs.push_back(Output::Transmit {
+            connection,
+            data: text.as_bytes().to_vec(),
+        });
+    }
+
+    pub fn send_element(&mut self, connection: ConnectionId, element: &Element) {
+        self.send(connection, &element.to_stream_string());
+    }
+
+    fn request(&mut self, connection: ConnectionId, query: StorageRequest) -> RequestId {
+        self.next_request += 1;
+        let request = RequestId(self.next_request);
+        self.lookups.insert(request, connection);
+        self.outputs.push_back(Output::Storage { request, query });
+        request
+    }
+}
+
+/// What a connection borrows from the server while it handles an input.
+pub(crate) struct Ctx<'a> {
+    pub config: &'a Config,
+    pub sessions: &'a mut SessionManager,
+    pub out: &'a mut Outbox,
+    pub now: Instant,
+}
+
+/// Whether the connection lives on after an input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Open,
+    Closed,
+}
+
+/// RFC 6120 section 4.2: a stream is opened by the client's header and
+/// opened anew after SASL success.
+enum StreamState {
+    /// `notopen` in the session model: waiting for `<stream:stream>`.
+    AwaitingHeader,
+    Open,
+}
+
+/// `c2s_unauthed` or `c2s` in the session model.
+enum Kind {
+    Unauthed {
+        failures: u32,
+        exchange: Option<Exchange>,
+    },
+    Authenticated {
+        user: BareJid,
+        session: Option<SessionId>,
+    },
+}
+
+pub(crate) struct Connection {
+    id: ConnectionId,
+    parser: StreamParser,
+    stream: StreamState,
+    /// Set by the first header; the same for every restart.
+    domain: Option<String>,
+    kind: Kind,
+    entropy: Entropy,
+    /// Input received while an exchange waits for storage, replayed after
+    /// the answer. Empty (unallocated) otherwise.
+    held: Vec<u8>,
+    pub deadline: Instant,
+}
+
+impl Connection {
+    pub fn new(id: ConnectionId, seed: Seed, config: &Config, now: Instant) -> Self {
+        Connection {
+            id,
+            parser: StreamParser::new(config.xml),
+            stream: StreamState::AwaitingHeader,
+            domain: None,
+            kind: Kind::Unauthed {
+                failures: 0,
+                exchange: None,
+            },
+            entropy: Entropy::new(seed),
+            held: Vec::new(),
+            deadline: now + config.login_timeout,
+        }
+    }
+
+    pub fn session(&self) -> Option<SessionId> {
+        match self.kind {
+            Kind::Authenticated { session, .. } => session,
+            Kind::Unauthed { .. } => None,
+        }
+    }
+
+    /// Forget the session (it was destroyed by someone else, e.g. replaced).
+    pub fn detach_session(&mut self) {
+        if let Kind::Authenticated { session, .. } = &mut self.kind {
+            *session = None;
+        }
+    }
+
+    fn waiting_for_storage(&self) -> bool {
+        matches!(&self.kind, Kind::Unauthed { exchange: Some(e), .. } if e.is_looking_up())
+    }
+
+    pub fn handle_bytes(&mut self, mut input: &[u8], ctx: &mut Ctx) -> Flow {
+        if self.session().is_some() {
+            self.deadline = ctx.now + ctx.config.idle_timeout;
+        }
+        while !input.is_empty() {
+            if self.waiting_for_storage() {
+                if self.held.len() + input.len() > ctx.config.xml.max_stanza_size {
+                    return self.fail(
+                        StreamError::with_text(Cond::PolicyViolation, "too much input"),
+                        ctx,
+                    );
+                }
+                self.held.extend_from_slice(input);
+                return Flow::Open;
+            }
+            match self.parser.next_event(&mut input) {
+                Ok(None) => break,
+                Ok(Some(event)) => {
+                    if self.handle_event(event, ctx) == Flow::Closed {
+                        return Flow::Closed;
+                    }
+                }
+                Err(e) => return self.fail(xml_stream_error(e), ctx),
+            }
+        }
+        Flow::Open
+    }
+
+    fn handle_event(&mut self, event: XmlEvent, ctx: &mut Ctx) -> Flow {
+        match (event, &self.stream) {
+            (XmlEvent::Header(header), StreamState::AwaitingHeader) => {
+                let domain = match stream::validate_header(&header, ctx.config) {
+                    Ok(d) => d,
+                    Err(e) => return self.fail(e, ctx),
+                };
+                if self.domain.get_or_insert_with(|| domain.clone()) != &domain {
+                    return self.fail(StreamError::new(Cond::HostUnknown), ctx);
+                }
+                self.open_stream(ctx);
+                Flow::Open
+            }
+            (XmlEvent::Element(element), StreamState::Open) => self.handle_element(element, ctx),
+            (XmlEvent::StreamEnd, StreamState::Open) => {
+                ctx.out.send(self.id, "</stream:stream>");
+                ctx.out.outputs.push_back(Output::Close {
+                    connection: self.id,
+                });
+                Flow::Closed
+            }
+            // The parser yields a header only first, and elements only
+            // after it; anything else is a parser invariant broken.
+            _ => self.fail(StreamError::new(Cond::InternalServerError), ctx),
+        }
+    }
+
+    fn open_stream(&mut self, ctx: &mut Ctx) {
+        let id = self.entropy.hex_token(24);
+        let mut reply = stream::response_header(&id, self.domain.as_deref());
+        reply.push_str(&match self.kind {
+            Kind::Unauthed { .. } => {
+                stream::features(Features::Sasl(Mechanism::offered(ctx.config.offer_plain)))
+            }
+            Kind::Authenticated { .. } => stream::features(Features::Bind),
+        });
+        ctx.out.send(self.id, &reply);
+        self.stream = StreamState::Open;
+    }
+
+    fn handle_element(&mut self, element: Element, ctx: &mut Ctx) -> Flow {
+        // A stanza in another namespace means the stream's default
+        // namespace was not `jabber:client` (RFC 6120 section 4.9.3.10).
+        if matches!(element.name(), "message" | "presence" | "iq") && element.ns() != ns::CLIENT {
+            return self.fail(StreamError::new(Cond::InvalidNamespace), ctx);
+        }
+        match &self.kind {
+            Kind::Unauthed { .. } => self.handle_unauthed(element, ctx),
+            Kind::Authenticated { .. } => self.handle_authenticated(element, ctx),
+        }
+    }
+
+    fn handle_unauthed(&mut self, element: Element, ctx: &mut Ctx) -> Flow {
+        if StanzaKind::of(&element).is_some() {
+            return self.fail(StreamError::new(Cond::NotAuthorized), ctx);
+        }
+        if element.ns() != ns::SASL {
+            return self.fail(StreamError::new(Cond::UnsupportedStanzaType), ctx);
+        }
+        let Kind::Unauthed { exchange, .. } = &mut self.kind else {
+            return Flow::Open;
+        };
+        let current = exchange.take();
+        let domain = self.domain.clone().unwrap_or_default();
+        let (next, step) = match (element.name(), current) {
+            ("auth", _) => {
+                let Some(mechanism) = element
+                    .get_attr("mechanism")
+                    .and_then(|m| Mechanism::from_offered(m, ctx.config.offer_plain))
+                else {
+                    return self.sasl_failure(SaslFailure::InvalidMechanism, ctx);
+                };
+                match sasl::decode_payload(&element) {
+                    Ok(initial) => Exchange::start(mechanism, initial, &domain),
+                    Err(f) => (None, Step::Failure(f)),
+                }
+            }
+            ("response", Some(current)) => match sasl::decode_payload(&element) {
+                Ok(data) => current.response(data.unwrap_or_default(), &domain),
+                Err(f) => (None, Step::Failure(f)),
+            },
+            ("abort", _) => (None, Step::Failure(SaslFailure::Aborted)),
+            // A response with no exchange in progress.
+            _ => (None, Step::Failure(SaslFailure::MalformedRequest)),
+        };
+        self.sasl_step(next, step, ctx)
+    }
+
+    fn sasl_step(&mut self, next: Option<Exchange>, step: Step, ctx: &mut Ctx) -> Flow {
+        if let Kind::Unauthed { exchange, .. } = &mut self.kind {
+            *exchange = next;
+        }
+        match step {
+            Step::Challenge(data) => {
+                ctx.out
+                    .send_element(self.id, &sasl::encode_payload("challenge", Some(&data)));
+                Flow::Open
+            }
+            Step::LookUp(username) => {
+                let domain = self.domain.clone().unwrap_or_default();
+                ctx.out.request(
+                    self.id,
+                    StorageRequest::LoadCredentials { username, domain },
+                );
+                Flow::Open
+            }
+            Step::Success {
+                username,
+                additional,
+            } => self.authenticated(&username, additional, ctx),
+            Step::Failure(failure) => self.sasl_failure(failure, ctx),
+        }
+    }
+
+    fn sasl_failure(&mut self, failure: SaslFailure, ctx: &mut Ctx) -> Flow {
+        ctx.out.send_element(self.id, &failure.to_element());
+        let Kind::Unauthed { failures, exchange } = &mut self.kind else {
+            return Flow::Open;
+        };
+        *exchange = None;
+        *failures += 1;
+        if *failures > ctx.config.max_auth_failures {
+            // RFC 6120 section 6.4.5: past the retry limit the connection
+            // is terminated.
+            return self.fail(
+                StreamError::with_text(
+                    Cond::PolicyViolation,
+                    "too many failed authentication attempts",
+                ),
+                ctx,
+            );
+        }
+        Flow::Open
+    }
+
+    fn authenticated(
+        &mut self,
+        username: &str,
+        additional: Option<Vec<u8>>,
+        ctx: &mut Ctx,
+    ) -> Flow {
+        let domain = self.domain.clone().unwrap_or_default();
+        let Ok(user) = BareJid::new(&format!("{username}@{domain}")) else {
+            return self.sasl_failure(SaslFailure::NotAuthorized, ctx);
+        };
+        ctx.out.send_element(
+            self.id,
+            &sasl::encode_payload("success", additional.as_deref()),
+        );
+        self.kind = Kind::Authenticated {
+            user,
+            session: None,
+        };
+        // RFC 6120 section 6.4.6: both sides restart the stream; the next
+        // bytes are a new stream header for a fresh parser.
+        self.parser = StreamParser::new(ctx.config.xml);
+        self.stream = StreamState::AwaitingHeader;
+        Flow::Open
+    }
+
+    /// Storage answered the credentials look-up.
+    pub fn handle_credentials(&mut self, answer: StorageAnswer, ctx: &mut Ctx) -> Flow {
+        let Kind::Unauthed { exchange, .. } = &mut self.kind else {
+            return Flow::Open;
+        };
+        let Some(current) = exchange.take() else {
+            return Flow::Open;
+        };
+        let found = match answer {
+            StorageAnswer::Credentials(c) => Ok(c),
+            StorageAnswer::Failed(_) => Err(()),
+        };
+        let (next, step) = current.credentials(found, &mut self.entropy);
+        if self.sasl_step(next, step, ctx) == Flow::Closed {
+            return Flow::Closed;
+        }
+        let held = std::mem::take(&mut self.held);
+        self.handle_bytes(&held, ctx)
+    }
+
+    fn handle_authenticated(&mut self, element: Element, ctx: &mut Ctx) -> Flow {
+        let Some(kind) = StanzaKind::of(&element) else {
+            return self.fail(StreamError::new(Cond::UnsupportedStanzaType), ctx);
+        };
+        let Kind::Authenticated { user, session } = &mut self.kind else {
+            return Flow::Open;
+        };
+        if kind == StanzaKind::Iq {
+            if let Some(bind) = bind::as_bind(&element) {
+                if session.is_some() {
+                    // One resource per stream (RFC 6120 section 7.7.2.1).
+                    ctx.out.send_element(
+                        self.id,
+                        &error_reply(&element, StanzaErrorCondition::NotAllowed),
+                    );
+                    return Flow::Open;
+                }
+                match bind::bind_request(&element, bind, user, &mut self.entropy) {
+                    BindRequest::Refuse(error) => ctx.out.send_element(self.id, &error),
+                    BindRequest::Bind(jid) => {
+                        let bound = ctx.sessions.bind(self.id, jid.clone());
+                        *session = Some(bound.session);
+                        if let Some(old) = bound.replaced {
+                            ctx.out
+                                .evictions
+                                .push((old.connection, StreamError::new(Cond::Conflict)));
+                        }
+                        self.deadline = ctx.now + ctx.config.idle_timeout;
+                        ctx.out
+                            .send_element(self.id, &bind::bind_result(&element, &jid));
+                    }
+                }
+                return Flow::Open;
+            }
+            if bind::is_session_request(&element) {
+                let mut result = iq_result(&element, None);
+                result.remove_attr("from");
+                ctx.out.send_element(self.id, &result);
+                return Flow::Open;
+            }
+        }
+        let Some(session) = *session else {
+            // RFC 6120 section 7.1: no stanzas before a resource is bound.
+            return self.fail(StreamError::new(Cond::NotAuthorized), ctx);
+        };
+        match router::from_session(session, kind, element, ctx) {
+            Ok(()) => Flow::Open,
+            Err(e) => self.fail(e, ctx),
+        }
+    }
+
+    pub fn handle_timeout(&mut self, ctx: &mut Ctx) -> Flow {
+        if ctx.now < self.deadline {
+            return Flow::Open;
+        }
+        self.fail(StreamError::new(Cond::ConnectionTimeout), ctx)
+    }
+
+    pub fn handle_peer_closed(&mut self, ctx: &mut Ctx) -> Flow {
+        ctx.out.outputs.push_back(Output::Close {
+            connection: self.id,
+        });
+        Flow::Closed
+    }
+
+    /// End the stream with a stream error and close the connection.
+    pub fn fail(&mut self, error: StreamError, ctx: &mut Ctx) -> Flow {
+        let mut text = String::new();
+        if matches!(self.stream, StreamState::AwaitingHeader) {
+            // RFC 6120 section 4.9.1.2: an error before our header is sent
+            // still needs a stream to be carried on.
+            let id = self.entropy.hex_token(24);
+            text.push_str(&stream::response_header(&id, self.domain.as_deref()));
+        }
+        text.push_str(&error.to_closing_bytes());
+        ctx.out.send(self.id, &text);
+        ctx.out.outputs.push_back(Output::Close {
+            connection: self.id,
+        });
+        Flow::Closed
+    }
+}
+
+fn xml_stream_error(error: XmlError) -> StreamError {
+    match error {
+        XmlError::NotWellFormed(_) => StreamError::new(Cond::NotWellFormed),
+        XmlError::Restricted(_) => StreamError::new(Cond::RestrictedXml),
+        XmlError::TooLarge(what) => StreamError::with_text(Cond::PolicyViolation, what),
+    }
+}

@@ -1,0 +1,60 @@
+//! # rookery-core: a sans-IO XMPP client-to-server core
+//!
+//! The core turns what happens on client connections into what the server
+//! must do. It owns no socket, reads no clock, draws no random number and
+//! touches no disk; a shim (`rookery-smol`, `rookery-std`, the fuzzer, a
+//! test) does all of that and feeds the results in.
+//!
+//! ```text
+//!            inputs                                   outputs
+//!  accept(conn, seed, now) ──┐                ┌──> Transmit { conn, bytes }
+//!  bytes(conn, data, now) ───┤   ┌────────┐   ├──> Close { conn }
+//!  peer_closed(conn, now) ───┼──>│ Server │───┼──> Storage { request, query }
+//!  timeout(now) ─────────────┤   └────────┘   └──> poll_timeout(): next deadline
+//!  storage(request, answer) ─┘
+//! ```
+//!
+//! The run loop of every shim:
+//!
+//! 1. call the `handle_*` method for whatever happened (a connection was
+//!    accepted, bytes arrived, a peer closed, a deadline passed, a storage
+//!    query finished), passing the current time;
+//! 2. drain [`Server::poll_output`] and carry out each [`Output`] in order;
+//! 3. sleep until the next event or [`Server::poll_timeout`].
+//!
+//! Because time, randomness (a per-connection [`Seed`]) and storage answers
+//! are inputs, the same inputs always give the same outputs: tests step many
+//! simulated clients with a fake clock, and fuzzing can replay anything.
+//!
+//! ## Map
+//! - [`xml`]: incremental parsing of the XML stream (on `rxml`) into stanzas.
+//! - [`stream`]: stream headers, features and stream errors (RFC 6120 §4).
+//! - [`sasl`]: PLAIN and SCRAM (RFC 6120 §6, RFC 5802, RFC 7677).
+//! - `bind`: resource binding (RFC 6120 §7).
+//! - `connection`: one connection's negotiation state machine.
+//! - [`session`], [`session_manager`]: sessions and the connected, available
+//!   and interested resource sets.
+//! - `router`: where a stanza from a session goes (RFC 6120 §10).
+//! - [`storage`]: the storage queries the core emits and their answers.
+
+#![forbid(unsafe_code)]
+
+mod bind;
+pub mod config;
+mod connection;
+mod entropy;
+pub mod ns;
+mod router;
+pub mod sasl;
+mod server;
+pub mod session;
+pub mod session_manager;
+pub mod stanza;
+pub mod storage;
+pub mod stream;
+pub mod xml;
+
+pub use config::Config;
+pub use entropy::Seed;
+pub use server::{ConnectionId, Output, Server};
+pub use storage::{RequestId, StorageAnswer, StorageRequest};

@@ -1,0 +1,192 @@
+//! The server endpoint: owns every connection and the session manager, and
+//! is the only type a shim talks to.
+
+use crate::config::Config;
+use crate::connection::{Connection, Ctx, Flow, Outbox};
+use crate::entropy::Seed;
+use crate::session_manager::SessionManager;
+use crate::storage::{RequestId, StorageAnswer, StorageRequest};
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+/// Names a transport connection. The shim chooses it at accept time and
+/// must not reuse it while the core still knows the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub u64);
+
+/// An effect for the shim to carry out, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Write these bytes to the connection.
+    Transmit {
+        connection: ConnectionId,
+        data: Vec<u8>,
+    },
+    /// Flush what was transmitted, then close the connection. The core has
+    /// already forgotten it.
+    Close { connection: ConnectionId },
+    /// Run this query and report the answer with
+    /// [`Server::handle_storage`].
+    Storage {
+        request: RequestId,
+        query: StorageRequest,
+    },
+}
+
+/// A sans-IO XMPP c2s server. See the crate documentation for the loop.
+pub struct Server {
+    config: Config,
+    connections: HashMap<ConnectionId, Connection>,
+    sessions: SessionManager,
+    out: Outbox,
+    /// Each live connection's deadline, soonest first.
+    timers: BTreeSet<(Instant, ConnectionId)>,
+}
+
+impl Server {
+    pub fn new(config: Config) -> Self {
+        Server {
+            config,
+            connections: HashMap::new(),
+            sessions: SessionManager::new(),
+            out: Outbox::default(),
+            timers: BTreeSet::new(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A client connected. `seed` must come from a cryptographic RNG: the
+    /// connection draws its stream ids and SCRAM nonces from it.
+    pub fn handle_accept(&mut self, connection: ConnectionId, seed: Seed, now: Instant) {
+        if self.connections.contains_key(&connection) {
+            return;
+        }
+        let conn = Connection::new(connection, seed, &self.config, now);
+        self.timers.insert((conn.deadline, connection));
+        self.connections.insert(connection, conn);
+    }
+
+    /// Bytes arrived from the client, split anywhere.
+    pub fn handle_bytes(&mut self, connection: ConnectionId, data: &[u8], now: Instant) {
+        self.with_connection(connection, now, |c, ctx| c.handle_bytes(data, ctx));
+    }
+
+    /// The client closed the TCP connection or it broke.
+    pub fn handle_peer_closed(&mut self, connection: ConnectionId, now: Instant) {
+        self.with_connection(connection, now, |c, ctx| c.handle_peer_closed(ctx));
+    }
+
+    /// Time has passed; call at (or after) [`Server::poll_timeout`].
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&(deadline, connection)) = self.timers.first() {
+            if deadline > now {
+                break;
+            }
+            self.timers.pop_first();
+            self.with_connection(connection, now, |c, ctx| c.handle_timeout(ctx));
+        }
+    }
+
+    /// A storage request finished.
+    pub fn handle_storage(&mut self, request: RequestId, answer: StorageAnswer, now: Instant) {
+        let Some(connection) = self.out.lookups.remove(&request) else {
+            return;
+        };
+        self.with_connection(connection, now, |c, ctx| c.handle_credentials(answer, ctx));
+    }
+
+    /// The next effect, if any. Drain this after every `handle_*` call.
+    pub fn poll_output(&mut self) -> Option<crate::Output> {
+        self.out.outputs.pop_front()
+    }
+
+    /// When [`Server::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.first().map(|(deadline, _)| *deadline)
+    }
+
+    pub fn sessions(&self) -> &SessionManager {
+        &self.sessions
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// The session model's invariants, plus: every session's connection is
+    /// live and points back at it.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.sessions.check_invariants()?;
+        for (id, conn) in &self.connections {
+            if let Some(sid) = conn.session() {
+                let s = self
+                    .sessions
+                    .get(sid)
+                    .ok_or(format!("{id:?} holds destroyed {sid:?}"))?;
+                if s.connection != *id {
+                    return Err(format!("{sid:?} belongs to {:?}, not {id:?}", s.connection));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn with_connection(
+        &mut self,
+        id: ConnectionId,
+        now: Instant,
+        f: impl FnOnce(&mut Connection, &mut Ctx) -> Flow,
+    ) {
+        let Some(conn) = self.connections.get_mut(&id) else {
+            return;
+        };
+        let before = conn.deadline;
+        let mut ctx = Ctx {
+            config: &self.config,
+            sessions: &mut self.sessions,
+            out: &mut self.out,
+            now,
+        };
+        match f(conn, &mut ctx) {
+            Flow::Closed => self.remove(id, before),
+            Flow::Open if conn.deadline != before => {
+                self.timers.remove(&(before, id));
+                self.timers.insert((conn.deadline, id));
+            }
+            Flow::Open => {}
+        }
+        self.evict(now);
+    }
+
+    /// Close connections whose sessions another input ended.
+    fn evict(&mut self, now: Instant) {
+        while let Some((id, error)) = self.out.evictions.pop() {
+            let Some(conn) = self.connections.get_mut(&id) else {
+                continue;
+            };
+            conn.detach_session();
+            let deadline = conn.deadline;
+            let mut ctx = Ctx {
+                config: &self.config,
+                sessions: &mut self.sessions,
+                out: &mut self.out,
+                now,
+            };
+            conn.fail(error, &mut ctx);
+            self.remove(id, deadline);
+        }
+    }
+
+    fn remove(&mut self, id: ConnectionId, deadline: Instant) {
+        self.timers.remove(&(deadline, id));
+        if let Some(conn) = self.connections.remove(&id) {
+            self.timers.remove(&(conn.deadline, id));
+            if let Some(session) = conn.session() {
+                self.sessions.destroy(session);
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! A session: the server's view of one logged-in resource.
+//!
+//! A session is distinct from the connection that carries it. Today each
+//! session has exactly one connection; stream management (XEP-0198) will let
+//! a session outlive its connection, and clustering will put some sessions
+//! on other nodes, which is why the session is addressed by [`SessionId`]
+//! and names its connection instead of owning it.
+
+use crate::xml::Element;
+use crate::ConnectionId;
+use jid::FullJid;
+
+/// Identifies a session within this server, stable for its lifetime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub u64);
+
+/// Resource priority (RFC 6121 section 4.7.2.3): -128..=127, default 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Priority(pub i8);
+
+/// Whether the resource asked for the roster, and so receives roster
+/// pushes (the *interested* set).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RosterInterest {
+    #[default]
+    NotRequested,
+    Interested,
+}
+
+/// A connected resource: a session with a bound full JID.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub id: SessionId,
+    pub connection: ConnectionId,
+    pub jid: FullJid,
+    pub priority: Priority,
+    /// The last broadcast presence (no `to`, no `type`); `Some` makes the
+    /// session an *available* resource.
+    pub presence: Option<Element>,
+    pub interest: RosterInterest,
+}
+
+impl Session {
+    pub fn is_available(&self) -> bool {
+        self.presence.is_some()
+    }
+
+    pub fn is_interested(&self) -> bool {
+        self.interest == RosterInterest::Interested
+    }
+}

@@ -1,0 +1,202 @@
+//! The session manager: the one owner of the connected, available and
+//! interested resource sets (see `shared/session-model.md`).
+//!
+//! Everything that asks "who is online" goes through here, so the sets can
+//! never disagree with the sessions. A session that is not in the map does
+//! not exist; there are no half-destroyed sessions.
+
+use crate::session::{Priority, RosterInterest, Session, SessionId};
+use crate::ConnectionId;
+use jid::{BareJid, FullJid};
+use std::collections::{BTreeSet, HashMap};
+
+#[derive(Default, Debug)]
+pub struct SessionManager {
+    sessions: HashMap<SessionId, Session>,
+    /// Connected resources by full JID: at most one session per full JID.
+    connected: HashMap<FullJid, SessionId>,
+    /// Connected resources of each account, for bare-JID routing.
+    by_bare: HashMap<BareJid, BTreeSet<SessionId>>,
+    available: BTreeSet<SessionId>,
+    interested: BTreeSet<SessionId>,
+    next_id: u64,
+}
+
+/// The result of binding a full JID.
+#[derive(Debug)]
+pub struct Bound {
+    pub session: SessionId,
+    /// The session that held this full JID before and was replaced; its
+    /// connection must be closed with `<conflict/>`.
+    pub replaced: Option<Session>,
+}
+
+impl SessionManager {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Make `jid` a connected resource carried by `connection`.
+    ///
+    /// Conflict policy: the new session wins and the old one is destroyed
+    /// (Prosody's default `conflict_resolve = "kick_old"`); a client that
+    /// reconnects after a dropped TCP connection gets its resource back
+    /// instead of waiting for the stale session to time out.
+    pub fn bind(&mut self, connection: ConnectionId, jid: FullJid) -> Bound {
+        let replaced = self
+            .connected
+            .get(&jid)
+            .copied()
+            .and_then(|old| self.destroy(old));
+        self.next_id += 1;
+        let id = SessionId(self.next_id);
+        self.connected.insert(jid.clone(), id);
+        self.by_bare.entry(jid.to_bare()).or_default().insert(id);
+        self.sessions.insert(
+            id,
+            Session {
+                id,
+                connection,
+                jid,
+                priority: Priority::default(),
+                presence: None,
+                interest: RosterInterest::NotRequested,
+            },
+        );
+        Bound {
+            session: id,
+            replaced,
+        }
+    }
+
+    /// Remove a session from every set. Returns it if it still existed.
+    pub fn destroy(&mut self, id: SessionId) -> Option<Session> {
+        let session = self.sessions.remove(&id)?;
+        self.connected.remove(&session.jid);
+        let bare = session.jid.to_bare();
+        if let Some(set) = self.by_bare.get_mut(&bare) {
+            set.remove(&id);
+            if set.is_empty() {
+                self.by_bare.remove(&bare);
+            }
+        }
+        self.available.remove(&id);
+        self.interested.remove(&id);
+        Some(session)
+    }
+
+    pub fn get(&self, id: SessionId) -> Option<&Session> {
+        self.sessions.get(&id)
+    }
+
+    pub fn by_full_jid(&self, jid: &FullJid) -> Option<&Session> {
+        self.connected.get(jid).and_then(|id| self.sessions.get(id))
+    }
+
+    /// Connected resources of one account.
+    pub fn resources_of<'a>(&'a self, bare: &BareJid) -> impl Iterator<Item = &'a Session> + 'a {
+        self.by_bare
+            .get(bare)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.sessions.get(id))
+    }
+
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// Check the model's invariants; property tests and fuzzing call this
+    /// after every step.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        for (jid, id) in &self.connected {
+            let s = self
+                .sessions
+                .get(id)
+                .ok_or(format!("{jid} maps to missing session {id:?}"))?;
+            if &s.jid != jid {
+                return Err(format!("{jid} maps to session of {}", s.jid));
+            }
+        }
+        if self.connected.len() != self.sessions.len() {
+            return Err("a session is missing from the connected set".into());
+        }
+        for id in &self.available {
+            let s = self
+                .sessions
+                .get(id)
+                .ok_or(format!("available {id:?} is not connected"))?;
+            if !s.is_available() {
+                return Err(format!("{id:?} is in the available set without presence"));
+            }
+        }
+        for id in &self.interested {
+            let s = self
+                .sessions
+                .get(id)
+                .ok_or(format!("interested {id:?} is not connected"))?;
+            if !s.is_interested() {
+                return Err(format!("{id:?} is in the interested set without interest"));
+            }
+        }
+        let indexed: usize = self.by_bare.values().map(BTreeSet::len).sum();
+        if indexed != self.sessions.len() {
+            return Err("bare-JID index disagrees with the sessions".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jid(s: &str) -> FullJid {
+        FullJid::new(s).unwrap()
+    }
+
+    #[test]
+    fn binding_makes_a_connected_resource() {
+        let mut sm = SessionManager::new();
+        let b = sm.bind(ConnectionId(1), jid("juliet@localhost/balcony"));
+        assert_eq!(
+            sm.by_full_jid(&jid("juliet@localhost/balcony")).unwrap().id,
+            b.session
+        );
+        assert!(b.replaced.is_none());
+        sm.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn binding_a_taken_full_jid_replaces_the_old_session() {
+        let mut sm = SessionManager::new();
+        let old = sm
+            .bind(ConnectionId(1), jid("juliet@localhost/balcony"))
+            .session;
+        let b = sm.bind(ConnectionId(2), jid("juliet@localhost/balcony"));
+        assert_eq!(b.replaced.map(|s| s.id), Some(old));
+        assert_eq!(sm.len(), 1);
+        assert!(sm.get(old).is_none());
+        sm.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn destroyed_session_is_in_no_set() {
+        let mut sm = SessionManager::new();
+        let id = sm
+            .bind(ConnectionId(1), jid("juliet@localhost/balcony"))
+            .session;
+        sm.destroy(id);
+        assert!(sm.is_empty());
+        assert_eq!(
+            sm.resources_of(&BareJid::new("juliet@localhost").unwrap())
+                .count(),
+            0
+        );
+        sm.check_invariants().unwrap();
+    }
+}

@@ -1,0 +1,95 @@
+//! Opening a stream: checking the client's header and writing ours.
+
+use super::{StreamError, StreamErrorCondition};
+use crate::config::Config;
+use crate::ns;
+use crate::xml::{escape_into, Element, StreamHeader};
+
+/// Check a client's stream header (RFC 6120 sections 4.7 and 4.9.3) and
+/// return the served domain it addresses.
+pub(crate) fn validate_header(
+    header: &StreamHeader,
+    config: &Config,
+) -> Result<String, StreamError> {
+    use StreamErrorCondition::*;
+    if header.ns != ns::STREAM {
+        return Err(StreamError::new(InvalidNamespace));
+    }
+    if header.name != "stream" {
+        return Err(StreamError::new(BadFormat));
+    }
+    // A missing version means a pre-1.0 (RFC 3920-less) peer, which we do
+    // not speak; any 1.x is fine (section 4.7.5).
+    let major = header
+        .get_attr("version")
+        .and_then(|v| v.split('.').next())
+        .and_then(|m| m.parse::<u32>().ok());
+    if major != Some(1) {
+        return Err(StreamError::new(UnsupportedVersion));
+    }
+    // Prosody requires `to` as well; without it we cannot tell which
+    // domain's credentials apply.
+    let Some(to) = header.get_attr("to") else {
+        return Err(StreamError::with_text(
+            ImproperAddressing,
+            "a 'to' attribute is required on stream headers",
+        ));
+    };
+    let domain = jid::DomainPart::new(to)
+        .map(|d| d.as_str().to_owned())
+        .map_err(|_| StreamError::new(HostUnknown))?;
+    if !config.serves(&domain) {
+        return Err(StreamError::new(HostUnknown));
+    }
+    Ok(domain)
+}
+
+/// Our response header. `from` is omitted when the client's header was
+/// unacceptable (we answer only to open the stream and report the error).
+pub(crate) fn response_header(id: &str, from: Option<&str>) -> String {
+    let mut out = String::from(
+        "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+         xmlns:stream='http://etherx.jabber.org/streams' id='",
+    );
+    escape_into(&mut out, id);
+    out.push('\'');
+    if let Some(from) = from {
+        out.push_str(" from='");
+        escape_into(&mut out, from);
+        out.push('\'');
+    }
+    out.push_str(" version='1.0' xml:lang='en'>");
+    out
+}
+
+/// Which stage of negotiation the features describe.
+pub(crate) enum Features<'a> {
+    /// Before authentication: the SASL mechanisms on offer.
+    Sasl(&'a [&'static str]),
+    /// After authentication: resource binding and the legacy session.
+    Bind,
+}
+
+pub(crate) fn features(stage: Features<'_>) -> String {
+    let children = match stage {
+        Features::Sasl(mechanisms) => {
+            let mut m = Element::new("mechanisms", ns::SASL);
+            for name in mechanisms {
+                m.push_child(Element::new("mechanism", ns::SASL).text(name));
+            }
+            vec![m]
+        }
+        Features::Bind => vec![
+            Element::new("bind", ns::BIND),
+            // RFC 6121 dropped the session iq; advertise it as optional
+            // (draft-cridland-xmpp-session) for clients that still send it.
+            Element::new("session", ns::SESSION).child(Element::new("optional", ns::SESSION)),
+        ],
+    };
+    let mut out = String::from("<stream:features>");
+    for c in &children {
+        c.write_to(&mut out, ns::STREAM);
+    }
+    out.push_str("</stream:features>");
+    out
+}

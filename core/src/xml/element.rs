@@ -1,0 +1,209 @@
+//! A small owned element tree for stanzas and nonzas.
+//!
+//! Rookery keeps its own tree rather than a general DOM because the stream
+//! layer needs exact control over what is kept per element (size accounting,
+//! depth limits) and over how stanzas are serialised onto a `jabber:client`
+//! stream (no redundant `xmlns` on stanzas, prefix-free output).
+
+use std::fmt::Write as _;
+
+/// A child of an element: another element or character data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Node {
+    Element(Element),
+    Text(String),
+}
+
+/// An XML element with its resolved namespace.
+///
+/// Attributes without a namespace are kept by local name; `xml:lang` is kept
+/// as `xml:lang`. Other namespaced attributes are dropped on parse (clients
+/// such as mcabber send foreign attributes that carry no meaning for us).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Element {
+    name: String,
+    ns: String,
+    attrs: Vec<(String, String)>,
+    children: Vec<Node>,
+}
+
+impl Element {
+    pub fn new(name: &str, ns: &str) -> Self {
+        Element {
+            name: name.to_owned(),
+            ns: ns.to_owned(),
+            attrs: Vec::new(),
+            children: Vec::new(),
+        }
+    }
+
+    /// Builder: set an attribute.
+    pub fn attr(mut self, name: &str, value: &str) -> Self {
+        self.set_attr(name, value);
+        self
+    }
+
+    /// Builder: append a child element.
+    pub fn child(mut self, child: Element) -> Self {
+        self.children.push(Node::Element(child));
+        self
+    }
+
+    /// Builder: append character data.
+    pub fn text(mut self, text: &str) -> Self {
+        self.children.push(Node::Text(text.to_owned()));
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn ns(&self) -> &str {
+        &self.ns
+    }
+
+    pub fn is(&self, name: &str, ns: &str) -> bool {
+        self.name == name && self.ns == ns
+    }
+
+    pub fn get_attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn set_attr(&mut self, name: &str, value: &str) {
+        match self.attrs.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => *v = value.to_owned(),
+            None => self.attrs.push((name.to_owned(), value.to_owned())),
+        }
+    }
+
+    pub fn remove_attr(&mut self, name: &str) -> Option<String> {
+        let index = self.attrs.iter().position(|(n, _)| n == name)?;
+        Some(self.attrs.remove(index).1)
+    }
+
+    pub fn attrs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.attrs.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    pub fn push_child(&mut self, child: Element) {
+        self.children.push(Node::Element(child));
+    }
+
+    pub(crate) fn push_node(&mut self, node: Node) {
+        match (self.children.last_mut(), node) {
+            // The parser may hand text over in several chunks; keep one node.
+            (Some(Node::Text(last)), Node::Text(more)) => last.push_str(&more),
+            (_, node) => self.children.push(node),
+        }
+    }
+
+    /// Child elements, in document order.
+    pub fn children(&self) -> impl Iterator<Item = &Element> {
+        self.children.iter().filter_map(|n| match n {
+            Node::Element(e) => Some(e),
+            Node::Text(_) => None,
+        })
+    }
+
+    pub fn get_child(&self, name: &str, ns: &str) -> Option<&Element> {
+        self.children().find(|c| c.is(name, ns))
+    }
+
+    /// The concatenated character data directly inside this element.
+    pub fn text_content(&self) -> String {
+        let mut out = String::new();
+        for node in &self.children {
+            if let Node::Text(t) = node {
+                out.push_str(t);
+            }
+        }
+        out
+    }
+
+    /// Serialise as it appears inside a stream whose default namespace is
+    /// `parent_ns`: `xmlns` is written only where the namespace changes.
+    pub fn write_to(&self, out: &mut String, parent_ns: &str) {
+        out.push('<');
+        out.push_str(&self.name);
+        if self.ns != parent_ns {
+            out.push_str(" xmlns='");
+            escape_into(out, &self.ns);
+            out.push('\'');
+        }
+        for (name, value) in &self.attrs {
+            let _ = write!(out, " {name}='");
+            escape_into(out, value);
+            out.push('\'');
+        }
+        if self.children.is_empty() {
+            out.push_str("/>");
+            return;
+        }
+        out.push('>');
+        for node in &self.children {
+            match node {
+                Node::Element(e) => e.write_to(out, &self.ns),
+                Node::Text(t) => escape_into(out, t),
+            }
+        }
+        out.push_str("</");
+        out.push_str(&self.name);
+        out.push('>');
+    }
+
+    /// Serialise for a `jabber:client` stream.
+    pub fn to_stream_string(&self) -> String {
+        let mut out = String::new();
+        self.write_to(&mut out, crate::ns::CLIENT);
+        out
+    }
+}
+
+/// Escape character data or an attribute value (single-quoted).
+pub fn escape_into(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\'' => out.push_str("&apos;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn omits_xmlns_matching_the_stream_namespace() {
+        let iq = Element::new("iq", crate::ns::CLIENT)
+            .attr("type", "result")
+            .child(
+                Element::new("bind", crate::ns::BIND)
+                    .child(Element::new("jid", crate::ns::BIND).text("a@b/c")),
+            );
+        assert_eq!(
+            iq.to_stream_string(),
+            "<iq type='result'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>a@b/c</jid></bind></iq>"
+        );
+    }
+
+    #[test]
+    fn escapes_text_and_attribute_values() {
+        let m = Element::new("body", crate::ns::CLIENT)
+            .attr("x", "a'b<")
+            .text("1 < 2 & 3");
+        assert_eq!(
+            m.to_stream_string(),
+            "<body x='a&apos;b&lt;'>1 &lt; 2 &amp; 3</body>"
+        );
+    }
+}

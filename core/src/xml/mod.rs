@@ -1,0 +1,7 @@
+//! The XML layer: an incremental stream parser on `rxml` and the element tree.
+
+mod element;
+mod parser;
+
+pub use element::{escape_into, Element, Node};
+pub use parser::{StreamHeader, StreamParser, XmlError, XmlEvent, XmlLimits};

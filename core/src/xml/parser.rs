@@ -1,0 +1,317 @@
+//! Incremental parsing of one XML stream into a header, top-level elements
+//! and the stream's end.
+//!
+//! `rxml` does the XML work (well-formedness, namespaces, UTF-8 split across
+//! reads); this layer cuts the event flow into stanzas and enforces the
+//! stream-level limits. It hands out one event per call so that the caller can
+//! stop mid-read (for instance at a stream restart) and keep the rest.
+
+use super::element::{Element, Node};
+use rxml::error::EndOrError;
+use rxml::{Event, Parse, Parser, WithOptions};
+
+/// Limits on what a peer may make us hold in memory for one stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XmlLimits {
+    /// Largest top-level element (stanza or nonza) in bytes of markup.
+    pub max_stanza_size: usize,
+    /// Deepest nesting inside a top-level element (the stanza itself is 1).
+    pub max_depth: usize,
+}
+
+impl Default for XmlLimits {
+    fn default() -> Self {
+        // Prosody's default c2s_stanza_size_limit is 256 KiB.
+        XmlLimits {
+            max_stanza_size: 256 * 1024,
+            max_depth: 32,
+        }
+    }
+}
+
+/// The opening `<stream:stream>` tag as the peer sent it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamHeader {
+    pub name: String,
+    pub ns: String,
+    /// `to`, `from`, `version`, `id`, and `xml:lang` under that name.
+    pub attrs: Vec<(String, String)>,
+}
+
+impl StreamHeader {
+    pub fn get_attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum XmlEvent {
+    Header(StreamHeader),
+    /// A complete child of the stream root: a stanza or a nonza.
+    Element(Element),
+    /// The peer closed its stream (`</stream:stream>`).
+    StreamEnd,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum XmlError {
+    /// Malformed XML (RFC 6120 `not-well-formed`).
+    NotWellFormed(String),
+    /// XML features XMPP forbids: comments, PIs, DTDs (`restricted-xml`).
+    Restricted(String),
+    /// A stanza over `max_stanza_size` or deeper than `max_depth`
+    /// (`policy-violation`).
+    TooLarge(&'static str),
+}
+
+pub struct StreamParser {
+    parser: Parser,
+    limits: XmlLimits,
+    /// Open elements of the current top-level element, outermost first.
+    open: Vec<Element>,
+    /// Whether the stream root has been seen (and not yet closed).
+    in_stream: bool,
+    /// Whether the first non-whitespace byte (which must be `<`) was seen.
+    started: bool,
+    ended: bool,
+    /// Markup bytes seen so far of the current top-level element.
+    stanza_bytes: usize,
+}
+
+impl StreamParser {
+    pub fn new(limits: XmlLimits) -> Self {
+        let mut options = rxml::parser::Options::default();
+        // rxml reserves this much scratch space while a token is being
+        // read, so it stays small: names and attribute values are bounded
+        // by it, and long text is handed over in chunks of it.
+        options.max_token_length = options.max_token_length.min(limits.max_stanza_size.max(64));
+        StreamParser {
+            parser: Parser::with_options(options),
+            limits,
+            open: Vec::new(),
+            in_stream: false,
+            started: false,
+            ended: false,
+            stanza_bytes: 0,
+        }
+    }
+
+    /// Parse from `input` until one event is complete, advancing `input` past
+    /// what was consumed. `Ok(None)` means all of `input` was consumed
+    /// without completing an event.
+    pub fn next_event(&mut self, input: &mut &[u8]) -> Result<Option<XmlEvent>, XmlError> {
+        if !self.started {
+            // rxml holds leading text until it sees markup; a peer speaking
+            // another protocol (an HTTP request, a TLS ClientHello) is told
+            // at once instead.
+            match input.iter().find(|b| !b.is_ascii_whitespace()) {
+                Some(b'<') => self.started = true,
+                Some(_) => {
+                    return Err(XmlError::NotWellFormed(
+                        "stream does not start with markup".into(),
+                    ))
+                }
+                None => {}
+            }
+        }
+        loop {
+            if self.ended {
+                // Nothing may follow the end of the stream root; bytes that do
+                // are ignored, as the stream is being closed.
+                *input = &[];
+                return Ok(None);
+            }
+            let event = match self.parser.parse(input, false) {
+                Ok(Some(event)) => event,
+                // rxml reports the end of the document only at EOF, which
+                // never comes from this call.
+                Ok(None) => return Ok(None),
+                Err(EndOrError::NeedMoreData) => {
+                    if self.open.is_empty() {
+                        // Between stanzas: give back the parser's scratch
+                        // buffers, so an idle stream holds no buffer.
+                        self.parser.release_temporaries();
+                    }
+                    return Ok(None);
+                }
+                Err(EndOrError::Error(e)) => return Err(classify(e)),
+            };
+            if let Some(done) = self.handle(event)? {
+                return Ok(Some(done));
+            }
+        }
+    }
+
+    fn handle(&mut self, event: Event) -> Result<Option<XmlEvent>, XmlError> {
+        match event {
+            Event::XmlDeclaration(..) => Ok(None),
+            Event::StartElement(metrics, (ns, name), attrs) => {
+                if !self.in_stream {
+                    self.in_stream = true;
+                    let attrs = attrs
+                        .into_iter()
+                        .filter_map(|((ans, aname), value)| {
+                            attr_name(&ans, &aname).map(|n| (n, value))
+                        })
+                        .collect();
+                    return Ok(Some(XmlEvent::Header(StreamHeader {
+                        name: name.to_string(),
+                        ns: ns.as_str().to_owned(),
+                        attrs,
+                    })));
+                }
+                self.count(metrics.len())?;
+                if self.open.len() >= self.limits.max_depth {
+                    return Err(XmlError::TooLarge("element nesting too deep"));
+                }
+                let mut element = Element::new(&name, ns.as_str());
+                for ((ans, aname), value) in attrs {
+                    if let Some(n) = attr_name(&ans, &aname) {
+                        element.set_attr(&n, &value);
+                    }
+                }
+                self.open.push(element);
+                Ok(None)
+            }
+            Event::Text(metrics, text) => {
+                if let Some(current) = self.open.last_mut() {
+                    self.stanza_bytes += metrics.len();
+                    if self.stanza_bytes > self.limits.max_stanza_size {
+                        return Err(XmlError::TooLarge("stanza too large"));
+                    }
+                    current.push_node(Node::Text(text.to_string()));
+                }
+                // Text directly inside the stream root is whitespace
+                // keepalive (or junk): it carries nothing and is dropped.
+                Ok(None)
+            }
+            Event::EndElement(metrics) => {
+                let Some(element) = self.open.pop() else {
+                    self.ended = true;
+                    self.in_stream = false;
+                    return Ok(Some(XmlEvent::StreamEnd));
+                };
+                self.count(metrics.len())?;
+                match self.open.last_mut() {
+                    Some(parent) => {
+                        parent.push_child(element);
+                        Ok(None)
+                    }
+                    None => {
+                        self.stanza_bytes = 0;
+                        Ok(Some(XmlEvent::Element(element)))
+                    }
+                }
+            }
+        }
+    }
+
+    fn count(&mut self, bytes: usize) -> Result<(), XmlError> {
+        self.stanza_bytes += bytes;
+        if self.stanza_bytes > self.limits.max_stanza_size {
+            Err(XmlError::TooLarge("stanza too large"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn attr_name(ns: &rxml::Namespace, name: &str) -> Option<String> {
+    if ns.is_none() {
+        Some(name.to_owned())
+    } else if ns.as_str() == rxml::Namespace::XML.as_str() {
+        Some(format!("xml:{name}"))
+    } else {
+        None
+    }
+}
+
+fn classify(error: rxml::Error) -> XmlError {
+    match error {
+        rxml::Error::RestrictedXml(what @ ("long name or reference" | "event too long")) => {
+            XmlError::TooLarge(what)
+        }
+        rxml::Error::RestrictedXml(what) => XmlError::Restricted(what.to_owned()),
+        other => XmlError::NotWellFormed(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
+
+    fn parse_all(parser: &mut StreamParser, mut data: &[u8]) -> Result<Vec<XmlEvent>, XmlError> {
+        let mut out = Vec::new();
+        while let Some(ev) = parser.next_event(&mut data)? {
+            out.push(ev);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn header_carries_to_and_version() {
+        let mut p = StreamParser::new(XmlLimits::default());
+        let evs = parse_all(&mut p, HEADER.as_bytes()).unwrap();
+        let XmlEvent::Header(h) = &evs[0] else {
+            panic!("{evs:?}")
+        };
+        assert_eq!(h.name, "stream");
+        assert_eq!(h.ns, "http://etherx.jabber.org/streams");
+        assert_eq!(h.get_attr("to"), Some("localhost"));
+        assert_eq!(h.get_attr("version"), Some("1.0"));
+    }
+
+    #[test]
+    fn stanza_inherits_the_stream_default_namespace() {
+        let mut p = StreamParser::new(XmlLimits::default());
+        let doc = format!("{HEADER}<message to='a@b'><body>hi</body></message>");
+        let evs = parse_all(&mut p, doc.as_bytes()).unwrap();
+        let XmlEvent::Element(m) = &evs[1] else {
+            panic!()
+        };
+        assert!(m.is("message", "jabber:client"));
+        assert_eq!(
+            m.get_child("body", "jabber:client").unwrap().text_content(),
+            "hi"
+        );
+    }
+
+    #[test]
+    fn oversized_stanza_is_refused() {
+        let mut p = StreamParser::new(XmlLimits {
+            max_stanza_size: 100,
+            max_depth: 8,
+        });
+        let doc = format!(
+            "{HEADER}<message><body>{}</body></message>",
+            "x".repeat(200)
+        );
+        assert_eq!(
+            parse_all(&mut p, doc.as_bytes()),
+            Err(XmlError::TooLarge("stanza too large"))
+        );
+    }
+
+    #[test]
+    fn comments_are_restricted_xml() {
+        let mut p = StreamParser::new(XmlLimits::default());
+        let doc = format!("{HEADER}<!-- hi -->");
+        assert!(matches!(
+            parse_all(&mut p, doc.as_bytes()),
+            Err(XmlError::Restricted(_))
+        ));
+    }
+
+    #[test]
+    fn closing_the_root_ends_the_stream() {
+        let mut p = StreamParser::new(XmlLimits::default());
+        let doc = format!("{HEADER}</stream:stream>");
+        let evs = parse_all(&mut p, doc.as_bytes()).unwrap();
+        assert_eq!(evs.last(), Some(&XmlEvent::StreamEnd));
+    }
+}

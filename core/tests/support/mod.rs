@@ -1,0 +1,267 @@
+//! A deterministic test bench for the core: simulated clients, a fake
+//! clock and an in-memory account store. No sockets, no threads.
+#![allow(dead_code)]
+
+use rookery_core::sasl::StoredCredentials;
+use rookery_core::{
+    Config, ConnectionId, Output, RequestId, Seed, Server, StorageAnswer, StorageRequest,
+};
+use rookery_tests::scram::{Hash, ScramClient};
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+pub const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+    xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
+
+pub const SASL_FEATURES: &str = "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
+    <mechanism>SCRAM-SHA-256</mechanism><mechanism>SCRAM-SHA-1</mechanism><mechanism>PLAIN</mechanism>\
+    </mechanisms></stream:features>";
+
+pub const BIND_FEATURES: &str = "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>\
+    <session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>";
+
+/// Our stream header as the server sends it, with the id replaced by `ID`.
+pub const SERVER_HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+    xmlns:stream='http://etherx.jabber.org/streams' id='ID' from='localhost' version='1.0' xml:lang='en'>";
+
+pub fn stream_error(condition: &str) -> String {
+    format!(
+        "<stream:error><{condition} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>"
+    )
+}
+
+pub fn plain(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let payload = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
+    format!("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{payload}</auth>")
+}
+
+pub struct Bench {
+    pub server: Server,
+    pub now: Instant,
+    accounts: HashMap<String, StoredCredentials>,
+    /// When false, storage requests wait in `pending` for `answer_storage`.
+    pub auto_storage: bool,
+    pub pending: Vec<(RequestId, StorageRequest)>,
+    received: HashMap<ConnectionId, String>,
+    closed: HashSet<ConnectionId>,
+    /// Every output, in order, for determinism checks.
+    pub log: Vec<Output>,
+    next_conn: u64,
+}
+
+impl Bench {
+    pub fn new() -> Self {
+        Self::with_config(Config::default())
+    }
+
+    pub fn with_config(config: Config) -> Self {
+        let mut bench = Bench {
+            server: Server::new(config),
+            now: Instant::now(),
+            accounts: HashMap::new(),
+            auto_storage: true,
+            pending: Vec::new(),
+            received: HashMap::new(),
+            closed: HashSet::new(),
+            log: Vec::new(),
+            next_conn: 0,
+        };
+        // Few iterations keep the tests fast; the count is stored per user.
+        bench.add_user("juliet", "r0m30", 64);
+        bench.add_user("romeo", "j00l13t", 64);
+        bench
+    }
+
+    pub fn add_user(&mut self, name: &str, password: &str, iterations: u32) {
+        let salt = format!("salt-of-{name}");
+        let creds = StoredCredentials::derive(password, salt.as_bytes(), iterations).unwrap();
+        self.accounts.insert(name.to_owned(), creds);
+    }
+
+    pub fn connect(&mut self) -> ConnectionId {
+        self.next_conn += 1;
+        let id = ConnectionId(self.next_conn);
+        self.server
+            .handle_accept(id, Seed([self.next_conn as u8; 32]), self.now);
+        self.pump();
+        id
+    }
+
+    pub fn send(&mut self, conn: ConnectionId, data: &str) {
+        self.send_bytes(conn, data.as_bytes());
+    }
+
+    pub fn send_bytes(&mut self, conn: ConnectionId, data: &[u8]) {
+        self.server.handle_bytes(conn, data, self.now);
+        self.pump();
+    }
+
+    pub fn peer_close(&mut self, conn: ConnectionId) {
+        self.server.handle_peer_closed(conn, self.now);
+        self.pump();
+    }
+
+    pub fn advance(&mut self, by: Duration) {
+        self.now += by;
+        if self.server.poll_timeout().is_some_and(|t| t <= self.now) {
+            self.server.handle_timeout(self.now);
+        }
+        self.pump();
+    }
+
+    pub fn answer_storage(&mut self) {
+        for (request, query) in std::mem::take(&mut self.pending) {
+            let answer = self.lookup(&query);
+            self.server.handle_storage(request, answer, self.now);
+        }
+        self.pump();
+    }
+
+    fn lookup(&self, query: &StorageRequest) -> StorageAnswer {
+        match query {
+            StorageRequest::LoadCredentials { username, .. } => {
+                StorageAnswer::Credentials(self.accounts.get(username).cloned())
+            }
+        }
+    }
+
+    fn pump(&mut self) {
+        loop {
+            while let Some(output) = self.server.poll_output() {
+                self.log.push(output.clone());
+                match output {
+                    Output::Transmit { connection, data } => {
+                        assert!(!self.closed.contains(&connection), "write after close");
+                        let text = String::from_utf8(data).expect("server writes UTF-8");
+                        self.received.entry(connection).or_default().push_str(&text);
+                    }
+                    Output::Close { connection } => {
+                        self.closed.insert(connection);
+                    }
+                    Output::Storage { request, query } => self.pending.push((request, query)),
+                }
+            }
+            self.server
+                .check_invariants()
+                .expect("session model invariants");
+            if !self.auto_storage || self.pending.is_empty() {
+                return;
+            }
+            for (request, query) in std::mem::take(&mut self.pending) {
+                let answer = self.lookup(&query);
+                self.server.handle_storage(request, answer, self.now);
+            }
+        }
+    }
+
+    /// Everything the server wrote to `conn` since the last call, with
+    /// stream ids replaced by `ID`.
+    pub fn take(&mut self, conn: ConnectionId) -> String {
+        let text = self.received.remove(&conn).unwrap_or_default();
+        mask_ids(&text)
+    }
+
+    pub fn is_closed(&self, conn: ConnectionId) -> bool {
+        self.closed.contains(&conn)
+    }
+
+    /// Open a stream and authenticate with PLAIN, up to the restarted
+    /// stream's features.
+    pub fn authenticated(&mut self, user: &str, password: &str) -> ConnectionId {
+        let c = self.connect();
+        self.send(c, HEADER);
+        self.send(c, &plain(user, password));
+        self.send(c, HEADER);
+        let got = self.take(c);
+        assert!(got.ends_with(BIND_FEATURES), "{got}");
+        c
+    }
+
+    /// Log in and bind `resource`.
+    pub fn bound(&mut self, user: &str, password: &str, resource: &str) -> ConnectionId {
+        let c = self.authenticated(user, password);
+        self.send(
+            c,
+            &format!(
+                "<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
+                 <resource>{resource}</resource></bind></iq>"
+            ),
+        );
+        let got = self.take(c);
+        assert!(got.contains("<jid>"), "{got}");
+        c
+    }
+
+    /// Run a SCRAM exchange with the independent client; returns what the
+    /// server wrote in the end (success or failure).
+    pub fn scram(&mut self, c: ConnectionId, hash: Hash, user: &str, password: &str) -> String {
+        use base64::engine::general_purpose::STANDARD as B64;
+        use base64::Engine;
+        let mut client = ScramClient::new(hash, user, password, "fyko+d2lbbFgONRv9qkxdawL");
+        self.send(
+            c,
+            &format!(
+                "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='{}'>{}</auth>",
+                hash.mechanism(),
+                B64.encode(client.client_first())
+            ),
+        );
+        let challenge = self.take(c);
+        let Some(first) = between(
+            &challenge,
+            "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>",
+            "</challenge>",
+        ) else {
+            return challenge;
+        };
+        let first = String::from_utf8(B64.decode(first).unwrap()).unwrap();
+        let last = client.client_final(&first).unwrap();
+        self.send(
+            c,
+            &format!(
+                "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</response>",
+                B64.encode(last)
+            ),
+        );
+        let outcome = self.take(c);
+        if let Some(v) = between(
+            &outcome,
+            "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>",
+            "</success>",
+        ) {
+            let v = String::from_utf8(B64.decode(v).unwrap()).unwrap();
+            client
+                .verify_server_final(&v)
+                .expect("server proves it knows the keys");
+        }
+        outcome
+    }
+}
+
+pub fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    let len = text[from..].find(end)?;
+    Some(&text[from..from + len])
+}
+
+pub fn mask_ids(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(" id='") {
+        // Only stream ids are masked; stanza ids sit on stanzas, whose
+        // `id` attribute never directly follows `xmlns:stream='…'`.
+        let (head, tail) = rest.split_at(i);
+        out.push_str(head);
+        if head.ends_with("xmlns:stream='http://etherx.jabber.org/streams'") {
+            let end = tail[5..].find('\'').map(|e| e + 6).unwrap_or(tail.len());
+            out.push_str(" id='ID'");
+            rest = &tail[end..];
+        } else {
+            out.push_str(" id='");
+            rest = &tail[5..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
