@@ -1,0 +1,172 @@
+//! The TOML configuration file, shared by both servers. Every key is
+//! optional; an absent file means all defaults.
+
+use anyhow::{bail, Context, Result};
+use rookery_core::Config as CoreConfig;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct File {
+    domains: Vec<String>,
+    data_dir: PathBuf,
+    c2s: C2s,
+    storage: Storage,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct C2s {
+    listen: String,
+    max_stanza_size: usize,
+    max_depth: usize,
+    max_auth_failures: u32,
+    login_timeout_secs: u64,
+    idle_timeout_secs: u64,
+    offer_plain: bool,
+    output_queue: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Storage {
+    scram_iterations: u32,
+}
+
+impl Default for File {
+    fn default() -> Self {
+        File {
+            domains: vec!["localhost".into()],
+            data_dir: PathBuf::from("./data"),
+            c2s: C2s::default(),
+            storage: Storage::default(),
+        }
+    }
+}
+
+impl Default for C2s {
+    fn default() -> Self {
+        let core = CoreConfig::default();
+        C2s {
+            listen: "127.0.0.1:5222".into(),
+            max_stanza_size: core.xml.max_stanza_size,
+            max_depth: core.xml.max_depth,
+            max_auth_failures: core.max_auth_failures,
+            login_timeout_secs: core.login_timeout.as_secs(),
+            idle_timeout_secs: core.idle_timeout.as_secs(),
+            offer_plain: core.offer_plain,
+            output_queue: 256,
+        }
+    }
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            scram_iterations: rookery_core::sasl::DEFAULT_ITERATIONS,
+        }
+    }
+}
+
+/// Everything a server binary needs, resolved from the file.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub core: CoreConfig,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Writes queued for one connection before it counts as a slow reader
+    /// and is disconnected.
+    pub output_queue: usize,
+    pub scram_iterations: u32,
+}
+
+impl Settings {
+    /// Read `path`, or use the defaults when no path is given.
+    pub fn load(path: Option<&Path>) -> Result<Settings> {
+        let file = match path {
+            None => File::default(),
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading config {}", p.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing config {}", p.display()))?
+            }
+        };
+        Self::from_file(file)
+    }
+
+    pub fn from_toml(text: &str) -> Result<Settings> {
+        Self::from_file(toml::from_str(text)?)
+    }
+
+    fn from_file(file: File) -> Result<Settings> {
+        if file.domains.is_empty() {
+            bail!("`domains` must name at least one domain");
+        }
+        let mut domains = Vec::new();
+        for d in &file.domains {
+            let prepared = jid::DomainPart::new(d)
+                .with_context(|| format!("domain {d:?} is not a valid JID domain"))?;
+            domains.push(prepared.as_str().to_owned());
+        }
+        let listen =
+            file.c2s.listen.parse().with_context(|| {
+                format!("c2s.listen {:?} is not an address:port", file.c2s.listen)
+            })?;
+        if file.c2s.output_queue == 0 || file.c2s.max_stanza_size == 0 {
+            bail!("c2s.output_queue and c2s.max_stanza_size must be positive");
+        }
+        if file.storage.scram_iterations < 4096 {
+            bail!("storage.scram_iterations must be at least 4096 (RFC 7677)");
+        }
+        let core = CoreConfig {
+            domains,
+            xml: rookery_core::xml::XmlLimits {
+                max_stanza_size: file.c2s.max_stanza_size,
+                max_depth: file.c2s.max_depth,
+            },
+            max_auth_failures: file.c2s.max_auth_failures,
+            login_timeout: Duration::from_secs(file.c2s.login_timeout_secs),
+            idle_timeout: Duration::from_secs(file.c2s.idle_timeout_secs),
+            offer_plain: file.c2s.offer_plain,
+        };
+        Ok(Settings {
+            core,
+            listen,
+            data_dir: file.data_dir,
+            output_queue: file.c2s.output_queue,
+            scram_iterations: file.storage.scram_iterations,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_file_gives_the_documented_defaults() {
+        let s = Settings::load(None).unwrap();
+        assert_eq!(s.core.domains, vec!["localhost"]);
+        assert_eq!(s.listen, "127.0.0.1:5222".parse().unwrap());
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+    }
+
+    #[test]
+    fn keys_override_defaults_and_domains_are_prepared() {
+        let s = Settings::from_toml(
+            "domains = ['Example.ORG']\ndata_dir = '/tmp/x'\n[c2s]\nlisten = '127.0.0.1:0'\nmax_stanza_size = 1000\n",
+        )
+        .unwrap();
+        assert_eq!(s.core.domains, vec!["example.org"]);
+        assert_eq!(s.core.xml.max_stanza_size, 1000);
+        assert_eq!(s.listen.port(), 0);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(Settings::from_toml("domian = 'x'").is_err());
+    }
+}

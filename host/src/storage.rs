@@ -1,0 +1,292 @@
+//! Storage behind one interface, with an embedded SQLite default.
+//!
+//! Why SQLite: it is the most tested embedded database there is, it is
+//! transactional and crash-safe (WAL with `synchronous=FULL`: a committed
+//! write survives power loss), it needs no service running, and operators
+//! can inspect it with the `sqlite3` tool. `rusqlite` with the `bundled`
+//! feature compiles the library in, so a fresh machine needs nothing else.
+//! A PostgreSQL backend for clustering will implement the same trait.
+
+use anyhow::{bail, Context, Result};
+use rookery_core::sasl::{ScramKeys, StoredCredentials};
+use rookery_core::{StorageAnswer, StorageRequest};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+
+/// An account's address, already prepared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub username: String,
+    pub domain: String,
+}
+
+impl Account {
+    /// Parse and prepare `user@domain`.
+    pub fn parse(jid: &str) -> Result<Account> {
+        let bare = jid::BareJid::new(jid).with_context(|| format!("{jid:?} is not a valid JID"))?;
+        let Some(node) = bare.node() else {
+            bail!("{jid:?} has no user part (expected user@domain)");
+        };
+        Ok(Account {
+            username: node.as_str().to_owned(),
+            domain: bare.domain().as_str().to_owned(),
+        })
+    }
+}
+
+/// What every storage backend provides: the core's queries, plus account
+/// administration for the command line.
+pub trait Storage: Send {
+    fn execute(&mut self, query: &StorageRequest) -> StorageAnswer;
+    /// Create an account; fails if it exists.
+    fn create_account(&mut self, account: &Account, credentials: &StoredCredentials) -> Result<()>;
+    /// Replace an account's credentials; fails if it does not exist.
+    fn set_credentials(&mut self, account: &Account, credentials: &StoredCredentials)
+        -> Result<()>;
+    /// Delete an account; fails if it does not exist.
+    fn delete_account(&mut self, account: &Account) -> Result<()>;
+}
+
+pub struct SqliteStorage {
+    db: Connection,
+}
+
+const SCHEMA_VERSION: i64 = 1;
+
+impl SqliteStorage {
+    /// Open (creating if needed) `<data_dir>/rookery.sqlite`.
+    pub fn open(data_dir: &Path) -> Result<SqliteStorage> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+        let path = data_dir.join("rookery.sqlite");
+        let db = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        db.pragma_update(None, "journal_mode", "WAL")?;
+        db.pragma_update(None, "synchronous", "FULL")?;
+        db.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: i64 = db.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        match version {
+            0 => {
+                db.execute_batch(
+                    "BEGIN;
+                     CREATE TABLE accounts (
+                         domain TEXT NOT NULL,
+                         username TEXT NOT NULL,
+                         salt BLOB NOT NULL,
+                         iterations INTEGER NOT NULL,
+                         sha1_stored_key BLOB NOT NULL,
+                         sha1_server_key BLOB NOT NULL,
+                         sha256_stored_key BLOB NOT NULL,
+                         sha256_server_key BLOB NOT NULL,
+                         PRIMARY KEY (domain, username)
+                     ) WITHOUT ROWID;
+                     PRAGMA user_version = 1;
+                     COMMIT;",
+                )?;
+            }
+            SCHEMA_VERSION => {}
+            v => bail!(
+                "{} has schema version {v}, newer than this Rookery knows",
+                path.display()
+            ),
+        }
+        Ok(SqliteStorage { db })
+    }
+
+    fn load_credentials(
+        &self,
+        username: &str,
+        domain: &str,
+    ) -> rusqlite::Result<Option<StoredCredentials>> {
+        self.db
+            .query_row(
+                "SELECT salt, iterations, sha1_stored_key, sha1_server_key, sha256_stored_key, sha256_server_key
+                 FROM accounts WHERE domain = ?1 AND username = ?2",
+                params![domain, username],
+                |r| {
+                    Ok(StoredCredentials {
+                        salt: r.get(0)?,
+                        iterations: r.get(1)?,
+                        sha1: ScramKeys {
+                            stored_key: r.get(2)?,
+                            server_key: r.get(3)?,
+                        },
+                        sha256: ScramKeys {
+                            stored_key: r.get(4)?,
+                            server_key: r.get(5)?,
+                        },
+                    })
+                },
+            )
+            .optional()
+    }
+
+    fn write(
+        &mut self,
+        sql: &str,
+        account: &Account,
+        c: &StoredCredentials,
+    ) -> rusqlite::Result<usize> {
+        self.db.execute(
+            sql,
+            params![
+                account.domain,
+                account.username,
+                c.salt,
+                c.iterations,
+                c.sha1.stored_key,
+                c.sha1.server_key,
+                c.sha256.stored_key,
+                c.sha256.server_key
+            ],
+        )
+    }
+
+    /// Create many accounts in one transaction.
+    pub fn create_accounts(&mut self, accounts: &[(Account, StoredCredentials)]) -> Result<()> {
+        let tx = self.db.transaction()?;
+        {
+            let mut insert = tx.prepare(INSERT)?;
+            for (a, c) in accounts {
+                insert
+                    .execute(params![
+                        a.domain,
+                        a.username,
+                        c.salt,
+                        c.iterations,
+                        c.sha1.stored_key,
+                        c.sha1.server_key,
+                        c.sha256.stored_key,
+                        c.sha256.server_key
+                    ])
+                    .with_context(|| format!("creating {}@{}", a.username, a.domain))?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+const INSERT: &str =
+    "INSERT INTO accounts (domain, username, salt, iterations, sha1_stored_key, sha1_server_key,
+     sha256_stored_key, sha256_server_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+impl Storage for SqliteStorage {
+    fn execute(&mut self, query: &StorageRequest) -> StorageAnswer {
+        match query {
+            StorageRequest::LoadCredentials { username, domain } => {
+                match self.load_credentials(username, domain) {
+                    Ok(found) => StorageAnswer::Credentials(found),
+                    Err(e) => StorageAnswer::Failed(e.to_string()),
+                }
+            }
+        }
+    }
+
+    fn create_account(&mut self, account: &Account, credentials: &StoredCredentials) -> Result<()> {
+        match self.write(INSERT, account, credentials) {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                bail!("{}@{} already exists", account.username, account.domain)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn set_credentials(
+        &mut self,
+        account: &Account,
+        credentials: &StoredCredentials,
+    ) -> Result<()> {
+        let changed = self.write(
+            "UPDATE accounts SET salt = ?3, iterations = ?4, sha1_stored_key = ?5, sha1_server_key = ?6,
+                 sha256_stored_key = ?7, sha256_server_key = ?8 WHERE domain = ?1 AND username = ?2",
+            account,
+            credentials,
+        )?;
+        if changed == 0 {
+            bail!("{}@{} does not exist", account.username, account.domain);
+        }
+        Ok(())
+    }
+
+    fn delete_account(&mut self, account: &Account) -> Result<()> {
+        let changed = self.db.execute(
+            "DELETE FROM accounts WHERE domain = ?1 AND username = ?2",
+            params![account.domain, account.username],
+        )?;
+        if changed == 0 {
+            bail!("{}@{} does not exist", account.username, account.domain);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn creds(pw: &str) -> StoredCredentials {
+        StoredCredentials::derive(pw, b"0123456789abcdef", 4096).unwrap()
+    }
+
+    fn load(s: &mut SqliteStorage, user: &str) -> StorageAnswer {
+        s.execute(&StorageRequest::LoadCredentials {
+            username: user.into(),
+            domain: "localhost".into(),
+        })
+    }
+
+    #[test]
+    fn created_account_is_found_with_its_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStorage::open(dir.path()).unwrap();
+        let a = Account::parse("Juliet@LocalHost").unwrap();
+        s.create_account(&a, &creds("pw")).unwrap();
+        assert_eq!(
+            load(&mut s, "juliet"),
+            StorageAnswer::Credentials(Some(creds("pw")))
+        );
+    }
+
+    #[test]
+    fn accounts_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Account::parse("juliet@localhost").unwrap();
+        SqliteStorage::open(dir.path())
+            .unwrap()
+            .create_account(&a, &creds("pw"))
+            .unwrap();
+        let mut s = SqliteStorage::open(dir.path()).unwrap();
+        assert_eq!(
+            load(&mut s, "juliet"),
+            StorageAnswer::Credentials(Some(creds("pw")))
+        );
+    }
+
+    #[test]
+    fn duplicate_account_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStorage::open(dir.path()).unwrap();
+        let a = Account::parse("juliet@localhost").unwrap();
+        s.create_account(&a, &creds("pw")).unwrap();
+        assert!(s.create_account(&a, &creds("pw")).is_err());
+    }
+
+    #[test]
+    fn passwd_replaces_and_deluser_removes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStorage::open(dir.path()).unwrap();
+        let a = Account::parse("juliet@localhost").unwrap();
+        s.create_account(&a, &creds("old")).unwrap();
+        s.set_credentials(&a, &creds("new")).unwrap();
+        assert_eq!(
+            load(&mut s, "juliet"),
+            StorageAnswer::Credentials(Some(creds("new")))
+        );
+        s.delete_account(&a).unwrap();
+        assert_eq!(load(&mut s, "juliet"), StorageAnswer::Credentials(None));
+        assert!(s.delete_account(&a).is_err());
+    }
+}
