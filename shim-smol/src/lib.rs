@@ -1,0 +1,204 @@
+//! Rookery on smol / async-io.
+//!
+//! Tasks on one executor thread: one accepts, one runs the core (the only
+//! owner of the `Server`), and each connection has a reader and a writer
+//! task. Readers send events to the core task over one bounded channel (a
+//! reader that outruns the core waits: TCP backpressure, not buffering).
+//! The core task never awaits a socket: it hands bytes to each connection's
+//! writer through a bounded queue. Storage runs on its own thread.
+
+use anyhow::{Context, Result};
+use async_io::{Async, Timer};
+use rookery_core::{ConnectionId, Server};
+use rookery_host::{
+    log, Driver, Event, QueueFull, Settings, SqliteStorage, StorageWorker, Transport,
+};
+use smol::channel::{self, Receiver, Sender, TrySendError};
+use smol::future::FutureExt;
+use smol::io::AsyncWriteExt;
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::Arc;
+
+/// Events waiting for the core task; readers wait beyond this.
+const EVENT_QUEUE: usize = 1024;
+const READ_BUFFER: usize = 4096;
+
+enum Outgoing {
+    Data(Vec<u8>),
+    Close,
+}
+
+/// A connection as the core task sees it.
+struct Conn {
+    queue: Sender<Outgoing>,
+    socket: Arc<Async<TcpStream>>,
+}
+
+struct Tasks {
+    conns: HashMap<ConnectionId, Conn>,
+}
+
+impl Transport for Tasks {
+    type Writer = Conn;
+
+    fn register(&mut self, id: ConnectionId, writer: Conn) {
+        self.conns.insert(id, writer);
+    }
+
+    fn transmit(&mut self, id: ConnectionId, data: Vec<u8>) -> Result<(), QueueFull> {
+        let Some(conn) = self.conns.get(&id) else {
+            return Ok(());
+        };
+        match conn.queue.try_send(Outgoing::Data(data)) {
+            Ok(()) | Err(TrySendError::Closed(_)) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(QueueFull),
+        }
+    }
+
+    fn close(&mut self, id: ConnectionId) {
+        if let Some(conn) = self.conns.remove(&id) {
+            if conn.queue.try_send(Outgoing::Close).is_err() {
+                let _ = conn.socket.get_ref().shutdown(Shutdown::Both);
+            }
+        }
+    }
+
+    fn abort(&mut self, id: ConnectionId) {
+        if let Some(conn) = self.conns.remove(&id) {
+            let _ = conn.socket.get_ref().shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Run the server until the process ends.
+pub fn serve(settings: Settings) -> Result<()> {
+    smol::block_on(run(settings))
+}
+
+async fn run(settings: Settings) -> Result<()> {
+    let listener = Async::<TcpListener>::bind(settings.listen)
+        .with_context(|| format!("binding {}", settings.listen))?;
+    let storage = SqliteStorage::open(&settings.data_dir)?;
+    let (events, inbox) = channel::bounded::<Event<Conn>>(EVENT_QUEUE);
+    let answers = events.clone();
+    let worker = StorageWorker::spawn(Box::new(storage), move |request, answer| {
+        let _ = answers.send_blocking(Event::Storage(request, answer));
+    })?;
+    let driver = Driver::new(
+        Server::new(settings.core.clone()),
+        Tasks {
+            conns: HashMap::new(),
+        },
+        worker,
+    );
+    smol::spawn(core_loop(driver, inbox)).detach();
+    log!(
+        "listening on {} for {} (rookery-smol)",
+        listener.get_ref().local_addr()?,
+        settings.core.domains.join(", ")
+    );
+    let mut next_id = 0u64;
+    loop {
+        let socket = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                // Out of file descriptors or a connection reset before
+                // accept: keep serving the others.
+                log!("accept failed: {e}");
+                Timer::after(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        next_id += 1;
+        start_connection(
+            ConnectionId(next_id),
+            socket,
+            &events,
+            settings.output_queue,
+        )
+        .await;
+    }
+}
+
+async fn core_loop(mut driver: Driver<Tasks>, inbox: Receiver<Event<Conn>>) {
+    loop {
+        let deadline = driver.next_timeout();
+        let event = async { inbox.recv().await.ok() };
+        let timer = async {
+            match deadline {
+                Some(at) => Timer::at(at).await,
+                None => std::future::pending().await,
+            };
+            None
+        };
+        match event.or(timer).await {
+            Some(event) => driver.handle(event),
+            None if deadline.is_some() => driver.handle_timeout(),
+            None => return,
+        }
+        if driver
+            .next_timeout()
+            .is_some_and(|at| at <= std::time::Instant::now())
+        {
+            driver.handle_timeout();
+        }
+    }
+}
+
+async fn start_connection(
+    id: ConnectionId,
+    socket: Async<TcpStream>,
+    events: &Sender<Event<Conn>>,
+    queue: usize,
+) {
+    let _ = socket.get_ref().set_nodelay(true);
+    let socket = Arc::new(socket);
+    let (writes, pending) = channel::bounded::<Outgoing>(queue);
+    let conn = Conn {
+        queue: writes,
+        socket: socket.clone(),
+    };
+    if events.send(Event::Accepted(id, conn)).await.is_err() {
+        return;
+    }
+    let writer = socket.clone();
+    smol::spawn(async move {
+        while let Ok(Outgoing::Data(data)) = pending.recv().await {
+            if (&*writer).write_all(&data).await.is_err() {
+                break;
+            }
+        }
+        let _ = writer.get_ref().shutdown(Shutdown::Both);
+    })
+    .detach();
+    let events = events.clone();
+    smol::spawn(async move {
+        loop {
+            if socket.readable().await.is_err() {
+                break;
+            }
+            // The buffer lives only between readiness and read, never across
+            // an await, so an idle connection's task holds no read buffer.
+            let read = {
+                let mut buffer = [0u8; READ_BUFFER];
+                (&mut socket.get_ref())
+                    .read(&mut buffer)
+                    .map(|n| buffer[..n].to_vec())
+            };
+            match read {
+                Ok(data) if data.is_empty() => break,
+                Ok(data) => {
+                    if events.send(Event::Received(id, data)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(_) => break,
+            }
+        }
+        let _ = events.send(Event::PeerClosed(id)).await;
+    })
+    .detach();
+}

@@ -1,0 +1,3 @@
+fn main() -> anyhow::Result<()> {
+    rookery_host::cli::main("rookery-smol", rookery_smol::serve)
+}

@@ -1,0 +1,191 @@
+//! Rookery on blocking std threads.
+//!
+//! Threads: one accepts, one runs the core (the only owner of the
+//! `Server`), one runs storage, and each connection has a reader and a
+//! writer. Readers and the storage worker send events to the core thread over
+//! one bounded channel (a reader that outruns the core blocks, which is TCP
+//! backpressure, not buffering). The core thread never blocks on a socket:
+//! it hands bytes to each connection's writer through a bounded queue.
+
+use anyhow::{Context, Result};
+use rookery_core::{ConnectionId, Server};
+use rookery_host::{
+    log, Driver, Event, QueueFull, Settings, SqliteStorage, StorageWorker, Transport,
+};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::time::Instant;
+
+/// Events waiting for the core thread; readers block beyond this.
+const EVENT_QUEUE: usize = 1024;
+/// Threads per connection need little stack: they only copy bytes.
+const CONNECTION_STACK: usize = 64 * 1024;
+const READ_BUFFER: usize = 4096;
+
+enum Outgoing {
+    Data(Vec<u8>),
+    Close,
+}
+
+/// A connection as the core thread sees it.
+struct Conn {
+    queue: SyncSender<Outgoing>,
+    socket: TcpStream,
+}
+
+struct Threads {
+    conns: HashMap<ConnectionId, Conn>,
+}
+
+impl Transport for Threads {
+    type Writer = Conn;
+
+    fn register(&mut self, id: ConnectionId, writer: Conn) {
+        self.conns.insert(id, writer);
+    }
+
+    fn transmit(&mut self, id: ConnectionId, data: Vec<u8>) -> Result<(), QueueFull> {
+        let Some(conn) = self.conns.get(&id) else {
+            return Ok(());
+        };
+        match conn.queue.try_send(Outgoing::Data(data)) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(QueueFull),
+        }
+    }
+
+    fn close(&mut self, id: ConnectionId) {
+        if let Some(conn) = self.conns.remove(&id) {
+            if conn.queue.try_send(Outgoing::Close).is_err() {
+                let _ = conn.socket.shutdown(Shutdown::Both);
+            }
+        }
+    }
+
+    fn abort(&mut self, id: ConnectionId) {
+        if let Some(conn) = self.conns.remove(&id) {
+            let _ = conn.socket.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Run the server until the process ends.
+pub fn serve(settings: Settings) -> Result<()> {
+    let listener = TcpListener::bind(settings.listen)
+        .with_context(|| format!("binding {}", settings.listen))?;
+    let storage = SqliteStorage::open(&settings.data_dir)?;
+    let (events, inbox) = mpsc::sync_channel::<Event<Conn>>(EVENT_QUEUE);
+    let answers = events.clone();
+    let worker = StorageWorker::spawn(Box::new(storage), move |request, answer| {
+        let _ = answers.send(Event::Storage(request, answer));
+    })?;
+    let mut driver = Driver::new(
+        Server::new(settings.core.clone()),
+        Threads {
+            conns: HashMap::new(),
+        },
+        worker,
+    );
+    std::thread::Builder::new()
+        .name("core".into())
+        .spawn(move || loop {
+            let event = match driver.next_timeout() {
+                Some(at) => inbox.recv_timeout(at.saturating_duration_since(Instant::now())),
+                None => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match event {
+                Ok(event) => driver.handle(event),
+                Err(RecvTimeoutError::Timeout) => driver.handle_timeout(),
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            if driver.next_timeout().is_some_and(|at| at <= Instant::now()) {
+                driver.handle_timeout();
+            }
+        })?;
+    log!(
+        "listening on {} for {} (rookery-std)",
+        listener.local_addr()?,
+        settings.core.domains.join(", ")
+    );
+    let mut next_id = 0u64;
+    for socket in listener.incoming() {
+        let socket = match socket {
+            Ok(s) => s,
+            Err(e) => {
+                // Out of file descriptors or a connection reset before
+                // accept: keep serving the others.
+                log!("accept failed: {e}");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
+            }
+        };
+        next_id += 1;
+        if let Err(e) = start_connection(
+            ConnectionId(next_id),
+            socket,
+            &events,
+            settings.output_queue,
+        ) {
+            log!("could not start connection: {e}");
+        }
+    }
+    Ok(())
+}
+
+fn start_connection(
+    id: ConnectionId,
+    socket: TcpStream,
+    events: &SyncSender<Event<Conn>>,
+    queue: usize,
+) -> Result<()> {
+    socket.set_nodelay(true)?;
+    let (writes, pending) = mpsc::sync_channel::<Outgoing>(queue);
+    let mut writer_socket = socket.try_clone()?;
+    let mut reader_socket = socket.try_clone()?;
+    events
+        .send(Event::Accepted(
+            id,
+            Conn {
+                queue: writes,
+                socket,
+            },
+        ))
+        .context("core thread is gone")?;
+    std::thread::Builder::new()
+        .stack_size(CONNECTION_STACK)
+        .spawn(move || {
+            for write in pending {
+                let ok = match write {
+                    Outgoing::Data(data) => writer_socket.write_all(&data).is_ok(),
+                    Outgoing::Close => false,
+                };
+                if !ok {
+                    break;
+                }
+            }
+            let _ = writer_socket.shutdown(Shutdown::Both);
+        })?;
+    let events = events.clone();
+    std::thread::Builder::new()
+        .stack_size(CONNECTION_STACK)
+        .spawn(move || {
+            let mut buffer = [0u8; READ_BUFFER];
+            loop {
+                match reader_socket.read(&mut buffer) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if events
+                            .send(Event::Received(id, buffer[..n].to_vec()))
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+            }
+            let _ = events.send(Event::PeerClosed(id));
+        })?;
+    Ok(())
+}

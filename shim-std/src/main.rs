@@ -1,0 +1,3 @@
+fn main() -> anyhow::Result<()> {
+    rookery_host::cli::main("rookery-std", rookery_std::serve)
+}
