@@ -1,0 +1,176 @@
+//! Start a Rookery binary on an ephemeral loopback port with a temporary
+//! data dir, as an operator would run it.
+
+use anyhow::{bail, Context, Result};
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Which server binary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shim {
+    Smol,
+    Std,
+}
+
+impl Shim {
+    pub fn binary_name(self) -> &'static str {
+        match self {
+            Shim::Smol => "rookery-smol",
+            Shim::Std => "rookery-std",
+        }
+    }
+
+    /// The built binary, building both servers once per test process.
+    pub fn binary(self) -> Result<PathBuf> {
+        static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+        let dir = BUILT
+            .get_or_init(|| build_binaries().map_err(|e| format!("{e:#}")))
+            .clone()
+            .map_err(anyhow::Error::msg)?;
+        Ok(dir.join(self.binary_name()))
+    }
+}
+
+/// `cargo build` the two servers into the target dir this test runs from,
+/// with the same profile. Integration tests of one package cannot see the
+/// binaries of another, so the tests build them.
+fn build_binaries() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    // <target>/<profile>/deps/<test binary>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("test binary is not in <target>/<profile>/deps")?
+        .to_path_buf();
+    let target_dir = profile_dir.parent().context("no target dir")?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "build",
+        "--quiet",
+        "-p",
+        "rookery-smol",
+        "-p",
+        "rookery-std",
+        "--target-dir",
+    ])
+    .arg(target_dir);
+    if profile_dir.file_name().is_some_and(|p| p == "release") {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build of the servers failed");
+    }
+    Ok(profile_dir)
+}
+
+/// A running server; killed when dropped.
+pub struct TestServer {
+    pub shim: Shim,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl TestServer {
+    /// Start `shim` with `extra` TOML appended to a config that serves
+    /// `localhost` on `127.0.0.1:0` with a fresh data dir.
+    pub fn start(shim: Shim, users: &[(&str, &str)], extra: &str) -> Result<TestServer> {
+        let dir = tempfile::tempdir()?;
+        let config = dir.path().join("rookery.toml");
+        let data = dir.path().join("data");
+        std::fs::write(
+            &config,
+            format!(
+                "domains = ['localhost']\ndata_dir = '{}'\n[storage]\nscram_iterations = 4096\n[c2s]\nlisten = '127.0.0.1:0'\n{extra}\n",
+                data.display()
+            ),
+        )?;
+        for (jid, password) in users {
+            admin(shim, &config, &["adduser", jid], Some(password))?;
+        }
+        let mut child = Command::new(shim.binary()?)
+            .arg("--config")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stderr = child.stderr.take().context("no stderr")?;
+        let (ready, listening) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !sent {
+                    if let Some(rest) = line.split("listening on ").nth(1) {
+                        let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
+                        let _ = ready.send(addr);
+                        sent = true;
+                    }
+                }
+                if std::env::var_os("ROOKERY_TEST_LOG").is_some() {
+                    eprintln!("[server] {line}");
+                }
+            }
+        });
+        let addr = match listening.recv_timeout(Duration::from_secs(20)) {
+            Ok(a) => a.parse()?,
+            Err(_) => {
+                let _ = child.kill();
+                bail!("{} did not report listening", shim.binary_name());
+            }
+        };
+        Ok(TestServer {
+            shim,
+            addr,
+            dir,
+            child,
+        })
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("rookery.toml")
+    }
+
+    /// Run `adduser`, `passwd` or `deluser` against this server's config.
+    pub fn admin(&self, args: &[&str], password: Option<&str>) -> Result<()> {
+        admin(self.shim, &self.config_path(), args, password)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn admin(shim: Shim, config: &Path, args: &[&str], password: Option<&str>) -> Result<()> {
+    let mut child = Command::new(shim.binary()?)
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(p) = password {
+        writeln!(child.stdin.take().context("no stdin")?, "{p}")?;
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}

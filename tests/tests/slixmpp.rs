@@ -1,0 +1,69 @@
+//! Logging in with slixmpp, an independent client implementation, through
+//! each server binary. Needs Debian's python3-slixmpp (installed by
+//! `.ci/run`); without it these tests fail rather than pass vacuously.
+
+use anyhow::{bail, Result};
+use rookery_tests::for_both_shims;
+use rookery_tests::server::TestServer;
+use std::process::Command;
+
+const USERS: &[(&str, &str)] = &[("juliet@localhost", "r0m30")];
+
+/// Run the slixmpp login script; returns its stdout.
+fn slixmpp(
+    server: &TestServer,
+    password: &str,
+    mechanism: &str,
+    resource: Option<&str>,
+) -> Result<(bool, String)> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/slix_login.py");
+    let port = server.port().to_string();
+    let mut args = vec![script, "juliet@localhost", password, &port, mechanism];
+    args.extend(resource);
+    // Debian installs slixmpp for the system interpreter only.
+    let out = Command::new("/usr/bin/python3").args(&args).output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("No module named 'slixmpp'") {
+        bail!("python3-slixmpp is not installed (apt-get install python3-slixmpp)");
+    }
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
+}
+
+for_both_shims! {
+    fn slixmpp_logs_in_with_scram_sha_256_and_binds_its_resource(shim) {
+        let server = TestServer::start(shim, USERS, "")?;
+        let (ok, out) = slixmpp(&server, "r0m30", "SCRAM-SHA-256", Some("garden"))?;
+        assert!(ok, "{out}");
+        assert!(out.contains("BOUND juliet@localhost/garden\n"), "{out}");
+        assert!(out.contains("ECHO echo from slixmpp\n"), "{out}");
+        Ok(())
+    }
+
+    fn slixmpp_logs_in_with_scram_sha_1_and_a_generated_resource(shim) {
+        let server = TestServer::start(shim, USERS, "")?;
+        let (ok, out) = slixmpp(&server, "r0m30", "SCRAM-SHA-1", None)?;
+        assert!(ok, "{out}");
+        assert!(out.contains("BOUND juliet@localhost/"), "{out}");
+        Ok(())
+    }
+
+    fn slixmpp_logs_in_with_plain(shim) {
+        let server = TestServer::start(shim, USERS, "")?;
+        let (ok, out) = slixmpp(&server, "r0m30", "PLAIN", Some("pda"))?;
+        assert!(ok, "{out}");
+        assert!(out.contains("BOUND juliet@localhost/pda\n"), "{out}");
+        Ok(())
+    }
+
+    fn slixmpp_with_a_wrong_password_fails_to_authenticate(shim) {
+        let server = TestServer::start(shim, USERS, "")?;
+        let (ok, out) = slixmpp(&server, "wrong", "SCRAM-SHA-256", None)?;
+        assert!(!ok);
+        assert!(out.contains("AUTH_FAILED"), "{out}");
+        assert!(!out.contains("BOUND"), "{out}");
+        Ok(())
+    }
+}
