@@ -41,12 +41,11 @@ impl Shim {
 /// binaries of another, so the tests build them.
 fn build_binaries() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    // <target>/<profile>/deps/<test binary>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("test binary is not in <target>/<profile>/deps")?
-        .to_path_buf();
+    // <target>/<profile>/deps/<test binary>, or <target>/<profile>/<binary>
+    let mut profile_dir = exe.parent().context("no exe dir")?.to_path_buf();
+    if profile_dir.file_name().is_some_and(|d| d == "deps") {
+        profile_dir.pop();
+    }
     let target_dir = profile_dir.parent().context("no target dir")?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);

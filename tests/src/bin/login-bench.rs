@@ -1,0 +1,64 @@
+//! Sequential logins against one server binary: the latency of a whole
+//! login (TCP connect, stream, SASL, restart, bind, close), one at a time.
+//!
+//! usage: login-bench [smol|std] [COUNT] [plain|scram-sha-1|scram-sha-256]
+//!
+//! Build with `--release` for meaningful figures: the server is built with
+//! the same profile as this binary.
+
+use anyhow::{bail, Result};
+use rookery_tests::client::RawClient;
+use rookery_tests::scram::Hash;
+use rookery_tests::server::{Shim, TestServer};
+use std::time::Instant;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let shim = match args.first().map(String::as_str).unwrap_or("smol") {
+        "smol" => Shim::Smol,
+        "std" => Shim::Std,
+        other => bail!("unknown server {other}"),
+    };
+    let count: usize = args.get(1).map(|c| c.parse()).transpose()?.unwrap_or(1000);
+    let mechanism = args
+        .get(2)
+        .map(String::as_str)
+        .unwrap_or("plain")
+        .to_owned();
+    let server = TestServer::start(shim, &[("bench@localhost", "bench-password")], "")?;
+    let mut latencies = Vec::with_capacity(count);
+    let started = Instant::now();
+    for _ in 0..count {
+        let t = Instant::now();
+        let mut c = RawClient::connect(server.addr)?;
+        c.open_stream()?;
+        let verdict = match mechanism.as_str() {
+            "plain" => c.plain("bench", "bench-password")?,
+            "scram-sha-1" => c.scram(Hash::Sha1, "bench", "bench-password")?,
+            "scram-sha-256" => c.scram(Hash::Sha256, "bench", "bench-password")?,
+            other => bail!("unknown mechanism {other}"),
+        };
+        if !verdict.starts_with("<success") {
+            bail!("login failed: {verdict}");
+        }
+        c.open_stream()?;
+        c.bind(None)?;
+        c.send("</stream:stream>")?;
+        c.read_to_close()?;
+        latencies.push(t.elapsed());
+    }
+    let total = started.elapsed();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    println!(
+        "{} {} x{count} {mechanism}: total {:.2?}, {:.0} logins/s, p50 {:.2?}, p95 {:.2?}, p99 {:.2?}",
+        shim.binary_name(),
+        if cfg!(debug_assertions) { "(debug build)" } else { "(release)" },
+        total,
+        count as f64 / total.as_secs_f64(),
+        pct(0.50),
+        pct(0.95),
+        pct(0.99)
+    );
+    Ok(())
+}
