@@ -176,6 +176,7 @@ impl Connection {
                 Err(e) => return self.fail(xml_stream_error(e), ctx),
             }
         }
+        self.parser.release_if_idle();
         Flow::Open
     }
 

@@ -27,7 +27,7 @@ struct C2s {
     login_timeout_secs: u64,
     idle_timeout_secs: u64,
     offer_plain: bool,
-    output_queue: usize,
+    output_buffer: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,7 +58,7 @@ impl Default for C2s {
             login_timeout_secs: core.login_timeout.as_secs(),
             idle_timeout_secs: core.idle_timeout.as_secs(),
             offer_plain: core.offer_plain,
-            output_queue: 256,
+            output_buffer: 1024 * 1024,
         }
     }
 }
@@ -77,9 +77,9 @@ pub struct Settings {
     pub core: CoreConfig,
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
-    /// Writes queued for one connection before it counts as a slow reader
+    /// Bytes queued for one connection before it counts as a slow reader
     /// and is disconnected.
-    pub output_queue: usize,
+    pub output_buffer: usize,
     pub scram_iterations: u32,
 }
 
@@ -115,8 +115,8 @@ impl Settings {
             file.c2s.listen.parse().with_context(|| {
                 format!("c2s.listen {:?} is not an address:port", file.c2s.listen)
             })?;
-        if file.c2s.output_queue == 0 || file.c2s.max_stanza_size == 0 {
-            bail!("c2s.output_queue and c2s.max_stanza_size must be positive");
+        if file.c2s.output_buffer == 0 || file.c2s.max_stanza_size == 0 {
+            bail!("c2s.output_buffer and c2s.max_stanza_size must be positive");
         }
         if file.storage.scram_iterations < 4096 {
             bail!("storage.scram_iterations must be at least 4096 (RFC 7677)");
@@ -136,7 +136,7 @@ impl Settings {
             core,
             listen,
             data_dir: file.data_dir,
-            output_queue: file.c2s.output_queue,
+            output_buffer: file.c2s.output_buffer,
             scram_iterations: file.storage.scram_iterations,
         })
     }

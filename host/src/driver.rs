@@ -97,3 +97,53 @@ pub fn fresh_seed() -> Seed {
     getrandom::getrandom(&mut seed).expect("the OS random number generator failed");
     Seed(seed)
 }
+
+/// The bytes queued for one connection's writer, shared between the event
+/// loop (which adds) and the writer (which subtracts once written). It
+/// bounds a connection's output in bytes without allocating a queue of
+/// fixed size per connection.
+#[derive(Clone, Debug)]
+pub struct OutputBudget {
+    queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    limit: usize,
+}
+
+impl OutputBudget {
+    pub fn new(limit: usize) -> Self {
+        OutputBudget {
+            queued: Default::default(),
+            limit,
+        }
+    }
+
+    /// Account for `len` more bytes, or refuse if that passes the limit.
+    pub fn reserve(&self, len: usize) -> Result<(), QueueFull> {
+        use std::sync::atomic::Ordering;
+        let queued = self.queued.fetch_add(len, Ordering::AcqRel) + len;
+        if queued > self.limit {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+            return Err(QueueFull);
+        }
+        Ok(())
+    }
+
+    /// `len` bytes were written to the socket.
+    pub fn release(&self, len: usize) {
+        self.queued
+            .fetch_sub(len, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_refuses_past_its_limit_and_recovers_after_writes() {
+        let budget = OutputBudget::new(10);
+        assert!(budget.reserve(6).is_ok());
+        assert!(budget.reserve(5).is_err());
+        budget.release(6);
+        assert!(budget.reserve(10).is_ok());
+    }
+}

@@ -9,7 +9,7 @@ pub mod storage;
 pub mod worker;
 
 pub use config::Settings;
-pub use driver::{Driver, Event, QueueFull, Transport};
+pub use driver::{Driver, Event, OutputBudget, QueueFull, Transport};
 pub use storage::{SqliteStorage, Storage};
 pub use worker::StorageWorker;
 

@@ -5,15 +5,15 @@
 //! task. Readers send events to the core task over one bounded channel (a
 //! reader that outruns the core waits: TCP backpressure, not buffering).
 //! The core task never awaits a socket: it hands bytes to each connection's
-//! writer through a bounded queue. Storage runs on its own thread.
+//! writer through a queue bounded in bytes ([`OutputBudget`]). Storage runs on its own thread.
 
 use anyhow::{Context, Result};
 use async_io::{Async, Timer};
 use rookery_core::{ConnectionId, Server};
 use rookery_host::{
-    log, Driver, Event, QueueFull, Settings, SqliteStorage, StorageWorker, Transport,
+    log, Driver, Event, OutputBudget, QueueFull, Settings, SqliteStorage, StorageWorker, Transport,
 };
-use smol::channel::{self, Receiver, Sender, TrySendError};
+use smol::channel::{self, Receiver, Sender};
 use smol::future::FutureExt;
 use smol::io::AsyncWriteExt;
 use std::collections::HashMap;
@@ -32,6 +32,7 @@ enum Outgoing {
 
 /// A connection as the core task sees it.
 struct Conn {
+    budget: OutputBudget,
     queue: Sender<Outgoing>,
     socket: Arc<Async<TcpStream>>,
 }
@@ -51,10 +52,11 @@ impl Transport for Tasks {
         let Some(conn) = self.conns.get(&id) else {
             return Ok(());
         };
-        match conn.queue.try_send(Outgoing::Data(data)) {
-            Ok(()) | Err(TrySendError::Closed(_)) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(QueueFull),
-        }
+        conn.budget.reserve(data.len())?;
+        // A writer that is gone has seen its socket fail; the reader
+        // reports the close.
+        let _ = conn.queue.try_send(Outgoing::Data(data));
+        Ok(())
     }
 
     fn close(&mut self, id: ConnectionId) {
@@ -116,7 +118,7 @@ async fn run(settings: Settings) -> Result<()> {
             ConnectionId(next_id),
             socket,
             &events,
-            settings.output_queue,
+            settings.output_buffer,
         )
         .await;
     }
@@ -151,12 +153,17 @@ async fn start_connection(
     id: ConnectionId,
     socket: Async<TcpStream>,
     events: &Sender<Event<Conn>>,
-    queue: usize,
+    limit: usize,
 ) {
     let _ = socket.get_ref().set_nodelay(true);
     let socket = Arc::new(socket);
-    let (writes, pending) = channel::bounded::<Outgoing>(queue);
+    // Unbounded in slots, bounded in bytes by the budget: a bounded channel
+    // would allocate all its slots up front, for every idle connection.
+    let (writes, pending) = channel::unbounded::<Outgoing>();
+    let budget = OutputBudget::new(limit);
+    let written = budget.clone();
     let conn = Conn {
+        budget,
         queue: writes,
         socket: socket.clone(),
     };
@@ -166,6 +173,7 @@ async fn start_connection(
     let writer = socket.clone();
     smol::spawn(async move {
         while let Ok(Outgoing::Data(data)) = pending.recv().await {
+            written.release(data.len());
             if (&*writer).write_all(&data).await.is_err() {
                 break;
             }

@@ -5,17 +5,18 @@
 //! writer. Readers and the storage worker send events to the core thread over
 //! one bounded channel (a reader that outruns the core blocks, which is TCP
 //! backpressure, not buffering). The core thread never blocks on a socket:
-//! it hands bytes to each connection's writer through a bounded queue.
+//! it hands bytes to each connection's writer through a queue bounded in
+//! bytes ([`OutputBudget`]).
 
 use anyhow::{Context, Result};
 use rookery_core::{ConnectionId, Server};
 use rookery_host::{
-    log, Driver, Event, QueueFull, Settings, SqliteStorage, StorageWorker, Transport,
+    log, Driver, Event, OutputBudget, QueueFull, Settings, SqliteStorage, StorageWorker, Transport,
 };
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender, SyncSender};
 use std::time::Instant;
 
 /// Events waiting for the core thread; readers block beyond this.
@@ -31,7 +32,8 @@ enum Outgoing {
 
 /// A connection as the core thread sees it.
 struct Conn {
-    queue: SyncSender<Outgoing>,
+    budget: OutputBudget,
+    queue: Sender<Outgoing>,
     socket: TcpStream,
 }
 
@@ -50,15 +52,16 @@ impl Transport for Threads {
         let Some(conn) = self.conns.get(&id) else {
             return Ok(());
         };
-        match conn.queue.try_send(Outgoing::Data(data)) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(QueueFull),
-        }
+        conn.budget.reserve(data.len())?;
+        // A writer that is gone has seen its socket fail; the reader
+        // reports the close.
+        let _ = conn.queue.send(Outgoing::Data(data));
+        Ok(())
     }
 
     fn close(&mut self, id: ConnectionId) {
         if let Some(conn) = self.conns.remove(&id) {
-            if conn.queue.try_send(Outgoing::Close).is_err() {
+            if conn.queue.send(Outgoing::Close).is_err() {
                 let _ = conn.socket.shutdown(Shutdown::Both);
             }
         }
@@ -126,7 +129,7 @@ pub fn serve(settings: Settings) -> Result<()> {
             ConnectionId(next_id),
             socket,
             &events,
-            settings.output_queue,
+            settings.output_buffer,
         ) {
             log!("could not start connection: {e}");
         }
@@ -138,16 +141,19 @@ fn start_connection(
     id: ConnectionId,
     socket: TcpStream,
     events: &SyncSender<Event<Conn>>,
-    queue: usize,
+    limit: usize,
 ) -> Result<()> {
     socket.set_nodelay(true)?;
-    let (writes, pending) = mpsc::sync_channel::<Outgoing>(queue);
+    let (writes, pending) = mpsc::channel::<Outgoing>();
+    let budget = OutputBudget::new(limit);
+    let written = budget.clone();
     let mut writer_socket = socket.try_clone()?;
     let mut reader_socket = socket.try_clone()?;
     events
         .send(Event::Accepted(
             id,
             Conn {
+                budget,
                 queue: writes,
                 socket,
             },
@@ -158,7 +164,10 @@ fn start_connection(
         .spawn(move || {
             for write in pending {
                 let ok = match write {
-                    Outgoing::Data(data) => writer_socket.write_all(&data).is_ok(),
+                    Outgoing::Data(data) => {
+                        written.release(data.len());
+                        writer_socket.write_all(&data).is_ok()
+                    }
                     Outgoing::Close => false,
                 };
                 if !ok {

@@ -142,6 +142,24 @@ impl TestServer {
         admin(self.shim, &self.config_path(), args, password)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's resident memory in KiB, from /proc.
+    pub fn rss_kib(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .context("no VmRSS")?;
+        Ok(line
+            .split_whitespace()
+            .nth(1)
+            .context("no VmRSS value")?
+            .parse()?)
+    }
+
     pub fn port(&self) -> u16 {
         self.addr.port()
     }

@@ -129,19 +129,20 @@ impl StreamParser {
                 // rxml reports the end of the document only at EOF, which
                 // never comes from this call.
                 Ok(None) => return Ok(None),
-                Err(EndOrError::NeedMoreData) => {
-                    if self.open.is_empty() {
-                        // Between stanzas: give back the parser's scratch
-                        // buffers, so an idle stream holds no buffer.
-                        self.parser.release_temporaries();
-                    }
-                    return Ok(None);
-                }
+                Err(EndOrError::NeedMoreData) => return Ok(None),
                 Err(EndOrError::Error(e)) => return Err(classify(e)),
             };
             if let Some(done) = self.handle(event)? {
                 return Ok(Some(done));
             }
+        }
+    }
+
+    /// Between stanzas, give back the parser's scratch buffers, so that an
+    /// idle stream holds no buffer. Call when a read has been consumed.
+    pub fn release_if_idle(&mut self) {
+        if self.open.is_empty() {
+            self.parser.release_temporaries();
         }
     }
 

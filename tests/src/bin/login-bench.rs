@@ -3,6 +3,9 @@
 //!
 //! usage: login-bench [smol|std] [COUNT] [plain|scram-sha-1|scram-sha-256]
 //!
+//! After the sequential phase it holds COUNT bound sessions open at once and
+//! reports the server's resident memory per idle session (from /proc).
+//!
 //! Build with `--release` for meaningful figures: the server is built with
 //! the same profile as this binary.
 
@@ -59,6 +62,18 @@ fn main() -> Result<()> {
         pct(0.50),
         pct(0.95),
         pct(0.99)
+    );
+    let before = server.rss_kib()?;
+    let mut idle = Vec::with_capacity(count);
+    for _ in 0..count {
+        idle.push(RawClient::login(server.addr, "bench", "bench-password", None)?.0);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let after = server.rss_kib()?;
+    println!(
+        "{} idle: {count} bound sessions, RSS {before} KiB -> {after} KiB, {:.1} KiB per session",
+        shim.binary_name(),
+        (after.saturating_sub(before)) as f64 / count as f64
     );
     Ok(())
 }
