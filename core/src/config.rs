@@ -22,6 +22,31 @@ pub struct Config {
     /// Offer SASL PLAIN. Until TLS exists (issue 7) this is the only way for
     /// clients that know no SCRAM (mcabber, sendxmpp) to log in.
     pub offer_plain: bool,
+    pub roster: RosterLimits,
+}
+
+/// Bounds on what one user may keep in their roster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RosterLimits {
+    /// Items per roster; a set past it gets `<resource-constraint/>`.
+    pub max_items: usize,
+    /// Bytes of an item's name; longer gets `<not-acceptable/>`.
+    pub max_name_bytes: usize,
+    /// Bytes of a group name; longer gets `<not-acceptable/>`.
+    pub max_group_bytes: usize,
+    /// Groups per item; more gets `<not-acceptable/>`.
+    pub max_groups: usize,
+}
+
+impl Default for RosterLimits {
+    fn default() -> Self {
+        RosterLimits {
+            max_items: 1000,
+            max_name_bytes: 1023,
+            max_group_bytes: 1023,
+            max_groups: 64,
+        }
+    }
 }
 
 impl Default for Config {
@@ -33,6 +58,7 @@ impl Default for Config {
             login_timeout: Duration::from_secs(300),
             idle_timeout: Duration::from_secs(900),
             offer_plain: true,
+            roster: RosterLimits::default(),
         }
     }
 }

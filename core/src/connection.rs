@@ -9,6 +9,8 @@ use crate::bind::{self, BindRequest};
 use crate::config::Config;
 use crate::entropy::{Entropy, Seed};
 use crate::ns;
+use crate::presence;
+use crate::roster::{self, Rosters};
 use crate::router;
 use crate::sasl::{self, Exchange, Mechanism, SaslFailure, Step};
 use crate::session::SessionId;
@@ -58,11 +60,18 @@ impl Outbox {
         self.send(connection, &element.to_stream_string());
     }
 
-    fn request(&mut self, connection: ConnectionId, query: StorageRequest) -> RequestId {
+    /// Ask storage something; the answer comes back under the returned id.
+    pub fn storage(&mut self, query: StorageRequest) -> RequestId {
         self.next_request += 1;
         let request = RequestId(self.next_request);
-        self.lookups.insert(request, connection);
         self.outputs.push_back(Output::Storage { request, query });
+        request
+    }
+
+    /// A storage query whose answer goes to `connection`.
+    fn request(&mut self, connection: ConnectionId, query: StorageRequest) -> RequestId {
+        let request = self.storage(query);
+        self.lookups.insert(request, connection);
         request
     }
 }
@@ -71,6 +80,7 @@ impl Outbox {
 pub(crate) struct Ctx<'a> {
     pub config: &'a Config,
     pub sessions: &'a mut SessionManager,
+    pub rosters: &'a mut Rosters,
     pub out: &'a mut Outbox,
     pub now: Instant,
 }
@@ -350,7 +360,7 @@ impl Connection {
         };
         let found = match answer {
             StorageAnswer::Credentials(c) => Ok(c),
-            StorageAnswer::Failed(_) => Err(()),
+            _ => Err(()),
         };
         let (next, step) = current.credentials(found, &mut self.entropy);
         if self.sasl_step(next, step, ctx) == Flow::Closed {
@@ -380,13 +390,22 @@ impl Connection {
                 match bind::bind_request(&element, bind, user, &mut self.entropy) {
                     BindRequest::Refuse(error) => ctx.out.send_element(self.id, &error),
                     BindRequest::Bind(jid) => {
-                        let bound = ctx.sessions.bind(self.id, jid.clone());
-                        *session = Some(bound.session);
-                        if let Some(old) = bound.replaced {
+                        let user = user.clone();
+                        if let Some(old) =
+                            ctx.sessions.by_full_jid(&jid).map(|s| (s.id, s.connection))
+                        {
+                            // The new session wins (see `SessionManager::bind`);
+                            // the old one goes unavailable, then is closed.
+                            presence::session_ended(ctx, old.0);
                             ctx.out
                                 .evictions
-                                .push((old.connection, StreamError::new(Cond::Conflict)));
+                                .push((old.1, StreamError::new(Cond::Conflict)));
                         }
+                        let bound = ctx.sessions.bind(self.id, jid.clone());
+                        *session = Some(bound.session);
+                        // RFC 6121 section 2.2: the roster is loaded when
+                        // the resource becomes a connected resource.
+                        roster::manager::ensure_loaded(ctx, &user);
                         self.deadline = ctx.now + ctx.config.idle_timeout;
                         ctx.out
                             .send_element(self.id, &bind::bind_result(&element, &jid));

@@ -34,6 +34,8 @@
 //! - `connection`: one connection's negotiation state machine.
 //! - [`session`], [`session_manager`]: sessions and the connected, available
 //!   and interested resource sets.
+//! - [`roster`]: rosters, subscriptions and their durability (RFC 6121 §2-3).
+//! - `presence`: presence broadcast, probes and directed presence (RFC 6121 §4).
 //! - `router`: where a stanza from a session goes (RFC 6120 §10).
 //! - [`storage`]: the storage queries the core emits and their answers.
 
@@ -44,6 +46,8 @@ pub mod config;
 mod connection;
 mod entropy;
 pub mod ns;
+mod presence;
+pub mod roster;
 mod router;
 pub mod sasl;
 mod server;

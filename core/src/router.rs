@@ -1,11 +1,15 @@
 //! Where a stanza from a bound session goes (RFC 6120 section 10).
 //!
-//! This is the first slice of routing: stamping `from`, delivery to a
-//! connected full JID, and an error for everything not yet deliverable, so
-//! that no iq goes unanswered and no message vanishes silently. Bare-JID
-//! delivery, presence and offline storage build on it (issues 3 and 4).
+//! Stamping `from`, presence to the presence module, roster iqs to the
+//! roster manager, delivery to a connected full JID, and an error for
+//! everything not yet deliverable, so that no iq goes unanswered and no
+//! message vanishes silently. Bare-JID message delivery and offline storage
+//! build on it (issue 4).
 
 use crate::connection::Ctx;
+use crate::presence;
+use crate::roster::manager::{self, Op};
+use crate::roster::NS_ROSTER;
 use crate::session::SessionId;
 use crate::stanza::{error_reply, is_error, StanzaErrorCondition as E, StanzaKind};
 use crate::stream::{StreamError, StreamErrorCondition};
@@ -44,6 +48,31 @@ pub(crate) fn from_session(
             return Ok(());
         }
     };
+    if kind == StanzaKind::Presence {
+        presence::handle(ctx, session, stanza, to);
+        return Ok(());
+    }
+    let to_account = to.as_ref().is_none_or(|t| t.resource().is_none());
+    if kind == StanzaKind::Iq && to_account && stanza.get_child("query", NS_ROSTER).is_some() {
+        let own = to
+            .as_ref()
+            .is_none_or(|t| t.as_str() == my_jid.to_bare().as_str());
+        if !own {
+            // One user's roster is no one else's business.
+            reply(&stanza, E::Forbidden, my_connection, ctx);
+        } else if matches!(stanza.get_attr("type"), Some("get") | Some("set")) {
+            let user = my_jid.to_bare();
+            manager::submit(
+                ctx,
+                &user,
+                Op::RosterIq {
+                    session,
+                    iq: stanza,
+                },
+            );
+        }
+        return Ok(());
+    }
     let target = to
         .as_ref()
         .and_then(|j| j.try_as_full().ok())
@@ -60,9 +89,6 @@ pub(crate) fn from_session(
         }
     }
     match kind {
-        // Presence handling arrives with the roster (issue 3); until then a
-        // presence has no recipient and, as RFC 6121 allows for presence
-        // to unavailable resources, is dropped.
         StanzaKind::Presence => {}
         StanzaKind::Iq => {
             if matches!(stanza.get_attr("type"), Some("get") | Some("set")) {

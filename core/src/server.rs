@@ -4,6 +4,9 @@
 use crate::config::Config;
 use crate::connection::{Connection, Ctx, Flow, Outbox};
 use crate::entropy::Seed;
+use crate::presence;
+use crate::roster::manager as rosters;
+use crate::roster::Rosters;
 use crate::session_manager::SessionManager;
 use crate::storage::{RequestId, StorageAnswer, StorageRequest};
 use std::collections::{BTreeSet, HashMap};
@@ -38,6 +41,7 @@ pub struct Server {
     config: Config,
     connections: HashMap<ConnectionId, Connection>,
     sessions: SessionManager,
+    rosters: Rosters,
     out: Outbox,
     /// Each live connection's deadline, soonest first.
     timers: BTreeSet<(Instant, ConnectionId)>,
@@ -49,6 +53,7 @@ impl Server {
             config,
             connections: HashMap::new(),
             sessions: SessionManager::new(),
+            rosters: Rosters::default(),
             out: Outbox::default(),
             timers: BTreeSet::new(),
         }
@@ -92,10 +97,19 @@ impl Server {
 
     /// A storage request finished.
     pub fn handle_storage(&mut self, request: RequestId, answer: StorageAnswer, now: Instant) {
-        let Some(connection) = self.out.lookups.remove(&request) else {
-            return;
-        };
-        self.with_connection(connection, now, |c, ctx| c.handle_credentials(answer, ctx));
+        if let Some(connection) = self.out.lookups.remove(&request) {
+            self.with_connection(connection, now, |c, ctx| c.handle_credentials(answer, ctx));
+        } else if self.rosters.owns(request) {
+            let mut ctx = Ctx {
+                config: &self.config,
+                sessions: &mut self.sessions,
+                rosters: &mut self.rosters,
+                out: &mut self.out,
+                now,
+            };
+            rosters::handle_storage(&mut ctx, request, answer);
+            self.evict(now);
+        }
     }
 
     /// The next effect, if any. Drain this after every `handle_*` call.
@@ -110,6 +124,11 @@ impl Server {
 
     pub fn sessions(&self) -> &SessionManager {
         &self.sessions
+    }
+
+    /// Rosters held in memory (users online, or with work pending).
+    pub fn rosters_held(&self) -> usize {
+        self.rosters.loaded_count()
     }
 
     pub fn connection_count(&self) -> usize {
@@ -129,6 +148,9 @@ impl Server {
                 if s.connection != *id {
                     return Err(format!("{sid:?} belongs to {:?}, not {id:?}", s.connection));
                 }
+                if !self.rosters.is_held(&s.jid.to_bare()) {
+                    return Err(format!("{sid:?} is connected but its roster is not held"));
+                }
             }
         }
         Ok(())
@@ -147,11 +169,12 @@ impl Server {
         let mut ctx = Ctx {
             config: &self.config,
             sessions: &mut self.sessions,
+            rosters: &mut self.rosters,
             out: &mut self.out,
             now,
         };
         match f(conn, &mut ctx) {
-            Flow::Closed => self.remove(id, before),
+            Flow::Closed => self.remove(id, before, now),
             Flow::Open if conn.deadline != before => {
                 self.timers.remove(&(before, id));
                 self.timers.insert((conn.deadline, id));
@@ -172,20 +195,30 @@ impl Server {
             let mut ctx = Ctx {
                 config: &self.config,
                 sessions: &mut self.sessions,
+                rosters: &mut self.rosters,
                 out: &mut self.out,
                 now,
             };
             conn.fail(error, &mut ctx);
-            self.remove(id, deadline);
+            self.remove(id, deadline, now);
         }
     }
 
-    fn remove(&mut self, id: ConnectionId, deadline: Instant) {
+    /// Forget a closed connection; its session, if any, ends: observers
+    /// get their unavailable presence and the session leaves every set.
+    fn remove(&mut self, id: ConnectionId, deadline: Instant, now: Instant) {
         self.timers.remove(&(deadline, id));
         if let Some(conn) = self.connections.remove(&id) {
             self.timers.remove(&(conn.deadline, id));
             if let Some(session) = conn.session() {
-                self.sessions.destroy(session);
+                let mut ctx = Ctx {
+                    config: &self.config,
+                    sessions: &mut self.sessions,
+                    rosters: &mut self.rosters,
+                    out: &mut self.out,
+                    now,
+                };
+                presence::session_ended(&mut ctx, session);
             }
         }
     }

@@ -9,6 +9,7 @@
 use crate::xml::Element;
 use crate::ConnectionId;
 use jid::FullJid;
+use std::collections::BTreeSet;
 
 /// Identifies a session within this server, stable for its lifetime.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38,6 +39,10 @@ pub struct Session {
     /// session an *available* resource.
     pub presence: Option<Element>,
     pub interest: RosterInterest,
+    /// Entities (full or bare JIDs) this resource sent directed available
+    /// presence to, outside its presence subscribers: each is owed an
+    /// unavailable when the resource goes (RFC 6121 section 4.6.3).
+    pub directed: BTreeSet<String>,
 }
 
 impl Session {

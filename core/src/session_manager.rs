@@ -61,6 +61,7 @@ impl SessionManager {
                 priority: Priority::default(),
                 presence: None,
                 interest: RosterInterest::NotRequested,
+                directed: Default::default(),
             },
         );
         Bound {
@@ -100,6 +101,49 @@ impl SessionManager {
             .into_iter()
             .flatten()
             .filter_map(|id| self.sessions.get(id))
+    }
+
+    /// Available resources of one account.
+    pub fn available_of<'a>(&'a self, bare: &BareJid) -> impl Iterator<Item = &'a Session> + 'a {
+        self.resources_of(bare).filter(|s| s.is_available())
+    }
+
+    pub fn get_mut(&mut self, id: SessionId) -> Option<&mut Session> {
+        self.sessions.get_mut(&id)
+    }
+
+    /// Make the session available with this presence, or unavailable with
+    /// `None` (which also forgets its directed presences).
+    pub fn set_presence(
+        &mut self,
+        id: SessionId,
+        presence: Option<crate::xml::Element>,
+        priority: Priority,
+    ) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        if presence.is_some() {
+            self.available.insert(id);
+        } else {
+            self.available.remove(&id);
+            s.directed.clear();
+        }
+        s.presence = presence;
+        s.priority = priority;
+    }
+
+    /// The session asked for the roster: it now receives roster pushes.
+    pub fn set_interested(&mut self, id: SessionId) {
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.interest = RosterInterest::Interested;
+            self.interested.insert(id);
+        }
+    }
+
+    /// Interested resources of one account.
+    pub fn interested_of<'a>(&'a self, bare: &BareJid) -> impl Iterator<Item = &'a Session> + 'a {
+        self.resources_of(bare).filter(|s| s.is_interested())
     }
 
     pub fn len(&self) -> usize {

@@ -5,7 +5,9 @@
 //! (embedded SQLite by default) and reports the [`StorageAnswer`] through
 //! `Server::handle_storage`.
 
+use crate::roster::{Roster, RosterChange};
 use crate::sasl::StoredCredentials;
+use jid::BareJid;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(pub u64);
@@ -14,12 +16,25 @@ pub struct RequestId(pub u64);
 pub enum StorageRequest {
     /// The SCRAM credentials of `username@domain`.
     LoadCredentials { username: String, domain: String },
+    /// A user's roster, pending requests and roster version.
+    LoadRoster { user: BareJid },
+    /// Apply `changes` atomically and set the roster version; answer only
+    /// once durable.
+    WriteRoster {
+        user: BareJid,
+        changes: Vec<RosterChange>,
+        version: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StorageAnswer {
     /// `None` when the account does not exist.
     Credentials(Option<StoredCredentials>),
+    /// `None` when the account does not exist.
+    Roster(Option<Roster>),
+    /// A write is durable.
+    Written,
     /// The backend failed; the reason is for logs.
     Failed(String),
 }

@@ -15,6 +15,28 @@ struct File {
     data_dir: PathBuf,
     c2s: C2s,
     storage: Storage,
+    roster: RosterSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RosterSection {
+    max_items: usize,
+    max_name_bytes: usize,
+    max_group_bytes: usize,
+    max_groups: usize,
+}
+
+impl Default for RosterSection {
+    fn default() -> Self {
+        let limits = rookery_core::config::RosterLimits::default();
+        RosterSection {
+            max_items: limits.max_items,
+            max_name_bytes: limits.max_name_bytes,
+            max_group_bytes: limits.max_group_bytes,
+            max_groups: limits.max_groups,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,6 +65,7 @@ impl Default for File {
             data_dir: PathBuf::from("./data"),
             c2s: C2s::default(),
             storage: Storage::default(),
+            roster: RosterSection::default(),
         }
     }
 }
@@ -131,6 +154,12 @@ impl Settings {
             login_timeout: Duration::from_secs(file.c2s.login_timeout_secs),
             idle_timeout: Duration::from_secs(file.c2s.idle_timeout_secs),
             offer_plain: file.c2s.offer_plain,
+            roster: rookery_core::config::RosterLimits {
+                max_items: file.roster.max_items,
+                max_name_bytes: file.roster.max_name_bytes,
+                max_group_bytes: file.roster.max_group_bytes,
+                max_groups: file.roster.max_groups,
+            },
         };
         Ok(Settings {
             core,

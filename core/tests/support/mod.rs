@@ -2,6 +2,7 @@
 //! clock and an in-memory account store. No sockets, no threads.
 #![allow(dead_code)]
 
+use rookery_core::roster::Roster;
 use rookery_core::sasl::StoredCredentials;
 use rookery_core::{
     Config, ConnectionId, Output, RequestId, Seed, Server, StorageAnswer, StorageRequest,
@@ -40,6 +41,8 @@ pub struct Bench {
     pub server: Server,
     pub now: Instant,
     accounts: HashMap<String, StoredCredentials>,
+    /// Durable rosters, as storage would hold them.
+    pub rosters: HashMap<String, Roster>,
     /// When false, storage requests wait in `pending` for `answer_storage`.
     pub auto_storage: bool,
     pub pending: Vec<(RequestId, StorageRequest)>,
@@ -60,6 +63,7 @@ impl Bench {
             server: Server::new(config),
             now: Instant::now(),
             accounts: HashMap::new(),
+            rosters: HashMap::new(),
             auto_storage: true,
             pending: Vec::new(),
             received: HashMap::new(),
@@ -118,10 +122,34 @@ impl Bench {
         self.pump();
     }
 
-    fn lookup(&self, query: &StorageRequest) -> StorageAnswer {
+    fn lookup(&mut self, query: &StorageRequest) -> StorageAnswer {
         match query {
             StorageRequest::LoadCredentials { username, .. } => {
                 StorageAnswer::Credentials(self.accounts.get(username).cloned())
+            }
+            StorageRequest::LoadRoster { user } => {
+                let name = user
+                    .node()
+                    .map(|n| n.as_str().to_owned())
+                    .unwrap_or_default();
+                if self.accounts.contains_key(&name) {
+                    StorageAnswer::Roster(Some(
+                        self.rosters.get(user.as_str()).cloned().unwrap_or_default(),
+                    ))
+                } else {
+                    StorageAnswer::Roster(None)
+                }
+            }
+            StorageRequest::WriteRoster {
+                user,
+                changes,
+                version,
+            } => {
+                self.rosters
+                    .entry(user.to_string())
+                    .or_default()
+                    .apply(changes, *version);
+                StorageAnswer::Written
             }
         }
     }

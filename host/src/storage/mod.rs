@@ -13,6 +13,8 @@ use rookery_core::{StorageAnswer, StorageRequest};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 
+mod roster;
+
 /// An account's address, already prepared.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Account {
@@ -51,7 +53,7 @@ pub struct SqliteStorage {
     db: Connection,
 }
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 impl SqliteStorage {
     /// Open (creating if needed) `<data_dir>/rookery.sqlite`.
@@ -82,7 +84,9 @@ impl SqliteStorage {
                      PRAGMA user_version = 1;
                      COMMIT;",
                 )?;
+                roster::migrate_to_2(&db)?;
             }
+            1 => roster::migrate_to_2(&db)?,
             SCHEMA_VERSION => {}
             v => bail!(
                 "{} has schema version {v}, newer than this Rookery knows",
@@ -179,6 +183,18 @@ impl Storage for SqliteStorage {
                     Err(e) => StorageAnswer::Failed(e.to_string()),
                 }
             }
+            StorageRequest::LoadRoster { user } => match self.load_roster(user) {
+                Ok(roster) => StorageAnswer::Roster(roster),
+                Err(e) => StorageAnswer::Failed(e.to_string()),
+            },
+            StorageRequest::WriteRoster {
+                user,
+                changes,
+                version,
+            } => match self.write_roster(user, changes, *version) {
+                Ok(()) => StorageAnswer::Written,
+                Err(e) => StorageAnswer::Failed(e.to_string()),
+            },
         }
     }
 
@@ -212,13 +228,21 @@ impl Storage for SqliteStorage {
     }
 
     fn delete_account(&mut self, account: &Account) -> Result<()> {
-        let changed = self.db.execute(
+        let tx = self.db.transaction()?;
+        let changed = tx.execute(
             "DELETE FROM accounts WHERE domain = ?1 AND username = ?2",
             params![account.domain, account.username],
         )?;
         if changed == 0 {
             bail!("{}@{} does not exist", account.username, account.domain);
         }
+        for table in roster::ROSTER_TABLES {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE domain = ?1 AND username = ?2"),
+                params![account.domain, account.username],
+            )?;
+        }
+        tx.commit()?;
         Ok(())
     }
 }

@@ -1,0 +1,285 @@
+//! Presence (RFC 6121 section 4): broadcast to subscribers and own
+//! resources, the initial-presence exchange, directed presence, and the
+//! unavailable every observer is owed when a resource goes.
+//!
+//! All contacts here are local (no federation yet), so a probe is answered
+//! directly from the session manager instead of travelling as a stanza.
+
+use crate::connection::Ctx;
+use crate::ns;
+use crate::roster::manager::{self, Op};
+use crate::roster::{Roster, SubscriptionKind};
+use crate::session::{Priority, SessionId};
+use crate::stanza::{error_reply, StanzaErrorCondition as E};
+use crate::xml::Element;
+use crate::ConnectionId;
+use jid::{BareJid, Jid};
+use std::collections::BTreeSet;
+
+/// A presence stanza from a bound session, `from` already stamped.
+pub(crate) fn handle(ctx: &mut Ctx, session: SessionId, stanza: Element, to: Option<Jid>) {
+    let Some(user) = ctx.sessions.get(session).map(|s| s.jid.to_bare()) else {
+        return;
+    };
+    let kind = stanza.get_attr("type").map(str::to_owned);
+    if let Some(sub) = kind.as_deref().and_then(SubscriptionKind::parse) {
+        let Some(contact) = to.map(|t| t.to_bare()) else {
+            // A subscription stanza needs an addressee.
+            reply(ctx, session, error_reply(&stanza, E::BadRequest));
+            return;
+        };
+        if contact == user {
+            return;
+        }
+        manager::submit(
+            ctx,
+            &user,
+            Op::Outbound {
+                session,
+                contact,
+                kind: sub,
+                stanza,
+            },
+        );
+        return;
+    }
+    match kind.as_deref() {
+        None | Some("unavailable") => {}
+        // Probes are the server's business (section 4.3); errors to a
+        // presence we never route have no one to go to.
+        Some("probe") | Some("error") => return,
+        Some(_) => {
+            reply(ctx, session, error_reply(&stanza, E::BadRequest));
+            return;
+        }
+    }
+    match to {
+        None => manager::submit(ctx, &user, Op::Broadcast { session, stanza }),
+        Some(to) => directed(ctx, session, stanza, to),
+    }
+}
+
+fn reply(ctx: &mut Ctx, session: SessionId, element: Element) {
+    if let Some(connection) = ctx.sessions.get(session).map(|s| s.connection) {
+        ctx.out.send_element(connection, &element);
+    }
+}
+
+/// A broadcast presence (no `to`) from `session`, with the user's roster.
+pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, roster: &Roster) {
+    let Some(s) = ctx.sessions.get(session) else {
+        return;
+    };
+    let full = s.jid.clone();
+    let user = full.to_bare();
+    let was_available = s.is_available();
+    stanza.set_attr("from", full.as_str());
+    stanza.remove_attr("to");
+    if stanza.get_attr("type") == Some("unavailable") {
+        if !was_available {
+            return;
+        }
+        let recipients = observers(ctx, session, roster, true);
+        send_each(ctx, &stanza, recipients);
+        ctx.sessions
+            .set_presence(session, None, Priority::default());
+        return;
+    }
+    let priority = stanza
+        .get_child("priority", ns::CLIENT)
+        .and_then(|p| p.text_content().trim().parse::<i8>().ok())
+        .map(Priority)
+        .unwrap_or_default();
+    ctx.sessions
+        .set_presence(session, Some(stanza.clone()), priority);
+    // Section 4.2.2 and 4.4.2: to the user's available resources (this one
+    // included) and to every contact subscribed to the user.
+    let mut recipients = own_available(ctx, &user, None);
+    recipients.extend(subscribers(ctx, roster));
+    send_each(ctx, &stanza, recipients);
+    if was_available {
+        return;
+    }
+    // Initial presence: the new resource learns what its peers and
+    // contacts already know, and sees requests that waited for it.
+    let Some(connection) = ctx.sessions.get(session).map(|s| s.connection) else {
+        return;
+    };
+    let mut presences: Vec<Element> = ctx
+        .sessions
+        .available_of(&user)
+        .filter(|o| o.id != session)
+        .filter_map(|o| o.presence.clone())
+        .collect();
+    for contact in roster.presence_subscriptions() {
+        presences.extend(
+            ctx.sessions
+                .available_of(contact)
+                .filter_map(|o| o.presence.clone()),
+        );
+    }
+    for mut p in presences {
+        p.set_attr("to", full.as_str());
+        ctx.out.send_element(connection, &p);
+    }
+    for request in roster.pending_in.values() {
+        ctx.out.send(connection, request);
+    }
+}
+
+/// Available resources of `user`, as (connection, session) pairs.
+fn own_available(
+    ctx: &Ctx,
+    user: &BareJid,
+    except: Option<SessionId>,
+) -> BTreeSet<(ConnectionId, SessionId)> {
+    ctx.sessions
+        .available_of(user)
+        .filter(|s| Some(s.id) != except)
+        .map(|s| (s.connection, s.id))
+        .collect()
+}
+
+/// Available resources of the contacts subscribed to the user's presence.
+/// Only local contacts can be reached until federation exists.
+fn subscribers(ctx: &Ctx, roster: &Roster) -> BTreeSet<(ConnectionId, SessionId)> {
+    let mut out = BTreeSet::new();
+    for contact in roster.presence_subscribers() {
+        out.extend(
+            ctx.sessions
+                .available_of(contact)
+                .map(|s| (s.connection, s.id)),
+        );
+    }
+    out
+}
+
+/// Everyone who may currently see `session` as available: own resources
+/// (with or without the session itself), subscribers, and the targets of
+/// its directed presence. A set, so that each gets exactly one unavailable.
+fn observers(
+    ctx: &Ctx,
+    session: SessionId,
+    roster: &Roster,
+    include_self: bool,
+) -> BTreeSet<(ConnectionId, SessionId)> {
+    let Some(s) = ctx.sessions.get(session) else {
+        return BTreeSet::new();
+    };
+    let user = s.jid.to_bare();
+    let mut out = BTreeSet::new();
+    if s.is_available() {
+        out = own_available(ctx, &user, (!include_self).then_some(session));
+        out.extend(subscribers(ctx, roster));
+    }
+    for target in &s.directed {
+        out.extend(directed_targets(ctx, target));
+    }
+    out
+}
+
+fn directed_targets(ctx: &Ctx, target: &str) -> Vec<(ConnectionId, SessionId)> {
+    match Jid::new(target).ok().map(Jid::try_into_full) {
+        Some(Ok(full)) => ctx
+            .sessions
+            .by_full_jid(&full)
+            .map(|s| (s.connection, s.id))
+            .into_iter()
+            .collect(),
+        Some(Err(bare)) => ctx
+            .sessions
+            .available_of(&bare)
+            .map(|s| (s.connection, s.id))
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+fn send_each(ctx: &mut Ctx, stanza: &Element, recipients: BTreeSet<(ConnectionId, SessionId)>) {
+    let text = stanza.to_stream_string();
+    for (connection, _) in recipients {
+        ctx.out.send(connection, &text);
+    }
+}
+
+/// Directed presence (section 4.6): to one entity, remembered so that it
+/// gets an unavailable when the resource goes.
+fn directed(ctx: &mut Ctx, session: SessionId, stanza: Element, to: Jid) {
+    if !ctx.config.serves(to.domain().as_str()) {
+        return;
+    }
+    let targets = directed_targets(ctx, to.as_str());
+    let text = stanza.to_stream_string();
+    for (connection, _) in targets {
+        ctx.out.send(connection, &text);
+    }
+    let Some(s) = ctx.sessions.get(session) else {
+        return;
+    };
+    let user = s.jid.to_bare();
+    let subscribed = ctx
+        .rosters
+        .get(&user)
+        .is_some_and(|r| r.subscription(&to.to_bare()).has_from());
+    let unavailable = stanza.get_attr("type") == Some("unavailable");
+    if let Some(s) = ctx.sessions.get_mut(session) {
+        if unavailable {
+            s.directed.remove(to.as_str());
+        } else if !subscribed {
+            s.directed.insert(to.as_str().to_owned());
+        }
+    }
+}
+
+/// The session is ending (closed, timed out, dropped or replaced): every
+/// observer gets one unavailable, then the session is destroyed.
+pub(crate) fn session_ended(ctx: &mut Ctx, session: SessionId) {
+    let Some(s) = ctx.sessions.get(session) else {
+        return;
+    };
+    let full = s.jid.clone();
+    let user = full.to_bare();
+    let empty = Roster::default();
+    let roster = ctx.rosters.get(&user).unwrap_or(&empty);
+    let recipients = observers(ctx, session, roster, false);
+    let unavailable = Element::new("presence", ns::CLIENT)
+        .attr("type", "unavailable")
+        .attr("from", full.as_str());
+    send_each(ctx, &unavailable, recipients);
+    ctx.sessions.destroy(session);
+    manager::release_if_idle(ctx, &user);
+}
+
+/// `from` and `to` just became subscribed (`to` receives `from`'s
+/// presence): send `to`'s available resources the presence of each of
+/// `from`'s.
+pub(crate) fn share_presence(ctx: &mut Ctx, from: &BareJid, to: &BareJid) {
+    let presences: Vec<Element> = ctx
+        .sessions
+        .available_of(from)
+        .filter_map(|s| s.presence.clone())
+        .collect();
+    let recipients = own_available(ctx, to, None);
+    for mut p in presences {
+        p.set_attr("to", to.as_str());
+        send_each(ctx, &p, recipients.clone());
+    }
+}
+
+/// `to` no longer receives `from`'s presence: send an unavailable from each
+/// of `from`'s available resources to `to`'s.
+pub(crate) fn share_unavailable(ctx: &mut Ctx, from: &BareJid, to: &BareJid) {
+    let sources: Vec<String> = ctx
+        .sessions
+        .available_of(from)
+        .map(|s| s.jid.to_string())
+        .collect();
+    let recipients = own_available(ctx, to, None);
+    for source in sources {
+        let p = Element::new("presence", ns::CLIENT)
+            .attr("type", "unavailable")
+            .attr("from", &source)
+            .attr("to", to.as_str());
+        send_each(ctx, &p, recipients.clone());
+    }
+}

@@ -1,0 +1,477 @@
+//! Per-user roster state: loading, ordering and durability.
+//!
+//! Each user with a loaded roster has a slot with a queue of operations.
+//! Operations on one user's roster run one at a time, in arrival order; an
+//! operation that changes the roster writes the change and holds the queue
+//! until storage says it is durable, and only then are its results sent
+//! (iq result, roster pushes, stanzas to contacts). So nothing a client is
+//! told can be lost by a crash.
+//!
+//! Operations on two users talk only through [`Op::Inbound`] messages
+//! queued on the other user's slot, never by touching its roster: the shape
+//! a cluster needs, where the other user may live on another node.
+
+use super::iq::{self, RosterRequest};
+use super::item::{Roster, RosterChange};
+use super::subscription::{self, SubscriptionKind};
+use crate::connection::Ctx;
+use crate::ns;
+use crate::presence;
+use crate::session::SessionId;
+use crate::stanza::{error_reply, iq_result, StanzaErrorCondition as E};
+use crate::storage::{RequestId, StorageAnswer, StorageRequest};
+use crate::xml::Element;
+use jid::BareJid;
+use std::collections::{HashMap, VecDeque};
+
+/// An operation on one user's roster.
+#[derive(Debug)]
+pub(crate) enum Op {
+    /// A roster get or set from one of the user's sessions.
+    RosterIq { session: SessionId, iq: Element },
+    /// A subscription stanza the user sent to `contact`.
+    Outbound {
+        session: SessionId,
+        contact: BareJid,
+        kind: SubscriptionKind,
+        stanza: Element,
+    },
+    /// A subscription stanza `sender` sent to the user.
+    Inbound {
+        sender: BareJid,
+        kind: SubscriptionKind,
+        stanza: Element,
+    },
+    /// A presence broadcast (available or unavailable) by a session.
+    Broadcast { session: SessionId, stanza: Element },
+}
+
+/// What an operation does once its roster change is durable.
+#[derive(Debug)]
+enum Effect {
+    /// An iq answer to one session.
+    Reply(SessionId, Element),
+    /// A roster push of this item to every interested resource.
+    Push(Element, u64),
+    /// A stanza to every available resource of the user.
+    DeliverToAvailable(Element),
+    /// An operation for another user.
+    Enqueue(BareJid, Op),
+    /// `from`'s available resources' presence to `to`'s available ones.
+    PresenceFromTo { from: BareJid, to: BareJid },
+    /// Unavailable from `from`'s available resources to `to`'s.
+    UnavailableFromTo { from: BareJid, to: BareJid },
+}
+
+enum State {
+    Loading(RequestId),
+    Loaded(Roster),
+}
+
+struct Slot {
+    state: State,
+    queue: VecDeque<Op>,
+    /// A write in flight and what to do when it is durable; if it fails,
+    /// the session whose iq caused it gets an error instead.
+    writing: Option<(RequestId, Vec<Effect>, Option<(SessionId, Element)>)>,
+}
+
+#[derive(Default)]
+pub(crate) struct Rosters {
+    slots: HashMap<BareJid, Slot>,
+    requests: HashMap<RequestId, BareJid>,
+    pushes: u64,
+}
+
+impl Rosters {
+    /// The user's roster, if loaded.
+    pub fn get(&self, user: &BareJid) -> Option<&Roster> {
+        match &self.slots.get(user)?.state {
+            State::Loaded(r) => Some(r),
+            State::Loading(_) => None,
+        }
+    }
+
+    pub fn owns(&self, request: RequestId) -> bool {
+        self.requests.contains_key(&request)
+    }
+
+    /// Whether the user's roster is loaded or being loaded.
+    pub fn is_held(&self, user: &BareJid) -> bool {
+        self.slots.contains_key(user)
+    }
+
+    pub fn loaded_count(&self) -> usize {
+        self.slots.len()
+    }
+}
+
+/// Start loading the user's roster if it is not held yet (at bind time).
+pub(crate) fn ensure_loaded(ctx: &mut Ctx, user: &BareJid) {
+    if ctx.rosters.slots.contains_key(user) {
+        return;
+    }
+    let request = ctx
+        .out
+        .storage(StorageRequest::LoadRoster { user: user.clone() });
+    ctx.rosters.requests.insert(request, user.clone());
+    ctx.rosters.slots.insert(
+        user.clone(),
+        Slot {
+            state: State::Loading(request),
+            queue: VecDeque::new(),
+            writing: None,
+        },
+    );
+}
+
+/// Queue an operation on `user`'s roster and run what can run.
+pub(crate) fn submit(ctx: &mut Ctx, user: &BareJid, op: Op) {
+    ensure_loaded(ctx, user);
+    if let Some(slot) = ctx.rosters.slots.get_mut(user) {
+        slot.queue.push_back(op);
+    }
+    drive(ctx, user);
+}
+
+/// Storage answered a roster request.
+pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageAnswer) {
+    let Some(user) = ctx.rosters.requests.remove(&request) else {
+        return;
+    };
+    let Some(slot) = ctx.rosters.slots.get_mut(&user) else {
+        return;
+    };
+    match (&slot.state, answer) {
+        (State::Loading(r), StorageAnswer::Roster(Some(roster))) if *r == request => {
+            slot.state = State::Loaded(roster);
+        }
+        (State::Loading(r), StorageAnswer::Roster(None)) if *r == request => {
+            // No such account: stanzas to it are dropped, as RFC 6121
+            // section 8.5.1 allows for subscriptions and presence.
+            let slot = ctx.rosters.slots.remove(&user);
+            fail_queue(ctx, slot.map(|s| s.queue).unwrap_or_default());
+            return;
+        }
+        (State::Loading(r), _) if *r == request => {
+            let slot = ctx.rosters.slots.remove(&user);
+            fail_queue(ctx, slot.map(|s| s.queue).unwrap_or_default());
+            return;
+        }
+        (State::Loaded(_), StorageAnswer::Written) => {
+            if let Some((_, effects, _)) = slot.writing.take() {
+                run(ctx, &user, effects);
+            }
+        }
+        (State::Loaded(_), _) => {
+            // The write failed: memory is ahead of storage. Tell the asker,
+            // drop the effects, and reload the truth.
+            let origin = slot.writing.take().and_then(|(_, _, origin)| origin);
+            if let Some((session, iq)) = origin {
+                reply(ctx, session, error_reply(&iq, E::InternalServerError));
+            }
+            let queue = ctx
+                .rosters
+                .slots
+                .remove(&user)
+                .map(|s| s.queue)
+                .unwrap_or_default();
+            ensure_loaded(ctx, &user);
+            if let Some(slot) = ctx.rosters.slots.get_mut(&user) {
+                slot.queue = queue;
+            }
+            return;
+        }
+        _ => {}
+    }
+    drive(ctx, &user);
+}
+
+/// Answer the sessions whose operations cannot run.
+fn fail_queue(ctx: &mut Ctx, queue: VecDeque<Op>) {
+    for op in queue {
+        if let Op::RosterIq { session, iq } = op {
+            reply(ctx, session, error_reply(&iq, E::InternalServerError));
+        }
+    }
+}
+
+/// Forget the roster of a user who has no sessions and nothing pending.
+pub(crate) fn release_if_idle(ctx: &mut Ctx, user: &BareJid) {
+    let idle = ctx.rosters.slots.get(user).is_some_and(|s| {
+        s.queue.is_empty() && s.writing.is_none() && matches!(s.state, State::Loaded(_))
+    });
+    if idle && ctx.sessions.resources_of(user).next().is_none() {
+        ctx.rosters.slots.remove(user);
+    }
+}
+
+fn drive(ctx: &mut Ctx, user: &BareJid) {
+    loop {
+        let Some(slot) = ctx.rosters.slots.get_mut(user) else {
+            return;
+        };
+        if slot.writing.is_some() || matches!(slot.state, State::Loading(_)) {
+            return;
+        }
+        let Some(op) = slot.queue.pop_front() else {
+            release_if_idle(ctx, user);
+            return;
+        };
+        if let Op::Broadcast { session, stanza } = op {
+            // Presence reads the roster and changes nothing in it: lend it
+            // out instead of copying it (rosters can be large).
+            let State::Loaded(roster) =
+                std::mem::replace(&mut slot.state, State::Loaded(Roster::default()))
+            else {
+                return;
+            };
+            presence::broadcast(ctx, session, stanza, &roster);
+            if let Some(slot) = ctx.rosters.slots.get_mut(user) {
+                slot.state = State::Loaded(roster);
+            }
+            continue;
+        }
+        let plan = plan(ctx, user, op);
+        if plan.changes.is_empty() {
+            run(ctx, user, plan.effects);
+            continue;
+        }
+        let Some(slot) = ctx.rosters.slots.get_mut(user) else {
+            return;
+        };
+        let State::Loaded(roster) = &mut slot.state else {
+            return;
+        };
+        let version = roster.version + 1;
+        roster.apply(&plan.changes, version);
+        let request = ctx.out.storage(StorageRequest::WriteRoster {
+            user: user.clone(),
+            changes: plan.changes,
+            version,
+        });
+        slot.writing = Some((request, plan.effects, plan.origin));
+        ctx.rosters.requests.insert(request, user.clone());
+        return;
+    }
+}
+
+#[derive(Default)]
+struct Plan {
+    changes: Vec<RosterChange>,
+    effects: Vec<Effect>,
+    origin: Option<(SessionId, Element)>,
+}
+
+/// Decide what an operation changes and sends, from the roster as it is.
+fn plan(ctx: &mut Ctx, user: &BareJid, op: Op) -> Plan {
+    let Some(roster) = ctx.rosters.get(user) else {
+        return Plan::default();
+    };
+    let next_version = roster.version + 1;
+    let mut plan = Plan::default();
+    match op {
+        Op::RosterIq { session, iq } => {
+            let Some(query) = iq.get_child("query", super::NS_ROSTER).cloned() else {
+                return plan;
+            };
+            match iq::parse(&iq, &query, user, &ctx.config.roster) {
+                Err(condition) => plan
+                    .effects
+                    .push(Effect::Reply(session, error_reply(&iq, condition))),
+                Ok(RosterRequest::Get { ver }) => {
+                    ctx.sessions.set_interested(session);
+                    // XEP-0237: an up-to-date cache gets an empty result.
+                    let payload = (ver.as_deref() != Some(roster.version.to_string().as_str()))
+                        .then(|| roster.to_query());
+                    plan.effects
+                        .push(Effect::Reply(session, iq_result(&iq, payload)));
+                }
+                Ok(RosterRequest::Set { jid, name, groups }) => {
+                    if !roster.items.contains_key(&jid)
+                        && roster.items.len() >= ctx.config.roster.max_items
+                    {
+                        plan.effects.push(Effect::Reply(
+                            session,
+                            error_reply(&iq, E::ResourceConstraint),
+                        ));
+                        return plan;
+                    }
+                    let item = iq::updated_item(roster, &jid, name, groups);
+                    plan.effects
+                        .push(Effect::Reply(session, iq_result(&iq, None)));
+                    plan.effects
+                        .push(Effect::Push(item.to_element(), next_version));
+                    plan.changes.push(RosterChange::Upsert(item));
+                    plan.origin = Some((session, iq));
+                }
+                Ok(RosterRequest::Remove { jid }) => {
+                    let item = roster.items.get(&jid).cloned();
+                    let pending_in = roster.pending_in.contains_key(&jid);
+                    let Some(item) = item else {
+                        plan.effects
+                            .push(Effect::Reply(session, error_reply(&iq, E::ItemNotFound)));
+                        return plan;
+                    };
+                    plan.changes.push(RosterChange::Remove(jid.clone()));
+                    if pending_in {
+                        plan.changes
+                            .push(RosterChange::PendingIn(jid.clone(), None));
+                    }
+                    plan.effects
+                        .push(Effect::Reply(session, iq_result(&iq, None)));
+                    plan.effects
+                        .push(Effect::Push(iq::removed_item(&jid), next_version));
+                    // RFC 6121 section 2.5.2: removing a contact cancels both
+                    // directions of subscription.
+                    if item.subscription.has_to() || item.ask {
+                        plan.effects
+                            .push(inbound_for(user, &jid, SubscriptionKind::Unsubscribe));
+                    }
+                    if item.subscription.has_from() || pending_in {
+                        plan.effects
+                            .push(inbound_for(user, &jid, SubscriptionKind::Unsubscribed));
+                    }
+                    plan.origin = Some((session, iq));
+                }
+            }
+        }
+        Op::Outbound {
+            session,
+            contact,
+            kind,
+            stanza,
+        } => {
+            if !ctx.config.serves(contact.domain().as_str()) {
+                // No federation yet (RFC 6120 section 10.4.3 until then).
+                plan.effects.push(Effect::Reply(
+                    session,
+                    error_reply(&stanza, E::RemoteServerNotFound),
+                ));
+                return plan;
+            }
+            let out = subscription::outbound(roster, &contact, kind);
+            push_upserts(&out.changes, next_version, &mut plan.effects);
+            if out.forward {
+                plan.effects.push(Effect::Enqueue(
+                    contact.clone(),
+                    Op::Inbound {
+                        sender: user.clone(),
+                        kind,
+                        stanza: stamped(&stanza, user, &contact),
+                    },
+                ));
+            }
+            plan.changes = out.changes;
+        }
+        Op::Inbound {
+            sender,
+            kind,
+            stanza,
+        } => {
+            let out = subscription::inbound(roster, &sender, kind, &stanza.to_stream_string());
+            push_upserts(&out.changes, next_version, &mut plan.effects);
+            if out.deliver {
+                plan.effects.push(Effect::DeliverToAvailable(stanza));
+            }
+            if let Some(reply) = out.auto_reply {
+                plan.effects.push(inbound_for(user, &sender, reply));
+            }
+            if out.send_unavailable {
+                plan.effects.push(Effect::UnavailableFromTo {
+                    from: user.clone(),
+                    to: sender.clone(),
+                });
+            }
+            if out.probe_sender {
+                plan.effects.push(Effect::PresenceFromTo {
+                    from: sender.clone(),
+                    to: user.clone(),
+                });
+            }
+            if out.sender_unavailable {
+                plan.effects.push(Effect::UnavailableFromTo {
+                    from: sender.clone(),
+                    to: user.clone(),
+                });
+            }
+            plan.changes = out.changes;
+        }
+        // Handled in `drive`, which lends the roster out.
+        Op::Broadcast { .. } => {}
+    }
+    plan
+}
+
+fn push_upserts(changes: &[RosterChange], version: u64, effects: &mut Vec<Effect>) {
+    for change in changes {
+        if let RosterChange::Upsert(item) = change {
+            effects.push(Effect::Push(item.to_element(), version));
+        }
+    }
+}
+
+/// A subscription stanza the server sends on `user`'s behalf to `contact`.
+fn inbound_for(user: &BareJid, contact: &BareJid, kind: SubscriptionKind) -> Effect {
+    let stanza = Element::new("presence", ns::CLIENT)
+        .attr("type", kind.name())
+        .attr("to", contact.as_str())
+        .attr("from", user.as_str());
+    Effect::Enqueue(
+        contact.clone(),
+        Op::Inbound {
+            sender: user.clone(),
+            kind,
+            stanza,
+        },
+    )
+}
+
+/// Subscription stanzas travel from and to bare JIDs (RFC 6121 3.1.2).
+fn stamped(stanza: &Element, from: &BareJid, to: &BareJid) -> Element {
+    let mut s = stanza.clone();
+    s.set_attr("from", from.as_str());
+    s.set_attr("to", to.as_str());
+    s
+}
+
+fn reply(ctx: &mut Ctx, session: SessionId, element: Element) {
+    if let Some(s) = ctx.sessions.get(session) {
+        let connection = s.connection;
+        ctx.out.send_element(connection, &element);
+    }
+}
+
+fn run(ctx: &mut Ctx, user: &BareJid, effects: Vec<Effect>) {
+    for effect in effects {
+        match effect {
+            Effect::Reply(session, element) => reply(ctx, session, element),
+            Effect::Push(item, version) => {
+                let targets: Vec<_> = ctx
+                    .sessions
+                    .interested_of(user)
+                    .map(|s| (s.connection, s.jid.to_string()))
+                    .collect();
+                for (connection, jid) in targets {
+                    ctx.rosters.pushes += 1;
+                    let id = format!("push{}", ctx.rosters.pushes);
+                    ctx.out
+                        .send_element(connection, &iq::push(item.clone(), version, &id, &jid));
+                }
+            }
+            Effect::DeliverToAvailable(stanza) => {
+                let targets: Vec<_> = ctx
+                    .sessions
+                    .available_of(user)
+                    .map(|s| s.connection)
+                    .collect();
+                for connection in targets {
+                    ctx.out.send_element(connection, &stanza);
+                }
+            }
+            Effect::Enqueue(other, op) => submit(ctx, &other, op),
+            Effect::PresenceFromTo { from, to } => presence::share_presence(ctx, &from, &to),
+            Effect::UnavailableFromTo { from, to } => presence::share_unavailable(ctx, &from, &to),
+        }
+    }
+}

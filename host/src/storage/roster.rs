@@ -1,0 +1,237 @@
+//! Rosters in SQLite: items, pending inbound requests and versions.
+
+use super::SqliteStorage;
+use jid::BareJid;
+use rookery_core::roster::{Roster, RosterChange, RosterItem, Subscription};
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Groups of an item are stored joined by NUL, which XML text cannot hold.
+const GROUP_SEPARATOR: &str = "\0";
+
+/// Schema 2: rosters, pending inbound subscription requests, versions.
+pub(super) fn migrate_to_2(db: &Connection) -> rusqlite::Result<()> {
+    db.execute_batch(
+        "BEGIN;
+         CREATE TABLE roster_items (
+             domain TEXT NOT NULL,
+             username TEXT NOT NULL,
+             contact TEXT NOT NULL,
+             name TEXT,
+             subscription TEXT NOT NULL,
+             ask INTEGER NOT NULL,
+             approved INTEGER NOT NULL,
+             groups TEXT NOT NULL,
+             PRIMARY KEY (domain, username, contact)
+         ) WITHOUT ROWID;
+         CREATE TABLE roster_pending_in (
+             domain TEXT NOT NULL,
+             username TEXT NOT NULL,
+             contact TEXT NOT NULL,
+             stanza TEXT NOT NULL,
+             PRIMARY KEY (domain, username, contact)
+         ) WITHOUT ROWID;
+         CREATE TABLE roster_versions (
+             domain TEXT NOT NULL,
+             username TEXT NOT NULL,
+             version INTEGER NOT NULL,
+             PRIMARY KEY (domain, username)
+         ) WITHOUT ROWID;
+         PRAGMA user_version = 2;
+         COMMIT;",
+    )
+}
+
+/// The tables holding one account's roster data.
+pub(super) const ROSTER_TABLES: [&str; 3] =
+    ["roster_items", "roster_pending_in", "roster_versions"];
+
+fn parts(user: &BareJid) -> (&str, &str) {
+    (
+        user.domain().as_str(),
+        user.node().map(|n| n.as_str()).unwrap_or_default(),
+    )
+}
+
+impl SqliteStorage {
+    /// The user's roster, or `None` if the account does not exist.
+    pub(super) fn load_roster(&self, user: &BareJid) -> rusqlite::Result<Option<Roster>> {
+        let (domain, username) = parts(user);
+        let exists = self
+            .db
+            .query_row(
+                "SELECT 1 FROM accounts WHERE domain = ?1 AND username = ?2",
+                params![domain, username],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if !exists {
+            return Ok(None);
+        }
+        let mut roster = Roster::default();
+        let mut items = self.db.prepare_cached(
+            "SELECT contact, name, subscription, ask, approved, groups FROM roster_items
+             WHERE domain = ?1 AND username = ?2",
+        )?;
+        let rows = items.query_map(params![domain, username], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, bool>(3)?,
+                r.get::<_, bool>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
+        for row in rows {
+            let (contact, name, subscription, ask, approved, groups) = row?;
+            // A row that no longer parses (a hand-edited database) is
+            // skipped rather than failing the whole roster.
+            let Ok(jid) = BareJid::new(&contact) else {
+                continue;
+            };
+            let item = RosterItem {
+                jid: jid.clone(),
+                name,
+                subscription: Subscription::parse(&subscription).unwrap_or_default(),
+                ask,
+                approved,
+                groups: groups
+                    .split(GROUP_SEPARATOR)
+                    .filter(|g| !g.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            };
+            roster.items.insert(jid, item);
+        }
+        let mut pending = self.db.prepare_cached(
+            "SELECT contact, stanza FROM roster_pending_in WHERE domain = ?1 AND username = ?2",
+        )?;
+        let rows = pending.query_map(params![domain, username], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        for row in rows {
+            let (contact, stanza) = row?;
+            if let Ok(jid) = BareJid::new(&contact) {
+                roster.pending_in.insert(jid, stanza);
+            }
+        }
+        roster.version = self
+            .db
+            .query_row(
+                "SELECT version FROM roster_versions WHERE domain = ?1 AND username = ?2",
+                params![domain, username],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .unwrap_or(0) as u64;
+        Ok(Some(roster))
+    }
+
+    /// Apply roster changes and the new version in one transaction; when
+    /// this returns, the change is on disk (`synchronous=FULL`).
+    pub(super) fn write_roster(
+        &mut self,
+        user: &BareJid,
+        changes: &[RosterChange],
+        version: u64,
+    ) -> rusqlite::Result<()> {
+        let (domain, username) = parts(user);
+        let tx = self.db.transaction()?;
+        for change in changes {
+            match change {
+                RosterChange::Upsert(item) => {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO roster_items
+                         (domain, username, contact, name, subscription, ask, approved, groups)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        params![
+                            domain,
+                            username,
+                            item.jid.as_str(),
+                            item.name,
+                            item.subscription.name(),
+                            item.ask,
+                            item.approved,
+                            item.groups.join(GROUP_SEPARATOR)
+                        ],
+                    )?;
+                }
+                RosterChange::Remove(contact) => {
+                    tx.execute(
+                        "DELETE FROM roster_items WHERE domain = ?1 AND username = ?2 AND contact = ?3",
+                        params![domain, username, contact.as_str()],
+                    )?;
+                }
+                RosterChange::PendingIn(contact, Some(stanza)) => {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO roster_pending_in (domain, username, contact, stanza)
+                         VALUES (?1, ?2, ?3, ?4)",
+                        params![domain, username, contact.as_str(), stanza],
+                    )?;
+                }
+                RosterChange::PendingIn(contact, None) => {
+                    tx.execute(
+                        "DELETE FROM roster_pending_in WHERE domain = ?1 AND username = ?2 AND contact = ?3",
+                        params![domain, username, contact.as_str()],
+                    )?;
+                }
+            }
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO roster_versions (domain, username, version) VALUES (?1, ?2, ?3)",
+            params![domain, username, version as i64],
+        )?;
+        tx.commit()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{Account, Storage};
+    use rookery_core::sasl::StoredCredentials;
+    use rookery_core::{StorageAnswer, StorageRequest};
+
+    #[test]
+    fn roster_writes_are_read_back_with_groups_pending_and_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStorage::open(dir.path()).unwrap();
+        let creds = StoredCredentials::derive("pw", b"0123456789abcdef", 4096).unwrap();
+        s.create_account(&Account::parse("juliet@localhost").unwrap(), &creds)
+            .unwrap();
+        let user = BareJid::new("juliet@localhost").unwrap();
+        let mut item = RosterItem::new(BareJid::new("romeo@localhost").unwrap());
+        item.subscription = Subscription::Both;
+        item.groups = vec!["Friends".into(), "Verona\nfolk".into()];
+        item.name = Some("Romeo".into());
+        let changes = vec![
+            RosterChange::Upsert(item),
+            RosterChange::PendingIn(
+                BareJid::new("tybalt@localhost").unwrap(),
+                Some("<presence/>".into()),
+            ),
+        ];
+        let write = StorageRequest::WriteRoster {
+            user: user.clone(),
+            changes: changes.clone(),
+            version: 7,
+        };
+        assert_eq!(s.execute(&write), StorageAnswer::Written);
+        let mut expected = Roster::default();
+        expected.apply(&changes, 7);
+        let reopened = SqliteStorage::open(dir.path()).unwrap();
+        assert_eq!(reopened.load_roster(&user).unwrap(), Some(expected));
+    }
+
+    #[test]
+    fn roster_of_a_missing_account_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(dir.path()).unwrap();
+        assert_eq!(
+            s.load_roster(&BareJid::new("ghost@localhost").unwrap())
+                .unwrap(),
+            None
+        );
+    }
+}
