@@ -173,7 +173,13 @@ fn observers(
         out.extend(subscribers(ctx, roster));
     }
     for target in &s.directed {
-        out.extend(directed_targets(ctx, target));
+        if let Some(t) = ctx.sessions.get(*target) {
+            out.insert((t.connection, t.id));
+        }
+    }
+    if !include_self {
+        // Directed presence may have been sent to oneself.
+        out.retain(|(_, id)| *id != session);
     }
     out
 }
@@ -210,8 +216,8 @@ fn directed(ctx: &mut Ctx, session: SessionId, stanza: Element, to: Jid) {
     }
     let targets = directed_targets(ctx, to.as_str());
     let text = stanza.to_stream_string();
-    for (connection, _) in targets {
-        ctx.out.send(connection, &text);
+    for (connection, _) in &targets {
+        ctx.out.send(*connection, &text);
     }
     let Some(s) = ctx.sessions.get(session) else {
         return;
@@ -223,10 +229,12 @@ fn directed(ctx: &mut Ctx, session: SessionId, stanza: Element, to: Jid) {
         .is_some_and(|r| r.subscription(&to.to_bare()).has_from());
     let unavailable = stanza.get_attr("type") == Some("unavailable");
     if let Some(s) = ctx.sessions.get_mut(session) {
-        if unavailable {
-            s.directed.remove(to.as_str());
-        } else if !subscribed {
-            s.directed.insert(to.as_str().to_owned());
+        for (_, target) in targets {
+            if unavailable {
+                s.directed.remove(&target);
+            } else if !subscribed {
+                s.directed.insert(target);
+            }
         }
     }
 }

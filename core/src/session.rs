@@ -39,10 +39,12 @@ pub struct Session {
     /// session an *available* resource.
     pub presence: Option<Element>,
     pub interest: RosterInterest,
-    /// Entities (full or bare JIDs) this resource sent directed available
-    /// presence to, outside its presence subscribers: each is owed an
-    /// unavailable when the resource goes (RFC 6121 section 4.6.3).
-    pub directed: BTreeSet<String>,
+    /// Sessions this resource sent directed available presence to,
+    /// outside its presence subscribers: each is owed an unavailable when
+    /// the resource goes (RFC 6121 section 4.6.3). Sessions, not JIDs, so
+    /// that a later session under the same JID is not told of a presence
+    /// it never saw. (Remote entities join this with federation.)
+    pub directed: BTreeSet<SessionId>,
 }
 
 impl Session {

@@ -71,9 +71,14 @@ enum State {
 struct Slot {
     state: State,
     queue: VecDeque<Op>,
-    /// A write in flight and what to do when it is durable; if it fails,
-    /// the session whose iq caused it gets an error instead.
-    writing: Option<(RequestId, Vec<Effect>, Option<(SessionId, Element)>)>,
+    writing: Option<Write>,
+}
+
+/// A write in flight and what to do when it is durable; if it fails, the
+/// session whose iq caused it gets an error instead.
+struct Write {
+    effects: Vec<Effect>,
+    origin: Option<(SessionId, Element)>,
 }
 
 #[derive(Default)]
@@ -159,14 +164,14 @@ pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageA
             return;
         }
         (State::Loaded(_), StorageAnswer::Written) => {
-            if let Some((_, effects, _)) = slot.writing.take() {
-                run(ctx, &user, effects);
+            if let Some(write) = slot.writing.take() {
+                run(ctx, &user, write.effects);
             }
         }
         (State::Loaded(_), _) => {
             // The write failed: memory is ahead of storage. Tell the asker,
             // drop the effects, and reload the truth.
-            let origin = slot.writing.take().and_then(|(_, _, origin)| origin);
+            let origin = slot.writing.take().and_then(|w| w.origin);
             if let Some((session, iq)) = origin {
                 reply(ctx, session, error_reply(&iq, E::InternalServerError));
             }
@@ -250,7 +255,10 @@ fn drive(ctx: &mut Ctx, user: &BareJid) {
             changes: plan.changes,
             version,
         });
-        slot.writing = Some((request, plan.effects, plan.origin));
+        slot.writing = Some(Write {
+            effects: plan.effects,
+            origin: plan.origin,
+        });
         ctx.rosters.requests.insert(request, user.clone());
         return;
     }

@@ -170,10 +170,12 @@ pub fn inbound(roster: &Roster, sender: &BareJid, kind: SubscriptionKind, stanza
         }
         SubscriptionKind::Unsubscribed => {
             if item.subscription.has_to() || item.ask {
+                // Only a user who received the sender's presence needs it
+                // retracted; a denied request never showed any.
+                out.sender_unavailable = item.subscription.has_to();
                 item.subscription = item.subscription.with_to(false);
                 item.ask = false;
                 out.deliver = true;
-                out.sender_unavailable = true;
             }
         }
     }
