@@ -94,43 +94,24 @@ impl TestServer {
         for (jid, password) in users {
             admin(shim, &config, &["adduser", jid], Some(password))?;
         }
-        let mut child = Command::new(shim.binary()?)
-            .arg("--config")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let stderr = child.stderr.take().context("no stderr")?;
-        let (ready, listening) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent {
-                    if let Some(rest) = line.split("listening on ").nth(1) {
-                        let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
-                        let _ = ready.send(addr);
-                        sent = true;
-                    }
-                }
-                if std::env::var_os("ROOKERY_TEST_LOG").is_some() {
-                    eprintln!("[server] {line}");
-                }
-            }
-        });
-        let addr = match listening.recv_timeout(Duration::from_secs(20)) {
-            Ok(a) => a.parse()?,
-            Err(_) => {
-                let _ = child.kill();
-                bail!("{} did not report listening", shim.binary_name());
-            }
-        };
+        let (child, addr) = launch(shim, &config)?;
         Ok(TestServer {
             shim,
             addr,
             dir,
             child,
         })
+    }
+
+    /// Kill the server with SIGKILL (no chance to flush anything) and start
+    /// it again on the same data dir; `addr` changes.
+    pub fn kill_and_restart(&mut self) -> Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        let (child, addr) = launch(self.shim, &self.config_path())?;
+        self.child = child;
+        self.addr = addr;
+        Ok(())
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -170,6 +151,42 @@ impl Drop for TestServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Start the server binary with `config`; wait for its "listening on" line.
+fn launch(shim: Shim, config: &Path) -> Result<(Child, SocketAddr)> {
+    let mut child = Command::new(shim.binary()?)
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take().context("no stderr")?;
+    let (ready, listening) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !sent {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
+                    let _ = ready.send(addr);
+                    sent = true;
+                }
+            }
+            if std::env::var_os("ROOKERY_TEST_LOG").is_some() {
+                eprintln!("[server] {line}");
+            }
+        }
+    });
+    let addr = match listening.recv_timeout(Duration::from_secs(20)) {
+        Ok(a) => a.parse()?,
+        Err(_) => {
+            let _ = child.kill();
+            bail!("{} did not report listening", shim.binary_name());
+        }
+    };
+    Ok((child, addr))
 }
 
 fn admin(shim: Shim, config: &Path, args: &[&str], password: Option<&str>) -> Result<()> {

@@ -67,3 +67,36 @@ for_both_shims! {
         Ok(())
     }
 }
+
+/// Run the two-user presence scenario; returns (success, stdout).
+fn presence_scenario(server: &TestServer) -> Result<(bool, String)> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/slix_presence.py");
+    let out = Command::new("/usr/bin/python3")
+        .args([script, &server.port().to_string()])
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    Ok((
+        out.status.success(),
+        stdout + &String::from_utf8_lossy(&out.stderr),
+    ))
+}
+
+mod presence {
+    use super::*;
+
+    const BOTH: &[(&str, &str)] = &[
+        ("juliet@localhost", "r0m30"),
+        ("romeo@localhost", "j00l13t"),
+    ];
+
+    for_both_shims! {
+        fn slixmpp_users_subscribe_see_each_other_and_see_a_drop(shim) {
+            let server = TestServer::start(shim, BOTH, "")?;
+            let (ok, out) = presence_scenario(&server)?;
+            assert!(ok, "{out}");
+            assert!(out.contains("MUTUAL both both"), "{out}");
+            assert!(out.contains("UNAVAILABLE seen by both"), "{out}");
+            Ok(())
+        }
+    }
+}
