@@ -23,6 +23,11 @@ pub struct Config {
     /// clients that know no SCRAM (mcabber, sendxmpp) to log in.
     pub offer_plain: bool,
     pub roster: RosterLimits,
+    /// Messages kept per offline user (XEP-0160); past it, senders get
+    /// `<service-unavailable/>`.
+    pub offline_quota: usize,
+    /// Answer XEP-0092 software version queries (Prosody's default too).
+    pub expose_version: bool,
 }
 
 /// Bounds on what one user may keep in their roster.
@@ -59,6 +64,8 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(900),
             offer_plain: true,
             roster: RosterLimits::default(),
+            offline_quota: 100,
+            expose_version: true,
         }
     }
 }

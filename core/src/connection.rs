@@ -81,8 +81,10 @@ pub(crate) struct Ctx<'a> {
     pub config: &'a Config,
     pub sessions: &'a mut SessionManager,
     pub rosters: &'a mut Rosters,
+    pub offline: &'a mut crate::offline::Offline,
     pub out: &'a mut Outbox,
     pub now: Instant,
+    pub clock: crate::clock::WallClock,
 }
 
 /// Whether the connection lives on after an input.

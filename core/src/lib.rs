@@ -36,21 +36,28 @@
 //!   and interested resource sets.
 //! - [`roster`]: rosters, subscriptions and their durability (RFC 6121 §2-3).
 //! - `presence`: presence broadcast, probes and directed presence (RFC 6121 §4).
-//! - `router`: where a stanza from a session goes (RFC 6120 §10).
+//! - `router`: where a stanza from a session goes (RFC 6120 §10), then
+//!   `message` (RFC 6121 §8.5), `offline` (XEP-0160) and `iq`.
+//! - `services`: iqs the server answers: disco, ping, version, time.
 //! - [`storage`]: the storage queries the core emits and their answers.
 
 #![forbid(unsafe_code)]
 
 mod bind;
+pub mod clock;
 pub mod config;
 mod connection;
 mod entropy;
+mod iq;
+mod message;
 pub mod ns;
+mod offline;
 mod presence;
 pub mod roster;
 mod router;
 pub mod sasl;
 mod server;
+mod services;
 pub mod session;
 pub mod session_manager;
 pub mod stanza;
@@ -58,7 +65,8 @@ pub mod storage;
 pub mod stream;
 pub mod xml;
 
+pub use clock::WallClock;
 pub use config::Config;
 pub use entropy::Seed;
 pub use server::{ConnectionId, Output, Server};
-pub use storage::{RequestId, StorageAnswer, StorageRequest};
+pub use storage::{RequestId, StorageAnswer, StorageRequest, StoreOutcome};

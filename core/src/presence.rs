@@ -7,6 +7,7 @@
 
 use crate::connection::Ctx;
 use crate::ns;
+use crate::offline;
 use crate::roster::manager::{self, Op};
 use crate::roster::{Roster, SubscriptionKind};
 use crate::session::{Priority, SessionId};
@@ -125,6 +126,7 @@ pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, 
     for request in roster.pending_in.values() {
         ctx.out.send(connection, request);
     }
+    offline::deliver(ctx, session, &user);
 }
 
 /// Available resources of `user`, as (connection, session) pairs.

@@ -1,15 +1,13 @@
 //! Where a stanza from a bound session goes (RFC 6120 section 10).
 //!
-//! Stamping `from`, presence to the presence module, roster iqs to the
-//! roster manager, delivery to a connected full JID, and an error for
-//! everything not yet deliverable, so that no iq goes unanswered and no
-//! message vanishes silently. Bare-JID message delivery and offline storage
-//! build on it (issue 4).
+//! The router checks and stamps `from`, refuses remote domains until
+//! federation exists, and hands each stanza kind to its module: `presence`,
+//! `iq` and `message`.
 
 use crate::connection::Ctx;
+use crate::iq;
+use crate::message;
 use crate::presence;
-use crate::roster::manager::{self, Op};
-use crate::roster::NS_ROSTER;
 use crate::session::SessionId;
 use crate::stanza::{error_reply, is_error, StanzaErrorCondition as E, StanzaKind};
 use crate::stream::{StreamError, StreamErrorCondition};
@@ -48,57 +46,21 @@ pub(crate) fn from_session(
             return Ok(());
         }
     };
-    if kind == StanzaKind::Presence {
-        presence::handle(ctx, session, stanza, to);
-        return Ok(());
-    }
-    let to_account = to.as_ref().is_none_or(|t| t.resource().is_none());
-    if kind == StanzaKind::Iq && to_account && stanza.get_child("query", NS_ROSTER).is_some() {
-        let own = to
-            .as_ref()
-            .is_none_or(|t| t.as_str() == my_jid.to_bare().as_str());
-        if !own {
-            // One user's roster is no one else's business.
-            reply(&stanza, E::Forbidden, my_connection, ctx);
-        } else if matches!(stanza.get_attr("type"), Some("get") | Some("set")) {
-            let user = my_jid.to_bare();
-            manager::submit(
-                ctx,
-                &user,
-                Op::RosterIq {
-                    session,
-                    iq: stanza,
-                },
-            );
-        }
-        return Ok(());
-    }
-    let target = to
-        .as_ref()
-        .and_then(|j| j.try_as_full().ok())
-        .and_then(|full| ctx.sessions.by_full_jid(full))
-        .map(|s| s.connection);
-    if let Some(connection) = target {
-        ctx.out.send_element(connection, &stanza);
-        return Ok(());
-    }
     if let Some(to) = &to {
-        if !ctx.config.serves(to.domain().as_str()) {
+        // No federation yet (RFC 6120 section 10.4.3 until then); presence
+        // decides for itself (subscriptions are refused, the rest dropped).
+        if !ctx.config.serves(to.domain().as_str()) && kind != StanzaKind::Presence {
             reply(&stanza, E::RemoteServerNotFound, my_connection, ctx);
             return Ok(());
         }
     }
     match kind {
-        StanzaKind::Presence => {}
-        StanzaKind::Iq => {
-            if matches!(stanza.get_attr("type"), Some("get") | Some("set")) {
-                reply(&stanza, E::ServiceUnavailable, my_connection, ctx);
-            }
-        }
+        StanzaKind::Presence => presence::handle(ctx, session, stanza, to),
+        StanzaKind::Iq => iq::route(ctx, session, stanza, to),
         StanzaKind::Message => {
-            if !matches!(stanza.get_attr("type"), Some("headline")) {
-                reply(&stanza, E::ServiceUnavailable, my_connection, ctx);
-            }
+            // No `to`: the user's own account (RFC 6120 section 10.3.1).
+            let to = to.unwrap_or_else(|| Jid::from(my_jid.to_bare()));
+            message::route(ctx, session, stanza, to);
         }
     }
     Ok(())

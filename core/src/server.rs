@@ -1,9 +1,11 @@
 //! The server endpoint: owns every connection and the session manager, and
 //! is the only type a shim talks to.
 
+use crate::clock::WallClock;
 use crate::config::Config;
 use crate::connection::{Connection, Ctx, Flow, Outbox};
 use crate::entropy::Seed;
+use crate::offline::{self, Offline};
 use crate::presence;
 use crate::roster::manager as rosters;
 use crate::roster::Rosters;
@@ -36,15 +38,32 @@ pub enum Output {
     },
 }
 
+/// Lend the server's shared state to one input's handling.
+macro_rules! ctx {
+    ($server:ident, $now:expr) => {
+        Ctx {
+            config: &$server.config,
+            sessions: &mut $server.sessions,
+            rosters: &mut $server.rosters,
+            offline: &mut $server.offline,
+            out: &mut $server.out,
+            now: $now,
+            clock: $server.clock,
+        }
+    };
+}
+
 /// A sans-IO XMPP c2s server. See the crate documentation for the loop.
 pub struct Server {
     config: Config,
     connections: HashMap<ConnectionId, Connection>,
     sessions: SessionManager,
     rosters: Rosters,
+    offline: Offline,
     out: Outbox,
     /// Each live connection's deadline, soonest first.
     timers: BTreeSet<(Instant, ConnectionId)>,
+    clock: WallClock,
 }
 
 impl Server {
@@ -54,9 +73,18 @@ impl Server {
             connections: HashMap::new(),
             sessions: SessionManager::new(),
             rosters: Rosters::default(),
+            offline: Offline::default(),
             out: Outbox::default(),
             timers: BTreeSet::new(),
+            clock: WallClock::default(),
         }
+    }
+
+    /// The current wall-clock time, for dates shown to clients (delay
+    /// stamps, entity time). Report it before each input, or at least
+    /// every second.
+    pub fn handle_wall_clock(&mut self, now: WallClock) {
+        self.clock = now;
     }
 
     pub fn config(&self) -> &Config {
@@ -100,15 +128,12 @@ impl Server {
         if let Some(connection) = self.out.lookups.remove(&request) {
             self.with_connection(connection, now, |c, ctx| c.handle_credentials(answer, ctx));
         } else if self.rosters.owns(request) {
-            let mut ctx = Ctx {
-                config: &self.config,
-                sessions: &mut self.sessions,
-                rosters: &mut self.rosters,
-                out: &mut self.out,
-                now,
-            };
+            let mut ctx = ctx!(self, now);
             rosters::handle_storage(&mut ctx, request, answer);
             self.evict(now);
+        } else if self.offline.owns(request) {
+            let mut ctx = ctx!(self, now);
+            offline::handle_storage(&mut ctx, request, answer);
         }
     }
 
@@ -166,13 +191,7 @@ impl Server {
             return;
         };
         let before = conn.deadline;
-        let mut ctx = Ctx {
-            config: &self.config,
-            sessions: &mut self.sessions,
-            rosters: &mut self.rosters,
-            out: &mut self.out,
-            now,
-        };
+        let mut ctx = ctx!(self, now);
         match f(conn, &mut ctx) {
             Flow::Closed => self.remove(id, before, now),
             Flow::Open if conn.deadline != before => {
@@ -192,13 +211,7 @@ impl Server {
             };
             conn.detach_session();
             let deadline = conn.deadline;
-            let mut ctx = Ctx {
-                config: &self.config,
-                sessions: &mut self.sessions,
-                rosters: &mut self.rosters,
-                out: &mut self.out,
-                now,
-            };
+            let mut ctx = ctx!(self, now);
             conn.fail(error, &mut ctx);
             self.remove(id, deadline, now);
         }
@@ -211,13 +224,7 @@ impl Server {
         if let Some(conn) = self.connections.remove(&id) {
             self.timers.remove(&(conn.deadline, id));
             if let Some(session) = conn.session() {
-                let mut ctx = Ctx {
-                    config: &self.config,
-                    sessions: &mut self.sessions,
-                    rosters: &mut self.rosters,
-                    out: &mut self.out,
-                    now,
-                };
+                let mut ctx = ctx!(self, now);
                 presence::session_ended(&mut ctx, session);
             }
         }

@@ -25,6 +25,23 @@ pub enum StorageRequest {
         changes: Vec<RosterChange>,
         version: u64,
     },
+    /// Keep a message for an offline user (XEP-0160), unless the user has
+    /// `quota` messages waiting already.
+    StoreOffline {
+        user: BareJid,
+        stanza: String,
+        quota: usize,
+    },
+    /// Hand over and delete every stored message, oldest first.
+    TakeOffline { user: BareJid },
+}
+
+/// The outcome of [`StorageRequest::StoreOffline`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreOutcome {
+    Stored,
+    QuotaExceeded,
+    NoSuchUser,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +52,9 @@ pub enum StorageAnswer {
     Roster(Option<Roster>),
     /// A write is durable.
     Written,
+    Stored(StoreOutcome),
+    /// Stored messages, oldest first.
+    Offline(Vec<String>),
     /// The backend failed; the reason is for logs.
     Failed(String),
 }

@@ -131,7 +131,7 @@ fn unhandled_iq_to_the_server_is_service_unavailable() {
     let c = b.bound("juliet", "r0m30", "balcony");
     b.send(
         c,
-        "<iq type='get' id='v1' to='localhost'><query xmlns='jabber:iq:version'/></iq>",
+        "<iq type='get' id='v1' to='localhost'><query xmlns='urn:example:unknown'/></iq>",
     );
     assert_eq!(
         b.take(c),

@@ -16,6 +16,10 @@ struct File {
     c2s: C2s,
     storage: Storage,
     roster: RosterSection,
+    /// Messages kept per offline user.
+    offline_quota: usize,
+    /// Answer software version queries (XEP-0092).
+    expose_version: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +70,8 @@ impl Default for File {
             c2s: C2s::default(),
             storage: Storage::default(),
             roster: RosterSection::default(),
+            offline_quota: CoreConfig::default().offline_quota,
+            expose_version: true,
         }
     }
 }
@@ -160,6 +166,8 @@ impl Settings {
                 max_group_bytes: file.roster.max_group_bytes,
                 max_groups: file.roster.max_groups,
             },
+            offline_quota: file.offline_quota,
+            expose_version: file.expose_version,
         };
         Ok(Settings {
             core,

@@ -3,8 +3,8 @@
 //! and how bytes reach a socket ([`Transport`]).
 
 use crate::worker::StorageWorker;
-use rookery_core::{ConnectionId, Output, RequestId, Seed, Server, StorageAnswer};
-use std::time::Instant;
+use rookery_core::{ConnectionId, Output, RequestId, Seed, Server, StorageAnswer, WallClock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// What happened, as a shim reports it.
 pub enum Event<W> {
@@ -48,6 +48,7 @@ impl<T: Transport> Driver<T> {
 
     pub fn handle(&mut self, event: Event<T::Writer>) {
         let now = Instant::now();
+        self.server.handle_wall_clock(wall_clock());
         match event {
             Event::Accepted(id, writer) => {
                 self.transport.register(id, writer);
@@ -66,6 +67,7 @@ impl<T: Transport> Driver<T> {
     }
 
     pub fn handle_timeout(&mut self) {
+        self.server.handle_wall_clock(wall_clock());
         self.server.handle_timeout(Instant::now());
         self.run_effects();
     }
@@ -87,6 +89,15 @@ impl<T: Transport> Driver<T> {
             }
         }
     }
+}
+
+fn wall_clock() -> WallClock {
+    // A clock before 1970 is a broken clock; dates then show the epoch.
+    WallClock(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default(),
+    )
 }
 
 /// A per-connection seed from the operating system's RNG.

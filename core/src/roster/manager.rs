@@ -17,6 +17,7 @@ use super::subscription::{self, SubscriptionKind};
 use crate::connection::Ctx;
 use crate::ns;
 use crate::presence;
+use crate::services;
 use crate::session::SessionId;
 use crate::stanza::{error_reply, iq_result, StanzaErrorCondition as E};
 use crate::storage::{RequestId, StorageAnswer, StorageRequest};
@@ -44,6 +45,9 @@ pub(crate) enum Op {
     },
     /// A presence broadcast (available or unavailable) by a session.
     Broadcast { session: SessionId, stanza: Element },
+    /// An iq to the user's bare JID from someone else, answered on the
+    /// account's behalf once the account is known to exist.
+    OnBehalf { requester: SessionId, iq: Element },
 }
 
 /// What an operation does once its roster change is durable.
@@ -195,8 +199,16 @@ pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageA
 /// Answer the sessions whose operations cannot run.
 fn fail_queue(ctx: &mut Ctx, queue: VecDeque<Op>) {
     for op in queue {
-        if let Op::RosterIq { session, iq } = op {
-            reply(ctx, session, error_reply(&iq, E::InternalServerError));
+        match op {
+            Op::RosterIq { session, iq } => {
+                reply(ctx, session, error_reply(&iq, E::InternalServerError))
+            }
+            // No such account, or it could not be read: the same answer,
+            // so that accounts cannot be enumerated.
+            Op::OnBehalf { requester, iq } => {
+                reply(ctx, requester, error_reply(&iq, E::ServiceUnavailable))
+            }
+            _ => {}
         }
     }
 }
@@ -407,6 +419,12 @@ fn plan(ctx: &mut Ctx, user: &BareJid, op: Op) -> Plan {
         }
         // Handled in `drive`, which lends the roster out.
         Op::Broadcast { .. } => {}
+        Op::OnBehalf { requester, iq } => {
+            if let Some(payload) = iq.children().next() {
+                let answer = services::answer(ctx, services::ACCOUNT, &iq, payload);
+                plan.effects.push(Effect::Reply(requester, answer));
+            }
+        }
     }
     plan
 }

@@ -6,6 +6,7 @@ use rookery_core::roster::Roster;
 use rookery_core::sasl::StoredCredentials;
 use rookery_core::{
     Config, ConnectionId, Output, RequestId, Seed, Server, StorageAnswer, StorageRequest,
+    StoreOutcome, WallClock,
 };
 use rookery_tests::scram::{Hash, ScramClient};
 use std::collections::{HashMap, HashSet};
@@ -43,6 +44,8 @@ pub struct Bench {
     accounts: HashMap<String, StoredCredentials>,
     /// Durable rosters, as storage would hold them.
     pub rosters: HashMap<String, Roster>,
+    /// Stored offline messages per bare JID, oldest first.
+    pub offline: HashMap<String, Vec<String>>,
     /// When false, storage requests wait in `pending` for `answer_storage`.
     pub auto_storage: bool,
     pub pending: Vec<(RequestId, StorageRequest)>,
@@ -62,11 +65,15 @@ impl Bench {
     }
 
     pub fn with_config(config: Config) -> Self {
+        let mut server = Server::new(config);
+        // 2026-11-25T04:13:20Z: a fixed wall clock keeps stamps exact.
+        server.handle_wall_clock(WallClock(Duration::from_secs(1_795_580_000)));
         let mut bench = Bench {
-            server: Server::new(config),
+            server,
             now: Instant::now(),
             accounts: HashMap::new(),
             rosters: HashMap::new(),
+            offline: HashMap::new(),
             auto_storage: true,
             pending: Vec::new(),
             received: HashMap::new(),
@@ -154,6 +161,28 @@ impl Bench {
                     .or_default()
                     .apply(changes, *version);
                 StorageAnswer::Written
+            }
+            StorageRequest::StoreOffline {
+                user,
+                stanza,
+                quota,
+            } => {
+                let name = user
+                    .node()
+                    .map(|n| n.as_str().to_owned())
+                    .unwrap_or_default();
+                if !self.accounts.contains_key(&name) {
+                    return StorageAnswer::Stored(StoreOutcome::NoSuchUser);
+                }
+                let queue = self.offline.entry(user.to_string()).or_default();
+                if queue.len() >= *quota {
+                    return StorageAnswer::Stored(StoreOutcome::QuotaExceeded);
+                }
+                queue.push(stanza.clone());
+                StorageAnswer::Stored(StoreOutcome::Stored)
+            }
+            StorageRequest::TakeOffline { user } => {
+                StorageAnswer::Offline(self.offline.remove(user.as_str()).unwrap_or_default())
             }
         }
     }

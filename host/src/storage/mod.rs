@@ -13,6 +13,7 @@ use rookery_core::{StorageAnswer, StorageRequest};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 
+mod offline;
 mod roster;
 
 /// An account's address, already prepared.
@@ -53,7 +54,7 @@ pub struct SqliteStorage {
     db: Connection,
 }
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 impl SqliteStorage {
     /// Open (creating if needed) `<data_dir>/rookery.sqlite`.
@@ -85,8 +86,13 @@ impl SqliteStorage {
                      COMMIT;",
                 )?;
                 roster::migrate_to_2(&db)?;
+                offline::migrate_to_3(&db)?;
             }
-            1 => roster::migrate_to_2(&db)?,
+            1 => {
+                roster::migrate_to_2(&db)?;
+                offline::migrate_to_3(&db)?;
+            }
+            2 => offline::migrate_to_3(&db)?,
             SCHEMA_VERSION => {}
             v => bail!(
                 "{} has schema version {v}, newer than this Rookery knows",
@@ -176,26 +182,32 @@ const INSERT: &str =
 
 impl Storage for SqliteStorage {
     fn execute(&mut self, query: &StorageRequest) -> StorageAnswer {
-        match query {
-            StorageRequest::LoadCredentials { username, domain } => {
-                match self.load_credentials(username, domain) {
-                    Ok(found) => StorageAnswer::Credentials(found),
-                    Err(e) => StorageAnswer::Failed(e.to_string()),
-                }
+        let answer = match query {
+            StorageRequest::LoadCredentials { username, domain } => self
+                .load_credentials(username, domain)
+                .map(StorageAnswer::Credentials),
+            StorageRequest::LoadRoster { user } => {
+                self.load_roster(user).map(StorageAnswer::Roster)
             }
-            StorageRequest::LoadRoster { user } => match self.load_roster(user) {
-                Ok(roster) => StorageAnswer::Roster(roster),
-                Err(e) => StorageAnswer::Failed(e.to_string()),
-            },
             StorageRequest::WriteRoster {
                 user,
                 changes,
                 version,
-            } => match self.write_roster(user, changes, *version) {
-                Ok(()) => StorageAnswer::Written,
-                Err(e) => StorageAnswer::Failed(e.to_string()),
-            },
-        }
+            } => self
+                .write_roster(user, changes, *version)
+                .map(|()| StorageAnswer::Written),
+            StorageRequest::StoreOffline {
+                user,
+                stanza,
+                quota,
+            } => self
+                .store_offline(user, stanza, *quota)
+                .map(StorageAnswer::Stored),
+            StorageRequest::TakeOffline { user } => {
+                self.take_offline(user).map(StorageAnswer::Offline)
+            }
+        };
+        answer.unwrap_or_else(|e| StorageAnswer::Failed(e.to_string()))
     }
 
     fn create_account(&mut self, account: &Account, credentials: &StoredCredentials) -> Result<()> {
@@ -236,7 +248,7 @@ impl Storage for SqliteStorage {
         if changed == 0 {
             bail!("{}@{} does not exist", account.username, account.domain);
         }
-        for table in roster::ROSTER_TABLES {
+        for table in roster::ROSTER_TABLES.iter().chain(&["offline_messages"]) {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE domain = ?1 AND username = ?2"),
                 params![account.domain, account.username],

@@ -1,0 +1,103 @@
+//! Where an iq goes (RFC 6120 section 8.2.3, RFC 6121 section 8.5): every
+//! get or set gets exactly one result or error.
+
+use crate::connection::Ctx;
+use crate::roster::manager::{self, Op};
+use crate::roster::NS_ROSTER;
+use crate::services;
+use crate::session::SessionId;
+use crate::stanza::{error_reply, StanzaErrorCondition as E};
+use crate::xml::Element;
+use jid::Jid;
+
+/// Route an iq from `session` (already stamped) addressed to a served
+/// domain, or to no one (the user's own account).
+pub(crate) fn route(ctx: &mut Ctx, session: SessionId, iq: Element, to: Option<Jid>) {
+    let Some(me) = ctx.sessions.get(session) else {
+        return;
+    };
+    let (connection, own) = (me.connection, me.jid.to_bare());
+    let request = match iq.get_attr("type") {
+        Some("get") | Some("set") => true,
+        Some("result") | Some("error") => false,
+        // An iq of no known type cannot be answered as anything else.
+        _ => {
+            ctx.out
+                .send_element(connection, &error_reply(&iq, E::BadRequest));
+            return;
+        }
+    };
+    let payload = {
+        let mut children = iq.children();
+        match (children.next(), children.next()) {
+            (Some(p), None) => Some(p.clone()),
+            _ => None,
+        }
+    };
+    if request && payload.is_none() {
+        // Exactly one payload per get or set (RFC 6120 section 8.2.3).
+        ctx.out
+            .send_element(connection, &error_reply(&iq, E::BadRequest));
+        return;
+    }
+    let Some(to) = to else {
+        if let Some(payload) = payload.filter(|_| request) {
+            to_own_account(ctx, session, iq, &payload);
+        }
+        return;
+    };
+    if let Ok(full) = to.try_as_full() {
+        match ctx.sessions.by_full_jid(full).map(|s| s.connection) {
+            Some(target) => ctx.out.send_element(target, &iq),
+            None if request => ctx
+                .out
+                .send_element(connection, &error_reply(&iq, E::ServiceUnavailable)),
+            None => {}
+        }
+        return;
+    }
+    let Some(payload) = payload.filter(|_| request) else {
+        // Results and errors for the server or an account have no one
+        // waiting for them.
+        return;
+    };
+    let bare = to.to_bare();
+    if bare.node().is_none() {
+        let answer = services::answer(ctx, services::SERVER, &iq, &payload);
+        ctx.out.send_element(connection, &answer);
+    } else if bare == own {
+        to_own_account(ctx, session, iq, &payload);
+    } else if payload.is("query", NS_ROSTER) {
+        // One user's roster is no one else's business.
+        ctx.out
+            .send_element(connection, &error_reply(&iq, E::Forbidden));
+    } else {
+        // Answered on the account's behalf once we know it exists.
+        manager::submit(
+            ctx,
+            &bare,
+            Op::OnBehalf {
+                requester: session,
+                iq,
+            },
+        );
+    }
+}
+
+fn to_own_account(ctx: &mut Ctx, session: SessionId, iq: Element, payload: &Element) {
+    let Some(me) = ctx.sessions.get(session) else {
+        return;
+    };
+    let (connection, user) = (me.connection, me.jid.to_bare());
+    if payload.is("query", NS_ROSTER) {
+        manager::submit(ctx, &user, Op::RosterIq { session, iq });
+        return;
+    }
+    // No `to` means the server answers for the account (RFC 6120 10.3.3).
+    let answer = if iq.get_attr("to").is_none() {
+        services::answer(ctx, services::SERVER, &iq, payload)
+    } else {
+        services::answer(ctx, services::ACCOUNT, &iq, payload)
+    };
+    ctx.out.send_element(connection, &answer);
+}

@@ -1,0 +1,84 @@
+//! Message delivery (RFC 6121 section 8.5): to a full JID, to a bare JID
+//! by priority, and offline storage when no resource can take it.
+
+use crate::connection::Ctx;
+use crate::offline;
+use crate::session::{Priority, SessionId};
+use crate::stanza::{error_reply, is_error, StanzaErrorCondition as E};
+use crate::xml::Element;
+use crate::ConnectionId;
+use jid::{BareJid, Jid};
+
+/// Route a message from `sender` (already stamped) to a served domain.
+pub(crate) fn route(ctx: &mut Ctx, sender: SessionId, stanza: Element, to: Jid) {
+    let kind = stanza.get_attr("type").unwrap_or("normal").to_owned();
+    let bare = to.to_bare();
+    if bare.node().is_none() {
+        // Addressed to the server itself, which has no message service.
+        refuse(ctx, sender, &stanza, &kind);
+        return;
+    }
+    if let Ok(full) = to.try_as_full() {
+        if let Some(connection) = ctx.sessions.by_full_jid(full).map(|s| s.connection) {
+            ctx.out.send_element(connection, &stanza);
+            return;
+        }
+        // Section 8.5.3.2.1: no such resource.
+        if kind == "groupchat" {
+            reply(ctx, sender, &stanza, E::ServiceUnavailable);
+            return;
+        }
+        if kind == "error" {
+            return;
+        }
+    }
+    to_bare(ctx, sender, stanza, &bare, &kind);
+}
+
+/// Section 8.5.2.1.1: a message to an account.
+fn to_bare(ctx: &mut Ctx, sender: SessionId, stanza: Element, user: &BareJid, kind: &str) {
+    // Resources of negative priority never receive bare-JID messages.
+    let candidates: Vec<(Priority, ConnectionId)> = ctx
+        .sessions
+        .available_of(user)
+        .filter(|s| s.priority >= Priority(0))
+        .map(|s| (s.priority, s.connection))
+        .collect();
+    match kind {
+        "error" => {}
+        "groupchat" => reply(ctx, sender, &stanza, E::ServiceUnavailable),
+        "headline" => {
+            for (_, connection) in candidates {
+                ctx.out.send_element(connection, &stanza);
+            }
+        }
+        // chat, normal, and unknown types (treated as normal).
+        _ => {
+            let Some(top) = candidates.iter().map(|(p, _)| *p).max() else {
+                offline::store(ctx, sender, user, stanza);
+                return;
+            };
+            // Several resources share the highest priority: all get it,
+            // as with Prosody; a client that is not looking loses nothing.
+            for (_, connection) in candidates.into_iter().filter(|(p, _)| *p == top) {
+                ctx.out.send_element(connection, &stanza);
+            }
+        }
+    }
+}
+
+fn refuse(ctx: &mut Ctx, sender: SessionId, stanza: &Element, kind: &str) {
+    if kind != "headline" {
+        reply(ctx, sender, stanza, E::ServiceUnavailable);
+    }
+}
+
+fn reply(ctx: &mut Ctx, sender: SessionId, stanza: &Element, condition: E) {
+    if is_error(stanza) {
+        return;
+    }
+    if let Some(connection) = ctx.sessions.get(sender).map(|s| s.connection) {
+        ctx.out
+            .send_element(connection, &error_reply(stanza, condition));
+    }
+}
