@@ -1,0 +1,398 @@
+//! Stanza routing (RFC 6120 section 10, RFC 6121 section 8.5), offline
+//! messages (XEP-0160) and the server's own iq services.
+
+mod support;
+use rookery_core::ConnectionId;
+use support::*;
+
+fn online(b: &mut Bench, user: &str, resource: &str, priority: i8) -> ConnectionId {
+    let password = if user == "juliet" { "r0m30" } else { "j00l13t" };
+    let c = b.bound(user, password, resource);
+    b.send(
+        c,
+        &format!("<presence><priority>{priority}</priority></presence>"),
+    );
+    b.take(c);
+    c
+}
+
+fn chat(to: &str, body: &str) -> String {
+    format!("<message to='{to}' type='chat'><body>{body}</body></message>")
+}
+
+fn delivered(from: &str, to: &str, body: &str) -> String {
+    format!("<message to='{to}' type='chat' from='{from}'><body>{body}</body></message>")
+}
+
+#[test]
+fn bare_jid_message_goes_to_the_highest_priority_resource() {
+    let mut b = Bench::new();
+    let low = online(&mut b, "juliet", "low", 1);
+    let high = online(&mut b, "juliet", "high", 5);
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.take(low);
+    b.send(romeo, &chat("juliet@localhost", "hi"));
+    assert_eq!(
+        b.take(high),
+        delivered("romeo@localhost/orchard", "juliet@localhost", "hi")
+    );
+    assert_eq!(b.take(low), "");
+}
+
+#[test]
+fn equal_top_priorities_all_receive_the_message() {
+    let mut b = Bench::new();
+    let one = online(&mut b, "juliet", "one", 3);
+    let two = online(&mut b, "juliet", "two", 3);
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.take(one);
+    b.send(romeo, &chat("juliet@localhost", "hi"));
+    assert_eq!(
+        b.take(one),
+        delivered("romeo@localhost/orchard", "juliet@localhost", "hi")
+    );
+    assert_eq!(
+        b.take(two),
+        delivered("romeo@localhost/orchard", "juliet@localhost", "hi")
+    );
+}
+
+#[test]
+fn negative_priority_never_receives_bare_jid_messages_and_they_go_offline() {
+    let mut b = Bench::new();
+    let shy = online(&mut b, "juliet", "shy", -1);
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(romeo, &chat("juliet@localhost", "hi"));
+    assert_eq!(b.take(shy), "");
+    assert_eq!(b.offline["juliet@localhost"].len(), 1);
+}
+
+#[test]
+fn headline_goes_to_every_non_negative_resource() {
+    let mut b = Bench::new();
+    let one = online(&mut b, "juliet", "one", 1);
+    let two = online(&mut b, "juliet", "two", 0);
+    let shy = online(&mut b, "juliet", "shy", -5);
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.take(one);
+    b.take(two);
+    b.send(
+        romeo,
+        "<message to='juliet@localhost' type='headline'><body>news</body></message>",
+    );
+    assert!(b.take(one).contains("news"));
+    assert!(b.take(two).contains("news"));
+    assert_eq!(b.take(shy), "");
+}
+
+#[test]
+fn full_jid_message_is_delivered_even_at_negative_priority() {
+    let mut b = Bench::new();
+    let shy = online(&mut b, "juliet", "shy", -1);
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(romeo, &chat("juliet@localhost/shy", "psst"));
+    assert_eq!(
+        b.take(shy),
+        delivered("romeo@localhost/orchard", "juliet@localhost/shy", "psst")
+    );
+}
+
+#[test]
+fn chat_to_an_absent_full_jid_falls_back_to_the_bare_jid() {
+    let mut b = Bench::new();
+    let balcony = online(&mut b, "juliet", "balcony", 0);
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(romeo, &chat("juliet@localhost/gone", "hi"));
+    assert_eq!(
+        b.take(balcony),
+        delivered("romeo@localhost/orchard", "juliet@localhost/gone", "hi")
+    );
+}
+
+#[test]
+fn groupchat_to_an_absent_full_jid_is_service_unavailable() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(
+        romeo,
+        "<message to='juliet@localhost/gone' type='groupchat' id='g'/>",
+    );
+    assert_eq!(
+        b.take(romeo),
+        "<message type='error' id='g' to='romeo@localhost/orchard' from='juliet@localhost/gone'>\
+         <error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+    );
+}
+
+#[test]
+fn message_to_an_offline_user_is_stored_with_a_delay_stamp_and_delivered_at_initial_presence() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(romeo, &chat("juliet@localhost", "first"));
+    b.send(romeo, &chat("juliet@localhost", "second"));
+    assert_eq!(b.take(romeo), "");
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    assert_eq!(b.take(juliet), "", "nothing before initial presence");
+    b.send(juliet, "<presence/>");
+    let stamp = "<delay xmlns='urn:xmpp:delay' from='localhost' stamp='2026-11-25T04:13:20Z'>Offline Storage</delay>";
+    assert_eq!(
+        b.take(juliet),
+        format!(
+            "<presence from='juliet@localhost/balcony'/>\
+             <message to='juliet@localhost' type='chat' from='romeo@localhost/orchard'><body>first</body>{stamp}</message>\
+             <message to='juliet@localhost' type='chat' from='romeo@localhost/orchard'><body>second</body>{stamp}</message>"
+        )
+    );
+    assert!(b.offline.get("juliet@localhost").is_none_or(Vec::is_empty));
+}
+
+#[test]
+fn message_over_the_offline_quota_is_service_unavailable() {
+    let mut b = Bench::with_config(rookery_core::Config {
+        offline_quota: 1,
+        ..Default::default()
+    });
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(romeo, &chat("juliet@localhost", "first"));
+    assert_eq!(b.take(romeo), "");
+    b.send(romeo, &chat("juliet@localhost", "second"));
+    assert!(b
+        .take(romeo)
+        .contains("<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"));
+}
+
+#[test]
+fn message_to_a_nonexistent_user_is_service_unavailable() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(romeo, &chat("ghost@localhost", "boo"));
+    assert!(b
+        .take(romeo)
+        .contains("<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"));
+}
+
+#[test]
+fn headline_to_an_offline_user_is_dropped_silently() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(
+        romeo,
+        "<message to='juliet@localhost' type='headline'><body>news</body></message>",
+    );
+    assert_eq!(b.take(romeo), "");
+    assert!(!b.offline.contains_key("juliet@localhost"));
+}
+
+#[test]
+fn error_message_is_never_answered_with_an_error() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(
+        romeo,
+        "<message to='juliet@localhost/gone' type='error'><error type='cancel'/></message>",
+    );
+    b.send(romeo, "<message to='nobody@example.org' type='error'/>");
+    assert_eq!(b.take(romeo), "");
+}
+
+#[test]
+fn iq_between_two_clients_round_trips() {
+    let mut b = Bench::new();
+    let juliet = online(&mut b, "juliet", "balcony", 0);
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(romeo, "<iq type='get' id='v' to='juliet@localhost/balcony'><query xmlns='jabber:iq:version'/></iq>");
+    assert_eq!(
+        b.take(juliet),
+        "<iq id='v' to='juliet@localhost/balcony' type='get' from='romeo@localhost/orchard'><query xmlns='jabber:iq:version'/></iq>"
+    );
+    b.send(
+        juliet,
+        "<iq type='result' id='v' to='romeo@localhost/orchard'/>",
+    );
+    assert_eq!(
+        b.take(romeo),
+        "<iq id='v' to='romeo@localhost/orchard' type='result' from='juliet@localhost/balcony'/>"
+    );
+}
+
+#[test]
+fn iq_to_an_absent_full_jid_is_service_unavailable() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(
+        romeo,
+        "<iq type='get' id='q' to='juliet@localhost/gone'><ping xmlns='urn:xmpp:ping'/></iq>",
+    );
+    assert!(b.take(romeo).contains("<service-unavailable"));
+}
+
+#[test]
+fn iq_get_without_payload_is_a_bad_request() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(romeo, "<iq type='get' id='e' to='localhost'/>");
+    assert_eq!(
+        b.take(romeo),
+        "<iq type='error' id='e' to='romeo@localhost/orchard' from='localhost'><error type='modify'>\
+         <bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+    );
+}
+
+#[test]
+fn iq_set_with_two_payloads_is_a_bad_request() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(
+        romeo,
+        "<iq type='set' id='e' to='localhost'><a xmlns='urn:x'/><b xmlns='urn:x'/></iq>",
+    );
+    assert!(b.take(romeo).contains("<bad-request"));
+}
+
+#[test]
+fn ping_to_the_server_is_answered() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(
+        romeo,
+        "<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>",
+    );
+    assert_eq!(
+        b.take(romeo),
+        "<iq type='result' id='p' to='romeo@localhost/orchard' from='localhost'/>"
+    );
+}
+
+#[test]
+fn ping_without_to_is_answered_by_the_server() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(
+        romeo,
+        "<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>",
+    );
+    assert_eq!(
+        b.take(romeo),
+        "<iq type='result' id='p' to='romeo@localhost/orchard'/>"
+    );
+}
+
+#[test]
+fn server_disco_info_lists_identity_and_features() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(romeo, "<iq type='get' id='d' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+    assert_eq!(
+        b.take(romeo),
+        "<iq type='result' id='d' to='romeo@localhost/orchard' from='localhost'>\
+         <query xmlns='http://jabber.org/protocol/disco#info'><identity category='server' type='im' name='Rookery'/>\
+         <feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/>\
+         <feature var='jabber:iq:version'/><feature var='msgoffline'/><feature var='urn:xmpp:ping'/>\
+         <feature var='urn:xmpp:time'/></query></iq>"
+    );
+}
+
+/// Every iq feature the server advertises answers a get with a result.
+#[test]
+fn every_advertised_iq_feature_has_a_working_handler() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(romeo, "<iq type='get' id='d' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+    let info = b.take(romeo);
+    let features: Vec<&str> = info
+        .split("<feature var='")
+        .skip(1)
+        .map(|f| &f[..f.find('\'').unwrap()])
+        .collect();
+    assert!(features.len() >= 5, "{info}");
+    for feature in features {
+        let payload = match feature {
+            "msgoffline" => continue, // a message feature, tested above
+            "urn:xmpp:ping" => "<ping xmlns='urn:xmpp:ping'/>".to_owned(),
+            "urn:xmpp:time" => "<time xmlns='urn:xmpp:time'/>".to_owned(),
+            ns => format!("<query xmlns='{ns}'/>"),
+        };
+        b.send(
+            romeo,
+            &format!("<iq type='get' id='f' to='localhost'>{payload}</iq>"),
+        );
+        let got = b.take(romeo);
+        assert!(
+            got.starts_with("<iq type='result' id='f'"),
+            "{feature}: {got}"
+        );
+    }
+}
+
+#[test]
+fn entity_time_is_the_wall_clock_in_utc() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(
+        romeo,
+        "<iq type='get' id='t' to='localhost'><time xmlns='urn:xmpp:time'/></iq>",
+    );
+    assert!(b.take(romeo).contains(
+        "<time xmlns='urn:xmpp:time'><tzo>+00:00</tzo><utc>2026-11-25T04:13:20Z</utc></time>"
+    ));
+}
+
+#[test]
+fn hidden_version_is_service_unavailable() {
+    let mut b = Bench::with_config(rookery_core::Config {
+        expose_version: false,
+        ..Default::default()
+    });
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(
+        romeo,
+        "<iq type='get' id='v' to='localhost'><query xmlns='jabber:iq:version'/></iq>",
+    );
+    assert!(b.take(romeo).contains("<service-unavailable"));
+}
+
+#[test]
+fn disco_info_on_an_account_is_answered_on_its_behalf() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(romeo, "<iq type='get' id='a' to='juliet@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+    assert_eq!(
+        b.take(romeo),
+        "<iq type='result' id='a' to='romeo@localhost/orchard' from='juliet@localhost'>\
+         <query xmlns='http://jabber.org/protocol/disco#info'><identity category='account' type='registered'/>\
+         <feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/>\
+         </query></iq>"
+    );
+    assert_eq!(
+        b.server.rosters_held(),
+        1,
+        "juliet's roster was loaded only to answer"
+    );
+}
+
+#[test]
+fn disco_info_on_a_nonexistent_account_is_service_unavailable() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(romeo, "<iq type='get' id='a' to='ghost@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+    assert!(b.take(romeo).contains("<service-unavailable"));
+}
+
+#[test]
+fn unknown_payload_to_a_bare_jid_is_service_unavailable() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(
+        romeo,
+        "<iq type='get' id='a' to='juliet@localhost'><vCard xmlns='vcard-temp'/></iq>",
+    );
+    assert!(b.take(romeo).contains("<service-unavailable"));
+}
+
+#[test]
+fn iq_of_unknown_type_is_a_bad_request() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(romeo, "<iq type='bogus' id='s0'></iq>");
+    assert!(b.take(romeo).contains("<bad-request"));
+}
