@@ -100,3 +100,26 @@ mod presence {
         }
     }
 }
+
+mod routing {
+    use super::*;
+
+    const BOTH: &[(&str, &str)] = &[
+        ("juliet@localhost", "r0m30"),
+        ("romeo@localhost", "j00l13t"),
+    ];
+
+    for_both_shims! {
+        fn slixmpp_pings_discovers_and_gets_an_offline_message(shim) {
+            let server = TestServer::start(shim, BOTH, "")?;
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/slix_routing.py");
+            let out = Command::new("/usr/bin/python3").args([script, &server.port().to_string()]).output()?;
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{stdout}");
+            assert!(stdout.contains("PING ok"), "{stdout}");
+            assert!(stdout.contains("DISCO True True"), "{stdout}");
+            assert!(stdout.contains("OFFLINE Parting is such sweet sorrow delayed"), "{stdout}");
+            Ok(())
+        }
+    }
+}

@@ -81,6 +81,10 @@ pub(crate) fn features(stage: Features<'_>) -> String {
         }
         Features::Bind => vec![
             Element::new("bind", ns::BIND),
+            // Roster versioning (XEP-0237) and subscription pre-approval
+            // (RFC 6121 section 3.4) are both implemented by the roster.
+            Element::new("ver", "urn:xmpp:features:rosterver"),
+            Element::new("sub", "urn:xmpp:features:pre-approval"),
             // RFC 6121 dropped the session iq; advertise it as optional
             // (draft-cridland-xmpp-session) for clients that still send it.
             Element::new("session", ns::SESSION).child(Element::new("optional", ns::SESSION)),
