@@ -32,6 +32,11 @@ impl RawClient {
         })
     }
 
+    /// The socket, for benchmarks that do their own reading.
+    pub fn into_stream(self) -> TcpStream {
+        self.stream
+    }
+
     pub fn send(&mut self, data: &str) -> Result<()> {
         self.stream.write_all(data.as_bytes())?;
         Ok(())
