@@ -31,6 +31,67 @@ pub trait Transport {
     fn abort(&mut self, id: ConnectionId);
 }
 
+/// What a connection's writer is handed.
+pub enum Outgoing {
+    Data(Vec<u8>),
+    /// Flush, then close the socket.
+    Close,
+}
+
+/// A shim's handle on one connection: its writer's queue and its socket.
+pub trait ConnectionHandle {
+    /// Queue for the writer without blocking; `false` if the writer is
+    /// gone (its socket failed; the reader reports the close).
+    fn queue(&self, item: Outgoing) -> bool;
+    /// Cut the socket at once, both ways.
+    fn shutdown(&self);
+}
+
+/// The [`Transport`] both shims use: connections by id, each with its
+/// byte budget (the slow-reader policy) and the shim's handle.
+pub struct Connections<H> {
+    table: std::collections::HashMap<ConnectionId, (OutputBudget, H)>,
+}
+
+impl<H> Default for Connections<H> {
+    fn default() -> Self {
+        Connections {
+            table: Default::default(),
+        }
+    }
+}
+
+impl<H: ConnectionHandle> Transport for Connections<H> {
+    type Writer = (OutputBudget, H);
+
+    fn register(&mut self, id: ConnectionId, writer: Self::Writer) {
+        self.table.insert(id, writer);
+    }
+
+    fn transmit(&mut self, id: ConnectionId, data: Vec<u8>) -> Result<(), QueueFull> {
+        let Some((budget, handle)) = self.table.get(&id) else {
+            return Ok(());
+        };
+        budget.reserve(data.len())?;
+        handle.queue(Outgoing::Data(data));
+        Ok(())
+    }
+
+    fn close(&mut self, id: ConnectionId) {
+        if let Some((_, handle)) = self.table.remove(&id) {
+            if !handle.queue(Outgoing::Close) {
+                handle.shutdown();
+            }
+        }
+    }
+
+    fn abort(&mut self, id: ConnectionId) {
+        if let Some((_, handle)) = self.table.remove(&id) {
+            handle.shutdown();
+        }
+    }
+}
+
 pub struct Driver<T: Transport> {
     server: Server,
     transport: T,

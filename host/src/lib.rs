@@ -9,7 +9,9 @@ pub mod storage;
 pub mod worker;
 
 pub use config::Settings;
-pub use driver::{Driver, Event, OutputBudget, QueueFull, Transport};
+pub use driver::{
+    ConnectionHandle, Connections, Driver, Event, Outgoing, OutputBudget, QueueFull, Transport,
+};
 pub use storage::{SqliteStorage, Storage};
 pub use worker::StorageWorker;
 

@@ -11,12 +11,12 @@ use anyhow::{Context, Result};
 use async_io::{Async, Timer};
 use rookery_core::{ConnectionId, Server};
 use rookery_host::{
-    log, Driver, Event, OutputBudget, QueueFull, Settings, SqliteStorage, StorageWorker, Transport,
+    log, ConnectionHandle, Connections, Driver, Event, Outgoing, OutputBudget, Settings,
+    SqliteStorage, StorageWorker,
 };
 use smol::channel::{self, Receiver, Sender};
 use smol::future::FutureExt;
 use smol::io::AsyncWriteExt;
-use std::collections::HashMap;
 use std::io::Read;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -25,52 +25,19 @@ use std::sync::Arc;
 const EVENT_QUEUE: usize = 1024;
 const READ_BUFFER: usize = 4096;
 
-enum Outgoing {
-    Data(Vec<u8>),
-    Close,
-}
-
 /// A connection as the core task sees it.
 struct Conn {
-    budget: OutputBudget,
     queue: Sender<Outgoing>,
     socket: Arc<Async<TcpStream>>,
 }
 
-struct Tasks {
-    conns: HashMap<ConnectionId, Conn>,
-}
-
-impl Transport for Tasks {
-    type Writer = Conn;
-
-    fn register(&mut self, id: ConnectionId, writer: Conn) {
-        self.conns.insert(id, writer);
+impl ConnectionHandle for Conn {
+    fn queue(&self, item: Outgoing) -> bool {
+        self.queue.try_send(item).is_ok()
     }
 
-    fn transmit(&mut self, id: ConnectionId, data: Vec<u8>) -> Result<(), QueueFull> {
-        let Some(conn) = self.conns.get(&id) else {
-            return Ok(());
-        };
-        conn.budget.reserve(data.len())?;
-        // A writer that is gone has seen its socket fail; the reader
-        // reports the close.
-        let _ = conn.queue.try_send(Outgoing::Data(data));
-        Ok(())
-    }
-
-    fn close(&mut self, id: ConnectionId) {
-        if let Some(conn) = self.conns.remove(&id) {
-            if conn.queue.try_send(Outgoing::Close).is_err() {
-                let _ = conn.socket.get_ref().shutdown(Shutdown::Both);
-            }
-        }
-    }
-
-    fn abort(&mut self, id: ConnectionId) {
-        if let Some(conn) = self.conns.remove(&id) {
-            let _ = conn.socket.get_ref().shutdown(Shutdown::Both);
-        }
+    fn shutdown(&self) {
+        let _ = self.socket.get_ref().shutdown(Shutdown::Both);
     }
 }
 
@@ -83,16 +50,14 @@ async fn run(settings: Settings) -> Result<()> {
     let listener = Async::<TcpListener>::bind(settings.listen)
         .with_context(|| format!("binding {}", settings.listen))?;
     let storage = SqliteStorage::open(&settings.data_dir)?;
-    let (events, inbox) = channel::bounded::<Event<Conn>>(EVENT_QUEUE);
+    let (events, inbox) = channel::bounded::<Event<(OutputBudget, Conn)>>(EVENT_QUEUE);
     let answers = events.clone();
     let worker = StorageWorker::spawn(Box::new(storage), move |request, answer| {
         let _ = answers.send_blocking(Event::Storage(request, answer));
     })?;
     let driver = Driver::new(
         Server::new(settings.core.clone()),
-        Tasks {
-            conns: HashMap::new(),
-        },
+        Connections::default(),
         worker,
     );
     smol::spawn(core_loop(driver, inbox)).detach();
@@ -124,7 +89,10 @@ async fn run(settings: Settings) -> Result<()> {
     }
 }
 
-async fn core_loop(mut driver: Driver<Tasks>, inbox: Receiver<Event<Conn>>) {
+async fn core_loop(
+    mut driver: Driver<Connections<Conn>>,
+    inbox: Receiver<Event<(OutputBudget, Conn)>>,
+) {
     loop {
         let deadline = driver.next_timeout();
         let event = async { inbox.recv().await.ok() };
@@ -152,7 +120,7 @@ async fn core_loop(mut driver: Driver<Tasks>, inbox: Receiver<Event<Conn>>) {
 async fn start_connection(
     id: ConnectionId,
     socket: Async<TcpStream>,
-    events: &Sender<Event<Conn>>,
+    events: &Sender<Event<(OutputBudget, Conn)>>,
     limit: usize,
 ) {
     let _ = socket.get_ref().set_nodelay(true);
@@ -162,11 +130,13 @@ async fn start_connection(
     let (writes, pending) = channel::unbounded::<Outgoing>();
     let budget = OutputBudget::new(limit);
     let written = budget.clone();
-    let conn = Conn {
+    let conn = (
         budget,
-        queue: writes,
-        socket: socket.clone(),
-    };
+        Conn {
+            queue: writes,
+            socket: socket.clone(),
+        },
+    );
     if events.send(Event::Accepted(id, conn)).await.is_err() {
         return;
     }

@@ -11,9 +11,9 @@
 use anyhow::{Context, Result};
 use rookery_core::{ConnectionId, Server};
 use rookery_host::{
-    log, Driver, Event, OutputBudget, QueueFull, Settings, SqliteStorage, StorageWorker, Transport,
+    log, ConnectionHandle, Connections, Driver, Event, Outgoing, OutputBudget, Settings,
+    SqliteStorage, StorageWorker,
 };
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender, SyncSender};
@@ -25,52 +25,19 @@ const EVENT_QUEUE: usize = 1024;
 const CONNECTION_STACK: usize = 64 * 1024;
 const READ_BUFFER: usize = 4096;
 
-enum Outgoing {
-    Data(Vec<u8>),
-    Close,
-}
-
 /// A connection as the core thread sees it.
 struct Conn {
-    budget: OutputBudget,
     queue: Sender<Outgoing>,
     socket: TcpStream,
 }
 
-struct Threads {
-    conns: HashMap<ConnectionId, Conn>,
-}
-
-impl Transport for Threads {
-    type Writer = Conn;
-
-    fn register(&mut self, id: ConnectionId, writer: Conn) {
-        self.conns.insert(id, writer);
+impl ConnectionHandle for Conn {
+    fn queue(&self, item: Outgoing) -> bool {
+        self.queue.send(item).is_ok()
     }
 
-    fn transmit(&mut self, id: ConnectionId, data: Vec<u8>) -> Result<(), QueueFull> {
-        let Some(conn) = self.conns.get(&id) else {
-            return Ok(());
-        };
-        conn.budget.reserve(data.len())?;
-        // A writer that is gone has seen its socket fail; the reader
-        // reports the close.
-        let _ = conn.queue.send(Outgoing::Data(data));
-        Ok(())
-    }
-
-    fn close(&mut self, id: ConnectionId) {
-        if let Some(conn) = self.conns.remove(&id) {
-            if conn.queue.send(Outgoing::Close).is_err() {
-                let _ = conn.socket.shutdown(Shutdown::Both);
-            }
-        }
-    }
-
-    fn abort(&mut self, id: ConnectionId) {
-        if let Some(conn) = self.conns.remove(&id) {
-            let _ = conn.socket.shutdown(Shutdown::Both);
-        }
+    fn shutdown(&self) {
+        let _ = self.socket.shutdown(Shutdown::Both);
     }
 }
 
@@ -79,16 +46,14 @@ pub fn serve(settings: Settings) -> Result<()> {
     let listener = TcpListener::bind(settings.listen)
         .with_context(|| format!("binding {}", settings.listen))?;
     let storage = SqliteStorage::open(&settings.data_dir)?;
-    let (events, inbox) = mpsc::sync_channel::<Event<Conn>>(EVENT_QUEUE);
+    let (events, inbox) = mpsc::sync_channel::<Event<(OutputBudget, Conn)>>(EVENT_QUEUE);
     let answers = events.clone();
     let worker = StorageWorker::spawn(Box::new(storage), move |request, answer| {
         let _ = answers.send(Event::Storage(request, answer));
     })?;
     let mut driver = Driver::new(
         Server::new(settings.core.clone()),
-        Threads {
-            conns: HashMap::new(),
-        },
+        Connections::default(),
         worker,
     );
     std::thread::Builder::new()
@@ -140,7 +105,7 @@ pub fn serve(settings: Settings) -> Result<()> {
 fn start_connection(
     id: ConnectionId,
     socket: TcpStream,
-    events: &SyncSender<Event<Conn>>,
+    events: &SyncSender<Event<(OutputBudget, Conn)>>,
     limit: usize,
 ) -> Result<()> {
     socket.set_nodelay(true)?;
@@ -152,11 +117,13 @@ fn start_connection(
     events
         .send(Event::Accepted(
             id,
-            Conn {
+            (
                 budget,
-                queue: writes,
-                socket,
-            },
+                Conn {
+                    queue: writes,
+                    socket,
+                },
+            ),
         ))
         .context("core thread is gone")?;
     std::thread::Builder::new()

@@ -176,6 +176,18 @@ impl SqliteStorage {
     }
 }
 
+/// Whether `username@domain` has an account.
+fn account_exists(db: &Connection, domain: &str, username: &str) -> rusqlite::Result<bool> {
+    Ok(db
+        .query_row(
+            "SELECT 1 FROM accounts WHERE domain = ?1 AND username = ?2",
+            params![domain, username],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
 const INSERT: &str =
     "INSERT INTO accounts (domain, username, salt, iterations, sha1_stored_key, sha1_server_key,
      sha256_stored_key, sha256_server_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";

@@ -3,7 +3,7 @@
 use super::SqliteStorage;
 use jid::BareJid;
 use rookery_core::StoreOutcome;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 /// Schema 3: offline messages.
 pub(super) fn migrate_to_3(db: &Connection) -> rusqlite::Result<()> {
@@ -39,14 +39,7 @@ impl SqliteStorage {
     ) -> rusqlite::Result<StoreOutcome> {
         let (domain, username) = parts(user);
         let tx = self.db.transaction()?;
-        let exists = tx
-            .query_row(
-                "SELECT 1 FROM accounts WHERE domain = ?1 AND username = ?2",
-                params![domain, username],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
+        let exists = super::account_exists(&tx, domain, username)?;
         if !exists {
             return Ok(StoreOutcome::NoSuchUser);
         }

@@ -56,15 +56,7 @@ impl SqliteStorage {
     /// The user's roster, or `None` if the account does not exist.
     pub(super) fn load_roster(&self, user: &BareJid) -> rusqlite::Result<Option<Roster>> {
         let (domain, username) = parts(user);
-        let exists = self
-            .db
-            .query_row(
-                "SELECT 1 FROM accounts WHERE domain = ?1 AND username = ?2",
-                params![domain, username],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
+        let exists = super::account_exists(&self.db, domain, username)?;
         if !exists {
             return Ok(None);
         }
