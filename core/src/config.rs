@@ -1,5 +1,6 @@
 //! What the operator can tune. Every limit has a safe default.
 
+use crate::limits::Limits;
 use crate::xml::XmlLimits;
 use std::time::Duration;
 
@@ -28,6 +29,7 @@ pub struct Config {
     pub offline_quota: usize,
     /// Answer XEP-0092 software version queries (Prosody's default too).
     pub expose_version: bool,
+    pub limits: Limits,
 }
 
 /// Bounds on what one user may keep in their roster.
@@ -66,6 +68,7 @@ impl Default for Config {
             roster: RosterLimits::default(),
             offline_quota: 100,
             expose_version: true,
+            limits: Limits::default(),
         }
     }
 }

@@ -8,6 +8,7 @@
 use crate::bind::{self, BindRequest};
 use crate::config::Config;
 use crate::entropy::{Entropy, Seed};
+use crate::limits::TokenBucket;
 use crate::ns;
 use crate::presence;
 use crate::roster::{self, Rosters};
@@ -22,6 +23,7 @@ use crate::xml::{Element, StreamParser, XmlError, XmlEvent};
 use crate::{ConnectionId, Output};
 use jid::BareJid;
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::time::Instant;
 
 /// Effects collected while handling one input.
@@ -82,6 +84,7 @@ pub(crate) struct Ctx<'a> {
     pub sessions: &'a mut SessionManager,
     pub rosters: &'a mut Rosters,
     pub offline: &'a mut crate::offline::Offline,
+    pub throttle: &'a mut crate::limits::AuthThrottle,
     pub out: &'a mut Outbox,
     pub now: Instant,
     pub clock: crate::clock::WallClock,
@@ -122,15 +125,27 @@ pub(crate) struct Connection {
     domain: Option<String>,
     kind: Kind,
     entropy: Entropy,
-    /// Input received while an exchange waits for storage, replayed after
-    /// the answer. Empty (unallocated) otherwise.
+    peer: IpAddr,
+    /// Input not processed yet: received past the read rate, or while an
+    /// exchange waits for storage. Empty (unallocated) otherwise.
     held: Vec<u8>,
+    bucket: TokenBucket,
+    /// Login deadline until bound, then idle deadline.
+    session_deadline: Instant,
+    /// Deadline for the first stream header.
+    header_deadline: Option<Instant>,
+    /// When the stanza being received started, if one is incomplete.
+    stanza_started: Option<Instant>,
+    /// When held input may be processed again.
+    resume_at: Option<Instant>,
+    /// The earliest of the above: when `handle_timeout` is due.
     pub deadline: Instant,
 }
 
 impl Connection {
-    pub fn new(id: ConnectionId, seed: Seed, config: &Config, now: Instant) -> Self {
-        Connection {
+    pub fn new(id: ConnectionId, peer: IpAddr, seed: Seed, config: &Config, now: Instant) -> Self {
+        let limits = &config.limits;
+        let mut conn = Connection {
             id,
             parser: StreamParser::new(config.xml),
             stream: StreamState::AwaitingHeader,
@@ -140,9 +155,48 @@ impl Connection {
                 exchange: None,
             },
             entropy: Entropy::new(seed),
+            peer,
             held: Vec::new(),
-            deadline: now + config.login_timeout,
-        }
+            bucket: TokenBucket::new(limits.read_rate, limits.read_burst, now),
+            session_deadline: now + config.login_timeout,
+            header_deadline: Some(now + limits.header_timeout),
+            stanza_started: None,
+            resume_at: None,
+            deadline: now,
+        };
+        conn.refresh_deadline(config);
+        conn
+    }
+
+    pub fn peer(&self) -> IpAddr {
+        self.peer
+    }
+
+    fn refresh_deadline(&mut self, config: &Config) {
+        let stanza = self
+            .stanza_started
+            .map(|t| t + config.limits.stanza_timeout);
+        self.deadline = [
+            Some(self.session_deadline),
+            self.header_deadline,
+            stanza,
+            self.resume_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(self.session_deadline);
+    }
+
+    /// Most input a connection may have waiting before it counts as a
+    /// flood.
+    fn max_held(config: &Config) -> usize {
+        let burst = if config.limits.read_rate == 0 {
+            0
+        } else {
+            config.limits.read_burst
+        };
+        config.xml.max_stanza_size.saturating_add(burst as usize)
     }
 
     pub fn session(&self) -> Option<SessionId> {
@@ -163,18 +217,68 @@ impl Connection {
         matches!(&self.kind, Kind::Unauthed { exchange: Some(e), .. } if e.is_looking_up())
     }
 
-    pub fn handle_bytes(&mut self, mut input: &[u8], ctx: &mut Ctx) -> Flow {
+    pub fn handle_bytes(&mut self, input: &[u8], ctx: &mut Ctx) -> Flow {
         if self.session().is_some() {
-            self.deadline = ctx.now + ctx.config.idle_timeout;
+            self.session_deadline = ctx.now + ctx.config.idle_timeout;
         }
+        let flow = if self.held.is_empty() && !self.waiting_for_storage() {
+            // The common case: nothing waits, process what the rate allows
+            // straight from the read.
+            let allowed = self.bucket.take(input.len(), ctx.now);
+            let (now, later) = input.split_at(allowed);
+            match self.process(now, ctx) {
+                Flow::Closed => Flow::Closed,
+                Flow::Open => self.hold(later, ctx),
+            }
+        } else {
+            match self.hold(input, ctx) {
+                Flow::Closed => Flow::Closed,
+                Flow::Open => self.drain(ctx),
+            }
+        };
+        if flow == Flow::Open {
+            self.after_input(ctx);
+        }
+        flow
+    }
+
+    /// Keep input for later; a client that makes us keep too much is
+    /// flooding.
+    fn hold(&mut self, input: &[u8], ctx: &mut Ctx) -> Flow {
+        if input.is_empty() {
+            return Flow::Open;
+        }
+        if self.held.len() + input.len() > Self::max_held(ctx.config) {
+            return self.fail(
+                StreamError::with_text(Cond::PolicyViolation, "too much input"),
+                ctx,
+            );
+        }
+        self.held.extend_from_slice(input);
+        Flow::Open
+    }
+
+    /// Process held input, as far as the read rate allows.
+    fn drain(&mut self, ctx: &mut Ctx) -> Flow {
+        if self.waiting_for_storage() || self.held.is_empty() {
+            return Flow::Open;
+        }
+        let held = std::mem::take(&mut self.held);
+        let allowed = self.bucket.take(held.len(), ctx.now);
+        let flow = self.process(&held[..allowed], ctx);
+        if flow == Flow::Closed {
+            return flow;
+        }
+        // Whatever `process` had to keep comes first.
+        self.held.extend_from_slice(&held[allowed..]);
+        Flow::Open
+    }
+
+    /// Parse and act on input; stops (keeping the rest) when an exchange
+    /// starts waiting for storage.
+    fn process(&mut self, mut input: &[u8], ctx: &mut Ctx) -> Flow {
         while !input.is_empty() {
             if self.waiting_for_storage() {
-                if self.held.len() + input.len() > ctx.config.xml.max_stanza_size {
-                    return self.fail(
-                        StreamError::with_text(Cond::PolicyViolation, "too much input"),
-                        ctx,
-                    );
-                }
                 self.held.extend_from_slice(input);
                 return Flow::Open;
             }
@@ -192,6 +296,21 @@ impl Connection {
         Flow::Open
     }
 
+    /// Update the timers that depend on what input left behind.
+    fn after_input(&mut self, ctx: &mut Ctx) {
+        self.stanza_started = match (self.parser.in_stanza(), self.stanza_started) {
+            (false, _) => None,
+            (true, Some(t)) => Some(t),
+            (true, None) => Some(ctx.now),
+        };
+        self.resume_at = (!self.held.is_empty() && !self.waiting_for_storage())
+            .then(|| self.bucket.ready_at(self.held.len(), ctx.now));
+        if self.held.is_empty() {
+            self.held = Vec::new();
+        }
+        self.refresh_deadline(ctx.config);
+    }
+
     fn handle_event(&mut self, event: XmlEvent, ctx: &mut Ctx) -> Flow {
         match (event, &self.stream) {
             (XmlEvent::Header(header), StreamState::AwaitingHeader) => {
@@ -202,6 +321,7 @@ impl Connection {
                 if self.domain.get_or_insert_with(|| domain.clone()) != &domain {
                     return self.fail(StreamError::new(Cond::HostUnknown), ctx);
                 }
+                self.header_deadline = None;
                 self.open_stream(ctx);
                 Flow::Open
             }
@@ -257,6 +377,10 @@ impl Connection {
         let current = exchange.take();
         let domain = self.domain.clone().unwrap_or_default();
         let (next, step) = match (element.name(), current) {
+            ("auth", _) if !ctx.throttle.allows(self.peer, &ctx.config.limits, ctx.now) => {
+                // Too many failures from this address lately.
+                (None, Step::Failure(SaslFailure::TemporaryAuthFailure))
+            }
             ("auth", _) => {
                 let Some(mechanism) = element
                     .get_attr("mechanism")
@@ -308,6 +432,9 @@ impl Connection {
 
     fn sasl_failure(&mut self, failure: SaslFailure, ctx: &mut Ctx) -> Flow {
         ctx.out.send_element(self.id, &failure.to_element());
+        if failure == SaslFailure::NotAuthorized {
+            ctx.throttle.record_failure(self.peer, ctx.now);
+        }
         let Kind::Unauthed { failures, exchange } = &mut self.kind else {
             return Flow::Open;
         };
@@ -368,8 +495,11 @@ impl Connection {
         if self.sasl_step(next, step, ctx) == Flow::Closed {
             return Flow::Closed;
         }
-        let held = std::mem::take(&mut self.held);
-        self.handle_bytes(&held, ctx)
+        let flow = self.drain(ctx);
+        if flow == Flow::Open {
+            self.after_input(ctx);
+        }
+        flow
     }
 
     fn handle_authenticated(&mut self, element: Element, ctx: &mut Ctx) -> Flow {
@@ -408,7 +538,7 @@ impl Connection {
                         // RFC 6121 section 2.2: the roster is loaded when
                         // the resource becomes a connected resource.
                         roster::manager::ensure_loaded(ctx, &user);
-                        self.deadline = ctx.now + ctx.config.idle_timeout;
+                        self.session_deadline = ctx.now + ctx.config.idle_timeout;
                         ctx.out
                             .send_element(self.id, &bind::bind_result(&element, &jid));
                     }
@@ -433,10 +563,27 @@ impl Connection {
     }
 
     pub fn handle_timeout(&mut self, ctx: &mut Ctx) -> Flow {
-        if ctx.now < self.deadline {
-            return Flow::Open;
+        let now = ctx.now;
+        let limits = ctx.config.limits;
+        if self.resume_at.is_some_and(|t| t <= now) {
+            self.resume_at = None;
+            if self.drain(ctx) == Flow::Closed {
+                return Flow::Closed;
+            }
+            self.after_input(ctx);
         }
-        self.fail(StreamError::new(Cond::ConnectionTimeout), ctx)
+        let expired = |t: Option<Instant>| t.is_some_and(|t| t <= now);
+        if expired(self.stanza_started.map(|t| t + limits.stanza_timeout)) {
+            return self.fail(
+                StreamError::with_text(Cond::ConnectionTimeout, "stanza not completed in time"),
+                ctx,
+            );
+        }
+        if expired(self.header_deadline) || self.session_deadline <= now {
+            return self.fail(StreamError::new(Cond::ConnectionTimeout), ctx);
+        }
+        self.refresh_deadline(ctx.config);
+        Flow::Open
     }
 
     pub fn handle_peer_closed(&mut self, ctx: &mut Ctx) -> Flow {

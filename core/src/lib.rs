@@ -49,6 +49,7 @@ pub mod config;
 mod connection;
 mod entropy;
 mod iq;
+pub mod limits;
 mod message;
 pub mod ns;
 mod offline;

@@ -5,13 +5,16 @@ use crate::clock::WallClock;
 use crate::config::Config;
 use crate::connection::{Connection, Ctx, Flow, Outbox};
 use crate::entropy::Seed;
+use crate::limits::AuthThrottle;
 use crate::offline::{self, Offline};
 use crate::presence;
 use crate::roster::manager as rosters;
 use crate::roster::Rosters;
 use crate::session_manager::SessionManager;
 use crate::storage::{RequestId, StorageAnswer, StorageRequest};
+use crate::stream::{StreamError, StreamErrorCondition};
 use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::time::Instant;
 
 /// Names a transport connection. The shim chooses it at accept time and
@@ -46,6 +49,7 @@ macro_rules! ctx {
             sessions: &mut $server.sessions,
             rosters: &mut $server.rosters,
             offline: &mut $server.offline,
+            throttle: &mut $server.throttle,
             out: &mut $server.out,
             now: $now,
             clock: $server.clock,
@@ -60,6 +64,9 @@ pub struct Server {
     sessions: SessionManager,
     rosters: Rosters,
     offline: Offline,
+    throttle: AuthThrottle,
+    /// Open connections per source address.
+    per_address: HashMap<IpAddr, usize>,
     out: Outbox,
     /// Each live connection's deadline, soonest first.
     timers: BTreeSet<(Instant, ConnectionId)>,
@@ -74,6 +81,8 @@ impl Server {
             sessions: SessionManager::new(),
             rosters: Rosters::default(),
             offline: Offline::default(),
+            throttle: AuthThrottle::default(),
+            per_address: HashMap::new(),
             out: Outbox::default(),
             timers: BTreeSet::new(),
             clock: WallClock::default(),
@@ -91,15 +100,42 @@ impl Server {
         &self.config
     }
 
-    /// A client connected. `seed` must come from a cryptographic RNG: the
-    /// connection draws its stream ids and SCRAM nonces from it.
-    pub fn handle_accept(&mut self, connection: ConnectionId, seed: Seed, now: Instant) {
+    /// A client connected from `peer`. `seed` must come from a
+    /// cryptographic RNG: the connection draws its stream ids and SCRAM
+    /// nonces from it.
+    pub fn handle_accept(
+        &mut self,
+        connection: ConnectionId,
+        peer: IpAddr,
+        seed: Seed,
+        now: Instant,
+    ) {
         if self.connections.contains_key(&connection) {
             return;
         }
-        let conn = Connection::new(connection, seed, &self.config, now);
+        let limits = &self.config.limits;
+        let from_peer = self.per_address.get(&peer).copied().unwrap_or(0);
+        let full = limits.max_connections != 0 && self.connections.len() >= limits.max_connections;
+        let crowded = limits.max_connections_per_address != 0
+            && from_peer >= limits.max_connections_per_address;
+        if full || crowded {
+            // Refused before any state is kept: our header, the error, close.
+            let id = crate::entropy::Entropy::new(seed).hex_token(24);
+            let mut text = crate::stream::response_header(&id, None);
+            let error = StreamError::with_text(
+                StreamErrorCondition::PolicyViolation,
+                "too many connections",
+            );
+            text.push_str(&error.to_closing_bytes());
+            self.out.send(connection, &text);
+            self.out.outputs.push_back(Output::Close { connection });
+            return;
+        }
+        *self.per_address.entry(peer).or_insert(0) += 1;
+        let conn = Connection::new(connection, peer, seed, &self.config, now);
         self.timers.insert((conn.deadline, connection));
         self.connections.insert(connection, conn);
+        self.throttle.expire(&self.config.limits, now);
     }
 
     /// Bytes arrived from the client, split anywhere.
@@ -194,11 +230,11 @@ impl Server {
         let mut ctx = ctx!(self, now);
         match f(conn, &mut ctx) {
             Flow::Closed => self.remove(id, before, now),
-            Flow::Open if conn.deadline != before => {
+            Flow::Open => {
+                // Also re-arms a timer `handle_timeout` already took.
                 self.timers.remove(&(before, id));
                 self.timers.insert((conn.deadline, id));
             }
-            Flow::Open => {}
         }
         self.evict(now);
     }
@@ -223,6 +259,12 @@ impl Server {
         self.timers.remove(&(deadline, id));
         if let Some(conn) = self.connections.remove(&id) {
             self.timers.remove(&(conn.deadline, id));
+            if let Some(count) = self.per_address.get_mut(&conn.peer()) {
+                *count -= 1;
+                if *count == 0 {
+                    self.per_address.remove(&conn.peer());
+                }
+            }
             if let Some(session) = conn.session() {
                 let mut ctx = ctx!(self, now);
                 presence::session_ended(&mut ctx, session);

@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
     let mut now = Instant::now();
     let mut server = Server::new(Config::default());
     let conn = ConnectionId(1);
-    server.handle_accept(conn, Seed([mode; 32]), now);
+    server.handle_accept(conn, std::net::Ipv4Addr::LOCALHOST.into(), Seed([mode; 32]), now);
     let prelude: Vec<&[u8]> = match mode % 3 {
         0 => vec![],
         1 => vec![HEADER],

@@ -54,6 +54,16 @@ struct C2s {
     idle_timeout_secs: u64,
     offer_plain: bool,
     output_buffer: usize,
+    max_attributes: usize,
+    max_name_length: usize,
+    max_connections: usize,
+    max_connections_per_address: usize,
+    read_rate: u64,
+    read_burst: u64,
+    auth_failures_per_address: u32,
+    auth_failure_window_secs: u64,
+    header_timeout_secs: u64,
+    stanza_timeout_secs: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,6 +98,16 @@ impl Default for C2s {
             idle_timeout_secs: core.idle_timeout.as_secs(),
             offer_plain: core.offer_plain,
             output_buffer: 1024 * 1024,
+            max_attributes: core.xml.max_attributes,
+            max_name_length: core.xml.max_name_length,
+            max_connections: core.limits.max_connections,
+            max_connections_per_address: core.limits.max_connections_per_address,
+            read_rate: core.limits.read_rate,
+            read_burst: core.limits.read_burst,
+            auth_failures_per_address: core.limits.auth_failures_per_address,
+            auth_failure_window_secs: core.limits.auth_failure_window.as_secs(),
+            header_timeout_secs: core.limits.header_timeout.as_secs(),
+            stanza_timeout_secs: core.limits.stanza_timeout.as_secs(),
         }
     }
 }
@@ -155,6 +175,18 @@ impl Settings {
             xml: rookery_core::xml::XmlLimits {
                 max_stanza_size: file.c2s.max_stanza_size,
                 max_depth: file.c2s.max_depth,
+                max_attributes: file.c2s.max_attributes,
+                max_name_length: file.c2s.max_name_length,
+            },
+            limits: rookery_core::limits::Limits {
+                max_connections: file.c2s.max_connections,
+                max_connections_per_address: file.c2s.max_connections_per_address,
+                read_rate: file.c2s.read_rate,
+                read_burst: file.c2s.read_burst,
+                auth_failures_per_address: file.c2s.auth_failures_per_address,
+                auth_failure_window: Duration::from_secs(file.c2s.auth_failure_window_secs),
+                header_timeout: Duration::from_secs(file.c2s.header_timeout_secs),
+                stanza_timeout: Duration::from_secs(file.c2s.stanza_timeout_secs),
             },
             max_auth_failures: file.c2s.max_auth_failures,
             login_timeout: Duration::from_secs(file.c2s.login_timeout_secs),

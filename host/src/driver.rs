@@ -8,8 +8,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// What happened, as a shim reports it.
 pub enum Event<W> {
-    /// A connection was accepted; `W` is how to write to it.
-    Accepted(ConnectionId, W),
+    /// A connection was accepted from an address; `W` is how to write to
+    /// it.
+    Accepted(ConnectionId, std::net::IpAddr, W),
     Received(ConnectionId, Vec<u8>),
     PeerClosed(ConnectionId),
     Storage(RequestId, StorageAnswer),
@@ -111,9 +112,9 @@ impl<T: Transport> Driver<T> {
         let now = Instant::now();
         self.server.handle_wall_clock(wall_clock());
         match event {
-            Event::Accepted(id, writer) => {
+            Event::Accepted(id, peer, writer) => {
                 self.transport.register(id, writer);
-                self.server.handle_accept(id, fresh_seed(), now);
+                self.server.handle_accept(id, peer, fresh_seed(), now);
             }
             Event::Received(id, data) => self.server.handle_bytes(id, &data, now),
             Event::PeerClosed(id) => self.server.handle_peer_closed(id, now),

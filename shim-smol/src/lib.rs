@@ -137,7 +137,10 @@ async fn start_connection(
             socket: socket.clone(),
         },
     );
-    if events.send(Event::Accepted(id, conn)).await.is_err() {
+    let Ok(peer) = socket.get_ref().peer_addr().map(|a| a.ip()) else {
+        return;
+    };
+    if events.send(Event::Accepted(id, peer, conn)).await.is_err() {
         return;
     }
     let writer = socket.clone();

@@ -109,6 +109,7 @@ fn start_connection(
     limit: usize,
 ) -> Result<()> {
     socket.set_nodelay(true)?;
+    let peer = socket.peer_addr()?.ip();
     let (writes, pending) = mpsc::channel::<Outgoing>();
     let budget = OutputBudget::new(limit);
     let written = budget.clone();
@@ -117,6 +118,7 @@ fn start_connection(
     events
         .send(Event::Accepted(
             id,
+            peer,
             (
                 budget,
                 Conn {

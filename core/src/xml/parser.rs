@@ -17,6 +17,10 @@ pub struct XmlLimits {
     pub max_stanza_size: usize,
     /// Deepest nesting inside a top-level element (the stanza itself is 1).
     pub max_depth: usize,
+    /// Attributes on one element.
+    pub max_attributes: usize,
+    /// Bytes of an element or attribute name.
+    pub max_name_length: usize,
 }
 
 impl Default for XmlLimits {
@@ -25,6 +29,8 @@ impl Default for XmlLimits {
         XmlLimits {
             max_stanza_size: 256 * 1024,
             max_depth: 32,
+            max_attributes: 64,
+            max_name_length: 256,
         }
     }
 }
@@ -138,6 +144,11 @@ impl StreamParser {
         }
     }
 
+    /// Whether a top-level element has started and not yet ended.
+    pub fn in_stanza(&self) -> bool {
+        !self.open.is_empty()
+    }
+
     /// Between stanzas, give back the parser's scratch buffers, so that an
     /// idle stream holds no buffer. Call when a read has been consumed.
     pub fn release_if_idle(&mut self) {
@@ -150,6 +161,13 @@ impl StreamParser {
         match event {
             Event::XmlDeclaration(..) => Ok(None),
             Event::StartElement(metrics, (ns, name), attrs) => {
+                if attrs.len() > self.limits.max_attributes {
+                    return Err(XmlError::TooLarge("too many attributes"));
+                }
+                let too_long = |n: &str| n.len() > self.limits.max_name_length;
+                if too_long(&name) || attrs.iter().any(|((_, n), _)| too_long(n)) {
+                    return Err(XmlError::TooLarge("name too long"));
+                }
                 if !self.in_stream {
                     self.in_stream = true;
                     let attrs = attrs
@@ -286,7 +304,7 @@ mod tests {
     fn oversized_stanza_is_refused() {
         let mut p = StreamParser::new(XmlLimits {
             max_stanza_size: 100,
-            max_depth: 8,
+            ..XmlLimits::default()
         });
         let doc = format!(
             "{HEADER}<message><body>{}</body></message>",
@@ -295,6 +313,29 @@ mod tests {
         assert_eq!(
             parse_all(&mut p, doc.as_bytes()),
             Err(XmlError::TooLarge("stanza too large"))
+        );
+    }
+
+    #[test]
+    fn too_many_attributes_are_refused() {
+        let mut p = StreamParser::new(XmlLimits {
+            max_attributes: 3,
+            ..XmlLimits::default()
+        });
+        let doc = format!("{HEADER}<message a='1' b='2' c='3' d='4'/>");
+        assert_eq!(
+            parse_all(&mut p, doc.as_bytes()),
+            Err(XmlError::TooLarge("too many attributes"))
+        );
+    }
+
+    #[test]
+    fn overlong_element_name_is_refused() {
+        let mut p = StreamParser::new(XmlLimits::default());
+        let doc = format!("{HEADER}<{}/>", "a".repeat(300));
+        assert_eq!(
+            parse_all(&mut p, doc.as_bytes()),
+            Err(XmlError::TooLarge("name too long"))
         );
     }
 

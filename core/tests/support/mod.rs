@@ -98,8 +98,12 @@ impl Bench {
     pub fn connect(&mut self) -> ConnectionId {
         self.next_conn += 1;
         let id = ConnectionId(self.next_conn);
-        self.server
-            .handle_accept(id, Seed([self.next_conn as u8; 32]), self.now);
+        self.server.handle_accept(
+            id,
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            Seed([self.next_conn as u8; 32]),
+            self.now,
+        );
         self.pump();
         id
     }

@@ -12,7 +12,7 @@
 use anyhow::{bail, Result};
 use rookery_tests::client::RawClient;
 use rookery_tests::scram::Hash;
-use rookery_tests::server::{Shim, TestServer};
+use rookery_tests::server::{Shim, TestServer, BENCH_LIMITS};
 use std::time::Instant;
 
 fn main() -> Result<()> {
@@ -28,7 +28,7 @@ fn main() -> Result<()> {
         .map(String::as_str)
         .unwrap_or("plain")
         .to_owned();
-    let server = TestServer::start(shim, &[("bench@localhost", "bench-password")], "")?;
+    let server = TestServer::start(shim, &[("bench@localhost", "bench-password")], BENCH_LIMITS)?;
     let mut latencies = Vec::with_capacity(count);
     let started = Instant::now();
     for _ in 0..count {

@@ -8,7 +8,7 @@
 
 use anyhow::{bail, Result};
 use rookery_tests::client::RawClient;
-use rookery_tests::server::{Shim, TestServer};
+use rookery_tests::server::{Shim, TestServer, BENCH_LIMITS};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,7 @@ fn main() -> Result<()> {
         .iter()
         .map(|(u, p)| (u.as_str(), p.as_str()))
         .collect();
-    let server = TestServer::start(shim, &refs, "")?;
+    let server = TestServer::start(shim, &refs, BENCH_LIMITS)?;
     let mut links = Vec::new();
     for p in 0..pairs {
         let (sender, _) = RawClient::login(server.addr, &format!("u{}", 2 * p), "pw", Some("s"))?;

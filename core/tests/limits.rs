@@ -1,0 +1,165 @@
+//! Limits against hostile clients (connection counts, read rate,
+//! authentication throttling, timeouts, XML shape), on the fake clock.
+
+mod support;
+use rookery_core::limits::Limits;
+use rookery_core::{Config, ConnectionId, Seed};
+use std::net::IpAddr;
+use std::time::Duration;
+use support::*;
+
+fn with_limits(limits: Limits) -> Bench {
+    Bench::with_config(Config {
+        limits,
+        ..Config::default()
+    })
+}
+
+fn accept_from(b: &mut Bench, id: u64, peer: &str) -> ConnectionId {
+    let c = ConnectionId(1000 + id);
+    let peer: IpAddr = peer.parse().unwrap();
+    b.server.handle_accept(c, peer, Seed([id as u8; 32]), b.now);
+    b.send(c, "");
+    c
+}
+
+const REFUSED: &str = "<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+    <text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>too many connections</text></stream:error></stream:stream>";
+
+#[test]
+fn connections_past_the_total_are_refused_with_policy_violation() {
+    let mut b = with_limits(Limits {
+        max_connections: 2,
+        ..Limits::default()
+    });
+    b.connect();
+    b.connect();
+    let third = b.connect();
+    assert_eq!(
+        b.take(third),
+        format!(
+            "{}{REFUSED}",
+            SERVER_HEADER.replace(" from='localhost'", "")
+        )
+    );
+    assert!(b.is_closed(third));
+    assert_eq!(b.server.connection_count(), 2);
+}
+
+#[test]
+fn connections_per_address_are_bounded_and_freed_on_close() {
+    let mut b = with_limits(Limits {
+        max_connections_per_address: 1,
+        ..Limits::default()
+    });
+    let first = accept_from(&mut b, 1, "192.0.2.1");
+    let second = accept_from(&mut b, 2, "192.0.2.1");
+    assert!(b.take(second).ends_with(REFUSED));
+    let other = accept_from(&mut b, 3, "192.0.2.2");
+    assert!(!b.is_closed(other));
+    b.peer_close(first);
+    let again = accept_from(&mut b, 4, "192.0.2.1");
+    assert!(!b.is_closed(again));
+}
+
+#[test]
+fn input_past_the_read_rate_waits_for_the_clock() {
+    let mut b = with_limits(Limits {
+        read_rate: 100,
+        read_burst: 100,
+        ..Limits::default()
+    });
+    let c = b.connect();
+    // The header is longer than the burst: only part of it is read now.
+    b.send(c, HEADER);
+    assert_eq!(b.take(c), "");
+    b.advance(Duration::from_secs(2));
+    assert_eq!(b.take(c), format!("{SERVER_HEADER}{SASL_FEATURES}"));
+}
+
+#[test]
+fn flooding_past_the_burst_disconnects_with_policy_violation() {
+    let mut config = Config {
+        limits: Limits {
+            read_rate: 100,
+            read_burst: 100,
+            ..Limits::default()
+        },
+        ..Config::default()
+    };
+    config.xml.max_stanza_size = 1000;
+    let mut b = Bench::with_config(config);
+    let c = b.connect();
+    b.send(c, &" ".repeat(1500));
+    assert!(b.take(c).ends_with(
+        "<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+         <text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>too much input</text></stream:error></stream:stream>"
+    ));
+    assert!(b.is_closed(c));
+}
+
+#[test]
+fn an_address_with_many_failures_gets_temporary_auth_failure() {
+    let mut b = with_limits(Limits {
+        auth_failures_per_address: 2,
+        ..Limits::default()
+    });
+    let c = b.connect();
+    b.send(c, HEADER);
+    b.take(c);
+    for _ in 0..2 {
+        b.send(c, &plain("juliet", "wrong"));
+        b.take(c);
+    }
+    // Even the right password waits until the window passes.
+    let other = b.connect();
+    b.send(other, HEADER);
+    b.take(other);
+    b.send(other, &plain("juliet", "r0m30"));
+    assert_eq!(
+        b.take(other),
+        "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><temporary-auth-failure/></failure>"
+    );
+    b.advance(Duration::from_secs(301));
+    let later = b.connect();
+    b.send(later, HEADER);
+    b.take(later);
+    b.send(later, &plain("juliet", "r0m30"));
+    assert_eq!(
+        b.take(later),
+        "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
+    );
+}
+
+#[test]
+fn a_stream_that_never_opens_times_out() {
+    let mut b = Bench::new();
+    let c = b.connect();
+    b.advance(Duration::from_secs(29));
+    assert!(!b.is_closed(c));
+    b.advance(Duration::from_secs(2));
+    assert!(b.take(c).ends_with(&stream_error("connection-timeout")));
+}
+
+#[test]
+fn a_stanza_that_stalls_midway_times_out() {
+    let mut b = Bench::new();
+    let c = b.bound("juliet", "r0m30", "balcony");
+    b.send(c, "<message to='romeo@localhost'><body>to be contin");
+    b.advance(Duration::from_secs(61));
+    assert_eq!(
+        b.take(c),
+        "<stream:error><connection-timeout xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+         <text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>stanza not completed in time</text>\
+         </stream:error></stream:stream>"
+    );
+}
+
+#[test]
+fn too_many_attributes_are_a_policy_violation() {
+    let mut b = Bench::new();
+    let c = b.bound("juliet", "r0m30", "balcony");
+    let attrs: String = (0..100).map(|i| format!(" a{i}='x'")).collect();
+    b.send(c, &format!("<message{attrs}/>"));
+    assert!(b.take(c).starts_with("<stream:error><policy-violation"));
+}
