@@ -143,6 +143,19 @@ impl Server {
         self.with_connection(connection, now, |c, ctx| c.handle_bytes(data, ctx));
     }
 
+    /// The connection's output queue is full: the client reads slower than
+    /// it is sent to. Its session ends with `<policy-violation/>` (the shim
+    /// sends these last bytes past its queue bound) and its contacts see it
+    /// go unavailable.
+    pub fn handle_output_overflow(&mut self, connection: ConnectionId, now: Instant) {
+        self.with_connection(connection, now, |c, ctx| {
+            c.fail(
+                StreamError::with_text(StreamErrorCondition::PolicyViolation, "output queue full"),
+                ctx,
+            )
+        });
+    }
+
     /// The client closed the TCP connection or it broke.
     pub fn handle_peer_closed(&mut self, connection: ConnectionId, now: Instant) {
         self.with_connection(connection, now, |c, ctx| c.handle_peer_closed(ctx));

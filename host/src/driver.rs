@@ -26,10 +26,15 @@ pub trait Transport {
     fn register(&mut self, id: ConnectionId, writer: Self::Writer);
     /// Queue bytes without blocking.
     fn transmit(&mut self, id: ConnectionId, data: Vec<u8>) -> Result<(), QueueFull>;
+    /// Queue bytes past the connection's bound: the last words to a client
+    /// whose queue is full.
+    fn transmit_final(&mut self, id: ConnectionId, data: Vec<u8>);
     /// Flush what is queued, then close.
     fn close(&mut self, id: ConnectionId);
     /// Close at once, dropping what is queued.
     fn abort(&mut self, id: ConnectionId);
+    /// The core consumed one read of this connection.
+    fn input_consumed(&mut self, id: ConnectionId);
 }
 
 /// What a connection's writer is handed.
@@ -46,6 +51,36 @@ pub trait ConnectionHandle {
     fn queue(&self, item: Outgoing) -> bool;
     /// Cut the socket at once, both ways.
     fn shutdown(&self);
+    /// The core consumed one `Received` event of this connection (so its
+    /// reader may send another: see [`InputCredit`]).
+    fn input_consumed(&self) {}
+}
+
+/// How many reads of one connection may wait for the core at once. Readers
+/// share one queue into the core; without this bound a single flooding
+/// client could fill it and delay everyone else's input behind its own.
+pub const MAX_INPUT_IN_FLIGHT: usize = 2;
+
+/// A connection's count of reads waiting for the core, shared by its reader
+/// (which waits while it is at [`MAX_INPUT_IN_FLIGHT`]) and the core loop
+/// (which releases one per read consumed).
+#[derive(Clone, Debug, Default)]
+pub struct InputCredit(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl InputCredit {
+    /// Take a slot if one is free.
+    pub fn try_acquire(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_INPUT_IN_FLIGHT).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    pub fn release(&self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// The [`Transport`] both shims use: connections by id, each with its
@@ -78,6 +113,12 @@ impl<H: ConnectionHandle> Transport for Connections<H> {
         Ok(())
     }
 
+    fn transmit_final(&mut self, id: ConnectionId, data: Vec<u8>) {
+        if let Some((_, handle)) = self.table.get(&id) {
+            handle.queue(Outgoing::Data(data));
+        }
+    }
+
     fn close(&mut self, id: ConnectionId) {
         if let Some((_, handle)) = self.table.remove(&id) {
             if !handle.queue(Outgoing::Close) {
@@ -91,12 +132,20 @@ impl<H: ConnectionHandle> Transport for Connections<H> {
             handle.shutdown();
         }
     }
+
+    fn input_consumed(&mut self, id: ConnectionId) {
+        if let Some((_, handle)) = self.table.get(&id) {
+            handle.input_consumed();
+        }
+    }
 }
 
 pub struct Driver<T: Transport> {
     server: Server,
     transport: T,
     storage: StorageWorker,
+    /// Connections whose output queue overflowed, being closed.
+    overflowed: std::collections::HashSet<ConnectionId>,
 }
 
 impl<T: Transport> Driver<T> {
@@ -105,6 +154,7 @@ impl<T: Transport> Driver<T> {
             server,
             transport,
             storage,
+            overflowed: Default::default(),
         }
     }
 
@@ -116,7 +166,10 @@ impl<T: Transport> Driver<T> {
                 self.transport.register(id, writer);
                 self.server.handle_accept(id, peer, fresh_seed(), now);
             }
-            Event::Received(id, data) => self.server.handle_bytes(id, &data, now),
+            Event::Received(id, data) => {
+                self.server.handle_bytes(id, &data, now);
+                self.transport.input_consumed(id);
+            }
             Event::PeerClosed(id) => self.server.handle_peer_closed(id, now),
             Event::Storage(request, answer) => self.server.handle_storage(request, answer, now),
         }
@@ -138,15 +191,21 @@ impl<T: Transport> Driver<T> {
         while let Some(output) = self.server.poll_output() {
             match output {
                 Output::Transmit { connection, data } => {
-                    if self.transport.transmit(connection, data).is_err() {
+                    if self.overflowed.contains(&connection) {
+                        self.transport.transmit_final(connection, data);
+                    } else if self.transport.transmit(connection, data).is_err() {
                         // Slow-reader policy: a client whose queue is full
-                        // is disconnected, as if it had dropped, so that it
-                        // can neither stall the loop nor grow our memory.
-                        self.transport.abort(connection);
-                        self.server.handle_peer_closed(connection, Instant::now());
+                        // is closed with a stream error, so that it can
+                        // neither stall the loop nor grow our memory.
+                        self.overflowed.insert(connection);
+                        self.server
+                            .handle_output_overflow(connection, Instant::now());
                     }
                 }
-                Output::Close { connection } => self.transport.close(connection),
+                Output::Close { connection } => {
+                    self.overflowed.remove(&connection);
+                    self.transport.close(connection);
+                }
                 Output::Storage { request, query } => self.storage.submit(request, query),
             }
         }

@@ -10,7 +10,8 @@ pub mod worker;
 
 pub use config::Settings;
 pub use driver::{
-    ConnectionHandle, Connections, Driver, Event, Outgoing, OutputBudget, QueueFull, Transport,
+    ConnectionHandle, Connections, Driver, Event, InputCredit, Outgoing, OutputBudget, QueueFull,
+    Transport,
 };
 pub use storage::{SqliteStorage, Storage};
 pub use worker::StorageWorker;

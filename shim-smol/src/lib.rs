@@ -11,8 +11,8 @@ use anyhow::{Context, Result};
 use async_io::{Async, Timer};
 use rookery_core::{ConnectionId, Server};
 use rookery_host::{
-    log, ConnectionHandle, Connections, Driver, Event, Outgoing, OutputBudget, Settings,
-    SqliteStorage, StorageWorker,
+    log, ConnectionHandle, Connections, Driver, Event, InputCredit, Outgoing, OutputBudget,
+    Settings, SqliteStorage, StorageWorker,
 };
 use smol::channel::{self, Receiver, Sender};
 use smol::future::FutureExt;
@@ -24,11 +24,16 @@ use std::sync::Arc;
 /// Events waiting for the core task; readers wait beyond this.
 const EVENT_QUEUE: usize = 1024;
 const READ_BUFFER: usize = 4096;
+/// How long a reader naps while its connection's input waits in the core.
+const CREDIT_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
+/// A write that makes no progress for this long ends the connection.
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A connection as the core task sees it.
 struct Conn {
     queue: Sender<Outgoing>,
     socket: Arc<Async<TcpStream>>,
+    credit: InputCredit,
 }
 
 impl ConnectionHandle for Conn {
@@ -38,6 +43,10 @@ impl ConnectionHandle for Conn {
 
     fn shutdown(&self) {
         let _ = self.socket.get_ref().shutdown(Shutdown::Both);
+    }
+
+    fn input_consumed(&self) {
+        self.credit.release();
     }
 }
 
@@ -130,11 +139,13 @@ async fn start_connection(
     let (writes, pending) = channel::unbounded::<Outgoing>();
     let budget = OutputBudget::new(limit);
     let written = budget.clone();
+    let credit = InputCredit::default();
     let conn = (
         budget,
         Conn {
             queue: writes,
             socket: socket.clone(),
+            credit: credit.clone(),
         },
     );
     let Ok(peer) = socket.get_ref().peer_addr().map(|a| a.ip()) else {
@@ -147,7 +158,14 @@ async fn start_connection(
     smol::spawn(async move {
         while let Ok(Outgoing::Data(data)) = pending.recv().await {
             written.release(data.len());
-            if (&*writer).write_all(&data).await.is_err() {
+            // A client that stops reading altogether must not hold its
+            // writer (and socket) forever.
+            let write = async { (&*writer).write_all(&data).await.is_ok() };
+            let stalled = async {
+                Timer::after(WRITE_TIMEOUT).await;
+                false
+            };
+            if !write.or(stalled).await {
                 break;
             }
         }
@@ -171,6 +189,11 @@ async fn start_connection(
             match read {
                 Ok(data) if data.is_empty() => break,
                 Ok(data) => {
+                    // Wait while this connection has enough input queued
+                    // for the core (fairness between clients).
+                    while !credit.try_acquire() {
+                        Timer::after(CREDIT_WAIT).await;
+                    }
                     if events.send(Event::Received(id, data)).await.is_err() {
                         return;
                     }

@@ -11,8 +11,8 @@
 use anyhow::{Context, Result};
 use rookery_core::{ConnectionId, Server};
 use rookery_host::{
-    log, ConnectionHandle, Connections, Driver, Event, Outgoing, OutputBudget, Settings,
-    SqliteStorage, StorageWorker,
+    log, ConnectionHandle, Connections, Driver, Event, InputCredit, Outgoing, OutputBudget,
+    Settings, SqliteStorage, StorageWorker,
 };
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -24,11 +24,16 @@ const EVENT_QUEUE: usize = 1024;
 /// Threads per connection need little stack: they only copy bytes.
 const CONNECTION_STACK: usize = 64 * 1024;
 const READ_BUFFER: usize = 4096;
+/// How long a reader naps while its connection's input waits in the core.
+const CREDIT_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
+/// A write that makes no progress for this long ends the connection.
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A connection as the core thread sees it.
 struct Conn {
     queue: Sender<Outgoing>,
     socket: TcpStream,
+    credit: InputCredit,
 }
 
 impl ConnectionHandle for Conn {
@@ -38,6 +43,10 @@ impl ConnectionHandle for Conn {
 
     fn shutdown(&self) {
         let _ = self.socket.shutdown(Shutdown::Both);
+    }
+
+    fn input_consumed(&self) {
+        self.credit.release();
     }
 }
 
@@ -110,10 +119,14 @@ fn start_connection(
 ) -> Result<()> {
     socket.set_nodelay(true)?;
     let peer = socket.peer_addr()?.ip();
+    let credit = InputCredit::default();
     let (writes, pending) = mpsc::channel::<Outgoing>();
     let budget = OutputBudget::new(limit);
     let written = budget.clone();
     let mut writer_socket = socket.try_clone()?;
+    // A client that stops reading altogether must not hold its writer (and
+    // socket) forever.
+    writer_socket.set_write_timeout(Some(WRITE_TIMEOUT))?;
     let mut reader_socket = socket.try_clone()?;
     events
         .send(Event::Accepted(
@@ -124,6 +137,7 @@ fn start_connection(
                 Conn {
                     queue: writes,
                     socket,
+                    credit: credit.clone(),
                 },
             ),
         ))
@@ -154,6 +168,11 @@ fn start_connection(
                 match reader_socket.read(&mut buffer) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
+                        // Wait while this connection has enough input
+                        // queued for the core (fairness between clients).
+                        while !credit.try_acquire() {
+                            std::thread::sleep(CREDIT_WAIT);
+                        }
                         if events
                             .send(Event::Received(id, buffer[..n].to_vec()))
                             .is_err()
