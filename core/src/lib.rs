@@ -48,6 +48,8 @@ pub mod clock;
 pub mod config;
 mod connection;
 mod entropy;
+#[doc(hidden)]
+pub mod fuzzing;
 mod iq;
 pub mod limits;
 mod message;

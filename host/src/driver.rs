@@ -167,6 +167,7 @@ impl<T: Transport> Driver<T> {
                 self.server.handle_accept(id, peer, fresh_seed(), now);
             }
             Event::Received(id, data) => {
+                capture(id, &data);
                 self.server.handle_bytes(id, &data, now);
                 self.transport.input_consumed(id);
             }
@@ -209,6 +210,29 @@ impl<T: Transport> Driver<T> {
                 Output::Storage { request, query } => self.storage.submit(request, query),
             }
         }
+    }
+}
+
+/// With `ROOKERY_CAPTURE_DIR` set, every read is appended to
+/// `<dir>/<pid>-<connection>.bin` in the `session_bytes` fuzz input format
+/// (a 0 mode byte, reads separated by 0xFF): real client traffic becomes
+/// fuzz seed corpus. Off (and free) otherwise; never for production.
+fn capture(id: ConnectionId, data: &[u8]) {
+    static DIR: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    let Some(dir) = DIR.get_or_init(|| std::env::var_os("ROOKERY_CAPTURE_DIR").map(Into::into))
+    else {
+        return;
+    };
+    use std::io::Write;
+    let path = dir.join(format!("{}-{}.bin", std::process::id(), id.0));
+    let fresh = !path.exists();
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    {
+        let _ = f.write_all(if fresh { &[0] } else { &[0xff] });
+        let _ = f.write_all(data);
     }
 }
 

@@ -1,0 +1,279 @@
+//! Harnesses shared by the fuzz targets (`fuzz/`) and the corpus replay
+//! test, so that a corpus file means the same thing in both. Not part of
+//! the server's API.
+
+use crate::sasl::StoredCredentials;
+use crate::xml::{StreamParser, XmlLimits};
+use crate::{
+    Config, ConnectionId, Output, Seed, Server, StorageAnswer, StorageRequest, StoreOutcome,
+};
+use std::collections::HashSet;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A stream header for `localhost`.
+pub const HEADER: &[u8] = b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+    xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
+
+/// Fragments of real client traffic, so that fuzzing reaches deep states
+/// without guessing a whole login. Logins are PLAIN for juliet/r0m30 and
+/// romeo/r0m30.
+pub const FRAGMENTS: &[&[u8]] = &[
+    HEADER,
+    b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGp1bGlldAByMG0zMA==</auth>",
+    b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AHJvbWVvAHIwbTMw</auth>",
+    b"<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>r</resource></bind></iq>",
+    b"<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>",
+    b"<presence/>",
+    b"<presence type='unavailable'/>",
+    b"<presence to='romeo@localhost' type='subscribe'/>",
+    b"<presence to='juliet@localhost' type='subscribed'/>",
+    b"<presence to='juliet@localhost' type='subscribe'/>",
+    b"<presence to='romeo@localhost' type='subscribed'/>",
+    b"<presence to='romeo@localhost' type='unsubscribe'/>",
+    b"<message to='romeo@localhost' type='chat'><body>hi</body></message>",
+    b"<message to='juliet@localhost/r' type='chat'><body>hi</body></message>",
+    b"<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>",
+    b"<iq type='set' id='s'><query xmlns='jabber:iq:roster'><item jid='romeo@localhost'/></query></iq>",
+    b"<iq type='set' id='x'><query xmlns='jabber:iq:roster'><item jid='romeo@localhost' subscription='remove'/></query></iq>",
+    b"</stream:stream>",
+];
+
+fn credentials() -> &'static StoredCredentials {
+    static C: OnceLock<StoredCredentials> = OnceLock::new();
+    C.get_or_init(|| StoredCredentials::derive("r0m30", b"fuzz-salt", 1).expect("valid password"))
+}
+
+/// A server with in-memory storage that answers at once, and checks of
+/// everything that must always hold.
+pub struct Harness {
+    pub server: Server,
+    pub now: Instant,
+    closed: HashSet<ConnectionId>,
+    next: u64,
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        Harness {
+            server: Server::new(Config::default()),
+            now: Instant::now(),
+            closed: HashSet::new(),
+            next: 0,
+        }
+    }
+
+    pub fn connect(&mut self) -> ConnectionId {
+        self.next += 1;
+        let id = ConnectionId(self.next);
+        let seed = Seed([self.next as u8; 32]);
+        self.server
+            .handle_accept(id, std::net::Ipv4Addr::LOCALHOST.into(), seed, self.now);
+        self.pump();
+        id
+    }
+
+    pub fn send(&mut self, id: ConnectionId, data: &[u8]) {
+        self.server.handle_bytes(id, data, self.now);
+        self.pump();
+    }
+
+    pub fn close(&mut self, id: ConnectionId) {
+        self.server.handle_peer_closed(id, self.now);
+        self.pump();
+    }
+
+    pub fn advance(&mut self, by: Duration) {
+        self.now += by;
+        self.server.handle_timeout(self.now);
+        self.pump();
+    }
+
+    /// Carry out outputs (storage answered from fixed data) and check the
+    /// invariants. Panics on a broken one: that is the finding.
+    fn pump(&mut self) {
+        loop {
+            let mut queries = Vec::new();
+            while let Some(output) = self.server.poll_output() {
+                match output {
+                    Output::Transmit { connection, .. } => {
+                        assert!(!self.closed.contains(&connection), "write after close");
+                    }
+                    Output::Close { connection } => {
+                        self.closed.insert(connection);
+                    }
+                    Output::Storage { request, query } => queries.push((request, query)),
+                }
+            }
+            if let Err(broken) = self.server.check_invariants() {
+                panic!("invariant broken: {broken}");
+            }
+            if queries.is_empty() {
+                return;
+            }
+            for (request, query) in queries {
+                let answer = match query {
+                    StorageRequest::LoadCredentials { .. } => {
+                        StorageAnswer::Credentials(Some(credentials().clone()))
+                    }
+                    StorageRequest::LoadRoster { .. } => {
+                        StorageAnswer::Roster(Some(Default::default()))
+                    }
+                    StorageRequest::WriteRoster { .. } => StorageAnswer::Written,
+                    StorageRequest::StoreOffline { .. } => {
+                        StorageAnswer::Stored(StoreOutcome::Stored)
+                    }
+                    StorageRequest::TakeOffline { .. } => StorageAnswer::Offline(Vec::new()),
+                };
+                self.server.handle_storage(request, answer, self.now);
+            }
+        }
+    }
+
+    /// Everyone leaves: nothing may remain.
+    pub fn finish(mut self) {
+        for id in 1..=self.next {
+            self.close(ConnectionId(id));
+        }
+        assert_eq!(self.server.connection_count(), 0);
+        assert!(self.server.sessions().is_empty());
+        assert_eq!(
+            self.server.rosters_held(),
+            0,
+            "a roster outlived its sessions"
+        );
+    }
+}
+
+/// Target 1: arbitrary bytes into one session. Byte 0 picks a prelude
+/// (nothing, a header, or a header, login and bind); the rest is cut into
+/// chunks at every 0xFF, and a 0xFE advances the clock by ten minutes.
+pub fn session_bytes(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let mut h = Harness::new();
+    let c = h.connect();
+    let prelude: &[&[u8]] = match mode % 3 {
+        0 => &[],
+        1 => &[HEADER],
+        _ => &[HEADER, FRAGMENTS[1], HEADER, FRAGMENTS[3]],
+    };
+    for chunk in prelude {
+        h.send(c, chunk);
+    }
+    for chunk in rest.split(|&b| b == 0xff) {
+        for (i, part) in chunk.split(|&b| b == 0xfe).enumerate() {
+            if i > 0 {
+                h.advance(Duration::from_secs(600));
+            }
+            h.send(c, part);
+        }
+    }
+    h.finish();
+}
+
+/// Target 3: the XML layer alone. The outcome must not depend on where the
+/// input is split (byte 0 picks the split point).
+pub fn xml_stream(data: &[u8]) {
+    let Some((&cut, rest)) = data.split_first() else {
+        return;
+    };
+    let parse = |chunks: &[&[u8]]| {
+        let mut parser = StreamParser::new(XmlLimits::default());
+        let mut events = Vec::new();
+        for chunk in chunks {
+            let mut input = *chunk;
+            loop {
+                match parser.next_event(&mut input) {
+                    Ok(Some(event)) => events.push(Ok(event)),
+                    Ok(None) => break,
+                    Err(e) => {
+                        events.push(Err(e));
+                        return events;
+                    }
+                }
+            }
+        }
+        events
+    };
+    let whole = parse(&[rest]);
+    let at = if rest.is_empty() {
+        0
+    } else {
+        usize::from(cut) % rest.len()
+    };
+    let split = parse(&[&rest[..at], &rest[at..]]);
+    // An error may be reported with different detail; where it happens and
+    // everything before it must agree.
+    assert_eq!(whole.len(), split.len(), "event count depends on chunking");
+    for (a, b) in whole.iter().zip(&split) {
+        match (a, b) {
+            (Ok(x), Ok(y)) => assert_eq!(x, y, "events depend on chunking"),
+            (Err(_), Err(_)) => {}
+            _ => panic!("outcome depends on chunking: {a:?} vs {b:?}"),
+        }
+    }
+}
+
+/// One step of the structured target (target 2), decoded by `arbitrary`.
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Action {
+    Connect,
+    /// A fragment of real traffic (see [`FRAGMENTS`]) on a connection.
+    Fragment {
+        connection: u8,
+        which: u8,
+    },
+    /// Arbitrary bytes on a connection.
+    Bytes {
+        connection: u8,
+        data: Vec<u8>,
+    },
+    Close {
+        connection: u8,
+    },
+    Advance {
+        seconds: u16,
+    },
+}
+
+/// Target 2: several sessions driven through connects, traffic, closes and
+/// time steps; the session model's invariants are checked after each.
+pub fn sessions(actions: &[Action]) {
+    let mut h = Harness::new();
+    let mut live: Vec<ConnectionId> = Vec::new();
+    let pick = |live: &[ConnectionId], i: u8| {
+        (!live.is_empty()).then(|| live[usize::from(i) % live.len()])
+    };
+    for action in actions.iter().take(256) {
+        match action {
+            Action::Connect => live.push(h.connect()),
+            Action::Fragment { connection, which } => {
+                if let Some(c) = pick(&live, *connection) {
+                    h.send(c, FRAGMENTS[usize::from(*which) % FRAGMENTS.len()]);
+                }
+            }
+            Action::Bytes { connection, data } => {
+                if let Some(c) = pick(&live, *connection) {
+                    h.send(c, data);
+                }
+            }
+            Action::Close { connection } => {
+                if let Some(c) = pick(&live, *connection) {
+                    h.close(c);
+                    live.retain(|l| *l != c);
+                }
+            }
+            Action::Advance { seconds } => h.advance(Duration::from_secs(u64::from(*seconds))),
+        }
+    }
+    h.finish();
+}
