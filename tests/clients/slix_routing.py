@@ -1,11 +1,13 @@
-"""Offline delivery, ping and service discovery with slixmpp.
+"""Offline delivery, priorities, iq round trips, ping and disco with slixmpp.
 
 usage: slix_routing.py PORT
 
 romeo (j00l13t) sends juliet (r0m30, offline) a chat message, pings the
 server and queries its disco#info; then juliet logs in and must receive the
-message with a XEP-0203 delay. Prints milestones; exits 0 only if all
-worked.
+message with a XEP-0203 delay. juliet logs in a second resource at a lower
+priority: a message to her bare JID must reach the higher one only, and an
+iq (software version) from romeo to the lower one's full JID must be
+answered by that client. Prints milestones; exits 0 only if all worked.
 """
 import asyncio
 import sys
@@ -15,9 +17,9 @@ import slixmpp
 PORT = int(sys.argv[1])
 
 
-def client(jid, password):
+def client(jid, password, priority=0):
     c = slixmpp.ClientXMPP(jid, password)
-    for plugin in ("xep_0030", "xep_0199", "xep_0203"):
+    for plugin in ("xep_0030", "xep_0092", "xep_0199", "xep_0203"):
         c.register_plugin(plugin)
 
     async def no_dns(domain, port=None):
@@ -28,7 +30,7 @@ def client(jid, password):
 
     async def start(_):
         await c.get_roster()
-        c.send_presence()
+        c.send_presence(ppriority=priority)
         started.set()
 
     c.add_event_handler("session_start", start)
@@ -48,7 +50,7 @@ async def scenario():
     romeo.send_message(mto="juliet@localhost", mbody="Parting is such sweet sorrow", mtype="chat")
     await romeo["xep_0199"].ping(jid="localhost", timeout=5)  # the message is handled
 
-    juliet = client("juliet@localhost/balcony", "r0m30")
+    juliet = client("juliet@localhost/balcony", "r0m30", priority=5)
     got = asyncio.get_event_loop().create_future()
 
     def message(msg):
@@ -60,9 +62,29 @@ async def scenario():
     msg = await asyncio.wait_for(got, 10)
     delayed = msg["delay"]["stamp"] is not None
     print("OFFLINE", msg["body"], "delayed" if delayed else "undelayed", flush=True)
-    romeo.disconnect()
-    juliet.disconnect()
-    return delayed and msg["body"] == "Parting is such sweet sorrow"
+
+    garden = client("juliet@localhost/garden", "r0m30", priority=1)
+    garden_got = []
+    garden.add_event_handler("message", lambda m: garden_got.append(m["body"]))
+    garden.connect(("127.0.0.1", PORT), use_ssl=False, force_starttls=False, disable_starttls=True)
+    await asyncio.wait_for(garden.started.wait(), 10)
+    got = asyncio.get_event_loop().create_future()
+    romeo.send_message(mto="juliet@localhost", mbody="to the highest", mtype="chat")
+    msg = await asyncio.wait_for(got, 10)
+    await romeo["xep_0199"].ping(jid="localhost", timeout=5)
+    # `got` is resolved by the balcony client's message handler only.
+    print("PRIORITY", "balcony-got:" + msg["body"], "garden-got" if garden_got else "garden-none", flush=True)
+
+    version = await romeo["xep_0092"].get_version("juliet@localhost/garden", timeout=5)
+    print("IQ", version["software_version"]["name"], flush=True)
+    for c in (romeo, juliet, garden):
+        c.disconnect()
+    return (
+        delayed
+        and msg["body"] == "to the highest"
+        and not garden_got
+        and version["software_version"]["name"] == "Slixmpp"
+    )
 
 
 try:

@@ -110,7 +110,7 @@ mod routing {
     ];
 
     for_both_shims! {
-        fn slixmpp_pings_discovers_and_gets_an_offline_message(shim) {
+        fn slixmpp_pings_discovers_routes_by_priority_and_gets_an_offline_message(shim) {
             let server = TestServer::start(shim, BOTH, "")?;
             let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/slix_routing.py");
             let out = Command::new("/usr/bin/python3").args([script, &server.port().to_string()]).output()?;
@@ -119,6 +119,8 @@ mod routing {
             assert!(stdout.contains("PING ok"), "{stdout}");
             assert!(stdout.contains("DISCO True True"), "{stdout}");
             assert!(stdout.contains("OFFLINE Parting is such sweet sorrow delayed"), "{stdout}");
+            assert!(stdout.contains("PRIORITY balcony-got:to the highest garden-none"), "{stdout}");
+            assert!(stdout.contains("IQ Slixmpp"), "{stdout}");
             Ok(())
         }
     }
