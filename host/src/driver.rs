@@ -51,8 +51,8 @@ pub trait ConnectionHandle {
     fn queue(&self, item: Outgoing) -> bool;
     /// Cut the socket at once, both ways.
     fn shutdown(&self);
-    /// The core consumed one `Received` event of this connection (so its
-    /// reader may send another: see [`InputCredit`]).
+    /// The core consumed one `Received` event of this connection, so its
+    /// reader may send another (see [`MAX_INPUT_IN_FLIGHT`]).
     fn input_consumed(&self) {}
 }
 
@@ -60,28 +60,6 @@ pub trait ConnectionHandle {
 /// share one queue into the core; without this bound a single flooding
 /// client could fill it and delay everyone else's input behind its own.
 pub const MAX_INPUT_IN_FLIGHT: usize = 2;
-
-/// A connection's count of reads waiting for the core, shared by its reader
-/// (which waits while it is at [`MAX_INPUT_IN_FLIGHT`]) and the core loop
-/// (which releases one per read consumed).
-#[derive(Clone, Debug, Default)]
-pub struct InputCredit(std::sync::Arc<std::sync::atomic::AtomicUsize>);
-
-impl InputCredit {
-    /// Take a slot if one is free.
-    pub fn try_acquire(&self) -> bool {
-        use std::sync::atomic::Ordering;
-        self.0
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_INPUT_IN_FLIGHT).then_some(n + 1)
-            })
-            .is_ok()
-    }
-
-    pub fn release(&self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-    }
-}
 
 /// The [`Transport`] both shims use: connections by id, each with its
 /// byte budget (the slow-reader policy) and the shim's handle.

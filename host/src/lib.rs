@@ -10,8 +10,8 @@ pub mod worker;
 
 pub use config::Settings;
 pub use driver::{
-    ConnectionHandle, Connections, Driver, Event, InputCredit, Outgoing, OutputBudget, QueueFull,
-    Transport,
+    ConnectionHandle, Connections, Driver, Event, Outgoing, OutputBudget, QueueFull, Transport,
+    MAX_INPUT_IN_FLIGHT,
 };
 pub use storage::{SqliteStorage, Storage};
 pub use worker::StorageWorker;

@@ -11,8 +11,8 @@ use anyhow::{Context, Result};
 use async_io::{Async, Timer};
 use rookery_core::{ConnectionId, Server};
 use rookery_host::{
-    log, ConnectionHandle, Connections, Driver, Event, InputCredit, Outgoing, OutputBudget,
-    Settings, SqliteStorage, StorageWorker,
+    log, ConnectionHandle, Connections, Driver, Event, Outgoing, OutputBudget, Settings,
+    SqliteStorage, StorageWorker, MAX_INPUT_IN_FLIGHT,
 };
 use smol::channel::{self, Receiver, Sender};
 use smol::future::FutureExt;
@@ -24,8 +24,6 @@ use std::sync::Arc;
 /// Events waiting for the core task; readers wait beyond this.
 const EVENT_QUEUE: usize = 1024;
 const READ_BUFFER: usize = 4096;
-/// How long a reader naps while its connection's input waits in the core.
-const CREDIT_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 /// A write that makes no progress for this long ends the connection.
 const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -33,7 +31,8 @@ const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 struct Conn {
     queue: Sender<Outgoing>,
     socket: Arc<Async<TcpStream>>,
-    credit: InputCredit,
+    /// Returns a read slot to the reader (see `MAX_INPUT_IN_FLIGHT`).
+    credit: Sender<()>,
 }
 
 impl ConnectionHandle for Conn {
@@ -46,7 +45,7 @@ impl ConnectionHandle for Conn {
     }
 
     fn input_consumed(&self) {
-        self.credit.release();
+        let _ = self.credit.try_send(());
     }
 }
 
@@ -139,7 +138,12 @@ async fn start_connection(
     let (writes, pending) = channel::unbounded::<Outgoing>();
     let budget = OutputBudget::new(limit);
     let written = budget.clone();
-    let credit = InputCredit::default();
+    // Tokens for reads in flight to the core: a reader takes one per read,
+    // the core loop gives it back once the read is consumed.
+    let (credit, credits) = channel::bounded::<()>(MAX_INPUT_IN_FLIGHT);
+    for _ in 0..MAX_INPUT_IN_FLIGHT {
+        let _ = credit.try_send(());
+    }
     let conn = (
         budget,
         Conn {
@@ -191,8 +195,8 @@ async fn start_connection(
                 Ok(data) => {
                     // Wait while this connection has enough input queued
                     // for the core (fairness between clients).
-                    while !credit.try_acquire() {
-                        Timer::after(CREDIT_WAIT).await;
+                    if credits.recv().await.is_err() {
+                        return;
                     }
                     if events.send(Event::Received(id, data)).await.is_err() {
                         return;

@@ -11,8 +11,8 @@
 use anyhow::{Context, Result};
 use rookery_core::{ConnectionId, Server};
 use rookery_host::{
-    log, ConnectionHandle, Connections, Driver, Event, InputCredit, Outgoing, OutputBudget,
-    Settings, SqliteStorage, StorageWorker,
+    log, ConnectionHandle, Connections, Driver, Event, Outgoing, OutputBudget, Settings,
+    SqliteStorage, StorageWorker, MAX_INPUT_IN_FLIGHT,
 };
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -24,8 +24,6 @@ const EVENT_QUEUE: usize = 1024;
 /// Threads per connection need little stack: they only copy bytes.
 const CONNECTION_STACK: usize = 64 * 1024;
 const READ_BUFFER: usize = 4096;
-/// How long a reader naps while its connection's input waits in the core.
-const CREDIT_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 /// A write that makes no progress for this long ends the connection.
 const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -33,7 +31,8 @@ const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 struct Conn {
     queue: Sender<Outgoing>,
     socket: TcpStream,
-    credit: InputCredit,
+    /// Returns a read slot to the reader (see `MAX_INPUT_IN_FLIGHT`).
+    credit: SyncSender<()>,
 }
 
 impl ConnectionHandle for Conn {
@@ -46,7 +45,7 @@ impl ConnectionHandle for Conn {
     }
 
     fn input_consumed(&self) {
-        self.credit.release();
+        let _ = self.credit.try_send(());
     }
 }
 
@@ -119,7 +118,12 @@ fn start_connection(
 ) -> Result<()> {
     socket.set_nodelay(true)?;
     let peer = socket.peer_addr()?.ip();
-    let credit = InputCredit::default();
+    // Tokens for reads in flight to the core: a reader takes one per read,
+    // the core loop gives it back once the read is consumed.
+    let (credit, credits) = mpsc::sync_channel::<()>(MAX_INPUT_IN_FLIGHT);
+    for _ in 0..MAX_INPUT_IN_FLIGHT {
+        let _ = credit.try_send(());
+    }
     let (writes, pending) = mpsc::channel::<Outgoing>();
     let budget = OutputBudget::new(limit);
     let written = budget.clone();
@@ -170,8 +174,8 @@ fn start_connection(
                     Ok(n) => {
                         // Wait while this connection has enough input
                         // queued for the core (fairness between clients).
-                        while !credit.try_acquire() {
-                            std::thread::sleep(CREDIT_WAIT);
+                        if credits.recv().is_err() {
+                            return;
                         }
                         if events
                             .send(Event::Received(id, buffer[..n].to_vec()))
