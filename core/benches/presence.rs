@@ -14,7 +14,17 @@ use support::Bench;
 
 /// juliet with `n` contacts, each subscribed both ways and online.
 fn setup(n: usize) -> (Bench, rookery_core::ConnectionId) {
-    let mut b = Bench::new();
+    // No read-rate or connection limits: a benchmark pushes far more than
+    // one client may, from one address.
+    let mut b = Bench::with_config(rookery_core::Config {
+        limits: rookery_core::limits::Limits {
+            read_rate: 0,
+            max_connections: 0,
+            max_connections_per_address: 0,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
     let juliet = BareJid::new("juliet@localhost").unwrap();
     let mut roster = Roster::default();
     for i in 0..n {
@@ -38,6 +48,7 @@ fn setup(n: usize) -> (Bench, rookery_core::ConnectionId) {
     }
     let c = b.bound("juliet", "r0m30", "balcony");
     b.send(c, "<presence/>");
+    assert_eq!(b.server.sessions().len(), n + 1, "every contact is online");
     (b, c)
 }
 

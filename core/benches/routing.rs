@@ -11,7 +11,17 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use support::Bench;
 
 fn routing(crit: &mut Criterion) {
-    let mut b = Bench::new();
+    // No read-rate or connection limits: a benchmark pushes far more than
+    // one client may, from one address.
+    let mut b = Bench::with_config(rookery_core::Config {
+        limits: rookery_core::limits::Limits {
+            read_rate: 0,
+            max_connections: 0,
+            max_connections_per_address: 0,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
     b.record = false;
     let juliet = b.bound("juliet", "r0m30", "balcony");
     let romeo = b.bound("romeo", "j00l13t", "orchard");
@@ -28,6 +38,8 @@ fn routing(crit: &mut Criterion) {
         bench.iter(|| b.send_bytes(juliet, to_bare))
     });
     group.finish();
+    // A closed connection would make every send a cheap no-op.
+    assert!(!b.is_closed(juliet) && !b.is_closed(romeo), "a session was closed during the benchmark");
 }
 
 criterion_group!(benches, routing);

@@ -196,8 +196,12 @@ impl Bench {
         loop {
             while let Some(output) = self.server.poll_output() {
                 if !self.record {
-                    if let Output::Storage { request, query } = output {
-                        self.pending.push((request, query));
+                    match output {
+                        Output::Storage { request, query } => self.pending.push((request, query)),
+                        Output::Close { connection } => {
+                            self.closed.insert(connection);
+                        }
+                        Output::Transmit { .. } => {}
                     }
                     continue;
                 }
