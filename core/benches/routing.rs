@@ -39,7 +39,10 @@ fn routing(crit: &mut Criterion) {
     });
     group.finish();
     // A closed connection would make every send a cheap no-op.
-    assert!(!b.is_closed(juliet) && !b.is_closed(romeo), "a session was closed during the benchmark");
+    assert!(
+        !b.is_closed(juliet) && !b.is_closed(romeo),
+        "a session was closed during the benchmark"
+    );
 }
 
 criterion_group!(benches, routing);

@@ -587,6 +587,14 @@ impl Connection {
     }
 
     pub fn handle_peer_closed(&mut self, ctx: &mut Ctx) -> Flow {
+        // Everything that arrived before the close is handled, past the
+        // read rate (go-sendxmpp closes right after its message).
+        if !self.held.is_empty() && !self.waiting_for_storage() {
+            let held = std::mem::take(&mut self.held);
+            if self.process(&held, ctx) == Flow::Closed {
+                return Flow::Closed;
+            }
+        }
         ctx.out.outputs.push_back(Output::Close {
             connection: self.id,
         });

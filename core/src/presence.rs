@@ -93,6 +93,17 @@ pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, 
         .unwrap_or_default();
     ctx.sessions
         .set_presence(session, Some(stanza.clone()), priority);
+    // XEP-0160: stored messages go to the first resource that becomes
+    // available at a non-negative priority (one that could have received
+    // them live).
+    if priority >= Priority(0) {
+        if let Some(s) = ctx.sessions.get_mut(session) {
+            if !s.offline_delivered {
+                s.offline_delivered = true;
+                offline::deliver(ctx, session, &user);
+            }
+        }
+    }
     // Section 4.2.2 and 4.4.2: to the user's available resources (this one
     // included) and to every contact subscribed to the user.
     let mut recipients = own_available(ctx, &user, None);
@@ -126,7 +137,6 @@ pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, 
     for request in roster.pending_in.values() {
         ctx.out.send(connection, request);
     }
-    offline::deliver(ctx, session, &user);
 }
 
 /// Available resources of `user`, as (connection, session) pairs.
@@ -221,20 +231,14 @@ fn directed(ctx: &mut Ctx, session: SessionId, stanza: Element, to: Jid) {
     for (connection, _) in &targets {
         ctx.out.send(*connection, &text);
     }
-    let Some(s) = ctx.sessions.get(session) else {
-        return;
-    };
-    let user = s.jid.to_bare();
-    let subscribed = ctx
-        .rosters
-        .get(&user)
-        .is_some_and(|r| r.subscription(&to.to_bare()).has_from());
+    // Tracked even for subscribers: a resource that is not broadcasting
+    // (gone unavailable, "invisible") still owes them the retraction.
     let unavailable = stanza.get_attr("type") == Some("unavailable");
     if let Some(s) = ctx.sessions.get_mut(session) {
         for (_, target) in targets {
             if unavailable {
                 s.directed.remove(&target);
-            } else if !subscribed {
+            } else {
                 s.directed.insert(target);
             }
         }

@@ -258,7 +258,14 @@ impl Server {
             let Some(conn) = self.connections.get_mut(&id) else {
                 continue;
             };
-            conn.detach_session();
+            // A session already ended elsewhere (replaced) is only
+            // forgotten; a live one ends normally in `remove`.
+            if conn
+                .session()
+                .is_some_and(|s| self.sessions.get(s).is_none())
+            {
+                conn.detach_session();
+            }
             let deadline = conn.deadline;
             let mut ctx = ctx!(self, now);
             conn.fail(error, &mut ctx);
@@ -272,6 +279,8 @@ impl Server {
         self.timers.remove(&(deadline, id));
         if let Some(conn) = self.connections.remove(&id) {
             self.timers.remove(&(conn.deadline, id));
+            // Answers to its storage queries must not reach anyone else.
+            self.out.lookups.retain(|_, c| *c != id);
             if let Some(count) = self.per_address.get_mut(&conn.peer()) {
                 *count -= 1;
                 if *count == 0 {

@@ -45,6 +45,8 @@ pub struct Session {
     /// that a later session under the same JID is not told of a presence
     /// it never saw. (Remote entities join this with federation.)
     pub directed: BTreeSet<SessionId>,
+    /// Offline messages were fetched for this resource.
+    pub offline_delivered: bool,
 }
 
 impl Session {

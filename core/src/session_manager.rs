@@ -62,6 +62,7 @@ impl SessionManager {
                 presence: None,
                 interest: RosterInterest::NotRequested,
                 directed: Default::default(),
+                offline_delivered: false,
             },
         );
         Bound {

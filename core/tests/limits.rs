@@ -163,3 +163,22 @@ fn too_many_attributes_are_a_policy_violation() {
     b.send(c, &format!("<message{attrs}/>"));
     assert!(b.take(c).starts_with("<stream:error><policy-violation"));
 }
+
+#[test]
+fn input_held_by_the_read_rate_is_still_handled_at_peer_close() {
+    let mut b = with_limits(Limits {
+        read_rate: 100,
+        read_burst: 2000,
+        ..Limits::default()
+    });
+    let romeo = b.bound("romeo", "j00l13t", "orchard");
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    let body = "x".repeat(3000);
+    b.send(
+        juliet,
+        &format!("<message to='romeo@localhost/orchard'><body>{body}</body></message>"),
+    );
+    assert_eq!(b.take(romeo), "", "held by the read rate");
+    b.peer_close(juliet);
+    assert!(b.take(romeo).contains(&body));
+}

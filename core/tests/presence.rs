@@ -314,3 +314,37 @@ fn subscription_state_survives_in_storage() {
     assert_eq!(b.rosters["romeo@localhost"].items[&jul].subscription, both);
     assert_eq!(b.rosters["juliet@localhost"].items[&rom].subscription, both);
 }
+
+#[test]
+fn invisible_directed_presence_to_a_subscriber_is_retracted_at_the_end() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard");
+    let juliet = online(&mut b, "juliet", "balcony");
+    subscribe(&mut b, romeo, juliet, true);
+    b.send(juliet, "<presence type='unavailable'/>");
+    b.send(juliet, "<presence to='romeo@localhost'/>");
+    b.take(romeo);
+    b.peer_close(juliet);
+    assert_eq!(
+        b.take(romeo),
+        "<presence type='unavailable' from='juliet@localhost/balcony'/>"
+    );
+}
+
+#[test]
+fn subscribing_past_the_roster_limit_is_a_resource_constraint() {
+    let mut b = Bench::with_config(rookery_core::Config {
+        roster: rookery_core::config::RosterLimits {
+            max_items: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let romeo = online(&mut b, "romeo", "orchard");
+    b.send(romeo, "<presence to='juliet@localhost' type='subscribe'/>");
+    b.take(romeo);
+    b.send(romeo, "<presence to='nurse@localhost' type='subscribe'/>");
+    assert!(b
+        .take(romeo)
+        .contains("<resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"));
+}

@@ -193,3 +193,30 @@ fn roster_is_released_when_the_last_session_ends() {
     b.peer_close(c);
     assert_eq!(b.server.rosters_held(), 0);
 }
+
+#[test]
+fn a_roster_that_cannot_be_loaded_ends_the_session() {
+    let mut b = Bench::new();
+    b.auto_storage = false;
+    let c = b.connect();
+    b.send(c, HEADER);
+    b.send(c, &plain("juliet", "r0m30"));
+    b.answer_storage();
+    b.send(c, HEADER);
+    b.send(
+        c,
+        "<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>",
+    );
+    b.take(c);
+    let (request, _) = b.pending.pop().expect("roster load");
+    b.server.handle_storage(
+        request,
+        rookery_core::StorageAnswer::Failed("disk gone".into()),
+        b.now,
+    );
+    b.answer_storage();
+    assert!(b
+        .take(c)
+        .contains("<internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"));
+    assert!(b.server.sessions().is_empty());
+}

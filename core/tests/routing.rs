@@ -396,3 +396,15 @@ fn iq_of_unknown_type_is_a_bad_request() {
     b.send(romeo, "<iq type='bogus' id='s0'></iq>");
     assert!(b.take(romeo).contains("<bad-request"));
 }
+
+#[test]
+fn offline_messages_wait_for_a_non_negative_resource() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.send(romeo, &chat("juliet@localhost", "for a human"));
+    let bot = online(&mut b, "juliet", "bot", -1);
+    assert_eq!(b.take(bot), "");
+    let human = b.bound("juliet", "r0m30", "human");
+    b.send(human, "<presence/>");
+    assert!(b.take(human).contains("for a human"));
+}

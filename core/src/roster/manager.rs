@@ -21,6 +21,7 @@ use crate::services;
 use crate::session::SessionId;
 use crate::stanza::{error_reply, iq_result, StanzaErrorCondition as E};
 use crate::storage::{RequestId, StorageAnswer, StorageRequest};
+use crate::stream::{StreamError, StreamErrorCondition};
 use crate::xml::Element;
 use jid::BareJid;
 use std::collections::{HashMap, VecDeque};
@@ -155,16 +156,25 @@ pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageA
         (State::Loading(r), StorageAnswer::Roster(Some(roster))) if *r == request => {
             slot.state = State::Loaded(roster);
         }
-        (State::Loading(r), StorageAnswer::Roster(None)) if *r == request => {
-            // No such account: stanzas to it are dropped, as RFC 6121
-            // section 8.5.1 allows for subscriptions and presence.
-            let slot = ctx.rosters.slots.remove(&user);
-            fail_queue(ctx, slot.map(|s| s.queue).unwrap_or_default());
-            return;
-        }
         (State::Loading(r), _) if *r == request => {
+            // No such account (stanzas to it are dropped, as RFC 6121
+            // section 8.5.1 allows for subscriptions and presence), or
+            // storage failed. A user online without a roster cannot be
+            // served: their sessions end.
             let slot = ctx.rosters.slots.remove(&user);
             fail_queue(ctx, slot.map(|s| s.queue).unwrap_or_default());
+            let online: Vec<_> = ctx
+                .sessions
+                .resources_of(&user)
+                .map(|s| s.connection)
+                .collect();
+            for connection in online {
+                let error = StreamError::with_text(
+                    StreamErrorCondition::InternalServerError,
+                    "roster unavailable",
+                );
+                ctx.out.evictions.push((connection, error));
+            }
             return;
         }
         (State::Loaded(_), StorageAnswer::Written) => {
@@ -367,6 +377,18 @@ fn plan(ctx: &mut Ctx, user: &BareJid, op: Op) -> Plan {
                 plan.effects.push(Effect::Reply(
                     session,
                     error_reply(&stanza, E::RemoteServerNotFound),
+                ));
+                return plan;
+            }
+            let full = roster.items.len() >= ctx.config.roster.max_items;
+            if full
+                && !roster.items.contains_key(&contact)
+                && kind != SubscriptionKind::Unsubscribed
+            {
+                // A subscription adds a roster item: the same limit applies.
+                plan.effects.push(Effect::Reply(
+                    session,
+                    error_reply(&stanza, E::ResourceConstraint),
                 ));
                 return plan;
             }

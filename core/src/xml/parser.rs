@@ -130,7 +130,10 @@ impl StreamParser {
                 *input = &[];
                 return Ok(None);
             }
-            let event = match self.parser.parse(input, false) {
+            let before: &[u8] = input;
+            let result = self.parser.parse(input, false);
+            self.account(&before[..before.len() - input.len()])?;
+            let event = match result {
                 Ok(Some(event)) => event,
                 // rxml reports the end of the document only at EOF, which
                 // never comes from this call.
@@ -144,9 +147,10 @@ impl StreamParser {
         }
     }
 
-    /// Whether a top-level element has started and not yet ended.
+    /// Whether a top-level element (or its start tag) has begun and not
+    /// yet ended.
     pub fn in_stanza(&self) -> bool {
-        !self.open.is_empty()
+        !self.open.is_empty() || self.stanza_bytes > 0
     }
 
     /// Between stanzas, give back the parser's scratch buffers, so that an
@@ -160,7 +164,7 @@ impl StreamParser {
     fn handle(&mut self, event: Event) -> Result<Option<XmlEvent>, XmlError> {
         match event {
             Event::XmlDeclaration(..) => Ok(None),
-            Event::StartElement(metrics, (ns, name), attrs) => {
+            Event::StartElement(_, (ns, name), attrs) => {
                 if attrs.len() > self.limits.max_attributes {
                     return Err(XmlError::TooLarge("too many attributes"));
                 }
@@ -176,13 +180,13 @@ impl StreamParser {
                             attr_name(&ans, &aname).map(|n| (n, value))
                         })
                         .collect();
+                    self.stanza_bytes = 0;
                     return Ok(Some(XmlEvent::Header(StreamHeader {
                         name: name.to_string(),
                         ns: ns.as_str().to_owned(),
                         attrs,
                     })));
                 }
-                self.count(metrics.len())?;
                 if self.open.len() >= self.limits.max_depth {
                     return Err(XmlError::TooLarge("element nesting too deep"));
                 }
@@ -195,25 +199,22 @@ impl StreamParser {
                 self.open.push(element);
                 Ok(None)
             }
-            Event::Text(metrics, text) => {
-                if let Some(current) = self.open.last_mut() {
-                    self.stanza_bytes += metrics.len();
-                    if self.stanza_bytes > self.limits.max_stanza_size {
-                        return Err(XmlError::TooLarge("stanza too large"));
-                    }
-                    current.push_node(Node::Text(text.to_string()));
+            Event::Text(_, text) => {
+                match self.open.last_mut() {
+                    Some(current) => current.push_node(Node::Text(text.to_string())),
+                    // Between stanzas: the next one starts its count afresh.
+                    None => self.stanza_bytes = 0,
                 }
                 // Text directly inside the stream root is whitespace
                 // keepalive (or junk): it carries nothing and is dropped.
                 Ok(None)
             }
-            Event::EndElement(metrics) => {
+            Event::EndElement(_) => {
                 let Some(element) = self.open.pop() else {
                     self.ended = true;
                     self.in_stream = false;
                     return Ok(Some(XmlEvent::StreamEnd));
                 };
-                self.count(metrics.len())?;
                 match self.open.last_mut() {
                     Some(parent) => {
                         parent.push_child(element);
@@ -228,8 +229,18 @@ impl StreamParser {
         }
     }
 
-    fn count(&mut self, bytes: usize) -> Result<(), XmlError> {
-        self.stanza_bytes += bytes;
+    /// Count every byte rxml consumed towards the current top-level element
+    /// (or header), including bytes it holds inside a tag not yet closed,
+    /// so that no input escapes the size limit. Whitespace between stanzas
+    /// (keepalives) does not count.
+    fn account(&mut self, consumed: &[u8]) -> Result<(), XmlError> {
+        let keepalive = self.open.is_empty()
+            && self.stanza_bytes == 0
+            && consumed.iter().all(u8::is_ascii_whitespace);
+        if keepalive {
+            return Ok(());
+        }
+        self.stanza_bytes += consumed.len();
         if self.stanza_bytes > self.limits.max_stanza_size {
             Err(XmlError::TooLarge("stanza too large"))
         } else {
@@ -337,6 +348,38 @@ mod tests {
             parse_all(&mut p, doc.as_bytes()),
             Err(XmlError::TooLarge("name too long"))
         );
+    }
+
+    #[test]
+    fn an_endless_start_tag_hits_the_size_limit() {
+        let mut p = StreamParser::new(XmlLimits {
+            max_stanza_size: 1000,
+            ..XmlLimits::default()
+        });
+        let doc = format!("{HEADER}<message");
+        assert_eq!(
+            parse_all(&mut p, doc.as_bytes()).map(|events| events.len()),
+            Ok(1)
+        );
+        let mut result = Ok(None);
+        for _ in 0..100 {
+            let mut chunk: &[u8] = b" a='xxxxxxxxxxxxxxxxxxxx'";
+            result = p.next_event(&mut chunk);
+            if result.is_err() {
+                break;
+            }
+        }
+        assert_eq!(result, Err(XmlError::TooLarge("stanza too large")));
+    }
+
+    #[test]
+    fn whitespace_keepalives_do_not_count_as_a_stanza() {
+        let mut p = StreamParser::new(XmlLimits::default());
+        let _ = parse_all(&mut p, HEADER.as_bytes());
+        let _ = parse_all(&mut p, b"   \n ");
+        assert!(!p.in_stanza());
+        let _ = parse_all(&mut p, b"<message");
+        assert!(p.in_stanza());
     }
 
     #[test]
