@@ -14,17 +14,7 @@ use support::Bench;
 
 /// juliet with `n` contacts, each subscribed both ways and online.
 fn setup(n: usize) -> (Bench, rookery_core::ConnectionId) {
-    // No read-rate or connection limits: a benchmark pushes far more than
-    // one client may, from one address.
-    let mut b = Bench::with_config(rookery_core::Config {
-        limits: rookery_core::limits::Limits {
-            read_rate: 0,
-            max_connections: 0,
-            max_connections_per_address: 0,
-            ..Default::default()
-        },
-        ..Default::default()
-    });
+    let mut b = Bench::for_benchmarks();
     let juliet = BareJid::new("juliet@localhost").unwrap();
     let mut roster = Roster::default();
     for i in 0..n {
@@ -41,7 +31,6 @@ fn setup(n: usize) -> (Bench, rookery_core::ConnectionId) {
         b.rosters.insert(contact.to_string(), theirs);
     }
     b.rosters.insert(juliet.to_string(), roster);
-    b.record = false;
     for i in 0..n {
         let c = b.bound(&format!("c{i}"), "pw", "r");
         b.send(c, "<presence/>");

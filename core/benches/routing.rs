@@ -11,18 +11,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use support::Bench;
 
 fn routing(crit: &mut Criterion) {
-    // No read-rate or connection limits: a benchmark pushes far more than
-    // one client may, from one address.
-    let mut b = Bench::with_config(rookery_core::Config {
-        limits: rookery_core::limits::Limits {
-            read_rate: 0,
-            max_connections: 0,
-            max_connections_per_address: 0,
-            ..Default::default()
-        },
-        ..Default::default()
-    });
-    b.record = false;
+    let mut b = Bench::for_benchmarks();
     let juliet = b.bound("juliet", "r0m30", "balcony");
     let romeo = b.bound("romeo", "j00l13t", "orchard");
     b.send(juliet, "<presence/>");

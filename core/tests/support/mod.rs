@@ -89,6 +89,23 @@ impl Bench {
         bench
     }
 
+    /// A bench for benchmarks: no read-rate or connection limits (a
+    /// benchmark pushes far more than one client may, from one address),
+    /// and no recording or invariant checks, which would dominate.
+    pub fn for_benchmarks() -> Self {
+        let mut bench = Self::with_config(Config {
+            limits: rookery_core::limits::Limits {
+                read_rate: 0,
+                max_connections: 0,
+                max_connections_per_address: 0,
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        bench.record = false;
+        bench
+    }
+
     pub fn add_user(&mut self, name: &str, password: &str, iterations: u32) {
         let salt = format!("salt-of-{name}");
         let creds = StoredCredentials::derive(password, salt.as_bytes(), iterations).unwrap();
