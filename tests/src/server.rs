@@ -30,6 +30,15 @@ impl Shim {
         }
     }
 
+    /// `smol` or `std`, as benchmark command lines name them.
+    pub fn from_arg(arg: &str) -> Result<Shim> {
+        match arg {
+            "smol" => Ok(Shim::Smol),
+            "std" => Ok(Shim::Std),
+            other => bail!("unknown server {other} (smol or std)"),
+        }
+    }
+
     /// The built binary, building both servers once per test process.
     pub fn binary(self) -> Result<PathBuf> {
         static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();

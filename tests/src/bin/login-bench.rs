@@ -17,11 +17,7 @@ use std::time::Instant;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let shim = match args.first().map(String::as_str).unwrap_or("smol") {
-        "smol" => Shim::Smol,
-        "std" => Shim::Std,
-        other => bail!("unknown server {other}"),
-    };
+    let shim = Shim::from_arg(args.first().map(String::as_str).unwrap_or("smol"))?;
     let count: usize = args.get(1).map(|c| c.parse()).transpose()?.unwrap_or(1000);
     let mechanism = args
         .get(2)

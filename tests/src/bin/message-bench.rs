@@ -14,11 +14,7 @@ use std::time::{Duration, Instant};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let shim = match args.first().map(String::as_str).unwrap_or("smol") {
-        "smol" => Shim::Smol,
-        "std" => Shim::Std,
-        other => bail!("unknown server {other}"),
-    };
+    let shim = Shim::from_arg(args.first().map(String::as_str).unwrap_or("smol"))?;
     let arg = |i: usize, default: usize| -> Result<usize> {
         Ok(args
             .get(i)
