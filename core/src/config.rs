@@ -1,6 +1,7 @@
 //! What the operator can tune. Every limit has a safe default.
 
 use crate::limits::Limits;
+use crate::tls::Encryption;
 use crate::xml::XmlLimits;
 use std::time::Duration;
 
@@ -20,9 +21,12 @@ pub struct Config {
     /// with `<connection-timeout/>`. Clients keep alive with whitespace or
     /// XEP-0199 pings well within this.
     pub idle_timeout: Duration,
-    /// Offer SASL PLAIN. Until TLS exists (issue 7) this is the only way for
-    /// clients that know no SCRAM (mcabber, sendxmpp) to log in.
+    /// Offer SASL PLAIN (for clients that know no SCRAM: mcabber,
+    /// sendxmpp). It is offered only on encrypted streams unless
+    /// `encryption` is [`Encryption::Optional`] or `Unavailable`.
     pub offer_plain: bool,
+    /// Whether STARTTLS is offered and whether it is required.
+    pub encryption: Encryption,
     pub roster: RosterLimits,
     /// Messages kept per offline user (XEP-0160); past it, senders get
     /// `<service-unavailable/>`.
@@ -65,6 +69,7 @@ impl Default for Config {
             login_timeout: Duration::from_secs(300),
             idle_timeout: Duration::from_secs(900),
             offer_plain: true,
+            encryption: Encryption::Required,
             roster: RosterLimits::default(),
             offline_quota: 100,
             expose_version: true,

@@ -13,12 +13,13 @@ use crate::ns;
 use crate::presence;
 use crate::roster::{self, Rosters};
 use crate::router;
-use crate::sasl::{self, Exchange, Mechanism, SaslFailure, Step};
+use crate::sasl::{self, Exchange, Mechanism, Offer, SaslFailure, Step};
 use crate::session::SessionId;
 use crate::session_manager::SessionManager;
 use crate::stanza::{error_reply, iq_result, StanzaErrorCondition, StanzaKind};
 use crate::storage::{RequestId, StorageAnswer, StorageRequest};
 use crate::stream::{self, Features, StreamError, StreamErrorCondition as Cond};
+use crate::tls::{ChannelBinding, Encryption, Security};
 use crate::xml::{Element, StreamParser, XmlError, XmlEvent};
 use crate::{ConnectionId, Output};
 use jid::BareJid;
@@ -110,6 +111,8 @@ enum Kind {
     Unauthed {
         failures: u32,
         exchange: Option<Exchange>,
+        /// The TLS session's channel bindings, kept until SASL is done.
+        binding: Option<Box<ChannelBinding>>,
     },
     Authenticated {
         user: BareJid,
@@ -124,6 +127,7 @@ pub(crate) struct Connection {
     /// Set by the first header; the same for every restart.
     domain: Option<String>,
     kind: Kind,
+    security: Security,
     entropy: Entropy,
     peer: IpAddr,
     /// Input not processed yet: received past the read rate, or while an
@@ -132,7 +136,8 @@ pub(crate) struct Connection {
     bucket: TokenBucket,
     /// Login deadline until bound, then idle deadline.
     session_deadline: Instant,
-    /// Deadline for the first stream header.
+    /// Deadline for the TLS handshake while one runs, then for the first
+    /// stream header.
     header_deadline: Option<Instant>,
     /// When the stanza being received started, if one is incomplete.
     stanza_started: Option<Instant>,
@@ -143,8 +148,22 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    pub fn new(id: ConnectionId, peer: IpAddr, seed: Seed, config: &Config, now: Instant) -> Self {
+    /// A new connection; with `direct_tls` (XEP-0368) its handshake runs
+    /// first and nothing is read or sent until it is reported done.
+    pub fn new(
+        id: ConnectionId,
+        peer: IpAddr,
+        seed: Seed,
+        direct_tls: bool,
+        config: &Config,
+        now: Instant,
+    ) -> Self {
         let limits = &config.limits;
+        let (security, first_deadline) = if direct_tls {
+            (Security::Handshaking, limits.tls_handshake_timeout)
+        } else {
+            (Security::Plain, limits.header_timeout)
+        };
         let mut conn = Connection {
             id,
             parser: StreamParser::new(config.xml),
@@ -153,13 +172,15 @@ impl Connection {
             kind: Kind::Unauthed {
                 failures: 0,
                 exchange: None,
+                binding: None,
             },
+            security,
             entropy: Entropy::new(seed),
             peer,
             held: Vec::new(),
             bucket: TokenBucket::new(limits.read_rate, limits.read_burst, now),
             session_deadline: now + config.login_timeout,
-            header_deadline: Some(now + limits.header_timeout),
+            header_deadline: Some(now + first_deadline),
             stanza_started: None,
             resume_at: None,
             deadline: now,
@@ -170,6 +191,15 @@ impl Connection {
 
     pub fn peer(&self) -> IpAddr {
         self.peer
+    }
+
+    /// Whether the client may still send `<starttls/>`: while it may, the
+    /// shim must not read ahead of the core, since the next bytes could be
+    /// a TLS handshake.
+    pub fn may_start_tls(&self, config: &Config) -> bool {
+        config.encryption != Encryption::Unavailable
+            && self.security == Security::Plain
+            && matches!(self.kind, Kind::Unauthed { .. })
     }
 
     fn refresh_deadline(&mut self, config: &Config) {
@@ -218,6 +248,11 @@ impl Connection {
     }
 
     pub fn handle_bytes(&mut self, input: &[u8], ctx: &mut Ctx) -> Flow {
+        if self.security == Security::Handshaking {
+            // Plaintext while the shim runs a handshake: the shim read
+            // past `<starttls/>`, so these bytes are untrustworthy.
+            return self.fail(StreamError::new(Cond::PolicyViolation), ctx);
+        }
         if self.session().is_some() {
             self.session_deadline = ctx.now + ctx.config.idle_timeout;
         }
@@ -245,7 +280,8 @@ impl Connection {
     /// Keep input for later; a client that makes us keep too much is
     /// flooding.
     fn hold(&mut self, input: &[u8], ctx: &mut Ctx) -> Flow {
-        if input.is_empty() {
+        if input.is_empty() || self.security == Security::Handshaking {
+            // Nothing sent after `<starttls/>` before the handshake counts.
             return Flow::Open;
         }
         if self.held.len() + input.len() > Self::max_held(ctx.config) {
@@ -288,6 +324,12 @@ impl Connection {
                     if self.handle_event(event, ctx) == Flow::Closed {
                         return Flow::Closed;
                     }
+                    if self.security == Security::Handshaking {
+                        // RFC 6120 section 5.4.3.3: what followed
+                        // `<starttls/>` was sent in the clear and is
+                        // discarded (STARTTLS command injection).
+                        return Flow::Open;
+                    }
                 }
                 Err(e) => return self.fail(xml_stream_error(e), ctx),
             }
@@ -303,6 +345,9 @@ impl Connection {
             (true, Some(t)) => Some(t),
             (true, None) => Some(ctx.now),
         };
+        if self.security == Security::Handshaking {
+            self.held.clear();
+        }
         self.resume_at = (!self.held.is_empty() && !self.waiting_for_storage())
             .then(|| self.bucket.ready_at(self.held.len(), ctx.now));
         if self.held.is_empty() {
@@ -342,9 +387,25 @@ impl Connection {
     fn open_stream(&mut self, ctx: &mut Ctx) {
         let id = self.entropy.hex_token(24);
         let mut reply = stream::response_header(&id, self.domain.as_deref());
-        reply.push_str(&match self.kind {
-            Kind::Unauthed { .. } => {
-                stream::features(Features::Sasl(Mechanism::offered(ctx.config.offer_plain)))
+        reply.push_str(&match &self.kind {
+            Kind::Unauthed { binding, .. } => {
+                let encryption = ctx.config.encryption;
+                let plain = self.security == Security::Plain;
+                let starttls = (plain && encryption != Encryption::Unavailable)
+                    .then_some(encryption == Encryption::Required);
+                // RFC 6120 section 5.3.1: with TLS mandatory, nothing but
+                // STARTTLS is offered before it.
+                let mechanisms = if plain && encryption == Encryption::Required {
+                    Vec::new()
+                } else {
+                    Mechanism::offered(&self.sasl_offer(ctx.config)).collect()
+                };
+                let binding_types = binding.iter().flat_map(|b| b.types()).collect();
+                stream::features(Features::Unauthed {
+                    starttls,
+                    mechanisms,
+                    binding_types,
+                })
             }
             Kind::Authenticated { .. } => stream::features(Features::Bind),
         });
@@ -352,7 +413,74 @@ impl Connection {
         self.stream = StreamState::Open;
     }
 
+    /// What SASL may offer on this stream now.
+    fn sasl_offer(&self, config: &Config) -> Offer<'_> {
+        let encrypted = self.security == Security::Encrypted;
+        let binding = match &self.kind {
+            Kind::Unauthed { binding, .. } => binding.as_deref(),
+            Kind::Authenticated { .. } => None,
+        };
+        Offer {
+            // PLAIN sends the password itself: only under TLS, unless the
+            // operator turned encryption off.
+            plain: config.offer_plain && (encrypted || config.encryption != Encryption::Required),
+            binding,
+        }
+    }
+
+    /// `<starttls/>` (RFC 6120 section 5.4.2): proceed if STARTTLS is on
+    /// offer, otherwise `<failure/>` and close.
+    fn handle_starttls(&mut self, element: &Element, ctx: &mut Ctx) -> Flow {
+        if element.name() != "starttls" || !self.may_start_tls(ctx.config) {
+            ctx.out.send(
+                self.id,
+                "<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:stream>",
+            );
+            ctx.out.outputs.push_back(Output::Close {
+                connection: self.id,
+            });
+            return Flow::Closed;
+        }
+        ctx.out.send(
+            self.id,
+            "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
+        );
+        ctx.out.outputs.push_back(Output::StartTls {
+            connection: self.id,
+        });
+        self.security = Security::Handshaking;
+        self.header_deadline = Some(ctx.now + ctx.config.limits.tls_handshake_timeout);
+        self.restart_stream(ctx.config);
+        Flow::Open
+    }
+
+    /// The shim finished the TLS handshake. The client opens a new stream
+    /// over it (RFC 6120 section 5.4.3.3).
+    pub fn handle_tls_established(&mut self, binding: ChannelBinding, ctx: &mut Ctx) -> Flow {
+        if self.security != Security::Handshaking {
+            // No handshake was asked for: a broken shim. Fail closed.
+            return self.fail(StreamError::new(Cond::InternalServerError), ctx);
+        }
+        self.security = Security::Encrypted;
+        if let Kind::Unauthed { binding: b, .. } = &mut self.kind {
+            *b = (!binding.is_empty()).then(|| Box::new(binding));
+        }
+        self.header_deadline = Some(ctx.now + ctx.config.limits.header_timeout);
+        self.refresh_deadline(ctx.config);
+        Flow::Open
+    }
+
+    /// Both sides start a new stream: the next bytes are a header for a
+    /// fresh parser.
+    fn restart_stream(&mut self, config: &Config) {
+        self.parser = StreamParser::new(config.xml);
+        self.stream = StreamState::AwaitingHeader;
+    }
+
     fn handle_element(&mut self, element: Element, ctx: &mut Ctx) -> Flow {
+        if element.ns() == ns::TLS {
+            return self.handle_starttls(&element, ctx);
+        }
         // A stanza in another namespace means the stream's default
         // namespace was not `jabber:client` (RFC 6120 section 4.9.3.10).
         if matches!(element.name(), "message" | "presence" | "iq") && element.ns() != ns::CLIENT {
@@ -371,28 +499,34 @@ impl Connection {
         if element.ns() != ns::SASL {
             return self.fail(StreamError::new(Cond::UnsupportedStanzaType), ctx);
         }
+        if self.security != Security::Encrypted && ctx.config.encryption == Encryption::Required {
+            return self.sasl_failure(SaslFailure::EncryptionRequired, ctx);
+        }
+        let domain = self.domain.clone().unwrap_or_default();
+        let offer = self.sasl_offer(ctx.config);
+        let mechanism = element
+            .get_attr("mechanism")
+            .and_then(|m| Mechanism::from_offered(m, &offer));
+        let started = match (mechanism, sasl::decode_payload(&element)) {
+            (Some(mechanism), Ok(initial)) => {
+                Some(Exchange::start(mechanism, initial, &domain, &offer))
+            }
+            (Some(_), Err(f)) => Some((None, Step::Failure(f))),
+            (None, _) => None,
+        };
         let Kind::Unauthed { exchange, .. } = &mut self.kind else {
             return Flow::Open;
         };
         let current = exchange.take();
-        let domain = self.domain.clone().unwrap_or_default();
         let (next, step) = match (element.name(), current) {
             ("auth", _) if !ctx.throttle.allows(self.peer, &ctx.config.limits, ctx.now) => {
                 // Too many failures from this address lately.
                 (None, Step::Failure(SaslFailure::TemporaryAuthFailure))
             }
-            ("auth", _) => {
-                let Some(mechanism) = element
-                    .get_attr("mechanism")
-                    .and_then(|m| Mechanism::from_offered(m, ctx.config.offer_plain))
-                else {
-                    return self.sasl_failure(SaslFailure::InvalidMechanism, ctx);
-                };
-                match sasl::decode_payload(&element) {
-                    Ok(initial) => Exchange::start(mechanism, initial, &domain),
-                    Err(f) => (None, Step::Failure(f)),
-                }
-            }
+            ("auth", _) => match started {
+                Some(next) => next,
+                None => return self.sasl_failure(SaslFailure::InvalidMechanism, ctx),
+            },
             ("response", Some(current)) => match sasl::decode_payload(&element) {
                 Ok(data) => current.response(data.unwrap_or_default(), &domain),
                 Err(f) => (None, Step::Failure(f)),
@@ -435,7 +569,10 @@ impl Connection {
         if failure == SaslFailure::NotAuthorized {
             ctx.throttle.record_failure(self.peer, ctx.now);
         }
-        let Kind::Unauthed { failures, exchange } = &mut self.kind else {
+        let Kind::Unauthed {
+            failures, exchange, ..
+        } = &mut self.kind
+        else {
             return Flow::Open;
         };
         *exchange = None;
@@ -472,10 +609,8 @@ impl Connection {
             user,
             session: None,
         };
-        // RFC 6120 section 6.4.6: both sides restart the stream; the next
-        // bytes are a new stream header for a fresh parser.
-        self.parser = StreamParser::new(ctx.config.xml);
-        self.stream = StreamState::AwaitingHeader;
+        // RFC 6120 section 6.4.6: both sides restart the stream.
+        self.restart_stream(ctx.config);
         Flow::Open
     }
 
@@ -603,6 +738,14 @@ impl Connection {
 
     /// End the stream with a stream error and close the connection.
     pub fn fail(&mut self, error: StreamError, ctx: &mut Ctx) -> Flow {
+        if self.security == Security::Handshaking {
+            // Mid-handshake there is no stream to carry an error, and
+            // plaintext must not be written: just close.
+            ctx.out.outputs.push_back(Output::Close {
+                connection: self.id,
+            });
+            return Flow::Closed;
+        }
         let mut text = String::new();
         if matches!(self.stream, StreamState::AwaitingHeader) {
             // RFC 6120 section 4.9.1.2: an error before our header is sent

@@ -37,6 +37,8 @@ pub const FRAGMENTS: &[&[u8]] = &[
     b"<iq type='set' id='s'><query xmlns='jabber:iq:roster'><item jid='romeo@localhost'/></query></iq>",
     b"<iq type='set' id='x'><query xmlns='jabber:iq:roster'><item jid='romeo@localhost' subscription='remove'/></query></iq>",
     b"</stream:stream>",
+    b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
+    b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256-PLUS'>cD10bHMtZXhwb3J0ZXIsLG49anVsaWV0LHI9YWJj</auth>",
 ];
 
 fn credentials() -> &'static StoredCredentials {
@@ -61,8 +63,14 @@ impl Default for Harness {
 
 impl Harness {
     pub fn new() -> Self {
+        // STARTTLS offered but optional, so that both the plaintext logins
+        // of the captured corpus and the TLS paths are reachable.
+        let config = Config {
+            encryption: crate::Encryption::Optional,
+            ..Config::default()
+        };
         Harness {
-            server: Server::new(Config::default()),
+            server: Server::new(config),
             now: Instant::now(),
             closed: HashSet::new(),
             next: 0,
@@ -100,6 +108,7 @@ impl Harness {
     fn pump(&mut self) {
         loop {
             let mut queries = Vec::new();
+            let mut handshakes = Vec::new();
             while let Some(output) = self.server.poll_output() {
                 match output {
                     Output::Transmit { connection, .. } => {
@@ -109,11 +118,25 @@ impl Harness {
                         self.closed.insert(connection);
                     }
                     Output::Storage { request, query } => queries.push((request, query)),
+                    Output::StartTls { connection } => {
+                        assert!(!self.closed.contains(&connection), "TLS after close");
+                        handshakes.push(connection);
+                    }
                 }
+            }
+            // Every handshake succeeds at once, with fixed binding data.
+            for connection in handshakes {
+                let binding = crate::ChannelBinding {
+                    tls_exporter: Some(vec![0x42; 32]),
+                    tls_server_end_point: Some(vec![0x24; 32]),
+                };
+                self.server
+                    .handle_tls_established(connection, binding, self.now);
             }
             if let Err(broken) = self.server.check_invariants() {
                 panic!("invariant broken: {broken}");
             }
+            // (An established handshake produces no output of its own.)
             if queries.is_empty() {
                 return;
             }

@@ -66,6 +66,7 @@ pub mod session_manager;
 pub mod stanza;
 pub mod storage;
 pub mod stream;
+pub mod tls;
 pub mod xml;
 
 pub use clock::WallClock;
@@ -73,3 +74,4 @@ pub use config::Config;
 pub use entropy::Seed;
 pub use server::{ConnectionId, Output, Server};
 pub use storage::{RequestId, StorageAnswer, StorageRequest, StoreOutcome};
+pub use tls::{ChannelBinding, Encryption};

@@ -30,6 +30,9 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Time a started stanza may take to complete.
     pub stanza_timeout: Duration,
+    /// Time a TLS handshake (STARTTLS or direct TLS) may take; a client
+    /// that stalls mid-handshake is then disconnected.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -46,6 +49,7 @@ impl Default for Limits {
             auth_failure_window: Duration::from_secs(300),
             header_timeout: Duration::from_secs(30),
             stanza_timeout: Duration::from_secs(60),
+            tls_handshake_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -7,3 +7,6 @@ pub const STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 pub const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
 pub const BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
 pub const SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
+pub const TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
+/// XEP-0440: which channel-binding types the server supports.
+pub const SASL_CB: &str = "urn:xmpp:sasl-cb:0";

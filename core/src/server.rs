@@ -33,6 +33,13 @@ pub enum Output {
     /// Flush what was transmitted, then close the connection. The core has
     /// already forgotten it.
     Close { connection: ConnectionId },
+    /// Flush what was transmitted (`<proceed/>`), then run a TLS server
+    /// handshake on the connection and report it with
+    /// [`Server::handle_tls_established`] (or [`Server::handle_peer_closed`]
+    /// if it fails). Nothing more may be read in plaintext: bytes the
+    /// client sent before its handshake are dropped by the core, and the
+    /// shim must not have read past the input that produced this.
+    StartTls { connection: ConnectionId },
     /// Run this query and report the answer with
     /// [`Server::handle_storage`].
     Storage {
@@ -110,6 +117,32 @@ impl Server {
         seed: Seed,
         now: Instant,
     ) {
+        self.accept(connection, peer, seed, false, now);
+    }
+
+    /// A client connected to the direct TLS listener (XEP-0368). The shim
+    /// runs the handshake at once and reports it with
+    /// [`Server::handle_tls_established`]; the core times it out with
+    /// `tls_handshake_timeout`. Connection limits apply before the
+    /// handshake, so refusing costs no cryptography.
+    pub fn handle_accept_direct_tls(
+        &mut self,
+        connection: ConnectionId,
+        peer: IpAddr,
+        seed: Seed,
+        now: Instant,
+    ) {
+        self.accept(connection, peer, seed, true, now);
+    }
+
+    fn accept(
+        &mut self,
+        connection: ConnectionId,
+        peer: IpAddr,
+        seed: Seed,
+        direct_tls: bool,
+        now: Instant,
+    ) {
         if self.connections.contains_key(&connection) {
             return;
         }
@@ -119,6 +152,11 @@ impl Server {
         let crowded = limits.max_connections_per_address != 0
             && from_peer >= limits.max_connections_per_address;
         if full || crowded {
+            if direct_tls {
+                // No TLS yet, so no stream to carry an error on.
+                self.out.outputs.push_back(Output::Close { connection });
+                return;
+            }
             // Refused before any state is kept: our header, the error, close.
             let id = crate::entropy::Entropy::new(seed).hex_token(24);
             let mut text = crate::stream::response_header(&id, None);
@@ -132,7 +170,7 @@ impl Server {
             return;
         }
         *self.per_address.entry(peer).or_insert(0) += 1;
-        let conn = Connection::new(connection, peer, seed, &self.config, now);
+        let conn = Connection::new(connection, peer, seed, direct_tls, &self.config, now);
         self.timers.insert((conn.deadline, connection));
         self.connections.insert(connection, conn);
         self.throttle.expire(&self.config.limits, now);
@@ -141,6 +179,29 @@ impl Server {
     /// Bytes arrived from the client, split anywhere.
     pub fn handle_bytes(&mut self, connection: ConnectionId, data: &[u8], now: Instant) {
         self.with_connection(connection, now, |c, ctx| c.handle_bytes(data, ctx));
+    }
+
+    /// The TLS handshake asked for by [`Output::StartTls`] (or for a direct
+    /// TLS connection) completed; `binding` carries what SCRAM-PLUS needs.
+    pub fn handle_tls_established(
+        &mut self,
+        connection: ConnectionId,
+        binding: crate::ChannelBinding,
+        now: Instant,
+    ) {
+        self.with_connection(connection, now, |c, ctx| {
+            c.handle_tls_established(binding, ctx)
+        });
+    }
+
+    /// Whether the client may still send `<starttls/>`. While it may, the
+    /// shim must hand the core one read at a time and wait for it to be
+    /// handled before reading more: the bytes after `<starttls/>` belong to
+    /// the TLS handshake, not to the XML stream.
+    pub fn may_start_tls(&self, connection: ConnectionId) -> bool {
+        self.connections
+            .get(&connection)
+            .is_some_and(|c| c.may_start_tls(&self.config))
     }
 
     /// The connection's output queue is full: the client reads slower than

@@ -11,7 +11,7 @@ use support::*;
 fn with_limits(limits: Limits) -> Bench {
     Bench::with_config(Config {
         limits,
-        ..Config::default()
+        ..support::plaintext()
     })
 }
 
@@ -85,7 +85,7 @@ fn flooding_past_the_burst_disconnects_with_policy_violation() {
             read_burst: 100,
             ..Limits::default()
         },
-        ..Config::default()
+        ..support::plaintext()
     };
     config.xml.max_stanza_size = 1000;
     let mut b = Bench::with_config(config);

@@ -153,7 +153,7 @@ impl Model {
                     self.seen.retain(|(c, _), _| c != connection);
                     self.forgotten.retain(|(c, _)| c != connection);
                 }
-                Output::Storage { .. } => {}
+                Output::Storage { .. } | Output::StartTls { .. } => {}
             }
         }
         self.read = b.log.len();

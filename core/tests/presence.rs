@@ -338,7 +338,7 @@ fn subscribing_past_the_roster_limit_is_a_resource_constraint() {
             max_items: 1,
             ..Default::default()
         },
-        ..Default::default()
+        ..support::plaintext()
     });
     let romeo = online(&mut b, "romeo", "orchard");
     b.send(romeo, "<presence to='juliet@localhost' type='subscribe'/>");

@@ -139,7 +139,7 @@ fn overlong_group_is_not_acceptable() {
 
 #[test]
 fn roster_over_the_item_limit_is_a_resource_constraint() {
-    let mut config = rookery_core::Config::default();
+    let mut config = support::plaintext();
     config.roster.max_items = 1;
     let mut b = Bench::with_config(config);
     let c = b.bound("juliet", "r0m30", "balcony");

@@ -150,7 +150,7 @@ fn message_to_an_offline_user_is_stored_with_a_delay_stamp_and_delivered_at_init
 fn message_over_the_offline_quota_is_service_unavailable() {
     let mut b = Bench::with_config(rookery_core::Config {
         offline_quota: 1,
-        ..Default::default()
+        ..support::plaintext()
     });
     let romeo = online(&mut b, "romeo", "orchard", 0);
     b.send(romeo, &chat("juliet@localhost", "first"));
@@ -341,7 +341,7 @@ fn entity_time_is_the_wall_clock_in_utc() {
 fn hidden_version_is_service_unavailable() {
     let mut b = Bench::with_config(rookery_core::Config {
         expose_version: false,
-        ..Default::default()
+        ..support::plaintext()
     });
     let romeo = online(&mut b, "romeo", "orchard", 0);
     b.send(

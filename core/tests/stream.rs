@@ -149,7 +149,7 @@ fn stanza_before_authentication_is_not_authorized() {
 
 #[test]
 fn oversized_stanza_is_a_policy_violation() {
-    let mut config = rookery_core::Config::default();
+    let mut config = support::plaintext();
     config.xml.max_stanza_size = 1000;
     let mut b = Bench::with_config(config);
     let c = b.bound("juliet", "r0m30", "balcony");

@@ -20,6 +20,25 @@ struct File {
     offline_quota: usize,
     /// Answer software version queries (XEP-0092).
     expose_version: bool,
+    tls: TlsSection,
+}
+
+/// `[tls]`: certificates. Without any, each domain gets a generated
+/// self-signed one in `<data_dir>/tls/`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct TlsSection {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    /// `[tls.domains."example.org"] cert = … key = …`
+    domains: std::collections::BTreeMap<String, CertPair>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertPair {
+    cert: PathBuf,
+    key: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,6 +66,10 @@ impl Default for RosterSection {
 #[serde(default, deny_unknown_fields)]
 struct C2s {
     listen: String,
+    /// Direct TLS (XEP-0368); empty turns it off.
+    direct_tls_listen: String,
+    require_encryption: bool,
+    tls_handshake_timeout_secs: u64,
     max_stanza_size: usize,
     max_depth: usize,
     max_auth_failures: u32,
@@ -82,6 +105,7 @@ impl Default for File {
             roster: RosterSection::default(),
             offline_quota: CoreConfig::default().offline_quota,
             expose_version: true,
+            tls: TlsSection::default(),
         }
     }
 }
@@ -91,6 +115,9 @@ impl Default for C2s {
         let core = CoreConfig::default();
         C2s {
             listen: "127.0.0.1:5222".into(),
+            direct_tls_listen: "127.0.0.1:5223".into(),
+            require_encryption: true,
+            tls_handshake_timeout_secs: core.limits.tls_handshake_timeout.as_secs(),
             max_stanza_size: core.xml.max_stanza_size,
             max_depth: core.xml.max_depth,
             max_auth_failures: core.max_auth_failures,
@@ -125,6 +152,9 @@ impl Default for Storage {
 pub struct Settings {
     pub core: CoreConfig,
     pub listen: SocketAddr,
+    /// The direct TLS listener, if on.
+    pub direct_tls_listen: Option<SocketAddr>,
+    pub tls: crate::tls::TlsSettings,
     pub data_dir: PathBuf,
     /// Bytes queued for one connection before it counts as a slow reader
     /// and is disconnected.
@@ -164,6 +194,37 @@ impl Settings {
             file.c2s.listen.parse().with_context(|| {
                 format!("c2s.listen {:?} is not an address:port", file.c2s.listen)
             })?;
+        let direct_tls_listen = match file.c2s.direct_tls_listen.as_str() {
+            "" => None,
+            addr => Some(addr.parse().with_context(|| {
+                format!("c2s.direct_tls_listen {addr:?} is not an address:port")
+            })?),
+        };
+        let tls = crate::tls::TlsSettings {
+            domains: domains.clone(),
+            default: match (file.tls.cert, file.tls.key) {
+                (Some(cert), Some(key)) => Some(crate::tls::CertFiles { cert, key }),
+                (None, None) => None,
+                _ => bail!("tls.cert and tls.key go together"),
+            },
+            per_domain: file
+                .tls
+                .domains
+                .into_iter()
+                .map(|(domain, pair)| {
+                    let prepared = jid::DomainPart::new(&domain)
+                        .with_context(|| format!("tls.domains.{domain:?} is not a domain"))?;
+                    Ok((
+                        prepared.as_str().to_owned(),
+                        crate::tls::CertFiles {
+                            cert: pair.cert,
+                            key: pair.key,
+                        },
+                    ))
+                })
+                .collect::<Result<_>>()?,
+            generated_dir: file.data_dir.join("tls"),
+        };
         if file.c2s.output_buffer == 0 || file.c2s.max_stanza_size == 0 {
             bail!("c2s.output_buffer and c2s.max_stanza_size must be positive");
         }
@@ -187,6 +248,12 @@ impl Settings {
                 auth_failure_window: Duration::from_secs(file.c2s.auth_failure_window_secs),
                 header_timeout: Duration::from_secs(file.c2s.header_timeout_secs),
                 stanza_timeout: Duration::from_secs(file.c2s.stanza_timeout_secs),
+                tls_handshake_timeout: Duration::from_secs(file.c2s.tls_handshake_timeout_secs),
+            },
+            encryption: if file.c2s.require_encryption {
+                rookery_core::Encryption::Required
+            } else {
+                rookery_core::Encryption::Optional
             },
             max_auth_failures: file.c2s.max_auth_failures,
             login_timeout: Duration::from_secs(file.c2s.login_timeout_secs),
@@ -204,6 +271,8 @@ impl Settings {
         Ok(Settings {
             core,
             listen,
+            direct_tls_listen,
+            tls,
             data_dir: file.data_dir,
             output_buffer: file.c2s.output_buffer,
             scram_iterations: file.storage.scram_iterations,
@@ -221,6 +290,27 @@ mod tests {
         assert_eq!(s.core.domains, vec!["localhost"]);
         assert_eq!(s.listen, "127.0.0.1:5222".parse().unwrap());
         assert_eq!(s.data_dir, PathBuf::from("./data"));
+        assert_eq!(s.direct_tls_listen, Some("127.0.0.1:5223".parse().unwrap()));
+        assert_eq!(s.core.encryption, rookery_core::Encryption::Required);
+        assert_eq!(s.tls.generated_dir, PathBuf::from("./data/tls"));
+    }
+
+    #[test]
+    fn per_domain_certificates_are_read_and_domains_prepared() {
+        let s = Settings::from_toml(
+            "domains = ['example.org']\n[tls]\ncert = '/c'\nkey = '/k'\n[tls.domains.'Example.ORG']\ncert = '/e.crt'\nkey = '/e.key'\n",
+        )
+        .unwrap();
+        assert_eq!(s.tls.default.unwrap().cert, PathBuf::from("/c"));
+        assert_eq!(s.tls.per_domain["example.org"].key, PathBuf::from("/e.key"));
+    }
+
+    #[test]
+    fn empty_direct_tls_listen_turns_it_off() {
+        let s = Settings::from_toml("[c2s]\ndirect_tls_listen = ''\nrequire_encryption = false\n")
+            .unwrap();
+        assert_eq!(s.direct_tls_listen, None);
+        assert_eq!(s.core.encryption, rookery_core::Encryption::Optional);
     }
 
     #[test]

@@ -3,17 +3,42 @@
 //! and how bytes reach a socket ([`Transport`]).
 
 use crate::worker::StorageWorker;
-use rookery_core::{ConnectionId, Output, RequestId, Seed, Server, StorageAnswer, WallClock};
+use rookery_core::{
+    ChannelBinding, ConnectionId, Output, RequestId, Seed, Server, StorageAnswer, WallClock,
+};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// What happened, as a shim reports it.
 pub enum Event<W> {
-    /// A connection was accepted from an address; `W` is how to write to
-    /// it.
-    Accepted(ConnectionId, std::net::IpAddr, W),
+    /// A connection was accepted from an address on a listener; `W` is how
+    /// to write to it.
+    Accepted(ConnectionId, std::net::IpAddr, Listener, W),
     Received(ConnectionId, Vec<u8>),
+    /// The TLS handshake (STARTTLS or direct) completed.
+    TlsEstablished(ConnectionId, ChannelBinding),
     PeerClosed(ConnectionId),
     Storage(RequestId, StorageAnswer),
+}
+
+/// Which listener accepted a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listener {
+    /// Plain TCP; STARTTLS may follow.
+    Plain,
+    /// XEP-0368: the shim runs the TLS handshake at once.
+    DirectTls,
+}
+
+/// What a reader hears back for each read it handed to the core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Read on. With `read_ahead` false the reader must wait for each
+    /// read's verdict before the next read: the client may still send
+    /// `<starttls/>`, after which its bytes are a TLS handshake.
+    Continue { read_ahead: bool },
+    /// Stop reading plaintext: once the writer has flushed `<proceed/>`
+    /// (it gets [`Outgoing::StartTls`]), run the TLS server handshake.
+    StartTls,
 }
 
 /// The connection's output queue is full: it reads slower than we write.
@@ -34,7 +59,13 @@ pub trait Transport {
     /// Close at once, dropping what is queued.
     fn abort(&mut self, id: ConnectionId);
     /// The core consumed one read of this connection.
-    fn input_consumed(&mut self, id: ConnectionId);
+    fn input_consumed(&mut self, id: ConnectionId, verdict: Verdict);
+    /// Flush what is queued, then hand the socket to the TLS handshake.
+    fn start_tls(&mut self, id: ConnectionId);
+    /// A direct TLS connection: its handshake runs before anything else.
+    fn awaiting_handshake(&mut self, id: ConnectionId);
+    /// The handshake finished: writes go over TLS again.
+    fn tls_established(&mut self, id: ConnectionId);
 }
 
 /// What a connection's writer is handed.
@@ -42,6 +73,9 @@ pub enum Outgoing {
     Data(Vec<u8>),
     /// Flush, then close the socket.
     Close,
+    /// Flush, then stop: the reader takes the queue over for the TLS
+    /// handshake and starts a writer on the encrypted stream.
+    StartTls,
 }
 
 /// A shim's handle on one connection: its writer's queue and its socket.
@@ -53,7 +87,7 @@ pub trait ConnectionHandle {
     fn shutdown(&self);
     /// The core consumed one `Received` event of this connection, so its
     /// reader may send another (see [`MAX_INPUT_IN_FLIGHT`]).
-    fn input_consumed(&self) {}
+    fn input_consumed(&self, verdict: Verdict);
 }
 
 /// How many reads of one connection may wait for the core at once. Readers
@@ -65,12 +99,16 @@ pub const MAX_INPUT_IN_FLIGHT: usize = 2;
 /// byte budget (the slow-reader policy) and the shim's handle.
 pub struct Connections<H> {
     table: std::collections::HashMap<ConnectionId, (OutputBudget, H)>,
+    /// Connections mid-handshake: no writer runs, so closing one means
+    /// cutting its socket.
+    handshaking: std::collections::HashSet<ConnectionId>,
 }
 
 impl<H> Default for Connections<H> {
     fn default() -> Self {
         Connections {
             table: Default::default(),
+            handshaking: Default::default(),
         }
     }
 }
@@ -98,6 +136,9 @@ impl<H: ConnectionHandle> Transport for Connections<H> {
     }
 
     fn close(&mut self, id: ConnectionId) {
+        if self.handshaking.contains(&id) {
+            return self.abort(id);
+        }
         if let Some((_, handle)) = self.table.remove(&id) {
             if !handle.queue(Outgoing::Close) {
                 handle.shutdown();
@@ -106,15 +147,31 @@ impl<H: ConnectionHandle> Transport for Connections<H> {
     }
 
     fn abort(&mut self, id: ConnectionId) {
+        self.handshaking.remove(&id);
         if let Some((_, handle)) = self.table.remove(&id) {
             handle.shutdown();
         }
     }
 
-    fn input_consumed(&mut self, id: ConnectionId) {
+    fn input_consumed(&mut self, id: ConnectionId, verdict: Verdict) {
         if let Some((_, handle)) = self.table.get(&id) {
-            handle.input_consumed();
+            handle.input_consumed(verdict);
         }
+    }
+
+    fn start_tls(&mut self, id: ConnectionId) {
+        if let Some((_, handle)) = self.table.get(&id) {
+            handle.queue(Outgoing::StartTls);
+            self.handshaking.insert(id);
+        }
+    }
+
+    fn awaiting_handshake(&mut self, id: ConnectionId) {
+        self.handshaking.insert(id);
+    }
+
+    fn tls_established(&mut self, id: ConnectionId) {
+        self.handshaking.remove(&id);
     }
 }
 
@@ -140,14 +197,34 @@ impl<T: Transport> Driver<T> {
         let now = Instant::now();
         self.server.handle_wall_clock(wall_clock());
         match event {
-            Event::Accepted(id, peer, writer) => {
+            Event::Accepted(id, peer, listener, writer) => {
                 self.transport.register(id, writer);
-                self.server.handle_accept(id, peer, fresh_seed(), now);
+                match listener {
+                    Listener::Plain => self.server.handle_accept(id, peer, fresh_seed(), now),
+                    Listener::DirectTls => {
+                        self.transport.awaiting_handshake(id);
+                        self.server
+                            .handle_accept_direct_tls(id, peer, fresh_seed(), now)
+                    }
+                }
             }
             Event::Received(id, data) => {
                 capture(id, &data);
                 self.server.handle_bytes(id, &data, now);
-                self.transport.input_consumed(id);
+                let started_tls = self.run_effects();
+                let verdict = if started_tls.contains(&id) {
+                    Verdict::StartTls
+                } else {
+                    Verdict::Continue {
+                        read_ahead: !self.server.may_start_tls(id),
+                    }
+                };
+                self.transport.input_consumed(id, verdict);
+                return;
+            }
+            Event::TlsEstablished(id, binding) => {
+                self.transport.tls_established(id);
+                self.server.handle_tls_established(id, binding, now);
             }
             Event::PeerClosed(id) => self.server.handle_peer_closed(id, now),
             Event::Storage(request, answer) => self.server.handle_storage(request, answer, now),
@@ -166,7 +243,10 @@ impl<T: Transport> Driver<T> {
         self.run_effects();
     }
 
-    fn run_effects(&mut self) {
+    /// Carry out the core's effects; returns the connections told to
+    /// start TLS.
+    fn run_effects(&mut self) -> Vec<ConnectionId> {
+        let mut started_tls = Vec::new();
         while let Some(output) = self.server.poll_output() {
             match output {
                 Output::Transmit { connection, data } => {
@@ -186,8 +266,13 @@ impl<T: Transport> Driver<T> {
                     self.transport.close(connection);
                 }
                 Output::Storage { request, query } => self.storage.submit(request, query),
+                Output::StartTls { connection } => {
+                    self.transport.start_tls(connection);
+                    started_tls.push(connection);
+                }
             }
         }
+        started_tls
     }
 }
 

@@ -6,14 +6,16 @@ pub mod cli;
 pub mod config;
 pub mod driver;
 pub mod storage;
+pub mod tls;
 pub mod worker;
 
 pub use config::Settings;
 pub use driver::{
-    ConnectionHandle, Connections, Driver, Event, Outgoing, OutputBudget, QueueFull, Transport,
-    MAX_INPUT_IN_FLIGHT,
+    ConnectionHandle, Connections, Driver, Event, Listener, Outgoing, OutputBudget, QueueFull,
+    Transport, Verdict, MAX_INPUT_IN_FLIGHT,
 };
 pub use storage::{SqliteStorage, Storage};
+pub use tls::{Tls, TlsConfigs};
 pub use worker::StorageWorker;
 
 /// Log a line to stderr, prefixed with the binary's name. Operators run

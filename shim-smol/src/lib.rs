@@ -1,25 +1,31 @@
 //! Rookery on smol / async-io.
 //!
-//! Tasks on one executor thread: one accepts, one runs the core (the only
-//! owner of the `Server`), and each connection has a reader and a writer
-//! task. Readers send events to the core task over one bounded channel (a
-//! reader that outruns the core waits: TCP backpressure, not buffering).
-//! The core task never awaits a socket: it hands bytes to each connection's
-//! writer through a queue bounded in bytes ([`OutputBudget`]). Storage runs on its own thread.
+//! Tasks: one per listener accepts, one runs the core (the only owner of
+//! the `Server`), and each connection has a reader and a writer task.
+//! Readers send events to the core task over one bounded channel (a reader
+//! that outruns the core waits: TCP backpressure, not buffering). The core
+//! task never awaits a socket: it hands bytes to each connection's writer
+//! through a queue bounded in bytes ([`OutputBudget`]). Storage runs on its
+//! own thread. TLS (STARTTLS and direct) is futures-rustls over the same
+//! socket; the reader runs the handshake, then both halves go encrypted.
 
 use anyhow::{Context, Result};
 use async_io::{Async, Timer};
+use futures_rustls::server::TlsStream;
 use rookery_core::{ConnectionId, Server};
 use rookery_host::{
-    log, ConnectionHandle, Connections, Driver, Event, Outgoing, OutputBudget, Settings,
-    SqliteStorage, StorageWorker, MAX_INPUT_IN_FLIGHT,
+    log, tls, ConnectionHandle, Connections, Driver, Event, Listener, Outgoing, OutputBudget,
+    Settings, SqliteStorage, StorageWorker, TlsConfigs, Verdict, MAX_INPUT_IN_FLIGHT,
 };
 use smol::channel::{self, Receiver, Sender};
 use smol::future::FutureExt;
-use smol::io::AsyncWriteExt;
+use smol::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use std::io::Read;
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
 
 /// Events waiting for the core task; readers wait beyond this.
 const EVENT_QUEUE: usize = 1024;
@@ -27,12 +33,14 @@ const READ_BUFFER: usize = 4096;
 /// A write that makes no progress for this long ends the connection.
 const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+type Events = Sender<Event<(OutputBudget, Conn)>>;
+
 /// A connection as the core task sees it.
 struct Conn {
     queue: Sender<Outgoing>,
     socket: Arc<Async<TcpStream>>,
-    /// Returns a read slot to the reader (see `MAX_INPUT_IN_FLIGHT`).
-    credit: Sender<()>,
+    /// One verdict per read handed to the core (see [`Verdict`]).
+    verdicts: Sender<Verdict>,
 }
 
 impl ConnectionHandle for Conn {
@@ -44,9 +52,18 @@ impl ConnectionHandle for Conn {
         let _ = self.socket.get_ref().shutdown(Shutdown::Both);
     }
 
-    fn input_consumed(&self) {
-        let _ = self.credit.try_send(());
+    fn input_consumed(&self, verdict: Verdict) {
+        let _ = self.verdicts.try_send(verdict);
     }
+}
+
+/// What every connection task needs.
+#[derive(Clone)]
+struct Shared {
+    events: Events,
+    tls: TlsConfigs,
+    output_buffer: usize,
+    next_id: Arc<AtomicU64>,
 }
 
 /// Run the server until the process ends.
@@ -57,6 +74,14 @@ pub fn serve(settings: Settings) -> Result<()> {
 async fn run(settings: Settings) -> Result<()> {
     let listener = Async::<TcpListener>::bind(settings.listen)
         .with_context(|| format!("binding {}", settings.listen))?;
+    let direct = match settings.direct_tls_listen {
+        Some(addr) => {
+            Some(Async::<TcpListener>::bind(addr).with_context(|| format!("binding {addr}"))?)
+        }
+        None => None,
+    };
+    let tls = tls::Tls::load(settings.tls.clone())?;
+    tls::reload_on_sighup(tls.tls.clone())?;
     let storage = SqliteStorage::open(&settings.data_dir)?;
     let (events, inbox) = channel::bounded::<Event<(OutputBudget, Conn)>>(EVENT_QUEUE);
     let answers = events.clone();
@@ -69,12 +94,29 @@ async fn run(settings: Settings) -> Result<()> {
         worker,
     );
     smol::spawn(core_loop(driver, inbox)).detach();
+    let shared = Shared {
+        events,
+        tls,
+        output_buffer: settings.output_buffer,
+        next_id: Arc::new(AtomicU64::new(0)),
+    };
+    if let Some(direct) = direct {
+        log!(
+            "direct TLS (XEP-0368) on {}",
+            direct.get_ref().local_addr()?
+        );
+        smol::spawn(accept_loop(direct, Listener::DirectTls, shared.clone())).detach();
+    }
     log!(
         "listening on {} for {} (rookery-smol)",
         listener.get_ref().local_addr()?,
         settings.core.domains.join(", ")
     );
-    let mut next_id = 0u64;
+    accept_loop(listener, Listener::Plain, shared).await;
+    Ok(())
+}
+
+async fn accept_loop(listener: Async<TcpListener>, kind: Listener, shared: Shared) {
     loop {
         let socket = match listener.accept().await {
             Ok((s, _)) => s,
@@ -86,14 +128,8 @@ async fn run(settings: Settings) -> Result<()> {
                 continue;
             }
         };
-        next_id += 1;
-        start_connection(
-            ConnectionId(next_id),
-            socket,
-            &events,
-            settings.output_buffer,
-        )
-        .await;
+        let id = ConnectionId(shared.next_id.fetch_add(1, Ordering::Relaxed) + 1);
+        start_connection(id, socket, kind, &shared).await;
     }
 }
 
@@ -128,85 +164,269 @@ async fn core_loop(
 async fn start_connection(
     id: ConnectionId,
     socket: Async<TcpStream>,
-    events: &Sender<Event<(OutputBudget, Conn)>>,
-    limit: usize,
+    kind: Listener,
+    shared: &Shared,
 ) {
     let _ = socket.get_ref().set_nodelay(true);
     let socket = Arc::new(socket);
     // Unbounded in slots, bounded in bytes by the budget: a bounded channel
     // would allocate all its slots up front, for every idle connection.
     let (writes, pending) = channel::unbounded::<Outgoing>();
-    let budget = OutputBudget::new(limit);
-    let written = budget.clone();
-    // Tokens for reads in flight to the core: a reader takes one per read,
-    // the core loop gives it back once the read is consumed.
-    let (credit, credits) = channel::bounded::<()>(MAX_INPUT_IN_FLIGHT);
-    for _ in 0..MAX_INPUT_IN_FLIGHT {
-        let _ = credit.try_send(());
-    }
-    let conn = (
-        budget,
-        Conn {
-            queue: writes,
-            socket: socket.clone(),
-            credit: credit.clone(),
-        },
-    );
+    let budget = OutputBudget::new(shared.output_buffer);
+    let (verdict, verdicts) = channel::bounded::<Verdict>(MAX_INPUT_IN_FLIGHT);
+    let conn = Conn {
+        queue: writes,
+        socket: socket.clone(),
+        verdicts: verdict,
+    };
     let Ok(peer) = socket.get_ref().peer_addr().map(|a| a.ip()) else {
         return;
     };
-    if events.send(Event::Accepted(id, peer, conn)).await.is_err() {
+    let accepted = Event::Accepted(id, peer, kind, (budget.clone(), conn));
+    if shared.events.send(accepted).await.is_err() {
         return;
     }
-    let writer = socket.clone();
+    let shared = shared.clone();
     smol::spawn(async move {
-        while let Ok(Outgoing::Data(data)) = pending.recv().await {
-            written.release(data.len());
-            // A client that stops reading altogether must not hold its
-            // writer (and socket) forever.
-            let write = async { (&*writer).write_all(&data).await.is_ok() };
-            let stalled = async {
-                Timer::after(WRITE_TIMEOUT).await;
-                false
-            };
-            if !write.or(stalled).await {
-                break;
-            }
-        }
-        let _ = writer.get_ref().shutdown(Shutdown::Both);
+        let _ = connection(id, socket, kind, pending, budget, verdicts, &shared).await;
+        let _ = shared.events.send(Event::PeerClosed(id)).await;
     })
     .detach();
-    let events = events.clone();
-    smol::spawn(async move {
-        loop {
-            if socket.readable().await.is_err() {
-                break;
+}
+
+/// A connection's reading side, from accept to close: plaintext until
+/// STARTTLS (or a direct TLS handshake first), then encrypted.
+async fn connection(
+    id: ConnectionId,
+    socket: Arc<Async<TcpStream>>,
+    kind: Listener,
+    pending: Receiver<Outgoing>,
+    budget: OutputBudget,
+    verdicts: Receiver<Verdict>,
+    shared: &Shared,
+) -> Result<()> {
+    let (pending, config) = match kind {
+        Listener::DirectTls => (pending, shared.tls.direct.clone()),
+        Listener::Plain => {
+            let (handoff, handed) = channel::bounded(1);
+            smol::spawn(plain_writer(
+                socket.clone(),
+                pending,
+                budget.clone(),
+                handoff,
+            ))
+            .detach();
+            let source = Source::Plain(&socket);
+            if read_loop(id, source, &verdicts, &shared.events, false).await == ReadEnd::Closed {
+                return Ok(());
             }
-            // The buffer lives only between readiness and read, never across
-            // an await, so an idle connection's task holds no read buffer.
-            let read = {
+            // The writer flushed `<proceed/>` and gave its queue back.
+            (handed.recv().await?, shared.tls.starttls.clone())
+        }
+    };
+    let stream = futures_rustls::TlsAcceptor::from(config)
+        .accept(SharedSocket(socket.clone()))
+        .await?;
+    let binding = shared.tls.tls.channel_binding(stream.get_ref().1);
+    shared
+        .events
+        .send(Event::TlsEstablished(id, binding))
+        .await?;
+    let (mut reader, writer) = smol::io::split(stream);
+    smol::spawn(tls_writer(writer, socket, pending, budget)).detach();
+    read_loop(
+        id,
+        Source::Tls(&mut reader),
+        &verdicts,
+        &shared.events,
+        true,
+    )
+    .await;
+    Ok(())
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum ReadEnd {
+    Closed,
+    StartTls,
+}
+
+type TlsReader = smol::io::ReadHalf<TlsStream<SharedSocket>>;
+
+/// Where a reader's bytes come from.
+enum Source<'a> {
+    Plain(&'a Async<TcpStream>),
+    Tls(&'a mut TlsReader),
+}
+
+impl Source<'_> {
+    /// The next bytes; empty at end of stream. The buffer lives only
+    /// during a read, never across an await, so an idle connection's task
+    /// holds no read buffer.
+    async fn read(&mut self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Source::Plain(socket) => loop {
+                socket.readable().await?;
                 let mut buffer = [0u8; READ_BUFFER];
-                (&mut socket.get_ref())
-                    .read(&mut buffer)
-                    .map(|n| buffer[..n].to_vec())
-            };
-            match read {
-                Ok(data) if data.is_empty() => break,
-                Ok(data) => {
-                    // Wait while this connection has enough input queued
-                    // for the core (fairness between clients).
-                    if credits.recv().await.is_err() {
-                        return;
-                    }
-                    if events.send(Event::Received(id, data)).await.is_err() {
-                        return;
-                    }
+                match (&mut socket.get_ref()).read(&mut buffer) {
+                    Ok(n) => return Ok(buffer[..n].to_vec()),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Err(e),
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                Err(_) => break,
+            },
+            Source::Tls(reader) => {
+                std::future::poll_fn(|cx| {
+                    let mut buffer = [0u8; READ_BUFFER];
+                    Pin::new(&mut **reader)
+                        .poll_read(cx, &mut buffer)
+                        .map_ok(|n| buffer[..n].to_vec())
+                })
+                .await
             }
         }
-        let _ = events.send(Event::PeerClosed(id)).await;
-    })
-    .detach();
+    }
+}
+
+/// Hand reads to the core, at most [`MAX_INPUT_IN_FLIGHT`] at a time (one
+/// while the client may still start TLS), until the connection ends or
+/// the core says to start TLS.
+async fn read_loop(
+    id: ConnectionId,
+    mut source: Source<'_>,
+    verdicts: &Receiver<Verdict>,
+    events: &Events,
+    mut read_ahead: bool,
+) -> ReadEnd {
+    let mut in_flight = 0usize;
+    loop {
+        loop {
+            let limit = if read_ahead { MAX_INPUT_IN_FLIGHT } else { 1 };
+            let verdict = if in_flight >= limit {
+                match verdicts.recv().await {
+                    Ok(v) => v,
+                    Err(_) => return ReadEnd::Closed,
+                }
+            } else {
+                match verdicts.try_recv() {
+                    Ok(v) => v,
+                    Err(_) => break,
+                }
+            };
+            in_flight = in_flight.saturating_sub(1);
+            match verdict {
+                Verdict::Continue { read_ahead: r } => read_ahead = r,
+                Verdict::StartTls => return ReadEnd::StartTls,
+            }
+        }
+        let data = match source.read().await {
+            Ok(data) if !data.is_empty() => data,
+            _ => return ReadEnd::Closed,
+        };
+        if events.send(Event::Received(id, data)).await.is_err() {
+            return ReadEnd::Closed;
+        }
+        in_flight += 1;
+    }
+}
+
+/// Write with a deadline: a client that stops reading altogether must not
+/// hold its writer (and socket) forever.
+async fn within_write_timeout(write: impl std::future::Future<Output = bool>) -> bool {
+    let stalled = async {
+        Timer::after(WRITE_TIMEOUT).await;
+        false
+    };
+    write.or(stalled).await
+}
+
+/// Writes in the clear until closed, or until STARTTLS: then it gives its
+/// queue back through `handoff` and leaves the socket to the handshake.
+async fn plain_writer(
+    socket: Arc<Async<TcpStream>>,
+    pending: Receiver<Outgoing>,
+    budget: OutputBudget,
+    handoff: Sender<Receiver<Outgoing>>,
+) {
+    loop {
+        match pending.recv().await {
+            Ok(Outgoing::Data(data)) => {
+                budget.release(data.len());
+                if !within_write_timeout(async { (&*socket).write_all(&data).await.is_ok() }).await
+                {
+                    break;
+                }
+            }
+            Ok(Outgoing::StartTls) => {
+                let _ = handoff.send(pending).await;
+                return;
+            }
+            Ok(Outgoing::Close) | Err(_) => break,
+        }
+    }
+    let _ = socket.get_ref().shutdown(Shutdown::Both);
+}
+
+async fn tls_writer(
+    mut writer: smol::io::WriteHalf<TlsStream<SharedSocket>>,
+    socket: Arc<Async<TcpStream>>,
+    pending: Receiver<Outgoing>,
+    budget: OutputBudget,
+) {
+    loop {
+        match pending.recv().await {
+            Ok(Outgoing::Data(data)) => {
+                budget.release(data.len());
+                let write =
+                    async { writer.write_all(&data).await.is_ok() && writer.flush().await.is_ok() };
+                if !within_write_timeout(write).await {
+                    break;
+                }
+            }
+            // Already encrypted; the core never asks twice.
+            Ok(Outgoing::StartTls) => {}
+            Ok(Outgoing::Close) => {
+                // close_notify, so the client knows the end is genuine.
+                within_write_timeout(async { writer.close().await.is_ok() }).await;
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    let _ = socket.get_ref().shutdown(Shutdown::Both);
+}
+
+/// The socket as an owned async stream for rustls, shared with the
+/// connection's handle (which may cut it).
+struct SharedSocket(Arc<Async<TcpStream>>);
+
+impl AsyncRead for SharedSocket {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let mut socket: &Async<TcpStream> = &self.0;
+        Pin::new(&mut socket).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SharedSocket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let mut socket: &Async<TcpStream> = &self.0;
+        Pin::new(&mut socket).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        let mut socket: &Async<TcpStream> = &self.0;
+        Pin::new(&mut socket).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        let mut socket: &Async<TcpStream> = &self.0;
+        Pin::new(&mut socket).poll_close(cx)
+    }
 }

@@ -23,6 +23,14 @@ impl Hash {
         }
     }
 
+    /// The channel-binding variant's name.
+    pub fn plus_mechanism(self) -> &'static str {
+        match self {
+            Hash::Sha1 => "SCRAM-SHA-1-PLUS",
+            Hash::Sha256 => "SCRAM-SHA-256-PLUS",
+        }
+    }
+
     fn h(self, d: &[u8]) -> Vec<u8> {
         match self {
             Hash::Sha1 => Sha1::digest(d).to_vec(),
@@ -58,6 +66,9 @@ pub struct ScramClient {
     password: String,
     first_bare: String,
     nonce: String,
+    /// `n,,` without channel binding, `p=<type>,,` with it.
+    gs2_header: String,
+    binding_data: Vec<u8>,
     server_signature: Option<Vec<u8>>,
 }
 
@@ -69,12 +80,28 @@ impl ScramClient {
             password: password.to_owned(),
             first_bare: format!("n={name},r={nonce}"),
             nonce: nonce.to_owned(),
+            gs2_header: "n,,".to_owned(),
+            binding_data: Vec::new(),
             server_signature: None,
         }
     }
 
+    /// Bind to the channel (a `-PLUS` mechanism): `kind` is the binding
+    /// type, `data` what this client computed from its TLS session.
+    pub fn with_channel_binding(mut self, kind: &str, data: &[u8]) -> Self {
+        self.gs2_header = format!("p={kind},,");
+        self.binding_data = data.to_vec();
+        self
+    }
+
+    /// Say "I could bind, but I think you cannot" (the `y` GS2 flag).
+    pub fn claiming_server_cannot_bind(mut self) -> Self {
+        self.gs2_header = "y,,".to_owned();
+        self
+    }
+
     pub fn client_first(&self) -> String {
-        format!("n,,{}", self.first_bare)
+        format!("{}{}", self.gs2_header, self.first_bare)
     }
 
     /// Answer the server-first-message with the client-final-message.
@@ -97,7 +124,8 @@ impl ScramClient {
         if !nonce.starts_with(&self.nonce) {
             bail!("server nonce does not extend ours");
         }
-        let without_proof = format!("c=biws,r={nonce}");
+        let binding = [self.gs2_header.as_bytes(), &self.binding_data].concat();
+        let without_proof = format!("c={},r={nonce}", B64.encode(binding));
         let auth_message = format!("{},{},{}", self.first_bare, server_first, without_proof);
         let salted = self.hash.hi(self.password.as_bytes(), &salt, iterations);
         let client_key = self.hash.hmac(&salted, b"Client Key");

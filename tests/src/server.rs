@@ -87,31 +87,45 @@ fn build_binaries() -> Result<PathBuf> {
 pub struct TestServer {
     pub shim: Shim,
     pub addr: SocketAddr,
+    /// The direct TLS (XEP-0368) listener.
+    pub tls_addr: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
     child: Child,
 }
 
 impl TestServer {
-    /// Start `shim` with `extra` TOML appended to a config that serves
-    /// `localhost` on `127.0.0.1:0` with a fresh data dir.
+    /// Start `shim` with `extra` `[c2s]` TOML appended to a config that
+    /// serves `localhost` on `127.0.0.1:0` with a fresh data dir, with
+    /// encryption optional (STARTTLS offered, SASL allowed in the clear).
     pub fn start(shim: Shim, users: &[(&str, &str)], extra: &str) -> Result<TestServer> {
+        Self::start_with(shim, users, &format!("require_encryption = false\n{extra}"))
+    }
+
+    /// Like [`TestServer::start`], with the default encryption policy:
+    /// TLS required before SASL.
+    pub fn start_secure(shim: Shim, users: &[(&str, &str)], extra: &str) -> Result<TestServer> {
+        Self::start_with(shim, users, extra)
+    }
+
+    fn start_with(shim: Shim, users: &[(&str, &str)], c2s: &str) -> Result<TestServer> {
         let dir = tempfile::tempdir()?;
         let config = dir.path().join("rookery.toml");
         let data = dir.path().join("data");
         std::fs::write(
             &config,
             format!(
-                "domains = ['localhost']\ndata_dir = '{}'\n[storage]\nscram_iterations = 4096\n[c2s]\nlisten = '127.0.0.1:0'\n{extra}\n",
+                "domains = ['localhost']\ndata_dir = '{}'\n[storage]\nscram_iterations = 4096\n[c2s]\nlisten = '127.0.0.1:0'\ndirect_tls_listen = '127.0.0.1:0'\n{c2s}\n",
                 data.display()
             ),
         )?;
         for (jid, password) in users {
             admin(shim, &config, &["adduser", jid], Some(password))?;
         }
-        let (child, addr) = launch(shim, &config)?;
+        let (child, addr, tls_addr) = launch(shim, &config)?;
         Ok(TestServer {
             shim,
             addr,
+            tls_addr,
             dir,
             child,
         })
@@ -122,9 +136,26 @@ impl TestServer {
     pub fn kill_and_restart(&mut self) -> Result<()> {
         self.child.kill()?;
         self.child.wait()?;
-        let (child, addr) = launch(self.shim, &self.config_path())?;
+        let (child, addr, tls_addr) = launch(self.shim, &self.config_path())?;
         self.child = child;
         self.addr = addr;
+        self.tls_addr = tls_addr;
+        Ok(())
+    }
+
+    /// The certificate the server generated for `localhost`, as PEM.
+    pub fn certificate_path(&self) -> PathBuf {
+        self.dir.path().join("data/tls/localhost.crt")
+    }
+
+    /// Send the server SIGHUP (certificate reload).
+    pub fn hangup(&self) -> Result<()> {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("kill -HUP failed");
+        }
         Ok(())
     }
 
@@ -167,8 +198,9 @@ impl Drop for TestServer {
     }
 }
 
-/// Start the server binary with `config`; wait for its "listening on" line.
-fn launch(shim: Shim, config: &Path) -> Result<(Child, SocketAddr)> {
+/// Start the server binary with `config`; wait for its "listening on" line
+/// (and note the direct TLS listener logged before it).
+fn launch(shim: Shim, config: &Path) -> Result<(Child, SocketAddr, Option<SocketAddr>)> {
     let mut child = Command::new(shim.binary()?)
         .arg("--config")
         .arg(config)
@@ -180,11 +212,15 @@ fn launch(shim: Shim, config: &Path) -> Result<(Child, SocketAddr)> {
     let (ready, listening) = mpsc::channel();
     std::thread::spawn(move || {
         let mut sent = false;
+        let mut tls = None;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("direct TLS (XEP-0368) on ").nth(1) {
+                tls = rest.split_whitespace().next().map(str::to_owned);
+            }
             if !sent {
                 if let Some(rest) = line.split("listening on ").nth(1) {
                     let addr = rest.split_whitespace().next().unwrap_or("").to_owned();
-                    let _ = ready.send(addr);
+                    let _ = ready.send((addr, tls.clone()));
                     sent = true;
                 }
             }
@@ -193,14 +229,14 @@ fn launch(shim: Shim, config: &Path) -> Result<(Child, SocketAddr)> {
             }
         }
     });
-    let addr = match listening.recv_timeout(Duration::from_secs(20)) {
-        Ok(a) => a.parse()?,
+    let (addr, tls) = match listening.recv_timeout(Duration::from_secs(20)) {
+        Ok((a, tls)) => (a.parse()?, tls.map(|t| t.parse()).transpose()?),
         Err(_) => {
             let _ = child.kill();
             bail!("{} did not report listening", shim.binary_name());
         }
     };
-    Ok((child, addr))
+    Ok((child, addr, tls))
 }
 
 fn admin(shim: Shim, config: &Path, args: &[&str], password: Option<&str>) -> Result<()> {

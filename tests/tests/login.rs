@@ -15,12 +15,12 @@ fn stream_error(condition: &str) -> String {
 }
 
 for_both_shims! {
-    fn offers_scram_and_plain_on_a_fresh_stream(shim) {
+    fn offers_starttls_scram_and_plain_when_encryption_is_optional(shim) {
         let server = TestServer::start(shim, USERS, "")?;
         let mut c = RawClient::connect(server.addr)?;
         let features = c.open_stream()?;
         assert!(features.ends_with(
-            "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-256</mechanism>\
+            "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-256</mechanism>\
              <mechanism>SCRAM-SHA-1</mechanism><mechanism>PLAIN</mechanism></mechanisms></stream:features>"
         ), "{features}");
         Ok(())

@@ -10,6 +10,7 @@ mod credentials;
 mod plain;
 mod scram;
 
+use crate::tls::ChannelBinding;
 pub use credentials::{PasswordError, ScramHash, ScramKeys, StoredCredentials, DEFAULT_ITERATIONS};
 
 use crate::entropy::Entropy;
@@ -24,6 +25,8 @@ use scram::{ClientFirst, ScramServer};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SaslFailure {
     Aborted,
+    /// The mechanism needs an encrypted stream (RFC 6120 section 6.5.3).
+    EncryptionRequired,
     IncorrectEncoding,
     InvalidAuthzid,
     InvalidMechanism,
@@ -36,6 +39,7 @@ impl SaslFailure {
     pub fn name(self) -> &'static str {
         match self {
             SaslFailure::Aborted => "aborted",
+            SaslFailure::EncryptionRequired => "encryption-required",
             SaslFailure::IncorrectEncoding => "incorrect-encoding",
             SaslFailure::InvalidAuthzid => "invalid-authzid",
             SaslFailure::InvalidMechanism => "invalid-mechanism",
@@ -55,34 +59,65 @@ impl SaslFailure {
 pub(crate) enum Mechanism {
     Plain,
     Scram(ScramHash),
+    /// SCRAM with channel binding (RFC 5802 section 6).
+    ScramPlus(ScramHash),
+}
+
+/// What a connection may offer, from its state and the operator's policy.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Offer<'a> {
+    pub plain: bool,
+    /// The stream's channel bindings; `-PLUS` mechanisms are offered only
+    /// with at least one type.
+    pub binding: Option<&'a ChannelBinding>,
+}
+
+impl Offer<'_> {
+    fn plus(&self) -> bool {
+        self.binding.is_some_and(|b| !b.is_empty())
+    }
 }
 
 impl Mechanism {
+    /// Every mechanism, strongest first: the order they are offered in.
+    const ALL: [Mechanism; 5] = [
+        Mechanism::ScramPlus(ScramHash::Sha256),
+        Mechanism::ScramPlus(ScramHash::Sha1),
+        Mechanism::Scram(ScramHash::Sha256),
+        Mechanism::Scram(ScramHash::Sha1),
+        Mechanism::Plain,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Mechanism::Plain => "PLAIN",
             Mechanism::Scram(ScramHash::Sha1) => "SCRAM-SHA-1",
             Mechanism::Scram(ScramHash::Sha256) => "SCRAM-SHA-256",
+            Mechanism::ScramPlus(ScramHash::Sha1) => "SCRAM-SHA-1-PLUS",
+            Mechanism::ScramPlus(ScramHash::Sha256) => "SCRAM-SHA-256-PLUS",
+        }
+    }
+
+    fn is_offered(self, offer: &Offer) -> bool {
+        match self {
+            Mechanism::Plain => offer.plain,
+            Mechanism::Scram(_) => true,
+            Mechanism::ScramPlus(_) => offer.plus(),
         }
     }
 
     /// The mechanisms offered, strongest first.
-    pub fn offered(offer_plain: bool) -> &'static [&'static str] {
-        if offer_plain {
-            &["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]
-        } else {
-            &["SCRAM-SHA-256", "SCRAM-SHA-1"]
-        }
+    pub fn offered<'a>(offer: &'a Offer<'a>) -> impl Iterator<Item = &'static str> + 'a {
+        Self::ALL
+            .into_iter()
+            .filter(|m| m.is_offered(offer))
+            .map(Mechanism::name)
     }
 
-    pub fn from_offered(name: &str, offer_plain: bool) -> Option<Self> {
-        [
-            Mechanism::Scram(ScramHash::Sha256),
-            Mechanism::Scram(ScramHash::Sha1),
-            Mechanism::Plain,
-        ]
-        .into_iter()
-        .find(|m| m.name() == name && (offer_plain || *m != Mechanism::Plain))
+    pub fn from_offered(name: &str, offer: &Offer) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == name && m.is_offered(offer))
     }
 }
 
@@ -110,7 +145,10 @@ pub(crate) enum Exchange {
         message: PlainMessage,
         username: String,
     },
-    ScramAwaitingFirst(ScramHash),
+    ScramAwaitingFirst {
+        hash: ScramHash,
+        binding: ExpectedBinding,
+    },
     ScramLookingUp {
         hash: ScramHash,
         first: ClientFirst,
@@ -150,18 +188,29 @@ type Next = (Option<Exchange>, Step);
 
 impl Exchange {
     /// Begin an exchange with `<auth mechanism=…>` and its initial response.
-    pub fn start(mechanism: Mechanism, initial: Option<Vec<u8>>, domain: &str) -> Next {
+    pub fn start(
+        mechanism: Mechanism,
+        initial: Option<Vec<u8>>,
+        domain: &str,
+        offer: &Offer,
+    ) -> Next {
+        let plus = matches!(mechanism, Mechanism::ScramPlus(_));
         match (mechanism, initial) {
             (Mechanism::Plain, None) => (
                 Some(Exchange::PlainAwaitingResponse),
                 Step::Challenge(Vec::new()),
             ),
             (Mechanism::Plain, Some(data)) => plain_message(&data, domain),
-            (Mechanism::Scram(hash), None) => (
-                Some(Exchange::ScramAwaitingFirst(hash)),
+            (Mechanism::Scram(hash) | Mechanism::ScramPlus(hash), None) => (
+                Some(Exchange::ScramAwaitingFirst {
+                    hash,
+                    binding: ExpectedBinding::new(plus, offer),
+                }),
                 Step::Challenge(Vec::new()),
             ),
-            (Mechanism::Scram(hash), Some(data)) => scram_first(hash, &data, domain),
+            (Mechanism::Scram(hash) | Mechanism::ScramPlus(hash), Some(data)) => {
+                scram_first(hash, &ExpectedBinding::new(plus, offer), &data, domain)
+            }
         }
     }
 
@@ -169,7 +218,9 @@ impl Exchange {
     pub fn response(self, data: Vec<u8>, domain: &str) -> Next {
         match self {
             Exchange::PlainAwaitingResponse => plain_message(&data, domain),
-            Exchange::ScramAwaitingFirst(hash) => scram_first(hash, &data, domain),
+            Exchange::ScramAwaitingFirst { hash, binding } => {
+                scram_first(hash, &binding, &data, domain)
+            }
             Exchange::ScramAwaitingFinal { server, username } => match server.finish(&data) {
                 Ok(last) => (
                     None,
@@ -260,8 +311,55 @@ fn plain_message(data: &[u8], domain: &str) -> Next {
     }
 }
 
-fn scram_first(hash: ScramHash, data: &[u8], domain: &str) -> Next {
-    let outcome = scram::parse_client_first(data).and_then(|first| {
+/// What a SCRAM exchange must find in the client's GS2 header: what the
+/// stream offered, copied out so that the exchange owns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExpectedBinding {
+    /// The mechanism is a `-PLUS` one.
+    plus: bool,
+    /// We advertised `-PLUS` mechanisms on this stream.
+    advertised: bool,
+    data: ChannelBinding,
+}
+
+impl ExpectedBinding {
+    fn new(plus: bool, offer: &Offer) -> Self {
+        ExpectedBinding {
+            plus,
+            advertised: offer.plus(),
+            data: offer.binding.cloned().unwrap_or_default(),
+        }
+    }
+
+    /// RFC 5802 section 6: the `c=` value the client must send back, or
+    /// why its GS2 flag fails the exchange.
+    fn check(&self, flag: &scram::Gs2Flag, gs2_header: &str) -> Result<Vec<u8>, SaslFailure> {
+        use scram::Gs2Flag;
+        let mut expected = gs2_header.as_bytes().to_vec();
+        match (self.plus, flag) {
+            (false, Gs2Flag::NotSupported) => {}
+            // The client could bind but thinks we cannot: we offered
+            // -PLUS, so someone stripped it from our features.
+            (false, Gs2Flag::ClientOnly) if self.advertised => {
+                return Err(SaslFailure::NotAuthorized)
+            }
+            (false, Gs2Flag::ClientOnly) => {}
+            (true, Gs2Flag::Binding(kind)) => {
+                let data = self.data.data(kind).ok_or(SaslFailure::NotAuthorized)?;
+                expected.extend_from_slice(data);
+            }
+            // Binding asked for under a mechanism without it, or a -PLUS
+            // mechanism without binding.
+            (false, Gs2Flag::Binding(_)) => return Err(SaslFailure::NotAuthorized),
+            (true, _) => return Err(SaslFailure::MalformedRequest),
+        }
+        Ok(expected)
+    }
+}
+
+fn scram_first(hash: ScramHash, binding: &ExpectedBinding, data: &[u8], domain: &str) -> Next {
+    let outcome = scram::parse_client_first(data).and_then(|mut first| {
+        first.channel_binding = binding.check(&first.flag, &first.gs2_header)?;
         let username = prepare_username(&first.username)?;
         check_authzid(first.authzid.as_deref(), &username, domain)?;
         Ok((first, username))
@@ -312,6 +410,7 @@ mod tests {
             Mechanism::Plain,
             Some(b"romeo@localhost\0juliet\0pw".to_vec()),
             "localhost",
+            &Offer::default(),
         );
         assert_eq!(step, Step::Failure(SaslFailure::InvalidAuthzid));
     }
@@ -322,6 +421,7 @@ mod tests {
             Mechanism::Plain,
             Some(b"Juliet@localhost\0juliet\0pw".to_vec()),
             "localhost",
+            &Offer::default(),
         );
         assert_eq!(step, Step::LookUp("juliet".into()));
     }
@@ -332,17 +432,116 @@ mod tests {
             Mechanism::Plain,
             Some(b"\0JULIET\0pw".to_vec()),
             "localhost",
+            &Offer::default(),
         );
         assert_eq!(step, Step::LookUp("juliet".into()));
     }
 
     #[test]
     fn plain_is_not_offered_when_disabled() {
-        assert_eq!(Mechanism::from_offered("PLAIN", false), None);
+        let without = Offer::default();
+        let with = Offer {
+            plain: true,
+            binding: None,
+        };
+        assert_eq!(Mechanism::from_offered("PLAIN", &without), None);
         assert_eq!(
-            Mechanism::from_offered("PLAIN", true),
+            Mechanism::from_offered("PLAIN", &with),
             Some(Mechanism::Plain)
         );
+    }
+
+    #[test]
+    fn plus_mechanisms_are_offered_only_with_a_binding() {
+        let binding = ChannelBinding {
+            tls_exporter: Some(vec![7; 32]),
+            tls_server_end_point: None,
+        };
+        let plus = Offer {
+            plain: false,
+            binding: Some(&binding),
+        };
+        assert_eq!(
+            Mechanism::offered(&plus).collect::<Vec<_>>(),
+            [
+                "SCRAM-SHA-256-PLUS",
+                "SCRAM-SHA-1-PLUS",
+                "SCRAM-SHA-256",
+                "SCRAM-SHA-1"
+            ]
+        );
+        let empty = ChannelBinding::default();
+        let none = Offer {
+            plain: false,
+            binding: Some(&empty),
+        };
+        assert_eq!(
+            Mechanism::offered(&none).collect::<Vec<_>>(),
+            ["SCRAM-SHA-256", "SCRAM-SHA-1"]
+        );
+    }
+
+    fn exporter_offer(binding: &ChannelBinding) -> Offer<'_> {
+        Offer {
+            plain: false,
+            binding: Some(binding),
+        }
+    }
+
+    fn first_step(mechanism: Mechanism, message: &[u8], offer: &Offer) -> Step {
+        Exchange::start(mechanism, Some(message.to_vec()), "localhost", offer).1
+    }
+
+    #[test]
+    fn y_flag_after_plus_was_advertised_is_a_downgrade() {
+        let binding = ChannelBinding {
+            tls_exporter: Some(vec![7; 32]),
+            tls_server_end_point: None,
+        };
+        let step = first_step(
+            Mechanism::Scram(ScramHash::Sha256),
+            b"y,,n=juliet,r=abc",
+            &exporter_offer(&binding),
+        );
+        assert_eq!(step, Step::Failure(SaslFailure::NotAuthorized));
+    }
+
+    #[test]
+    fn y_flag_without_plus_advertised_is_accepted() {
+        let step = first_step(
+            Mechanism::Scram(ScramHash::Sha256),
+            b"y,,n=juliet,r=abc",
+            &Offer::default(),
+        );
+        assert_eq!(step, Step::LookUp("juliet".into()));
+    }
+
+    #[test]
+    fn plus_with_an_unavailable_binding_type_fails() {
+        let binding = ChannelBinding {
+            tls_exporter: None,
+            tls_server_end_point: Some(vec![1; 32]),
+        };
+        let step = first_step(
+            Mechanism::ScramPlus(ScramHash::Sha256),
+            b"p=tls-exporter,,n=juliet,r=abc",
+            &exporter_offer(&binding),
+        );
+        assert_eq!(step, Step::Failure(SaslFailure::NotAuthorized));
+    }
+
+    #[test]
+    fn plus_without_p_flag_is_malformed() {
+        let binding = ChannelBinding {
+            tls_exporter: Some(vec![7; 32]),
+            tls_server_end_point: None,
+        };
+        let step = first_step(
+            Mechanism::ScramPlus(ScramHash::Sha256),
+            b"n,,n=juliet,r=abc",
+            &exporter_offer(&binding),
+        );
+        assert_eq!(step, Step::Failure(SaslFailure::MalformedRequest));
     }
 
     #[test]

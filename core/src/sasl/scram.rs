@@ -1,4 +1,4 @@
-//! The server side of SCRAM (RFC 5802) without channel binding.
+//! The server side of SCRAM (RFC 5802), with or without channel binding.
 //!
 //! The nonce comes from the connection's entropy and the credentials from
 //! storage, so an exchange is a pure function of its inputs.
@@ -8,11 +8,27 @@ use super::SaslFailure;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
+/// The GS2 channel-binding flag (RFC 5802 section 7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Gs2Flag {
+    /// `n`: the client does not support channel binding.
+    NotSupported,
+    /// `y`: the client supports it but believes the server does not.
+    ClientOnly,
+    /// `p=<type>`: the client binds to this channel-binding type.
+    Binding(String),
+}
+
 /// The parsed client-first-message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ClientFirst {
-    /// `n,,`, `y,,` or `n,a=authzid,`: echoed in the final message's `c=`.
+    pub flag: Gs2Flag,
+    /// `n,,`, `p=tls-exporter,,` or `n,a=authzid,`.
     pub gs2_header: String,
+    /// What the final message's `c=` must decode to: the GS2 header, then
+    /// the channel-binding data when there is a binding. Set by the
+    /// exchange once it knows the stream's binding.
+    pub channel_binding: Vec<u8>,
     pub authzid: Option<String>,
     /// The SASLprepped user name, `=2C` and `=3D` decoded.
     pub username: String,
@@ -26,14 +42,21 @@ pub(crate) fn parse_client_first(message: &[u8]) -> Result<ClientFirst, SaslFail
     let flag = fields.next().ok_or(SaslFailure::MalformedRequest)?;
     let authzid_field = fields.next().ok_or(SaslFailure::MalformedRequest)?;
     let bare = fields.next().ok_or(SaslFailure::MalformedRequest)?;
-    match flag {
-        // `y`: the client supports channel binding but thinks we do not;
-        // we do not advertise -PLUS, so that is the truth (RFC 5802 6).
-        "n" | "y" => {}
-        // The client wants channel binding we did not offer.
-        f if f.starts_with("p=") => return Err(SaslFailure::NotAuthorized),
-        _ => return Err(SaslFailure::MalformedRequest),
-    }
+    let parsed_flag = match flag {
+        "n" => Gs2Flag::NotSupported,
+        "y" => Gs2Flag::ClientOnly,
+        f => match f.strip_prefix("p=") {
+            Some(kind)
+                if !kind.is_empty()
+                    && kind
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') =>
+            {
+                Gs2Flag::Binding(kind.to_owned())
+            }
+            _ => return Err(SaslFailure::MalformedRequest),
+        },
+    };
     let authzid = match authzid_field {
         "" => None,
         a => Some(decode_saslname(
@@ -58,8 +81,11 @@ pub(crate) fn parse_client_first(message: &[u8]) -> Result<ClientFirst, SaslFail
     let username = stringprep::saslprep(&username)
         .map_err(|_| SaslFailure::NotAuthorized)?
         .into_owned();
+    let gs2_header = format!("{flag},{authzid_field},");
     Ok(ClientFirst {
-        gs2_header: format!("{flag},{authzid_field},"),
+        flag: parsed_flag,
+        channel_binding: gs2_header.as_bytes().to_vec(),
+        gs2_header,
         authzid,
         username,
         client_nonce: nonce.to_owned(),
@@ -143,7 +169,7 @@ impl ScramServer {
         let binding = B64
             .decode(binding)
             .map_err(|_| SaslFailure::IncorrectEncoding)?;
-        if binding != self.first.gs2_header.as_bytes() || nonce != self.nonce {
+        if !constant_time_eq(&binding, &self.first.channel_binding) || nonce != self.nonce {
             return Err(SaslFailure::NotAuthorized);
         }
         let proof = B64
@@ -223,9 +249,24 @@ mod tests {
     }
 
     #[test]
-    fn channel_binding_request_without_plus_is_refused() {
+    fn p_flag_names_the_binding_type() {
+        let first = parse_client_first(b"p=tls-exporter,,n=user,r=abc").unwrap();
+        assert_eq!(first.flag, Gs2Flag::Binding("tls-exporter".into()));
+        assert_eq!(first.gs2_header, "p=tls-exporter,,");
+    }
+
+    #[test]
+    fn final_message_with_tampered_binding_is_not_authorized() {
+        let salt = B64.decode("QSXCR+Q6sek8bf92").unwrap();
+        let creds = StoredCredentials::derive("pencil", &salt, 4096).unwrap();
+        let mut first = parse_client_first(b"p=tls-exporter,,n=user,r=abc").unwrap();
+        first.channel_binding = [b"p=tls-exporter,,".as_slice(), &[9; 32]].concat();
+        let server = ScramServer::new(ScramHash::Sha1, first, "xyz", creds);
+        // The client bound to other data (a man in the middle's channel).
+        let forged = B64.encode([b"p=tls-exporter,,".as_slice(), &[8; 32]].concat());
+        let message = format!("c={forged},r=abcxyz,p=AAAA");
         assert_eq!(
-            parse_client_first(b"p=tls-exporter,,n=user,r=abc"),
+            server.finish(message.as_bytes()),
             Err(SaslFailure::NotAuthorized)
         );
     }

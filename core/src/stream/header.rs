@@ -63,21 +63,48 @@ pub(crate) fn response_header(id: &str, from: Option<&str>) -> String {
 }
 
 /// Which stage of negotiation the features describe.
-pub(crate) enum Features<'a> {
-    /// Before authentication: the SASL mechanisms on offer.
-    Sasl(&'a [&'static str]),
+pub(crate) enum Features {
+    /// Before authentication: STARTTLS if offered (`Some(required)`), the
+    /// SASL mechanisms on offer and the channel-binding types (XEP-0440).
+    Unauthed {
+        starttls: Option<bool>,
+        mechanisms: Vec<&'static str>,
+        binding_types: Vec<&'static str>,
+    },
     /// After authentication: resource binding and the legacy session.
     Bind,
 }
 
-pub(crate) fn features(stage: Features<'_>) -> String {
+pub(crate) fn features(stage: Features) -> String {
     let children = match stage {
-        Features::Sasl(mechanisms) => {
-            let mut m = Element::new("mechanisms", ns::SASL);
-            for name in mechanisms {
-                m.push_child(Element::new("mechanism", ns::SASL).text(name));
+        Features::Unauthed {
+            starttls,
+            mechanisms,
+            binding_types,
+        } => {
+            let mut children = Vec::new();
+            if let Some(required) = starttls {
+                let mut tls = Element::new("starttls", ns::TLS);
+                if required {
+                    tls.push_child(Element::new("required", ns::TLS));
+                }
+                children.push(tls);
             }
-            vec![m]
+            if !mechanisms.is_empty() {
+                let mut m = Element::new("mechanisms", ns::SASL);
+                for name in mechanisms {
+                    m.push_child(Element::new("mechanism", ns::SASL).text(name));
+                }
+                children.push(m);
+            }
+            if !binding_types.is_empty() {
+                let mut cb = Element::new("sasl-channel-binding", ns::SASL_CB);
+                for kind in binding_types {
+                    cb.push_child(Element::new("channel-binding", ns::SASL_CB).attr("type", kind));
+                }
+                children.push(cb);
+            }
+            children
         }
         Features::Bind => vec![
             Element::new("bind", ns::BIND),

@@ -57,12 +57,23 @@ pub struct Bench {
     /// Benchmarks turn off recording and invariant checks, which would
     /// otherwise dominate what they measure.
     pub record: bool,
+    /// Connections the core asked to start TLS on, in order.
+    pub tls_started: Vec<ConnectionId>,
     next_conn: u64,
+}
+
+/// The defaults, minus TLS: most tests speak to the core in the clear,
+/// as a shim without TLS would (`tls.rs` covers encryption).
+pub fn plaintext() -> Config {
+    Config {
+        encryption: rookery_core::Encryption::Unavailable,
+        ..Config::default()
+    }
 }
 
 impl Bench {
     pub fn new() -> Self {
-        Self::with_config(Config::default())
+        Self::with_config(plaintext())
     }
 
     pub fn with_config(config: Config) -> Self {
@@ -81,6 +92,7 @@ impl Bench {
             closed: HashSet::new(),
             log: Vec::new(),
             record: true,
+            tls_started: Vec::new(),
             next_conn: 0,
         };
         // Few iterations keep the tests fast; the count is stored per user.
@@ -100,7 +112,7 @@ impl Bench {
                 max_connections_per_address: 0,
                 ..Default::default()
             },
-            ..Default::default()
+            ..plaintext()
         });
         bench.record = false;
         bench
@@ -131,6 +143,12 @@ impl Bench {
 
     pub fn send_bytes(&mut self, conn: ConnectionId, data: &[u8]) {
         self.server.handle_bytes(conn, data, self.now);
+        self.pump();
+    }
+
+    /// The shim finished the handshake the core asked for.
+    pub fn tls_established(&mut self, conn: ConnectionId, binding: rookery_core::ChannelBinding) {
+        self.server.handle_tls_established(conn, binding, self.now);
         self.pump();
     }
 
@@ -218,7 +236,7 @@ impl Bench {
                         Output::Close { connection } => {
                             self.closed.insert(connection);
                         }
-                        Output::Transmit { .. } => {}
+                        Output::Transmit { .. } | Output::StartTls { .. } => {}
                     }
                     continue;
                 }
@@ -233,6 +251,10 @@ impl Bench {
                         self.closed.insert(connection);
                     }
                     Output::Storage { request, query } => self.pending.push((request, query)),
+                    Output::StartTls { connection } => {
+                        assert!(!self.closed.contains(&connection), "TLS after close");
+                        self.tls_started.push(connection);
+                    }
                 }
             }
             self.server
@@ -289,14 +311,23 @@ impl Bench {
     /// Run a SCRAM exchange with the independent client; returns what the
     /// server wrote in the end (success or failure).
     pub fn scram(&mut self, c: ConnectionId, hash: Hash, user: &str, password: &str) -> String {
+        let client = ScramClient::new(hash, user, password, "fyko+d2lbbFgONRv9qkxdawL");
+        self.scram_with(c, hash.mechanism(), client)
+    }
+
+    /// Run a SCRAM exchange under `mechanism` with a prepared client.
+    pub fn scram_with(
+        &mut self,
+        c: ConnectionId,
+        mechanism: &str,
+        mut client: ScramClient,
+    ) -> String {
         use base64::engine::general_purpose::STANDARD as B64;
         use base64::Engine;
-        let mut client = ScramClient::new(hash, user, password, "fyko+d2lbbFgONRv9qkxdawL");
         self.send(
             c,
             &format!(
-                "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='{}'>{}</auth>",
-                hash.mechanism(),
+                "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='{mechanism}'>{}</auth>",
                 B64.encode(client.client_first())
             ),
         );
