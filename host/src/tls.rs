@@ -55,7 +55,7 @@ impl TlsSettings {
     }
 
     fn is_generated(&self, domain: &str) -> bool {
-        self.per_domain.get(domain).is_none() && self.default.is_none()
+        !self.per_domain.contains_key(domain) && self.default.is_none()
     }
 }
 

@@ -2,13 +2,16 @@
 
 usage: slix_login.py JID PASSWORD PORT MECHANISM [RESOURCE]
 
-Connects to 127.0.0.1:PORT over plain TCP, authenticates with MECHANISM,
+Connects to 127.0.0.1:PORT over plain TCP (or, with ROOKERY_TLS=starttls
+or ROOKERY_TLS=direct, over TLS trusting the certificate in ROOKERY_CA),
+authenticates with MECHANISM,
 binds a resource, sends a message to its own full JID and waits for it to
 come back, then closes the stream. Prints one line per milestone:
 "BOUND <full jid>", "ECHO <body>", "AUTH_FAILED", and exits 0 only when
 everything worked.
 """
 import asyncio
+import os
 import sys
 
 import slixmpp
@@ -17,15 +20,25 @@ import slixmpp
 def main():
     jid, password, port, mechanism = sys.argv[1:5]
     resource = sys.argv[5] if len(sys.argv) > 5 else None
+    tls = os.environ.get("ROOKERY_TLS", "none")
     if resource:
         jid = f"{jid}/{resource}"
     client = slixmpp.ClientXMPP(
         jid,
         password,
         plugin_config={
-            "feature_mechanisms": {"use_mech": mechanism, "unencrypted_plain": True},
+            "feature_mechanisms": {"use_mech": mechanism, "unencrypted_plain": tls == "none"},
         },
     )
+    if tls != "none":
+        # Trust exactly the server's generated certificate; slixmpp checks
+        # the chain and the name (localhost) with OpenSSL.
+        client.ca_certs = os.environ["ROOKERY_CA"]
+
+    def encrypted(_):
+        print("TLS", flush=True)
+
+    client.add_event_handler("ssl_cert", encrypted)
     outcome = {"ok": False}
 
     async def no_dns(domain, port=None):
@@ -51,7 +64,12 @@ def main():
     client.add_event_handler("message", message)
     client.add_event_handler("failed_all_auth", failed_auth)
     client.add_event_handler("disconnected", lambda _: client.loop.stop())
-    client.connect(("127.0.0.1", int(port)), use_ssl=False, force_starttls=False, disable_starttls=True)
+    client.connect(
+        ("127.0.0.1", int(port)),
+        use_ssl=tls == "direct",
+        force_starttls=tls == "starttls",
+        disable_starttls=tls == "none",
+    )
     client.loop.call_later(15, client.loop.stop)
     client.loop.run_forever()
     sys.exit(0 if outcome["ok"] else 1)

@@ -7,13 +7,79 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
     xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
 
+/// The connection under the XML: plain TCP, or TLS over it.
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Transport {
+    fn socket(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(s) => s,
+            Transport::Tls(t) => &t.sock,
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.read(buf),
+            Transport::Tls(t) => t.read(buf),
+        }
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Transport::Plain(s) => s.write_all(data),
+            Transport::Tls(t) => t.write_all(data).and_then(|_| t.flush()),
+        }
+    }
+}
+
+/// A client TLS config trusting exactly the certificate in `ca_pem` (the
+/// server's generated self-signed one), as a client told to trust it would.
+pub fn tls_config(ca_pem: &std::path::Path, alpn: bool) -> Result<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca_pem)? {
+        roots.add(cert?)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    if alpn {
+        config.alpn_protocols = vec![b"xmpp-client".to_vec()];
+    }
+    // Every handshake a full one, as for a client's first connection.
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(Arc::new(config))
+}
+
+/// Run a client handshake for `localhost` over `socket`.
+fn handshake(
+    socket: TcpStream,
+    config: Arc<rustls::ClientConfig>,
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+    let name = rustls::pki_types::ServerName::try_from("localhost")?;
+    let mut conn = rustls::ClientConnection::new(config, name)?;
+    let mut socket = socket;
+    socket.set_read_timeout(Some(Duration::from_secs(10)))?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut socket)?;
+    }
+    Ok(rustls::StreamOwned::new(conn, socket))
+}
+
 pub struct RawClient {
-    stream: TcpStream,
+    stream: Transport,
     /// Received and not yet consumed.
     buffer: String,
     pending_bytes: Vec<u8>,
@@ -25,20 +91,90 @@ impl RawClient {
         let stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
         Ok(RawClient {
-            stream,
+            stream: Transport::Plain(stream),
             buffer: String::new(),
             pending_bytes: Vec::new(),
             closed: false,
         })
     }
 
-    /// The socket, for benchmarks that do their own reading.
-    pub fn into_stream(self) -> TcpStream {
-        self.stream
+    /// Connect to a direct TLS (XEP-0368) listener (see [`tls_config`]).
+    pub fn connect_direct_tls(
+        addr: SocketAddr,
+        config: Arc<rustls::ClientConfig>,
+    ) -> Result<RawClient> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        let tls = handshake(stream, config)?;
+        Ok(RawClient {
+            stream: Transport::Tls(Box::new(tls)),
+            buffer: String::new(),
+            pending_bytes: Vec::new(),
+            closed: false,
+        })
+    }
+
+    /// Send `<starttls/>` (plus `trailer` in the same write), wait for
+    /// `<proceed/>` and run the handshake. The caller opens the new stream.
+    pub fn starttls_with_trailer(
+        &mut self,
+        config: Arc<rustls::ClientConfig>,
+        trailer: &str,
+    ) -> Result<()> {
+        self.send(&format!(
+            "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>{trailer}"
+        ))?;
+        self.read_until("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")?;
+        if !self.buffer.is_empty() {
+            bail!("plaintext after <proceed/>: {:?}", self.buffer);
+        }
+        let Transport::Plain(socket) = &self.stream else {
+            bail!("already encrypted");
+        };
+        let tls = handshake(socket.try_clone()?, config)?;
+        self.stream = Transport::Tls(Box::new(tls));
+        Ok(())
+    }
+
+    /// STARTTLS trusting `ca_pem`.
+    pub fn starttls(&mut self, ca_pem: &std::path::Path) -> Result<()> {
+        self.starttls_with_trailer(tls_config(ca_pem, false)?, "")
+    }
+
+    /// RFC 9266 channel-binding data of this TLS session.
+    pub fn tls_exporter(&self) -> Result<Vec<u8>> {
+        let Transport::Tls(tls) = &self.stream else {
+            bail!("not encrypted");
+        };
+        Ok(tls
+            .conn
+            .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)?
+            .to_vec())
+    }
+
+    /// The negotiated TLS version, if encrypted.
+    pub fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
+        match &self.stream {
+            Transport::Tls(t) => t.conn.protocol_version(),
+            Transport::Plain(_) => None,
+        }
+    }
+
+    /// The socket, for benchmarks that do their own reading (plain TCP
+    /// only: under TLS the socket carries records, not XML).
+    pub fn into_stream(self) -> Result<TcpStream> {
+        match self.stream {
+            Transport::Plain(s) => Ok(s),
+            Transport::Tls(_) => bail!("an encrypted client has no plain socket"),
+        }
     }
 
     pub fn send(&mut self, data: &str) -> Result<()> {
-        self.stream.write_all(data.as_bytes())?;
+        self.send_bytes(data.as_bytes())
+    }
+
+    pub fn send_bytes(&mut self, data: &[u8]) -> Result<()> {
+        self.stream.write_all(data)?;
         Ok(())
     }
 
@@ -77,6 +213,7 @@ impl RawClient {
 
     fn fill(&mut self, wait: Duration) -> Result<()> {
         self.stream
+            .socket()
             .set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
         let mut chunk = [0u8; 4096];
         match self.stream.read(&mut chunk) {
@@ -94,10 +231,34 @@ impl RawClient {
                 self.pending_bytes.drain(..valid);
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => self.closed = true,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::ConnectionReset | ErrorKind::UnexpectedEof | ErrorKind::InvalidData
+                ) =>
+            {
+                self.closed = true
+            }
             Err(e) => return Err(e.into()),
         }
         Ok(())
+    }
+
+    /// Median round trip of `n` server pings (XEP-0199), 5 ms apart.
+    pub fn ping_median(&mut self, n: usize) -> Result<Duration> {
+        let mut times = Vec::with_capacity(n);
+        for i in 0..n {
+            let t = Instant::now();
+            self.send(&format!(
+                "<iq type='get' id='p{i}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
+            ))?;
+            self.read_until(&format!("id='p{i}'"))?;
+            self.read_until("/>")?;
+            times.push(t.elapsed());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        times.sort();
+        Ok(times[n / 2])
     }
 
     /// Open the stream and read up to the end of the features.
@@ -118,10 +279,15 @@ impl RawClient {
     /// SASL SCRAM with the independent client; verifies the server's
     /// signature on success. Returns the verdict element.
     pub fn scram(&mut self, hash: Hash, user: &str, password: &str) -> Result<String> {
-        let mut client = ScramClient::new(hash, user, password, "rookery-test-nonce-0123");
+        let client = ScramClient::new(hash, user, password, "rookery-test-nonce-0123");
+        self.scram_with(hash.mechanism(), client)
+    }
+
+    /// SCRAM under `mechanism` with a prepared client (e.g. one that binds
+    /// to the channel).
+    pub fn scram_with(&mut self, mechanism: &str, mut client: ScramClient) -> Result<String> {
         self.send(&format!(
-            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='{}'>{}</auth>",
-            hash.mechanism(),
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='{mechanism}'>{}</auth>",
             B64.encode(client.client_first())
         ))?;
         let reply = self.read_until(">")?;

@@ -9,29 +9,12 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const USERS: &[(&str, &str)] = &[
     ("juliet@localhost", "r0m30"),
     ("romeo@localhost", "j00l13t"),
 ];
-
-/// Median round trip of `n` server pings.
-fn ping_median(c: &mut RawClient, n: usize) -> anyhow::Result<Duration> {
-    let mut times = Vec::with_capacity(n);
-    for i in 0..n {
-        let t = Instant::now();
-        c.send(&format!(
-            "<iq type='get' id='p{i}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
-        ))?;
-        c.read_until(&format!("id='p{i}'"))?;
-        c.read_until("/>")?;
-        times.push(t.elapsed());
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    times.sort();
-    Ok(times[n / 2])
-}
 
 for_both_shims! {
     fn a_client_that_stops_reading_is_closed_and_its_contacts_see_it_go(shim) {
@@ -67,7 +50,7 @@ for_both_shims! {
     fn a_flood_from_one_client_leaves_anothers_round_trips_bounded(shim) {
         let server = TestServer::start(shim, USERS, "")?;
         let (mut quiet, _) = RawClient::login(server.addr, "juliet", "r0m30", Some("balcony"))?;
-        let baseline = ping_median(&mut quiet, 21)?;
+        let baseline = quiet.ping_median(21)?;
         let stop = Arc::new(AtomicBool::new(false));
         let flood = {
             let (stop, addr) = (stop.clone(), server.addr);
@@ -87,7 +70,7 @@ for_both_shims! {
             })
         };
         std::thread::sleep(Duration::from_millis(200));
-        let flooded = ping_median(&mut quiet, 21)?;
+        let flooded = quiet.ping_median(21)?;
         stop.store(true, Ordering::Relaxed);
         let sent = flood.join().expect("flood thread");
         // The documented bound: under a flood, the median round trip stays

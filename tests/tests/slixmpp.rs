@@ -9,6 +9,14 @@ use std::process::Command;
 
 const USERS: &[(&str, &str)] = &[("juliet@localhost", "r0m30")];
 
+/// How the slixmpp client reaches the server.
+#[derive(Clone, Copy)]
+enum Transport {
+    Plain,
+    StartTls,
+    DirectTls,
+}
+
 /// Run the slixmpp login script; returns its stdout.
 fn slixmpp(
     server: &TestServer,
@@ -16,12 +24,31 @@ fn slixmpp(
     mechanism: &str,
     resource: Option<&str>,
 ) -> Result<(bool, String)> {
+    slixmpp_over(server, Transport::Plain, password, mechanism, resource)
+}
+
+fn slixmpp_over(
+    server: &TestServer,
+    tls: Transport,
+    password: &str,
+    mechanism: &str,
+    resource: Option<&str>,
+) -> Result<(bool, String)> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/slix_login.py");
-    let port = server.port().to_string();
+    let (port, mode) = match tls {
+        Transport::Plain => (server.port(), "none"),
+        Transport::StartTls => (server.port(), "starttls"),
+        Transport::DirectTls => (server.tls_addr.map(|a| a.port()).unwrap_or(0), "direct"),
+    };
+    let port = port.to_string();
     let mut args = vec![script, "juliet@localhost", password, &port, mechanism];
     args.extend(resource);
     // Debian installs slixmpp for the system interpreter only.
-    let out = Command::new("/usr/bin/python3").args(&args).output()?;
+    let out = Command::new("/usr/bin/python3")
+        .args(&args)
+        .env("ROOKERY_TLS", mode)
+        .env("ROOKERY_CA", server.certificate_path())
+        .output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if stderr.contains("No module named 'slixmpp'") {
         bail!("python3-slixmpp is not installed (apt-get install python3-slixmpp)");
@@ -33,6 +60,27 @@ fn slixmpp(
 }
 
 for_both_shims! {
+    fn slixmpp_logs_in_over_starttls_trusting_the_generated_certificate(shim) {
+        let server = TestServer::start_secure(shim, USERS, "")?;
+        // PLAIN, not SCRAM: slixmpp 1.8 knows only tls-unique binding, so
+        // after seeing -PLUS it sends SCRAM's `y` flag, which RFC 5802
+        // section 6 obliges us (and Prosody) to refuse as a downgrade.
+        let (ok, out) = slixmpp_over(&server, Transport::StartTls, "r0m30", "PLAIN", Some("tls"))?;
+        assert!(ok, "{out}");
+        assert!(out.contains("TLS\n"), "{out}");
+        assert!(out.contains("BOUND juliet@localhost/tls\n"), "{out}");
+        assert!(out.contains("ECHO echo from slixmpp\n"), "{out}");
+        Ok(())
+    }
+
+    fn slixmpp_logs_in_over_direct_tls_with_plain(shim) {
+        let server = TestServer::start_secure(shim, USERS, "")?;
+        let (ok, out) = slixmpp_over(&server, Transport::DirectTls, "r0m30", "PLAIN", Some("direct"))?;
+        assert!(ok, "{out}");
+        assert!(out.contains("BOUND juliet@localhost/direct\n"), "{out}");
+        Ok(())
+    }
+
     fn slixmpp_logs_in_with_scram_sha_256_and_binds_its_resource(shim) {
         let server = TestServer::start(shim, USERS, "")?;
         let (ok, out) = slixmpp(&server, "r0m30", "SCRAM-SHA-256", Some("garden"))?;

@@ -2,6 +2,11 @@
 //! login (TCP connect, stream, SASL, restart, bind, close), one at a time.
 //!
 //! usage: login-bench [smol|std] [COUNT] [plain|scram-sha-1|scram-sha-256]
+//!                    [tcp|starttls|direct-tls]
+//!
+//! With `starttls` or `direct-tls` every login runs a full TLS 1.3
+//! handshake (no session resumption) trusting the server's generated
+//! certificate.
 //!
 //! After the sequential phase it holds COUNT bound sessions open at once and
 //! reports the server's resident memory per idle session (from /proc).
@@ -9,8 +14,8 @@
 //! Build with `--release` for meaningful figures: the server is built with
 //! the same profile as this binary.
 
-use anyhow::{bail, Result};
-use rookery_tests::client::RawClient;
+use anyhow::{bail, Context, Result};
+use rookery_tests::client::{tls_config, RawClient};
 use rookery_tests::scram::Hash;
 use rookery_tests::server::{Shim, TestServer, BENCH_LIMITS};
 use std::time::Instant;
@@ -24,12 +29,23 @@ fn main() -> Result<()> {
         .map(String::as_str)
         .unwrap_or("plain")
         .to_owned();
+    let transport = args.get(3).map(String::as_str).unwrap_or("tcp").to_owned();
     let server = TestServer::start(shim, &[("bench@localhost", "bench-password")], BENCH_LIMITS)?;
-    let mut latencies = Vec::with_capacity(count);
-    let started = Instant::now();
-    for _ in 0..count {
-        let t = Instant::now();
-        let mut c = RawClient::connect(server.addr)?;
+    let login = || -> Result<RawClient> {
+        let mut c = match transport.as_str() {
+            "tcp" => RawClient::connect(server.addr)?,
+            "starttls" => {
+                let mut c = RawClient::connect(server.addr)?;
+                c.open_stream()?;
+                c.starttls(&server.certificate_path())?;
+                c
+            }
+            "direct-tls" => RawClient::connect_direct_tls(
+                server.tls_addr.context("no direct TLS listener")?,
+                tls_config(&server.certificate_path(), true)?,
+            )?,
+            other => bail!("unknown transport {other}"),
+        };
         c.open_stream()?;
         let verdict = match mechanism.as_str() {
             "plain" => c.plain("bench", "bench-password")?,
@@ -42,6 +58,13 @@ fn main() -> Result<()> {
         }
         c.open_stream()?;
         c.bind(None)?;
+        Ok(c)
+    };
+    let mut latencies = Vec::with_capacity(count);
+    let started = Instant::now();
+    for _ in 0..count {
+        let t = Instant::now();
+        let mut c = login()?;
         c.send("</stream:stream>")?;
         c.read_to_close()?;
         latencies.push(t.elapsed());
@@ -50,7 +73,7 @@ fn main() -> Result<()> {
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     println!(
-        "{} {} x{count} {mechanism}: total {:.2?}, {:.0} logins/s, p50 {:.2?}, p95 {:.2?}, p99 {:.2?}",
+        "{} {} x{count} {mechanism} over {transport}: total {:.2?}, {:.0} logins/s, p50 {:.2?}, p95 {:.2?}, p99 {:.2?}",
         shim.binary_name(),
         if cfg!(debug_assertions) { "(debug build)" } else { "(release)" },
         total,
@@ -62,7 +85,7 @@ fn main() -> Result<()> {
     let before = server.rss_kib()?;
     let mut idle = Vec::with_capacity(count);
     for _ in 0..count {
-        idle.push(RawClient::login(server.addr, "bench", "bench-password", None)?.0);
+        idle.push(login()?);
     }
     std::thread::sleep(std::time::Duration::from_millis(500));
     let after = server.rss_kib()?;

@@ -37,8 +37,8 @@ fn main() -> Result<()> {
         let (receiver, _) =
             RawClient::login(server.addr, &format!("u{}", 2 * p + 1), "pw", Some("r"))?;
         links.push((
-            sender.into_stream(),
-            receiver.into_stream(),
+            sender.into_stream()?,
+            receiver.into_stream()?,
             format!("u{}@localhost/r", 2 * p + 1),
         ));
     }
