@@ -11,6 +11,7 @@
 
 use anyhow::{Context, Result};
 use async_io::{Async, Timer};
+use futures_rustls::rustls;
 use futures_rustls::server::TlsStream;
 use rookery_core::{ConnectionId, Server};
 use rookery_host::{
@@ -224,6 +225,24 @@ async fn connection(
             (handed.recv().await?, shared.tls.starttls.clone())
         }
     };
+    // Boxed: the handshake's state is large, and a plaintext connection
+    // that never gets here should not carry room for it while idle.
+    Box::pin(encrypted(
+        id, socket, config, pending, budget, verdicts, shared,
+    ))
+    .await
+}
+
+/// The TLS handshake, then the encrypted stream until it ends.
+async fn encrypted(
+    id: ConnectionId,
+    socket: Arc<Async<TcpStream>>,
+    config: Arc<rustls::ServerConfig>,
+    pending: Receiver<Outgoing>,
+    budget: OutputBudget,
+    verdicts: Receiver<Verdict>,
+    shared: &Shared,
+) -> Result<()> {
     let stream = futures_rustls::TlsAcceptor::from(config)
         .accept(SharedSocket(socket.clone()))
         .await?;
