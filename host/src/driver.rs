@@ -95,6 +95,52 @@ pub trait ConnectionHandle {
 /// client could fill it and delay everyone else's input behind its own.
 pub const MAX_INPUT_IN_FLIGHT: usize = 2;
 
+/// A reader's bookkeeping of its reads waiting for a [`Verdict`]: how
+/// many may be in flight, and whether the core said to start TLS. The
+/// shims wait on their own channels; the rule lives here once.
+#[derive(Debug)]
+pub struct ReadCredit {
+    in_flight: usize,
+    read_ahead: bool,
+}
+
+impl ReadCredit {
+    /// `read_ahead` false while the client may still send `<starttls/>`.
+    pub fn new(read_ahead: bool) -> Self {
+        ReadCredit {
+            in_flight: 0,
+            read_ahead,
+        }
+    }
+
+    /// Whether the reader must wait for a verdict before reading again.
+    pub fn must_wait(&self) -> bool {
+        let limit = if self.read_ahead {
+            MAX_INPUT_IN_FLIGHT
+        } else {
+            1
+        };
+        self.in_flight >= limit
+    }
+
+    /// A read went to the core.
+    pub fn sent(&mut self) {
+        self.in_flight += 1;
+    }
+
+    /// A verdict came back; `true` when it says to start TLS.
+    pub fn settle(&mut self, verdict: Verdict) -> bool {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        match verdict {
+            Verdict::Continue { read_ahead } => {
+                self.read_ahead = read_ahead;
+                false
+            }
+            Verdict::StartTls => true,
+        }
+    }
+}
+
 /// The [`Transport`] both shims use: connections by id, each with its
 /// byte budget (the slow-reader policy) and the shim's handle.
 pub struct Connections<H> {
@@ -356,6 +402,35 @@ impl OutputBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn while_tls_may_start_a_reader_waits_for_each_verdict() {
+        let mut credit = ReadCredit::new(false);
+        assert!(!credit.must_wait());
+        credit.sent();
+        assert!(credit.must_wait());
+        assert!(!credit.settle(Verdict::Continue { read_ahead: false }));
+        assert!(!credit.must_wait());
+    }
+
+    #[test]
+    fn reading_ahead_allows_max_input_in_flight() {
+        let mut credit = ReadCredit::new(false);
+        credit.sent();
+        credit.settle(Verdict::Continue { read_ahead: true });
+        for _ in 0..MAX_INPUT_IN_FLIGHT {
+            assert!(!credit.must_wait());
+            credit.sent();
+        }
+        assert!(credit.must_wait());
+    }
+
+    #[test]
+    fn start_tls_verdict_is_reported() {
+        let mut credit = ReadCredit::new(false);
+        credit.sent();
+        assert!(credit.settle(Verdict::StartTls));
+    }
 
     #[test]
     fn budget_refuses_past_its_limit_and_recovers_after_writes() {

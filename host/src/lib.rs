@@ -12,7 +12,7 @@ pub mod worker;
 pub use config::Settings;
 pub use driver::{
     ConnectionHandle, Connections, Driver, Event, Listener, Outgoing, OutputBudget, QueueFull,
-    Transport, Verdict, MAX_INPUT_IN_FLIGHT,
+    ReadCredit, Transport, Verdict, MAX_INPUT_IN_FLIGHT,
 };
 pub use storage::{SqliteStorage, Storage};
 pub use tls::{Tls, TlsConfigs};

@@ -16,7 +16,7 @@ use futures_rustls::server::TlsStream;
 use rookery_core::{ConnectionId, Server};
 use rookery_host::{
     log, tls, ConnectionHandle, Connections, Driver, Event, Listener, Outgoing, OutputBudget,
-    Settings, SqliteStorage, StorageWorker, TlsConfigs, Verdict, MAX_INPUT_IN_FLIGHT,
+    ReadCredit, Settings, SqliteStorage, StorageWorker, TlsConfigs, Verdict, MAX_INPUT_IN_FLIGHT,
 };
 use smol::channel::{self, Receiver, Sender};
 use smol::future::FutureExt;
@@ -314,13 +314,12 @@ async fn read_loop(
     mut source: Source<'_>,
     verdicts: &Receiver<Verdict>,
     events: &Events,
-    mut read_ahead: bool,
+    read_ahead: bool,
 ) -> ReadEnd {
-    let mut in_flight = 0usize;
+    let mut credit = ReadCredit::new(read_ahead);
     loop {
         loop {
-            let limit = if read_ahead { MAX_INPUT_IN_FLIGHT } else { 1 };
-            let verdict = if in_flight >= limit {
+            let verdict = if credit.must_wait() {
                 match verdicts.recv().await {
                     Ok(v) => v,
                     Err(_) => return ReadEnd::Closed,
@@ -331,10 +330,8 @@ async fn read_loop(
                     Err(_) => break,
                 }
             };
-            in_flight = in_flight.saturating_sub(1);
-            match verdict {
-                Verdict::Continue { read_ahead: r } => read_ahead = r,
-                Verdict::StartTls => return ReadEnd::StartTls,
+            if credit.settle(verdict) {
+                return ReadEnd::StartTls;
             }
         }
         let data = match source.read().await {
@@ -344,7 +341,7 @@ async fn read_loop(
         if events.send(Event::Received(id, data)).await.is_err() {
             return ReadEnd::Closed;
         }
-        in_flight += 1;
+        credit.sent();
     }
 }
 

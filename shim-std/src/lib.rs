@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use rookery_core::{ConnectionId, Server};
 use rookery_host::{
     log, tls, ConnectionHandle, Connections, Driver, Event, Listener, Outgoing, OutputBudget,
-    Settings, SqliteStorage, StorageWorker, TlsConfigs, Verdict, MAX_INPUT_IN_FLIGHT,
+    ReadCredit, Settings, SqliteStorage, StorageWorker, TlsConfigs, Verdict, MAX_INPUT_IN_FLIGHT,
 };
 use rustls::ServerConnection;
 use std::io::{Read, Write};
@@ -306,13 +306,12 @@ fn read_loop(
     source: &mut Source,
     verdicts: &Receiver<Verdict>,
     events: &Events,
-    mut read_ahead: bool,
+    read_ahead: bool,
 ) -> ReadEnd {
-    let mut in_flight = 0usize;
+    let mut credit = ReadCredit::new(read_ahead);
     loop {
         loop {
-            let limit = if read_ahead { MAX_INPUT_IN_FLIGHT } else { 1 };
-            let verdict = if in_flight >= limit {
+            let verdict = if credit.must_wait() {
                 match verdicts.recv() {
                     Ok(v) => v,
                     Err(_) => return ReadEnd::Closed,
@@ -323,10 +322,8 @@ fn read_loop(
                     Err(_) => break,
                 }
             };
-            in_flight = in_flight.saturating_sub(1);
-            match verdict {
-                Verdict::Continue { read_ahead: r } => read_ahead = r,
-                Verdict::StartTls => return ReadEnd::StartTls,
+            if credit.settle(verdict) {
+                return ReadEnd::StartTls;
             }
         }
         let data = match source.read() {
@@ -336,7 +333,7 @@ fn read_loop(
         if events.send(Event::Received(id, data)).is_err() {
             return ReadEnd::Closed;
         }
-        in_flight += 1;
+        credit.sent();
     }
 }
 
