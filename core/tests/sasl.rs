@@ -10,13 +10,6 @@ fn failure(condition: &str) -> String {
     format!("<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><{condition}/></failure>")
 }
 
-fn opened(b: &mut Bench) -> rookery_core::ConnectionId {
-    let c = b.connect();
-    b.send(c, HEADER);
-    b.take(c);
-    c
-}
-
 #[test]
 fn plain_with_the_right_password_succeeds_and_the_stream_restarts() {
     let mut b = Bench::new();

@@ -38,9 +38,7 @@ fn required() -> Bench {
 
 /// A connection that completed STARTTLS and opened its encrypted stream.
 fn encrypted(b: &mut Bench) -> rookery_core::ConnectionId {
-    let c = b.connect();
-    b.send(c, HEADER);
-    b.take(c);
+    let c = opened(b);
     b.send(c, STARTTLS);
     assert_eq!(b.take(c), PROCEED);
     b.tls_established(c, binding());
@@ -80,9 +78,7 @@ fn optional_tls_is_offered_beside_every_mechanism() {
 #[test]
 fn starttls_is_answered_with_proceed_and_a_handshake_effect() {
     let mut b = required();
-    let c = b.connect();
-    b.send(c, HEADER);
-    b.take(c);
+    let c = opened(&mut b);
     b.send(c, STARTTLS);
     assert_eq!(b.take(c), PROCEED);
     assert_eq!(b.tls_started, [c]);
@@ -101,9 +97,7 @@ fn a_plaintext_stream_may_start_tls_until_it_does() {
 #[test]
 fn stanza_pipelined_after_starttls_in_the_same_read_has_no_effect() {
     let mut b = required();
-    let c = b.connect();
-    b.send(c, HEADER);
-    b.take(c);
+    let c = opened(&mut b);
     // The injection: plaintext written behind the command, hoping to be
     // read as if it came over TLS.
     b.send(
@@ -124,9 +118,7 @@ fn stanza_pipelined_after_starttls_in_the_same_read_has_no_effect() {
 #[test]
 fn bytes_read_during_the_handshake_close_the_connection_silently() {
     let mut b = required();
-    let c = b.connect();
-    b.send(c, HEADER);
-    b.take(c);
+    let c = opened(&mut b);
     b.send(c, STARTTLS);
     b.take(c);
     b.send(c, "<presence/>");
@@ -137,9 +129,7 @@ fn bytes_read_during_the_handshake_close_the_connection_silently() {
 #[test]
 fn auth_before_tls_gets_encryption_required() {
     let mut b = required();
-    let c = b.connect();
-    b.send(c, HEADER);
-    b.take(c);
+    let c = opened(&mut b);
     b.send(c, &plain("juliet", "r0m30"));
     assert_eq!(
         b.take(c),
@@ -151,9 +141,7 @@ fn auth_before_tls_gets_encryption_required() {
 #[test]
 fn stanza_before_tls_gets_not_authorized() {
     let mut b = required();
-    let c = b.connect();
-    b.send(c, HEADER);
-    b.take(c);
+    let c = opened(&mut b);
     b.send(c, "<message to='romeo@localhost'><body>hi</body></message>");
     assert_eq!(b.take(c), stream_error("not-authorized"));
     assert!(b.is_closed(c));
@@ -185,9 +173,7 @@ fn starttls_twice_is_a_tls_failure_and_closes_the_stream() {
 #[test]
 fn starttls_when_tls_is_unavailable_is_a_tls_failure() {
     let mut b = Bench::new();
-    let c = b.connect();
-    b.send(c, HEADER);
-    b.take(c);
+    let c = opened(&mut b);
     b.send(c, STARTTLS);
     assert_eq!(
         b.take(c),
@@ -199,9 +185,7 @@ fn starttls_when_tls_is_unavailable_is_a_tls_failure() {
 #[test]
 fn stalled_handshake_is_closed_after_the_handshake_timeout() {
     let mut b = required();
-    let c = b.connect();
-    b.send(c, HEADER);
-    b.take(c);
+    let c = opened(&mut b);
     b.send(c, STARTTLS);
     b.take(c);
     let timeout = Config::default().limits.tls_handshake_timeout;
@@ -279,9 +263,7 @@ fn y_flag_when_plus_was_advertised_is_a_downgrade_and_fails() {
 #[test]
 fn plus_is_not_offered_without_binding_data() {
     let mut b = required();
-    let c = b.connect();
-    b.send(c, HEADER);
-    b.take(c);
+    let c = opened(&mut b);
     b.send(c, STARTTLS);
     b.take(c);
     b.tls_established(c, ChannelBinding::default());

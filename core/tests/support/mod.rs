@@ -62,6 +62,14 @@ pub struct Bench {
     next_conn: u64,
 }
 
+/// A connection whose stream is open, its features read.
+pub fn opened(b: &mut Bench) -> ConnectionId {
+    let c = b.connect();
+    b.send(c, HEADER);
+    b.take(c);
+    c
+}
+
 /// The defaults, minus TLS: most tests speak to the core in the clear,
 /// as a shim without TLS would (`tls.rs` covers encryption).
 pub fn plaintext() -> Config {
