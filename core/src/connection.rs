@@ -395,10 +395,10 @@ impl Connection {
                     .then_some(encryption == Encryption::Required);
                 // RFC 6120 section 5.3.1: with TLS mandatory, nothing but
                 // STARTTLS is offered before it.
-                let mechanisms = if plain && encryption == Encryption::Required {
-                    Vec::new()
-                } else {
+                let mechanisms = if self.sasl_allowed(ctx.config) {
                     Mechanism::offered(&self.sasl_offer(ctx.config)).collect()
+                } else {
+                    Vec::new()
                 };
                 let binding_types = binding.iter().flat_map(|b| b.types()).collect();
                 stream::features(Features::Unauthed {
@@ -413,9 +413,14 @@ impl Connection {
         self.stream = StreamState::Open;
     }
 
+    /// Whether SASL may run on this stream: once encrypted, or always when
+    /// the operator does not require encryption (RFC 6120 section 5.3.1).
+    fn sasl_allowed(&self, config: &Config) -> bool {
+        self.security == Security::Encrypted || config.encryption != Encryption::Required
+    }
+
     /// What SASL may offer on this stream now.
     fn sasl_offer(&self, config: &Config) -> Offer<'_> {
-        let encrypted = self.security == Security::Encrypted;
         let binding = match &self.kind {
             Kind::Unauthed { binding, .. } => binding.as_deref(),
             Kind::Authenticated { .. } => None,
@@ -423,7 +428,7 @@ impl Connection {
         Offer {
             // PLAIN sends the password itself: only under TLS, unless the
             // operator turned encryption off.
-            plain: config.offer_plain && (encrypted || config.encryption != Encryption::Required),
+            plain: config.offer_plain && self.sasl_allowed(config),
             binding,
         }
     }
@@ -499,34 +504,32 @@ impl Connection {
         if element.ns() != ns::SASL {
             return self.fail(StreamError::new(Cond::UnsupportedStanzaType), ctx);
         }
-        if self.security != Security::Encrypted && ctx.config.encryption == Encryption::Required {
+        if !self.sasl_allowed(ctx.config) {
             return self.sasl_failure(SaslFailure::EncryptionRequired, ctx);
         }
-        let domain = self.domain.clone().unwrap_or_default();
-        let offer = self.sasl_offer(ctx.config);
-        let mechanism = element
-            .get_attr("mechanism")
-            .and_then(|m| Mechanism::from_offered(m, &offer));
-        let started = match (mechanism, sasl::decode_payload(&element)) {
-            (Some(mechanism), Ok(initial)) => {
-                Some(Exchange::start(mechanism, initial, &domain, &offer))
-            }
-            (Some(_), Err(f)) => Some((None, Step::Failure(f))),
-            (None, _) => None,
-        };
         let Kind::Unauthed { exchange, .. } = &mut self.kind else {
             return Flow::Open;
         };
         let current = exchange.take();
+        let domain = self.domain.clone().unwrap_or_default();
         let (next, step) = match (element.name(), current) {
             ("auth", _) if !ctx.throttle.allows(self.peer, &ctx.config.limits, ctx.now) => {
                 // Too many failures from this address lately.
                 (None, Step::Failure(SaslFailure::TemporaryAuthFailure))
             }
-            ("auth", _) => match started {
-                Some(next) => next,
-                None => return self.sasl_failure(SaslFailure::InvalidMechanism, ctx),
-            },
+            ("auth", _) => {
+                let offer = self.sasl_offer(ctx.config);
+                let Some(mechanism) = element
+                    .get_attr("mechanism")
+                    .and_then(|m| Mechanism::from_offered(m, &offer))
+                else {
+                    return self.sasl_failure(SaslFailure::InvalidMechanism, ctx);
+                };
+                match sasl::decode_payload(&element) {
+                    Ok(initial) => Exchange::start(mechanism, initial, &domain, &offer),
+                    Err(f) => (None, Step::Failure(f)),
+                }
+            }
             ("response", Some(current)) => match sasl::decode_payload(&element) {
                 Ok(data) => current.response(data.unwrap_or_default(), &domain),
                 Err(f) => (None, Step::Failure(f)),
