@@ -433,31 +433,27 @@ mod tests {
         assert_ne!(before, after);
     }
 
+    fn self_signed(algorithm: &'static rcgen::SignatureAlgorithm) -> rcgen::Certificate {
+        let key = rcgen::KeyPair::generate_for(algorithm).unwrap();
+        rcgen::CertificateParams::new(vec!["x".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap()
+    }
+
     #[test]
     fn end_point_hash_follows_the_signature_algorithm() {
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["x".into()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
+        let p256 = self_signed(&rcgen::PKCS_ECDSA_P256_SHA256);
         assert_eq!(
-            signature_hash(cert.der()),
+            signature_hash(p256.der()),
             Some(SignatureHash::Sha256OrWeaker)
         );
-        assert_eq!(server_end_point(cert.der()).unwrap().len(), 32);
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["x".into()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
-        assert_eq!(signature_hash(cert.der()), Some(SignatureHash::Sha384));
-        assert_eq!(server_end_point(cert.der()).unwrap().len(), 48);
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["x".into()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
-        assert_eq!(server_end_point(cert.der()), None);
+        assert_eq!(server_end_point(p256.der()).unwrap().len(), 32);
+        let p384 = self_signed(&rcgen::PKCS_ECDSA_P384_SHA384);
+        assert_eq!(signature_hash(p384.der()), Some(SignatureHash::Sha384));
+        assert_eq!(server_end_point(p384.der()).unwrap().len(), 48);
+        let ed25519 = self_signed(&rcgen::PKCS_ED25519);
+        assert_eq!(server_end_point(ed25519.der()), None);
     }
 
     #[test]

@@ -22,9 +22,17 @@ const NOT_AUTHORIZED: &str =
 
 /// A client on an encrypted stream, features read.
 fn encrypted(server: &TestServer) -> anyhow::Result<(RawClient, String)> {
+    encrypted_with(server, &server.certificate_path())
+}
+
+/// The same, trusting only `ca`.
+fn encrypted_with(
+    server: &TestServer,
+    ca: &std::path::Path,
+) -> anyhow::Result<(RawClient, String)> {
     let mut c = RawClient::connect(server.addr)?;
     assert!(c.open_stream()?.ends_with(REQUIRED_FEATURES));
-    c.starttls(&server.certificate_path())?;
+    c.starttls(ca)?;
     let features = c.open_stream()?;
     Ok((c, features))
 }
@@ -219,13 +227,4 @@ for_both_shims! {
         assert!(encrypted_with(&server, &old).is_err(), "the old certificate is gone");
         Ok(())
     }
-}
-
-/// STARTTLS trusting only `ca`.
-fn encrypted_with(server: &TestServer, ca: &std::path::Path) -> anyhow::Result<()> {
-    let mut c = RawClient::connect(server.addr)?;
-    c.open_stream()?;
-    c.starttls(ca)?;
-    c.open_stream()?;
-    Ok(())
 }

@@ -453,16 +453,9 @@ mod tests {
 
     #[test]
     fn plus_mechanisms_are_offered_only_with_a_binding() {
-        let binding = ChannelBinding {
-            tls_exporter: Some(vec![7; 32]),
-            tls_server_end_point: None,
-        };
-        let plus = Offer {
-            plain: false,
-            binding: Some(&binding),
-        };
+        let binding = exporter_only();
         assert_eq!(
-            Mechanism::offered(&plus).collect::<Vec<_>>(),
+            Mechanism::offered(&binding_offer(&binding)).collect::<Vec<_>>(),
             [
                 "SCRAM-SHA-256-PLUS",
                 "SCRAM-SHA-1-PLUS",
@@ -471,20 +464,24 @@ mod tests {
             ]
         );
         let empty = ChannelBinding::default();
-        let none = Offer {
-            plain: false,
-            binding: Some(&empty),
-        };
         assert_eq!(
-            Mechanism::offered(&none).collect::<Vec<_>>(),
+            Mechanism::offered(&binding_offer(&empty)).collect::<Vec<_>>(),
             ["SCRAM-SHA-256", "SCRAM-SHA-1"]
         );
     }
 
-    fn exporter_offer(binding: &ChannelBinding) -> Offer<'_> {
+    /// What SCRAM sees on a TLS stream with these bindings.
+    fn binding_offer(binding: &ChannelBinding) -> Offer<'_> {
         Offer {
             plain: false,
             binding: Some(binding),
+        }
+    }
+
+    fn exporter_only() -> ChannelBinding {
+        ChannelBinding {
+            tls_exporter: Some(vec![7; 32]),
+            tls_server_end_point: None,
         }
     }
 
@@ -494,14 +491,11 @@ mod tests {
 
     #[test]
     fn y_flag_after_plus_was_advertised_is_a_downgrade() {
-        let binding = ChannelBinding {
-            tls_exporter: Some(vec![7; 32]),
-            tls_server_end_point: None,
-        };
+        let binding = exporter_only();
         let step = first_step(
             Mechanism::Scram(ScramHash::Sha256),
             b"y,,n=juliet,r=abc",
-            &exporter_offer(&binding),
+            &binding_offer(&binding),
         );
         assert_eq!(step, Step::Failure(SaslFailure::NotAuthorized));
     }
@@ -525,21 +519,18 @@ mod tests {
         let step = first_step(
             Mechanism::ScramPlus(ScramHash::Sha256),
             b"p=tls-exporter,,n=juliet,r=abc",
-            &exporter_offer(&binding),
+            &binding_offer(&binding),
         );
         assert_eq!(step, Step::Failure(SaslFailure::NotAuthorized));
     }
 
     #[test]
     fn plus_without_p_flag_is_malformed() {
-        let binding = ChannelBinding {
-            tls_exporter: Some(vec![7; 32]),
-            tls_server_end_point: None,
-        };
+        let binding = exporter_only();
         let step = first_step(
             Mechanism::ScramPlus(ScramHash::Sha256),
             b"n,,n=juliet,r=abc",
-            &exporter_offer(&binding),
+            &binding_offer(&binding),
         );
         assert_eq!(step, Step::Failure(SaslFailure::MalformedRequest));
     }
