@@ -118,8 +118,9 @@ impl TestServer {
                 data.display()
             ),
         )?;
-        for (jid, password) in users {
-            admin(shim, &config, &["adduser", jid], Some(password))?;
+        if !users.is_empty() {
+            let lines: String = users.iter().map(|(j, p)| format!("{j} {p}\n")).collect();
+            admin(shim, &config, &["adduser", "--batch"], Some(&lines))?;
         }
         let (child, addr, tls_addr) = launch(shim, &config)?;
         Ok(TestServer {
@@ -166,6 +167,16 @@ impl TestServer {
     /// Run `adduser`, `passwd` or `deluser` against this server's config.
     pub fn admin(&self, args: &[&str], password: Option<&str>) -> Result<()> {
         admin(self.shim, &self.config_path(), args, password)
+    }
+
+    /// Run `adduser --batch` with `lines` on stdin.
+    pub fn admin_batch(&self, lines: &str) -> Result<()> {
+        admin(
+            self.shim,
+            &self.config_path(),
+            &["adduser", "--batch"],
+            Some(lines),
+        )
     }
 
     pub fn pid(&self) -> u32 {
@@ -249,7 +260,11 @@ fn admin(shim: Shim, config: &Path, args: &[&str], password: Option<&str>) -> Re
         .stderr(Stdio::piped())
         .spawn()?;
     if let Some(p) = password {
-        writeln!(child.stdin.take().context("no stdin")?, "{p}")?;
+        let mut stdin = child.stdin.take().context("no stdin")?;
+        stdin.write_all(p.as_bytes())?;
+        if !p.ends_with('\n') {
+            stdin.write_all(b"\n")?;
+        }
     }
     drop(child.stdin.take());
     let out = child.wait_with_output()?;

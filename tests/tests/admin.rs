@@ -5,6 +5,7 @@ use rookery_tests::client::RawClient;
 use rookery_tests::for_both_shims;
 use rookery_tests::server::TestServer;
 
+const SUCCESS: &str = "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>";
 const NOT_AUTHORIZED: &str =
     "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>";
 
@@ -33,6 +34,22 @@ for_both_shims! {
     fn adduser_refuses_an_existing_account(shim) {
         let server = TestServer::start(shim, &[("juliet@localhost", "pw")], "")?;
         assert!(server.admin(&["adduser", "juliet@localhost"], Some("other")).is_err());
+        Ok(())
+    }
+
+    fn adduser_batch_creates_every_account_of_stdin(shim) {
+        let server = TestServer::start(shim, &[], "")?;
+        server.admin_batch("juliet@localhost pw one\nromeo@localhost pw two\n")?;
+        assert_eq!(plain_verdict(&server, "juliet", "pw one")?, SUCCESS);
+        assert_eq!(plain_verdict(&server, "romeo", "pw two")?, SUCCESS);
+        Ok(())
+    }
+
+    fn adduser_batch_creates_none_when_one_exists(shim) {
+        let server = TestServer::start(shim, &[("romeo@localhost", "pw")], "")?;
+        assert!(server.admin_batch("juliet@localhost pw\nromeo@localhost other\n").is_err());
+        assert_eq!(plain_verdict(&server, "juliet", "pw")?, NOT_AUTHORIZED);
+        assert_eq!(plain_verdict(&server, "romeo", "pw")?, SUCCESS);
         Ok(())
     }
 

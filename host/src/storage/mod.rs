@@ -151,24 +151,36 @@ impl SqliteStorage {
         )
     }
 
-    /// Create many accounts in one transaction.
+    /// Create many accounts in one transaction: all of them, or none if
+    /// any exists already.
     pub fn create_accounts(&mut self, accounts: &[(Account, StoredCredentials)]) -> Result<()> {
         let tx = self.db.transaction()?;
         {
             let mut insert = tx.prepare(INSERT)?;
             for (a, c) in accounts {
-                insert
-                    .execute(params![
-                        a.domain,
-                        a.username,
-                        c.salt,
-                        c.iterations,
-                        c.sha1.stored_key,
-                        c.sha1.server_key,
-                        c.sha256.stored_key,
-                        c.sha256.server_key
-                    ])
-                    .with_context(|| format!("creating {}@{}", a.username, a.domain))?;
+                let inserted = insert.execute(params![
+                    a.domain,
+                    a.username,
+                    c.salt,
+                    c.iterations,
+                    c.sha1.stored_key,
+                    c.sha1.server_key,
+                    c.sha256.stored_key,
+                    c.sha256.server_key
+                ]);
+                match inserted {
+                    Ok(_) => {}
+                    Err(rusqlite::Error::SqliteFailure(e, _))
+                        if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                    {
+                        bail!(
+                            "{}@{} already exists; no account created",
+                            a.username,
+                            a.domain
+                        )
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         tx.commit()?;
