@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hash {
     Sha1,
     Sha256,
@@ -53,7 +53,8 @@ impl Hash {
         }
     }
 
-    fn hi(self, password: &[u8], salt: &[u8], i: u32) -> Vec<u8> {
+    /// `Hi()`: the PBKDF2 a client pays once per account (RFC 5802 §2.2).
+    pub fn hi(self, password: &[u8], salt: &[u8], i: u32) -> Vec<u8> {
         match self {
             Hash::Sha1 => pbkdf2::pbkdf2_hmac_array::<Sha1, 20>(password, salt, i).to_vec(),
             Hash::Sha256 => pbkdf2::pbkdf2_hmac_array::<Sha256, 32>(password, salt, i).to_vec(),
@@ -106,6 +107,21 @@ impl ScramClient {
 
     /// Answer the server-first-message with the client-final-message.
     pub fn client_final(&mut self, server_first: &str) -> Result<String> {
+        let hash = self.hash;
+        let password = self.password.clone();
+        self.client_final_salted(server_first, |salt, i| {
+            hash.hi(password.as_bytes(), salt, i)
+        })
+    }
+
+    /// Like [`ScramClient::client_final`], taking `SaltedPassword` from
+    /// `salted(salt, iterations)`: a load generator derives it once per
+    /// account, before it measures anything, as a real client caches it.
+    pub fn client_final_salted(
+        &mut self,
+        server_first: &str,
+        salted: impl FnOnce(&[u8], u32) -> Vec<u8>,
+    ) -> Result<String> {
         let mut nonce = None;
         let mut salt = None;
         let mut iterations = None;
@@ -127,7 +143,7 @@ impl ScramClient {
         let binding = [self.gs2_header.as_bytes(), &self.binding_data].concat();
         let without_proof = format!("c={},r={nonce}", B64.encode(binding));
         let auth_message = format!("{},{},{}", self.first_bare, server_first, without_proof);
-        let salted = self.hash.hi(self.password.as_bytes(), &salt, iterations);
+        let salted = salted(&salt, iterations);
         let client_key = self.hash.hmac(&salted, b"Client Key");
         let stored_key = self.hash.h(&client_key);
         let signature = self.hash.hmac(&stored_key, auth_message.as_bytes());
@@ -139,6 +155,21 @@ impl ScramClient {
         let server_key = self.hash.hmac(&salted, b"Server Key");
         self.server_signature = Some(self.hash.hmac(&server_key, auth_message.as_bytes()));
         Ok(format!("{without_proof},p={}", B64.encode(proof)))
+    }
+
+    /// The salt and iteration count of a server-first-message.
+    pub fn salt_of(server_first: &str) -> Result<(Vec<u8>, u32)> {
+        let mut salt = None;
+        let mut iterations = None;
+        for attr in server_first.split(',') {
+            match attr.split_at_checked(2) {
+                Some(("s=", v)) => salt = Some(B64.decode(v)?),
+                Some(("i=", v)) => iterations = Some(v.parse::<u32>()?),
+                _ => {}
+            }
+        }
+        salt.zip(iterations)
+            .ok_or_else(|| anyhow!("no salt in {server_first:?}"))
     }
 
     /// Check the server-final-message (`v=…`): the server knew our keys.
