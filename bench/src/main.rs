@@ -277,7 +277,11 @@ fn register(o: &Options) -> Result<()> {
                 Ok(true) => created.fetch_add(1, Ordering::Relaxed),
                 Ok(false) => existed.fetch_add(1, Ordering::Relaxed),
                 Err(f) => {
-                    *errors.lock().unwrap_or_else(|e| e.into_inner()).entry(f.to_string()).or_default() += 1;
+                    *errors
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .entry(f.to_string())
+                        .or_default() += 1;
                     0
                 }
             };
@@ -299,7 +303,12 @@ fn register(o: &Options) -> Result<()> {
 
 /// Derive every account's SCRAM `SaltedPassword` before anything is
 /// measured, as a client caches it: the server's cost is what is measured.
-fn prepare_scram(o: &Options, spec: &LoginSpec, hash: Hash, accounts: &mut [Account]) -> Result<()> {
+fn prepare_scram(
+    o: &Options,
+    spec: &LoginSpec,
+    hash: Hash,
+    accounts: &mut [Account],
+) -> Result<()> {
     let sources = sources(o);
     let salted: Vec<OnceLock<session::Salted>> = accounts.iter().map(|_| OnceLock::new()).collect();
     let failures = Mutex::new(Vec::new());
@@ -313,13 +322,19 @@ fn prepare_scram(o: &Options, spec: &LoginSpec, hash: Hash, accounts: &mut [Acco
                 Ok(s) => {
                     let _ = salted[i].set(s);
                 }
-                Err(f) => failures.lock().unwrap_or_else(|e| e.into_inner()).push(f.to_string()),
+                Err(f) => failures
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(f.to_string()),
             }
         }
     });
     let failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
     if let Some(first) = failures.first() {
-        bail!("{} accounts' SCRAM keys could not be prepared; first: {first}", failures.len());
+        bail!(
+            "{} accounts' SCRAM keys could not be prepared; first: {first}",
+            failures.len()
+        );
     }
     for (account, salted) in accounts.iter_mut().zip(salted) {
         account.salted = salted.into_inner();
@@ -359,6 +374,7 @@ fn run(o: &Options, workload: Workload) -> Result<()> {
         schedule: OnceLock::new(),
         go,
         logins: 0.into(),
+        last_login_end: 0.into(),
         failures: 0.into(),
         sent: 0.into(),
         delivered: 0.into(),
@@ -388,7 +404,10 @@ fn run(o: &Options, workload: Workload) -> Result<()> {
             })
         })
         .collect();
-    let label = o.label.clone().unwrap_or_else(|| workload.name().to_owned());
+    let label = o
+        .label
+        .clone()
+        .unwrap_or_else(|| workload.name().to_owned());
     // Login phase.
     let mut last = (Instant::now(), 0u64);
     loop {
@@ -408,7 +427,8 @@ fn run(o: &Options, workload: Workload) -> Result<()> {
             break;
         }
     }
-    let login_elapsed = login_started.elapsed();
+    let login_elapsed = Duration::from_nanos(shared.last_login_end.load(Ordering::Relaxed))
+        .saturating_sub(login_started.saturating_duration_since(shared.epoch));
     let established = shared.logins.load(Ordering::Relaxed);
     let after_login = server_usage()?;
     // Measured phase.
@@ -510,8 +530,16 @@ impl Report<'_> {
     fn json(&self) -> serde_json::Value {
         let s = self.shared;
         let o = self.options;
-        let login = s.login_latency.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let latency = s.message_latency.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let login = s
+            .login_latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let latency = s
+            .message_latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let sent = s.sent.load(Ordering::Relaxed);
         let delivered = s.delivered.load(Ordering::Relaxed);
         let in_phase = s.delivered_in_phase.load(Ordering::Relaxed);
@@ -545,7 +573,10 @@ impl Report<'_> {
                 "cpu_percent": round(100.0 * self.generator_cpu.as_secs_f64() / self.generator_wall.as_secs_f64(), 1),
             },
         });
-        if matches!(self.workload, Workload::Pairs { .. } | Workload::Rate { .. }) {
+        if matches!(
+            self.workload,
+            Workload::Pairs { .. } | Workload::Rate { .. }
+        ) {
             report["messages"] = json!({
                 "window": matches!(self.workload, Workload::Pairs{..}).then_some(o.window),
                 "offered_per_second": matches!(self.workload, Workload::Rate{..}).then_some(o.rate),
@@ -560,9 +591,12 @@ impl Report<'_> {
                 "max_ms": latency.max() as f64 / 1000.0,
             });
         }
-        if let (Some(before), Some(login), Some(idle), Some(phase)) =
-            (self.before, self.after_login, self.idle_usage, self.phase_usage)
-        {
+        if let (Some(before), Some(login), Some(idle), Some(phase)) = (
+            self.before,
+            self.after_login,
+            self.idle_usage,
+            self.phase_usage,
+        ) {
             let per_session = |u: procfs::Usage| {
                 round(
                     (u.rss_kib as f64 - before.rss_kib as f64) / self.established.max(1) as f64,

@@ -23,7 +23,11 @@ pub fn usage(pid: &str) -> Result<Usage> {
             .lines()
             .find(|l| l.starts_with(key))
             .with_context(|| format!("no {key} in /proc/{pid}/status"))?;
-        Ok(line.split_whitespace().nth(1).context("empty line")?.parse()?)
+        Ok(line
+            .split_whitespace()
+            .nth(1)
+            .context("empty line")?
+            .parse()?)
     };
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // The command name may hold spaces; fields count from after its ')'.
@@ -49,7 +53,7 @@ pub fn raise_open_files() -> Result<u64> {
     use rustix::process::{getrlimit, setrlimit, Resource};
     let mut limit = getrlimit(Resource::Nofile);
     limit.current = limit.maximum;
-    setrlimit(Resource::Nofile, limit.clone()).context("raising RLIMIT_NOFILE")?;
+    setrlimit(Resource::Nofile, limit).context("raising RLIMIT_NOFILE")?;
     Ok(limit.current.unwrap_or(u64::MAX))
 }
 

@@ -6,9 +6,9 @@ use crate::splitter::{Event, Splitter};
 use async_io::{Async, Timer};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use rookery_tests::scram::{Hash, ScramClient};
 use smol::future::FutureExt as _;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
-use rookery_tests::scram::{Hash, ScramClient};
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -270,7 +270,12 @@ async fn login_steps(
     let mut reader = Reader::default();
     let mut features = open(&mut stream, &mut reader, &spec.domain).await?;
     if let Some(config) = &spec.tls {
-        send(&mut stream, b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", "starttls").await?;
+        send(
+            &mut stream,
+            b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
+            "starttls",
+        )
+        .await?;
         let answer = element(&mut stream, &mut reader, "starttls").await?;
         if !answer.starts_with("<proceed") {
             return Err(Failure::refused("starttls", &answer));
@@ -371,11 +376,9 @@ async fn scram(
     }
     let server_first = decode(content(&challenge))?;
     let final_message = client
-        .client_final_salted(&server_first, |salt, iterations| {
-            match &account.salted {
-                Some(s) if s.salt == salt && s.iterations == iterations => s.password.clone(),
-                _ => hash.hi(account.password.as_bytes(), salt, iterations),
-            }
+        .client_final_salted(&server_first, |salt, iterations| match &account.salted {
+            Some(s) if s.salt == salt && s.iterations == iterations => s.password.clone(),
+            _ => hash.hi(account.password.as_bytes(), salt, iterations),
         })
         .map_err(|e| Failure::new("auth", format!("bad challenge: {e}")))?;
     let response = format!(
@@ -416,8 +419,8 @@ pub async fn derive_salted(
     send(&mut stream, auth.as_bytes(), "prepare").await?;
     let challenge = element(&mut stream, &mut reader, "prepare").await?;
     let server_first = decode(content(&challenge))?;
-    let (salt, iterations) = ScramClient::salt_of(&server_first)
-        .map_err(|e| Failure::new("prepare", e.to_string()))?;
+    let (salt, iterations) =
+        ScramClient::salt_of(&server_first).map_err(|e| Failure::new("prepare", e.to_string()))?;
     let _ = stream
         .write_all(b"<abort xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/></stream:stream>")
         .await;
@@ -432,7 +435,11 @@ pub async fn derive_salted(
 /// Register `account` with in-band registration (XEP-0077), as the
 /// comparison does for servers without a bulk import. `Ok(false)`: it
 /// existed already.
-pub async fn register(spec: &LoginSpec, account: &Account, source: Option<IpAddr>) -> Result<bool, Failure> {
+pub async fn register(
+    spec: &LoginSpec,
+    account: &Account,
+    source: Option<IpAddr>,
+) -> Result<bool, Failure> {
     let tcp = connect(spec.server, source)
         .await
         .map_err(Failure::io("connect"))?;
@@ -502,10 +509,7 @@ async fn element(
             Some(Item::End) => return Err(Failure::new(stage, "stream closed")),
             None => {}
         }
-        let n = reader
-            .read_from(stream)
-            .await
-            .map_err(Failure::io(stage))?;
+        let n = reader.read_from(stream).await.map_err(Failure::io(stage))?;
         if n == 0 {
             return Err(Failure::new(stage, "connection closed"));
         }

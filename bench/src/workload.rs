@@ -62,6 +62,8 @@ pub struct Shared {
     /// Closed (its sender dropped) when the measured phase begins.
     pub go: smol::channel::Receiver<()>,
     pub logins: AtomicU64,
+    /// When the last login ended (succeeded or failed), in ns after `epoch`.
+    pub last_login_end: AtomicU64,
     pub failures: AtomicU64,
     pub sent: AtomicU64,
     pub delivered: AtomicU64,
@@ -90,7 +92,10 @@ impl Shared {
     /// Fold this thread's message latencies into the shared histogram.
     pub fn merge_thread_latencies(&self) {
         MESSAGE_LATENCY.with(|h| {
-            let mut shared = self.message_latency.lock().unwrap_or_else(|e| e.into_inner());
+            let mut shared = self
+                .message_latency
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             let _ = shared.add(&*h.borrow());
         });
     }
@@ -99,7 +104,10 @@ impl Shared {
         let _permit = self.login_gate.acquire().await;
         let source = (!self.sources.is_empty()).then(|| self.sources[index % self.sources.len()]);
         let started = Instant::now();
-        match session::login(&self.spec, &self.accounts[index], source, "load").await {
+        let outcome = session::login(&self.spec, &self.accounts[index], source, "load").await;
+        let ended = self.epoch.elapsed().as_nanos() as u64;
+        self.last_login_end.fetch_max(ended, Ordering::Relaxed);
+        match outcome {
             Ok(session) => {
                 let micros = started.elapsed().as_micros() as u64;
                 self.login_latency
@@ -359,7 +367,11 @@ impl<'s> Exchange<'s> {
                 let Some((tag, sent_nanos)) = body_stamp(element) else {
                     continue;
                 };
-                let direction = if tag == b'a' { &mut self.ab } else { &mut self.ba };
+                let direction = if tag == b'a' {
+                    &mut self.ab
+                } else {
+                    &mut self.ba
+                };
                 direction.in_flight = direction.in_flight.saturating_sub(1);
                 latency.saturating_record(now_nanos.saturating_sub(sent_nanos) / 1000);
                 delivered += 1;
@@ -369,7 +381,9 @@ impl<'s> Exchange<'s> {
             }
             Ok(())
         })?;
-        self.shared.delivered.fetch_add(delivered, Ordering::Relaxed);
+        self.shared
+            .delivered
+            .fetch_add(delivered, Ordering::Relaxed);
         self.shared
             .delivered_in_phase
             .fetch_add(in_phase, Ordering::Relaxed);
@@ -387,7 +401,9 @@ fn body_stamp(message: &[u8]) -> Option<(u8, u64)> {
         if !digit.is_ascii_digit() {
             break;
         }
-        nanos = nanos.checked_mul(10)?.checked_add(u64::from(digit - b'0'))?;
+        nanos = nanos
+            .checked_mul(10)?
+            .checked_add(u64::from(digit - b'0'))?;
     }
     Some((tag, nanos))
 }
