@@ -205,7 +205,7 @@ start_ejabberd() {
 			ERL_CRASH_DUMP="$dir/erl_crash.dump" \
 			ERL_MAX_PORTS=65536 \
 			erl +P 1048576 +Q 65536 -noinput \
-			-mnesia dir "\"$dir/spool\"" -s ejabberd
+			-mnesia dir "\"$dir/spool\"" $BENCH_EJABBERD_ERL_ARGS -s ejabberd
 	) </dev/null >"$dir/ejabberd.stdout" 2>&1 &
 	pid=$!
 	echo "$pid" >>"$BENCH_SERVERS_PIDFILE"
@@ -224,6 +224,9 @@ start_ejabberd() {
 	fi
 	echo "$pid"
 }
+
+# BENCH_EJABBERD_ERL_ARGS: extra erl arguments for start_ejabberd (debugging,
+# e.g. "-sname dbg" to allow a remote shell; unset for benchmarks).
 
 # stop_servers: TERM every server started through this file, KILL after 15s.
 stop_servers() {

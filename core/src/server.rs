@@ -67,7 +67,9 @@ macro_rules! ctx {
 /// A sans-IO XMPP c2s server. See the crate documentation for the loop.
 pub struct Server {
     config: Config,
-    connections: HashMap<ConnectionId, Connection>,
+    /// Boxed: a connection is about a kilobyte, and a map of them inline
+    /// would hold that much again in spare capacity per connection.
+    connections: HashMap<ConnectionId, Box<Connection>>,
     sessions: SessionManager,
     rosters: Rosters,
     offline: Offline,
@@ -172,7 +174,7 @@ impl Server {
         *self.per_address.entry(peer).or_insert(0) += 1;
         let conn = Connection::new(connection, peer, seed, direct_tls, &self.config, now);
         self.timers.insert((conn.deadline, connection));
-        self.connections.insert(connection, conn);
+        self.connections.insert(connection, Box::new(conn));
         self.throttle.expire(&self.config.limits, now);
     }
 
