@@ -9,14 +9,17 @@
 //! own thread. TLS (STARTTLS and direct) is futures-rustls over the same
 //! socket; the reader runs the handshake, then both halves go encrypted.
 
+mod link;
+
 use anyhow::{Context, Result};
 use async_io::{Async, Timer};
 use futures_rustls::rustls;
 use futures_rustls::server::TlsStream;
+use link::{CoreEnd, Link};
 use rookery_core::{ConnectionId, Server};
 use rookery_host::{
     log, tls, ConnectionHandle, Connections, Driver, Event, Listener, Outgoing, OutputBudget,
-    ReadCredit, Settings, SqliteStorage, StorageWorker, TlsConfigs, Verdict, MAX_INPUT_IN_FLIGHT,
+    ReadCredit, Settings, SqliteStorage, StorageWorker, TlsConfigs, Verdict,
 };
 use smol::channel::{self, Receiver, Sender};
 use smol::future::FutureExt;
@@ -38,15 +41,16 @@ type Events = Sender<Event<(OutputBudget, Conn)>>;
 
 /// A connection as the core task sees it.
 struct Conn {
-    queue: Sender<Outgoing>,
+    /// Output to the writer, and one verdict per read (see [`Verdict`]).
+    link: CoreEnd,
     socket: Arc<Async<TcpStream>>,
-    /// One verdict per read handed to the core (see [`Verdict`]).
-    verdicts: Sender<Verdict>,
 }
 
 impl ConnectionHandle for Conn {
+    /// Unbounded in items, bounded in bytes by the connection's budget.
     fn queue(&self, item: Outgoing) -> bool {
-        self.queue.try_send(item).is_ok()
+        self.link.queue(item);
+        true
     }
 
     fn shutdown(&self) {
@@ -54,7 +58,7 @@ impl ConnectionHandle for Conn {
     }
 
     fn input_consumed(&self, verdict: Verdict) {
-        let _ = self.verdicts.try_send(verdict);
+        self.link.verdict(verdict);
     }
 }
 
@@ -170,15 +174,11 @@ async fn start_connection(
 ) {
     let _ = socket.get_ref().set_nodelay(true);
     let socket = Arc::new(socket);
-    // Unbounded in slots, bounded in bytes by the budget: a bounded channel
-    // would allocate all its slots up front, for every idle connection.
-    let (writes, pending) = channel::unbounded::<Outgoing>();
+    let (link, core_end) = Link::new();
     let budget = OutputBudget::new(shared.output_buffer);
-    let (verdict, verdicts) = channel::bounded::<Verdict>(MAX_INPUT_IN_FLIGHT);
     let conn = Conn {
-        queue: writes,
+        link: core_end,
         socket: socket.clone(),
-        verdicts: verdict,
     };
     let Ok(peer) = socket.get_ref().peer_addr().map(|a| a.ip()) else {
         return;
@@ -189,7 +189,7 @@ async fn start_connection(
     }
     let shared = shared.clone();
     smol::spawn(async move {
-        let _ = connection(id, socket, kind, pending, budget, verdicts, &shared).await;
+        let _ = connection(id, socket, kind, link, budget, &shared).await;
         let _ = shared.events.send(Event::PeerClosed(id)).await;
     })
     .detach();
@@ -201,36 +201,28 @@ async fn connection(
     id: ConnectionId,
     socket: Arc<Async<TcpStream>>,
     kind: Listener,
-    pending: Receiver<Outgoing>,
+    link: Link,
     budget: OutputBudget,
-    verdicts: Receiver<Verdict>,
     shared: &Shared,
 ) -> Result<()> {
-    let (pending, config) = match kind {
-        Listener::DirectTls => (pending, shared.tls.direct.clone()),
+    let config = match kind {
+        Listener::DirectTls => shared.tls.direct.clone(),
         Listener::Plain => {
-            let (handoff, handed) = channel::bounded(1);
-            smol::spawn(plain_writer(
-                socket.clone(),
-                pending,
-                budget.clone(),
-                handoff,
-            ))
-            .detach();
+            smol::spawn(plain_writer(socket.clone(), link.clone(), budget.clone())).detach();
             let source = Source::Plain(&socket);
-            if read_loop(id, source, &verdicts, &shared.events, false).await == ReadEnd::Closed {
+            if read_loop(id, source, &link, &shared.events, false).await == ReadEnd::Closed {
                 return Ok(());
             }
-            // The writer flushed `<proceed/>` and gave its queue back.
-            (handed.recv().await?, shared.tls.starttls.clone())
+            // The handshake starts once the writer flushed `<proceed/>`.
+            if !link.writer_parked().await {
+                return Ok(());
+            }
+            shared.tls.starttls.clone()
         }
     };
     // Boxed: the handshake's state is large, and a plaintext connection
     // that never gets here should not carry room for it while idle.
-    Box::pin(encrypted(
-        id, socket, config, pending, budget, verdicts, shared,
-    ))
-    .await
+    Box::pin(encrypted(id, socket, config, link, budget, shared)).await
 }
 
 /// The TLS handshake, then the encrypted stream until it ends.
@@ -238,9 +230,8 @@ async fn encrypted(
     id: ConnectionId,
     socket: Arc<Async<TcpStream>>,
     config: Arc<rustls::ServerConfig>,
-    pending: Receiver<Outgoing>,
+    link: Link,
     budget: OutputBudget,
-    verdicts: Receiver<Verdict>,
     shared: &Shared,
 ) -> Result<()> {
     let stream = futures_rustls::TlsAcceptor::from(config)
@@ -252,15 +243,8 @@ async fn encrypted(
         .send(Event::TlsEstablished(id, binding))
         .await?;
     let (mut reader, writer) = smol::io::split(stream);
-    smol::spawn(tls_writer(writer, socket, pending, budget)).detach();
-    read_loop(
-        id,
-        Source::Tls(&mut reader),
-        &verdicts,
-        &shared.events,
-        true,
-    )
-    .await;
+    smol::spawn(tls_writer(writer, socket, link.clone(), budget)).detach();
+    read_loop(id, Source::Tls(&mut reader), &link, &shared.events, true).await;
     Ok(())
 }
 
@@ -306,13 +290,13 @@ impl Source<'_> {
     }
 }
 
-/// Hand reads to the core, at most [`MAX_INPUT_IN_FLIGHT`] at a time (one
+/// Hand reads to the core, at most [`rookery_host::MAX_INPUT_IN_FLIGHT`] at a time (one
 /// while the client may still start TLS), until the connection ends or
 /// the core says to start TLS.
 async fn read_loop(
     id: ConnectionId,
     mut source: Source<'_>,
-    verdicts: &Receiver<Verdict>,
+    link: &Link,
     events: &Events,
     read_ahead: bool,
 ) -> ReadEnd {
@@ -320,14 +304,14 @@ async fn read_loop(
     loop {
         loop {
             let verdict = if credit.must_wait() {
-                match verdicts.recv().await {
-                    Ok(v) => v,
-                    Err(_) => return ReadEnd::Closed,
+                match link.verdict().await {
+                    Some(v) => v,
+                    None => return ReadEnd::Closed,
                 }
             } else {
-                match verdicts.try_recv() {
-                    Ok(v) => v,
-                    Err(_) => break,
+                match link.try_verdict() {
+                    Some(v) => v,
+                    None => break,
                 }
             };
             if credit.settle(verdict) {
@@ -355,28 +339,23 @@ async fn within_write_timeout(write: impl std::future::Future<Output = bool>) ->
     write.or(stalled).await
 }
 
-/// Writes in the clear until closed, or until STARTTLS: then it gives its
-/// queue back through `handoff` and leaves the socket to the handshake.
-async fn plain_writer(
-    socket: Arc<Async<TcpStream>>,
-    pending: Receiver<Outgoing>,
-    budget: OutputBudget,
-    handoff: Sender<Receiver<Outgoing>>,
-) {
+/// Writes in the clear until closed, or until STARTTLS: then it parks,
+/// leaving the queue and the socket to the handshake.
+async fn plain_writer(socket: Arc<Async<TcpStream>>, link: Link, budget: OutputBudget) {
     loop {
-        match pending.recv().await {
-            Ok(Outgoing::Data(data)) => {
+        match link.next_outgoing().await {
+            Some(Outgoing::Data(data)) => {
                 budget.release(data.len());
                 if !within_write_timeout(async { (&*socket).write_all(&data).await.is_ok() }).await
                 {
                     break;
                 }
             }
-            Ok(Outgoing::StartTls) => {
-                let _ = handoff.send(pending).await;
+            Some(Outgoing::StartTls) => {
+                link.park_writer();
                 return;
             }
-            Ok(Outgoing::Close) | Err(_) => break,
+            Some(Outgoing::Close) | None => break,
         }
     }
     let _ = socket.get_ref().shutdown(Shutdown::Both);
@@ -385,12 +364,12 @@ async fn plain_writer(
 async fn tls_writer(
     mut writer: smol::io::WriteHalf<TlsStream<SharedSocket>>,
     socket: Arc<Async<TcpStream>>,
-    pending: Receiver<Outgoing>,
+    link: Link,
     budget: OutputBudget,
 ) {
     loop {
-        match pending.recv().await {
-            Ok(Outgoing::Data(data)) => {
+        match link.next_outgoing().await {
+            Some(Outgoing::Data(data)) => {
                 budget.release(data.len());
                 let write =
                     async { writer.write_all(&data).await.is_ok() && writer.flush().await.is_ok() };
@@ -399,13 +378,13 @@ async fn tls_writer(
                 }
             }
             // Already encrypted; the core never asks twice.
-            Ok(Outgoing::StartTls) => {}
-            Ok(Outgoing::Close) => {
+            Some(Outgoing::StartTls) => {}
+            Some(Outgoing::Close) => {
                 // close_notify, so the client knows the end is genuine.
                 within_write_timeout(async { writer.close().await.is_ok() }).await;
                 break;
             }
-            Err(_) => break,
+            None => break,
         }
     }
     let _ = socket.get_ref().shutdown(Shutdown::Both);
