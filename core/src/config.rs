@@ -21,6 +21,12 @@ pub struct Config {
     /// with `<connection-timeout/>`. Clients keep alive with whitespace or
     /// XEP-0199 pings well within this.
     pub idle_timeout: Duration,
+    /// How long a stream must be quiet between stanzas before its XML
+    /// parser is dropped (and rebuilt from the stream header when input
+    /// comes). Memory per idle session is most of what a server holds;
+    /// rebuilding costs a few microseconds, too much between two reads of a
+    /// busy stream, nothing for one that pauses this long.
+    pub park_parser_after: Duration,
     /// Offer SASL PLAIN (for clients that know no SCRAM: mcabber,
     /// sendxmpp). It is offered only on encrypted streams unless
     /// `encryption` is [`Encryption::Optional`] or `Unavailable`.
@@ -68,6 +74,7 @@ impl Default for Config {
             max_auth_failures: 3,
             login_timeout: Duration::from_secs(300),
             idle_timeout: Duration::from_secs(900),
+            park_parser_after: Duration::from_secs(2),
             offer_plain: true,
             encryption: Encryption::Required,
             roster: RosterLimits::default(),

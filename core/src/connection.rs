@@ -143,6 +143,8 @@ pub(crate) struct Connection {
     stanza_started: Option<Instant>,
     /// When held input may be processed again.
     resume_at: Option<Instant>,
+    /// When the stream, quiet between stanzas, parks its XML parser.
+    park_at: Option<Instant>,
     /// The earliest of the above: when `handle_timeout` is due.
     pub deadline: Instant,
 }
@@ -183,6 +185,7 @@ impl Connection {
             header_deadline: Some(now + first_deadline),
             stanza_started: None,
             resume_at: None,
+            park_at: None,
             deadline: now,
         };
         conn.refresh_deadline(config);
@@ -211,6 +214,7 @@ impl Connection {
             self.header_deadline,
             stanza,
             self.resume_at,
+            self.park_at,
         ]
         .into_iter()
         .flatten()
@@ -350,6 +354,8 @@ impl Connection {
         }
         self.resume_at = (!self.held.is_empty() && !self.waiting_for_storage())
             .then(|| self.bucket.ready_at(self.held.len(), ctx.now));
+        self.park_at = (self.parser.may_park() && self.stanza_started.is_none())
+            .then(|| ctx.now + ctx.config.park_parser_after);
         if self.held.is_empty() {
             self.held = Vec::new();
         }
@@ -711,6 +717,10 @@ impl Connection {
             self.after_input(ctx);
         }
         let expired = |t: Option<Instant>| t.is_some_and(|t| t <= now);
+        if expired(self.park_at) {
+            self.park_at = None;
+            self.parser.park();
+        }
         if expired(self.stanza_started.map(|t| t + limits.stanza_timeout)) {
             return self.fail(
                 StreamError::with_text(Cond::ConnectionTimeout, "stanza not completed in time"),

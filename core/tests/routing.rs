@@ -3,6 +3,7 @@
 
 mod support;
 use rookery_core::ConnectionId;
+use std::time::Duration;
 use support::*;
 
 fn online(b: &mut Bench, user: &str, resource: &str, priority: i8) -> ConnectionId {
@@ -407,4 +408,22 @@ fn offline_messages_wait_for_a_non_negative_resource() {
     let human = b.bound("juliet", "r0m30", "human");
     b.send(human, "<presence/>");
     assert!(b.take(human).contains("for a human"));
+}
+
+#[test]
+fn a_sender_quiet_long_enough_to_park_its_parser_is_still_routed() {
+    let mut b = Bench::new();
+    let juliet = online(&mut b, "juliet", "balcony", 0);
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.take(juliet);
+    b.advance(Duration::from_secs(3));
+    b.send(romeo, &chat("juliet@localhost/balcony", "still here"));
+    assert_eq!(
+        b.take(juliet),
+        delivered(
+            "romeo@localhost/orchard",
+            "juliet@localhost/balcony",
+            "still here"
+        )
+    );
 }

@@ -75,6 +75,7 @@ struct C2s {
     max_auth_failures: u32,
     login_timeout_secs: u64,
     idle_timeout_secs: u64,
+    park_parser_after_ms: u64,
     offer_plain: bool,
     output_buffer: usize,
     max_attributes: usize,
@@ -123,6 +124,7 @@ impl Default for C2s {
             max_auth_failures: core.max_auth_failures,
             login_timeout_secs: core.login_timeout.as_secs(),
             idle_timeout_secs: core.idle_timeout.as_secs(),
+            park_parser_after_ms: core.park_parser_after.as_millis() as u64,
             offer_plain: core.offer_plain,
             output_buffer: 1024 * 1024,
             max_attributes: core.xml.max_attributes,
@@ -258,6 +260,7 @@ impl Settings {
             max_auth_failures: file.c2s.max_auth_failures,
             login_timeout: Duration::from_secs(file.c2s.login_timeout_secs),
             idle_timeout: Duration::from_secs(file.c2s.idle_timeout_secs),
+            park_parser_after: Duration::from_millis(file.c2s.park_parser_after_ms),
             offer_plain: file.c2s.offer_plain,
             roster: rookery_core::config::RosterLimits {
                 max_items: file.roster.max_items,

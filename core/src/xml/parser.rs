@@ -74,7 +74,15 @@ pub enum XmlError {
 }
 
 pub struct StreamParser {
-    parser: Parser,
+    /// `None` while parked (see [`StreamParser::park`]); boxed, so that a
+    /// parked stream does not carry its room.
+    parser: Option<Box<Parser>>,
+    /// The stream header as the peer sent it, up to its `>`: fed to a
+    /// fresh parser to restore the namespace context after parking.
+    /// Empty while it is still arriving, or when too large to keep.
+    header: Box<[u8]>,
+    /// Bytes of the header received so far (until it is complete).
+    header_so_far: Vec<u8>,
     limits: XmlLimits,
     /// Open elements of the current top-level element, outermost first.
     open: Vec<Element>,
@@ -89,13 +97,10 @@ pub struct StreamParser {
 
 impl StreamParser {
     pub fn new(limits: XmlLimits) -> Self {
-        let mut options = rxml::parser::Options::default();
-        // rxml reserves this much scratch space while a token is being
-        // read, so it stays small: names and attribute values are bounded
-        // by it, and long text is handed over in chunks of it.
-        options.max_token_length = options.max_token_length.min(limits.max_stanza_size.max(64));
         StreamParser {
-            parser: Parser::with_options(options),
+            parser: Some(Self::rxml(&limits)),
+            header: Box::default(),
+            header_so_far: Vec::new(),
             limits,
             open: Vec::new(),
             in_stream: false,
@@ -103,6 +108,77 @@ impl StreamParser {
             ended: false,
             stanza_bytes: 0,
         }
+    }
+
+    fn rxml(limits: &XmlLimits) -> Box<Parser> {
+        let mut options = rxml::parser::Options::default();
+        // rxml reserves this much scratch space while a token is being
+        // read, so it stays small: names and attribute values are bounded
+        // by it, and long text is handed over in chunks of it.
+        options.max_token_length = options.max_token_length.min(limits.max_stanza_size.max(64));
+        Box::new(Parser::with_options(options))
+    }
+
+    /// Between stanzas, drop the XML parser and its namespace context
+    /// (together about 1.5 KiB) until the next byte arrives; then a fresh
+    /// one is fed the stream header again. Worth it for a stream idle for a
+    /// while, not between two reads of a busy one. Returns whether it
+    /// parked.
+    pub fn park(&mut self) -> bool {
+        let parkable = self.in_stream
+            && !self.ended
+            && self.open.is_empty()
+            && self.stanza_bytes == 0
+            && !self.header.is_empty();
+        if parkable {
+            self.parser = None;
+            self.open = Vec::new();
+        }
+        parkable
+    }
+
+    /// Whether [`StreamParser::park`] has something to give back.
+    pub fn may_park(&self) -> bool {
+        self.parser.is_some() && self.in_stream && !self.header.is_empty()
+    }
+
+    /// The parser, restored with the stream's namespace context if parked.
+    fn active(&mut self) -> Result<&mut Parser, XmlError> {
+        if self.parser.is_none() {
+            let mut parser = Self::rxml(&self.limits);
+            let mut header: &[u8] = &self.header;
+            loop {
+                match parser.parse(&mut header, false) {
+                    Ok(Some(Event::StartElement(..))) => break,
+                    Ok(Some(_)) => {}
+                    _ => return Err(XmlError::NotWellFormed("stream header replay".into())),
+                }
+            }
+            self.parser = Some(parser);
+        }
+        // Just ensured.
+        self.parser
+            .as_deref_mut()
+            .ok_or_else(|| XmlError::NotWellFormed("no parser".into()))
+    }
+
+    /// Keep the header's bytes (before its event) for replay after parking.
+    fn record_header(&mut self, consumed: &[u8]) {
+        if self.header_so_far.len() + consumed.len() <= MAX_REPLAYED_HEADER {
+            self.header_so_far.extend_from_slice(consumed);
+        } else {
+            // Too large to be worth keeping: this stream never parks.
+            self.header_so_far = Vec::new();
+        }
+    }
+
+    /// The header event came: cut what was recorded at the header's `>`.
+    fn header_complete(&mut self) {
+        let recorded = std::mem::take(&mut self.header_so_far);
+        self.header = match root_tag_end(&recorded) {
+            Some(end) => recorded[..=end].into(),
+            None => Box::default(),
+        };
     }
 
     /// Parse from `input` until one event is complete, advancing `input` past
@@ -131,8 +207,12 @@ impl StreamParser {
                 return Ok(None);
             }
             let before: &[u8] = input;
-            let result = self.parser.parse(input, false);
-            self.account(&before[..before.len() - input.len()])?;
+            let result = self.active()?.parse(input, false);
+            let consumed = &before[..before.len() - input.len()];
+            if !self.in_stream && !self.ended {
+                self.record_header(consumed);
+            }
+            self.account(consumed)?;
             let event = match result {
                 Ok(Some(event)) => event,
                 // rxml reports the end of the document only at EOF, which
@@ -157,7 +237,9 @@ impl StreamParser {
     /// idle stream holds no buffer. Call when a read has been consumed.
     pub fn release_if_idle(&mut self) {
         if self.open.is_empty() {
-            self.parser.release_temporaries();
+            if let Some(parser) = &mut self.parser {
+                parser.release_temporaries();
+            }
         }
     }
 
@@ -174,6 +256,7 @@ impl StreamParser {
                 }
                 if !self.in_stream {
                     self.in_stream = true;
+                    self.header_complete();
                     let attrs = attrs
                         .into_iter()
                         .filter_map(|((ans, aname), value)| {
@@ -249,6 +332,37 @@ impl StreamParser {
     }
 }
 
+/// Longest stream header kept for replay; real ones are about 200 bytes.
+const MAX_REPLAYED_HEADER: usize = 2048;
+
+/// Where the root element's start tag ends in `bytes` (past any XML
+/// declaration, processing instructions or comments before it): the index
+/// of its `>`, outside quoted attribute values.
+fn root_tag_end(bytes: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    loop {
+        let start = i + bytes[i..].iter().position(|&b| b == b'<')?;
+        match bytes.get(start + 1) {
+            Some(b'?') | Some(b'!') => {
+                i = start + 1 + bytes[start + 1..].iter().position(|&b| b == b'>')? + 1;
+            }
+            Some(_) => {
+                let mut quote = None;
+                for (j, &b) in bytes.iter().enumerate().skip(start + 1) {
+                    match (quote, b) {
+                        (None, b'\'' | b'"') => quote = Some(b),
+                        (Some(q), _) if b == q => quote = None,
+                        (None, b'>') => return Some(j),
+                        _ => {}
+                    }
+                }
+                return None;
+            }
+            None => return None,
+        }
+    }
+}
+
 fn attr_name(ns: &rxml::Namespace, name: &str) -> Option<String> {
     if ns.is_none() {
         Some(name.to_owned())
@@ -309,6 +423,37 @@ mod tests {
             m.get_child("body", "jabber:client").unwrap().text_content(),
             "hi"
         );
+    }
+
+    #[test]
+    fn a_parked_parser_resumes_with_the_stream_namespaces() {
+        let mut p = StreamParser::new(XmlLimits::default());
+        let header = "<?xml version='1.0'?><s:stream xmlns='jabber:client' xmlns:s='http://etherx.jabber.org/streams' xmlns:x='urn:x' to='a>b'>";
+        let evs = parse_all(&mut p, format!("{header}<message/>").as_bytes()).unwrap();
+        assert_eq!(evs.len(), 2);
+        assert!(p.park());
+        let evs = parse_all(&mut p, b"<iq><x:q/></iq></s:stream>").unwrap();
+        let XmlEvent::Element(iq) = &evs[0] else {
+            panic!("{evs:?}")
+        };
+        assert!(iq.is("iq", "jabber:client"));
+        assert!(iq.get_child("q", "urn:x").is_some());
+        assert_eq!(evs[1], XmlEvent::StreamEnd);
+    }
+
+    #[test]
+    fn a_parser_inside_a_stanza_does_not_park() {
+        let mut p = StreamParser::new(XmlLimits::default());
+        parse_all(&mut p, format!("{HEADER}<message><bo").as_bytes()).unwrap();
+        assert!(!p.park());
+        let evs = parse_all(&mut p, b"dy>hi</body></message>").unwrap();
+        assert_eq!(evs.len(), 1);
+    }
+
+    #[test]
+    fn root_tag_end_skips_the_declaration_and_quoted_brackets() {
+        assert_eq!(root_tag_end(b"<?xml v='1'?><a b='>'>x"), Some(21));
+        assert_eq!(root_tag_end(b"<a b='>"), None);
     }
 
     #[test]
