@@ -23,9 +23,11 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// How long a stream must be quiet between stanzas before its XML
     /// parser is dropped (and rebuilt from the stream header when input
-    /// comes). Memory per idle session is most of what a server holds;
-    /// rebuilding costs a few microseconds, too much between two reads of a
-    /// busy stream, nothing for one that pauses this long.
+    /// comes). Memory per idle session is most of what a server holds, and
+    /// memory freed soon after login is reused by the next logins (10,000
+    /// idle sessions: 5.3 KiB each with 2 s, 4.0 KiB with 0.5 s).
+    /// Rebuilding costs a few microseconds: too much between two reads of a
+    /// busy stream, nothing for one that pauses half a second.
     pub park_parser_after: Duration,
     /// Offer SASL PLAIN (for clients that know no SCRAM: mcabber,
     /// sendxmpp). It is offered only on encrypted streams unless
@@ -74,7 +76,7 @@ impl Default for Config {
             max_auth_failures: 3,
             login_timeout: Duration::from_secs(300),
             idle_timeout: Duration::from_secs(900),
-            park_parser_after: Duration::from_secs(2),
+            park_parser_after: Duration::from_millis(500),
             offer_plain: true,
             encryption: Encryption::Required,
             roster: RosterLimits::default(),
