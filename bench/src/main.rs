@@ -9,6 +9,7 @@
 //! Session `i` logs in as `<prefix><first + i>@<domain>` with one password
 //! for all. Pairs of sessions (2k, 2k+1) message each other. See `--help`.
 
+mod keys;
 mod peer;
 mod procfs;
 mod session;
@@ -58,6 +59,7 @@ options:
   --json FILE              write the report as JSON too
   --timeout S              per-login timeout (default 30)
   --no-prepare             SCRAM: derive keys during the logins, not before
+  --key-cache FILE         SCRAM: keep derived keys in FILE for the next run (one per server)
 ";
 
 struct Options {
@@ -84,6 +86,7 @@ struct Options {
     json: Option<String>,
     timeout: Duration,
     prepare: bool,
+    key_cache: Option<String>,
     listen: SocketAddr,
 }
 
@@ -112,6 +115,7 @@ fn parse(args: Vec<String>) -> Result<Options> {
         json: None,
         timeout: Duration::from_secs(30),
         prepare: true,
+        key_cache: None,
         listen: "127.0.0.1:5299".parse()?,
     };
     let mut args = args.into_iter();
@@ -148,6 +152,7 @@ fn parse(args: Vec<String>) -> Result<Options> {
             "--json" => o.json = Some(value()?),
             "--timeout" => o.timeout = Duration::from_secs_f64(value()?.parse()?),
             "--no-prepare" => o.prepare = false,
+            "--key-cache" => o.key_cache = Some(value()?),
             "--help" | "-h" => o.workload = "help".into(),
             a if a.starts_with('-') => bail!("unknown option {a}"),
             _ if o.workload.is_empty() => o.workload = arg,
@@ -221,9 +226,9 @@ fn sources(o: &Options) -> Vec<IpAddr> {
         .collect()
 }
 
-/// Run `job(i)` for every session on `threads` threads, at most
+/// Run `job(i)` for i in 0..count on `threads` threads, at most
 /// `concurrency` at once; for setup phases (registration, SCRAM keys).
-fn for_each_session<F, Fut>(o: &Options, job: F)
+fn for_each_session<F, Fut>(o: &Options, count: usize, job: F)
 where
     F: Fn(usize) -> Fut + Sync,
     Fut: std::future::Future<Output = ()>,
@@ -239,7 +244,7 @@ where
                         ex.spawn(async {
                             loop {
                                 let i = next.fetch_add(1, Ordering::Relaxed);
-                                if i >= o.sessions {
+                                if i >= count {
                                     break;
                                 }
                                 job(i).await;
@@ -268,7 +273,7 @@ fn register(o: &Options) -> Result<()> {
     );
     let errors = Mutex::new(std::collections::BTreeMap::<String, usize>::new());
     let started = Instant::now();
-    for_each_session(o, |i| {
+    for_each_session(o, o.sessions, |i| {
         let (spec, account, sources) = (&spec, &accounts[i], &sources);
         let (created, existed, errors) = (&created, &existed, &errors);
         async move {
@@ -309,18 +314,29 @@ fn prepare_scram(
     hash: Hash,
     accounts: &mut [Account],
 ) -> Result<()> {
+    let mut cached = match &o.key_cache {
+        Some(path) => keys::load(path.as_ref(), hash)?,
+        None => Default::default(),
+    };
+    for account in accounts.iter_mut() {
+        account.salted = cached.remove(&account.username);
+    }
+    let missing: Vec<usize> = (0..accounts.len())
+        .filter(|&i| accounts[i].salted.is_none())
+        .collect();
     let sources = sources(o);
-    let salted: Vec<OnceLock<session::Salted>> = accounts.iter().map(|_| OnceLock::new()).collect();
+    let salted: Vec<OnceLock<session::Salted>> = missing.iter().map(|_| OnceLock::new()).collect();
     let failures = Mutex::new(Vec::new());
     let started = Instant::now();
-    for_each_session(o, |i| {
+    for_each_session(o, missing.len(), |k| {
+        let i = missing[k];
         let (spec, account, sources, salted, failures) =
             (spec, &accounts[i], &sources, &salted, &failures);
         async move {
             let source = (!sources.is_empty()).then(|| sources[i % sources.len()]);
             match session::derive_salted(spec, hash, account, source).await {
                 Ok(s) => {
-                    let _ = salted[i].set(s);
+                    let _ = salted[k].set(s);
                 }
                 Err(f) => failures
                     .lock()
@@ -336,13 +352,17 @@ fn prepare_scram(
             failures.len()
         );
     }
-    for (account, salted) in accounts.iter_mut().zip(salted) {
-        account.salted = salted.into_inner();
+    for (&i, salted) in missing.iter().zip(salted) {
+        accounts[i].salted = salted.into_inner();
+    }
+    if let Some(path) = &o.key_cache {
+        keys::store(path.as_ref(), hash, accounts)?;
     }
     eprintln!(
-        "rookery-load: derived {} SCRAM keys in {:.1?} (not measured)",
-        accounts.len(),
-        started.elapsed()
+        "rookery-load: derived {} SCRAM keys in {:.1?}, {} from the cache (not measured)",
+        missing.len(),
+        started.elapsed(),
+        accounts.len() - missing.len()
     );
     Ok(())
 }

@@ -107,12 +107,14 @@ impl SqliteStorage {
         username: &str,
         domain: &str,
     ) -> rusqlite::Result<Option<StoredCredentials>> {
+        // Cached: every login runs it, and parsing the SQL cost as much as
+        // running it.
         self.db
-            .query_row(
+            .prepare_cached(
                 "SELECT salt, iterations, sha1_stored_key, sha1_server_key, sha256_stored_key, sha256_server_key
                  FROM accounts WHERE domain = ?1 AND username = ?2",
-                params![domain, username],
-                |r| {
+            )?
+            .query_row(params![domain, username], |r| {
                     Ok(StoredCredentials {
                         salt: r.get(0)?,
                         iterations: r.get(1)?,
@@ -125,8 +127,7 @@ impl SqliteStorage {
                             server_key: r.get(5)?,
                         },
                     })
-                },
-            )
+            })
             .optional()
     }
 
