@@ -57,8 +57,10 @@ allow_unencrypted_plain_auth = true
 
 ---------- in-band registration, unthrottled ----------
 allow_registration = true
--- mod_register_limits only throttles when one of these is set; leave them
--- unset, keep the allowlist-only mode off and allowlist all of loopback.
+-- mod_register_limits (pulled in by mod_register) throttles only when
+-- min_seconds_between_registrations or registration_throttle_max is set:
+-- both stay unset. Allowlist-only mode off; all of loopback allowlisted
+-- (the generator spreads its sources over 127.0.0.1..16).
 allowlist_registration_only = false
 registration_allowlist = { "127.0.0.0/8", "::1" }
 registration_blocklist = { }

@@ -56,29 +56,35 @@ _bench_stop_system_service() {
 	local pids="" p
 	case $name in
 	prosody)
-		[ -r /run/prosody/prosody.pid ] && pids=$(cat /run/prosody/prosody.pid)
+		if [ -r /run/prosody/prosody.pid ]; then pids=$(cat /run/prosody/prosody.pid); fi
 		;;
 	ejabberd)
 		pids=$(pgrep -f -- '-mnesia dir "/var/lib/ejabberd"' || true)
 		;;
 	esac
 	for p in $pids; do
-		kill "$p" 2>/dev/null && _bench_log "stopped system $name (pid $p)"
+		if kill "$p" 2>/dev/null; then
+			_bench_log "stopped system $name (pid $p)"
+		fi
 	done
 }
 
 _bench_ensure() {
-	local pkg=$1 rc
-	_bench_install "$pkg"
-	rc=$?
+	local pkg=$1 rc=0
+	_bench_install "$pkg" || rc=$?
 	if [ $rc = 1 ]; then
 		_bench_log "could not install $pkg"
 		return 1
 	fi
-	[ $rc = 2 ] && _bench_stop_system_service "$pkg"
+	if [ $rc = 2 ]; then
+		_bench_stop_system_service "$pkg"
+	fi
 	if ! command -v openssl >/dev/null; then
-		_bench_install openssl
-		[ $? = 1 ] && return 1
+		rc=0
+		_bench_install openssl || rc=$?
+		if [ $rc = 1 ]; then
+			return 1
+		fi
 	fi
 	return 0
 }
@@ -88,18 +94,31 @@ _bench_render() {
 	sed -e "s|@DIR@|$3|g" -e "s|@PORT@|$4|g" "$1" >"$2"
 }
 
-# _bench_prepare_dir DIR USER: self-signed certificate, ownership.
+# _bench_prepare_dir DIR USER: certificates, ownership.
+# DIR/ca.pem is a throw-away CA (give it to `rookery-load --starttls --ca`);
+# DIR/cert.pem + DIR/key.pem is the localhost certificate it signed (clients
+# such as rustls refuse a self-signed CA certificate as the server's own);
+# DIR/server.pem is cert + key in one file, as ejabberd wants it.
 _bench_prepare_dir() {
 	local dir=$1 user=$2
 	if [ ! -s "$dir/cert.pem" ]; then
-		openssl req -x509 -newkey rsa:2048 -nodes -days 365 \
-			-subj "/CN=localhost" -addext "subjectAltName=DNS:localhost" \
-			-keyout "$dir/key.pem" -out "$dir/cert.pem" >/dev/null 2>&1 || {
+		printf '%s\n' 'subjectAltName=DNS:localhost' \
+			'basicConstraints=critical,CA:FALSE' \
+			'keyUsage=critical,digitalSignature,keyEncipherment' \
+			'extendedKeyUsage=serverAuth' >"$dir/cert.ext"
+		{
+			openssl req -x509 -newkey rsa:2048 -nodes -days 365 \
+				-subj "/CN=rookery bench CA" -keyout "$dir/ca.key" -out "$dir/ca.pem" &&
+			openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+				-keyout "$dir/key.pem" -out "$dir/cert.csr" &&
+			openssl x509 -req -in "$dir/cert.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+				-CAcreateserial -days 365 -extfile "$dir/cert.ext" -out "$dir/cert.pem"
+		} >/dev/null 2>&1 || {
 			_bench_log "openssl failed"
 			return 1
 		}
 		cat "$dir/cert.pem" "$dir/key.pem" >"$dir/server.pem"
-		chmod 600 "$dir/key.pem" "$dir/server.pem"
+		chmod 600 "$dir/ca.key" "$dir/key.pem" "$dir/server.pem"
 	fi
 	chown -R "$user:$user" "$dir"
 	chmod 700 "$dir"
@@ -125,7 +144,7 @@ _bench_wait_port() {
 	while [ $SECONDS -lt $deadline ]; do
 		if ! kill -0 "$pid" 2>/dev/null; then
 			_bench_log "$name exited during startup; see $logf"
-			tail -n 20 "$logf" >&2 2>/dev/null
+			tail -n 20 "$logf" >&2 2>/dev/null || true
 			return 1
 		fi
 		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -167,7 +186,7 @@ start_prosody() {
 	pid=$!
 	echo "$pid" >>"$BENCH_SERVERS_PIDFILE"
 	_bench_wait_port "$pid" "$port" prosody "$dir/prosody.log" || {
-		kill "$pid" 2>/dev/null
+		kill "$pid" 2>/dev/null || true
 		tail -n 20 "$dir/prosody.stdout" >&2
 		return 1
 	}
@@ -205,12 +224,12 @@ start_ejabberd() {
 			ERL_CRASH_DUMP="$dir/erl_crash.dump" \
 			ERL_MAX_PORTS=65536 \
 			erl +P 1048576 +Q 65536 -noinput \
-			-mnesia dir "\"$dir/spool\"" $BENCH_EJABBERD_ERL_ARGS -s ejabberd
+			-mnesia dir "\"$dir/spool\"" ${BENCH_EJABBERD_ERL_ARGS:-} -s ejabberd
 	) </dev/null >"$dir/ejabberd.stdout" 2>&1 &
 	pid=$!
 	echo "$pid" >>"$BENCH_SERVERS_PIDFILE"
 	_bench_wait_port "$pid" "$port" ejabberd "$dir/ejabberd.log" || {
-		kill "$pid" 2>/dev/null
+		kill "$pid" 2>/dev/null || true
 		tail -n 20 "$dir/ejabberd.stdout" >&2
 		return 1
 	}
@@ -237,13 +256,15 @@ stop_servers() {
 		lua*|prosody*|beam*|erl*) pids="$pids $p" ;;
 		esac
 	done
-	for p in $pids; do kill "$p" 2>/dev/null; done
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
 	for i in $(seq 150); do
 		local alive=""
-		for p in $pids; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
-		[ -z "$alive" ] && break
+		for p in $pids; do
+			if kill -0 "$p" 2>/dev/null; then alive="$alive $p"; fi
+		done
+		if [ -z "$alive" ]; then break; fi
 		sleep 0.1
 	done
-	for p in $pids; do kill -9 "$p" 2>/dev/null; done
+	for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
 	rm -f "$BENCH_SERVERS_PIDFILE"
 }

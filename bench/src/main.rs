@@ -655,6 +655,12 @@ impl Report<'_> {
             r["login"]["p50_ms"],
             r["login"]["p99_ms"]
         );
+        if let Some(s) = r.get("server") {
+            out += &format!(
+                "  server during logins: {} CPU s, {} logins per CPU second\n",
+                s["login_cpu_seconds"], s["logins_per_cpu_second"]
+            );
+        }
         if let Some(m) = r.get("messages") {
             out += &format!(
                 "  messages: {}/s delivered, p50 {} ms, p95 {} ms, p99 {} ms, max {} ms; sent {}, lost {}\n",
