@@ -49,11 +49,10 @@ COLUMNS = [
     ("KiB per idle session (19,000)", "idle19000", ("server", "rss_per_session_kib"), False, "{:.1f}"),
 ]
 # The quick run uses smaller idle loads.
-for f in out.glob("*.idle*.json"):
-    load = f.stem.split(".", 1)[1]
-    if load not in ("idle10000", "idle19000"):
-        n = int(load[4:])
-        COLUMNS.append((f"KiB per idle session ({n:,})", load, ("server", "rss_per_session_kib"), False, "{:.1f}"))
+idle_loads = sorted({f.stem.split(".", 1)[1] for f in out.glob("*.idle*.json")} - {"idle10000", "idle19000"},
+                    key=lambda load: int(load[4:]))
+for load in idle_loads:
+    COLUMNS.append((f"KiB per idle session ({int(load[4:]):,})", load, ("server", "rss_per_session_kib"), False, "{:.1f}"))
 COLUMNS = [c for c in COLUMNS if any(get(s, c[1], *c[2]) is not None for s in runs)]
 
 
