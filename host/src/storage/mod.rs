@@ -192,11 +192,8 @@ impl SqliteStorage {
 /// Whether `username@domain` has an account.
 fn account_exists(db: &Connection, domain: &str, username: &str) -> rusqlite::Result<bool> {
     Ok(db
-        .query_row(
-            "SELECT 1 FROM accounts WHERE domain = ?1 AND username = ?2",
-            params![domain, username],
-            |_| Ok(()),
-        )
+        .prepare_cached("SELECT 1 FROM accounts WHERE domain = ?1 AND username = ?2")?
+        .query_row(params![domain, username], |_| Ok(()))
         .optional()?
         .is_some())
 }

@@ -56,12 +56,15 @@ impl SqliteStorage {
     /// The user's roster, or `None` if the account does not exist.
     pub(super) fn load_roster(&self, user: &BareJid) -> rusqlite::Result<Option<Roster>> {
         let (domain, username) = parts(user);
-        let exists = super::account_exists(&self.db, domain, username)?;
+        // One read transaction for the four queries: one lock, one
+        // consistent view (every session start runs this).
+        let tx = self.db.unchecked_transaction()?;
+        let exists = super::account_exists(&tx, domain, username)?;
         if !exists {
             return Ok(None);
         }
         let mut roster = Roster::default();
-        let mut items = self.db.prepare_cached(
+        let mut items = tx.prepare_cached(
             "SELECT contact, name, subscription, ask, approved, groups FROM roster_items
              WHERE domain = ?1 AND username = ?2",
         )?;
@@ -96,7 +99,7 @@ impl SqliteStorage {
             };
             roster.items.insert(jid, item);
         }
-        let mut pending = self.db.prepare_cached(
+        let mut pending = tx.prepare_cached(
             "SELECT contact, stanza FROM roster_pending_in WHERE domain = ?1 AND username = ?2",
         )?;
         let rows = pending.query_map(params![domain, username], |r| {
@@ -108,15 +111,15 @@ impl SqliteStorage {
                 roster.pending_in.insert(jid, stanza);
             }
         }
-        roster.version = self
-            .db
-            .query_row(
+        roster.version = tx
+            .prepare_cached(
                 "SELECT version FROM roster_versions WHERE domain = ?1 AND username = ?2",
-                params![domain, username],
-                |r| r.get::<_, i64>(0),
-            )
+            )?
+            .query_row(params![domain, username], |r| r.get::<_, i64>(0))
             .optional()?
             .unwrap_or(0) as u64;
+        drop((items, pending));
+        tx.commit()?;
         Ok(Some(roster))
     }
 
