@@ -38,7 +38,7 @@ type Events = SyncSender<Event<(OutputBudget, Conn)>>;
 /// A connection as the core thread sees it.
 struct Conn {
     queue: Sender<Outgoing>,
-    socket: TcpStream,
+    socket: Arc<TcpStream>,
     /// One verdict per read handed to the core (see [`Verdict`]).
     verdicts: SyncSender<Verdict>,
 }
@@ -155,12 +155,16 @@ fn start_connection(
     // altogether must not hold a writer (and socket) forever.
     socket.set_write_timeout(Some(WRITE_TIMEOUT))?;
     let peer = socket.peer_addr()?.ip();
+    // One descriptor per connection, shared by its threads (`&TcpStream`
+    // reads and writes): clones would cost three, and the process limit
+    // on descriptors (20,000 here) would cap sessions at a third of it.
+    let socket = Arc::new(socket);
     let (verdict, verdicts) = mpsc::sync_channel::<Verdict>(MAX_INPUT_IN_FLIGHT);
     let (writes, pending) = mpsc::channel::<Outgoing>();
     let budget = OutputBudget::new(shared.output_buffer);
     let conn = Conn {
         queue: writes,
-        socket: socket.try_clone()?,
+        socket: socket.clone(),
         verdicts: verdict,
     };
     shared
@@ -185,7 +189,7 @@ fn spawn(f: impl FnOnce() + Send + 'static) -> Result<()> {
 /// STARTTLS (or a direct TLS handshake first), then encrypted.
 fn connection(
     id: ConnectionId,
-    socket: TcpStream,
+    socket: Arc<TcpStream>,
     kind: Listener,
     pending: Receiver<Outgoing>,
     budget: OutputBudget,
@@ -196,7 +200,7 @@ fn connection(
         Listener::DirectTls => (pending, shared.tls.direct.clone()),
         Listener::Plain => {
             let (handoff, handed) = mpsc::sync_channel(1);
-            let writer = socket.try_clone()?;
+            let writer = socket.clone();
             let written = budget.clone();
             spawn(move || plain_writer(writer, pending, written, handoff))?;
             let mut source = Source::Plain(&socket);
@@ -208,14 +212,14 @@ fn connection(
         }
     };
     let mut tls = ServerConnection::new(config)?;
-    let mut handshake = socket.try_clone()?;
+    let mut handshake: &TcpStream = &socket;
     while tls.is_handshaking() {
         tls.complete_io(&mut handshake)?;
     }
     let binding = shared.tls.tls.channel_binding(&tls);
     shared.events.send(Event::TlsEstablished(id, binding))?;
     let tls = Arc::new(Mutex::new(tls));
-    let writer = (tls.clone(), socket.try_clone()?);
+    let writer = (tls.clone(), socket.clone());
     spawn(move || tls_writer(writer.0, writer.1, pending, budget))?;
     let mut source = Source::Tls { tls, socket };
     read_loop(id, &mut source, &verdicts, &shared.events, true);
@@ -233,7 +237,7 @@ enum Source<'a> {
     Plain(&'a TcpStream),
     Tls {
         tls: Arc<Mutex<ServerConnection>>,
-        socket: TcpStream,
+        socket: Arc<TcpStream>,
     },
 }
 
@@ -253,6 +257,7 @@ impl Source<'_> {
                     return Ok(data);
                 }
                 // Block without the lock, so the writer can go on.
+                let mut socket: &TcpStream = socket;
                 let n = socket.read(&mut buffer)?;
                 if n == 0 {
                     return Ok(Vec::new());
@@ -263,14 +268,14 @@ impl Source<'_> {
                     tls.read_tls(&mut input)?;
                     if let Err(e) = tls.process_new_packets() {
                         // Send the alert that says why, then give up.
-                        let _ = tls.write_tls(socket);
+                        let _ = tls.write_tls(&mut socket);
                         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
                     }
                 }
                 // Handshake messages after the handshake (session tickets,
                 // key updates) may need an answer.
                 while tls.wants_write() {
-                    tls.write_tls(socket)?;
+                    tls.write_tls(&mut socket)?;
                 }
             },
         }
@@ -340,7 +345,7 @@ fn read_loop(
 /// Writes in the clear until closed, or until STARTTLS: then it gives its
 /// queue back through `handoff` and leaves the socket to the handshake.
 fn plain_writer(
-    mut socket: TcpStream,
+    socket: Arc<TcpStream>,
     pending: Receiver<Outgoing>,
     budget: OutputBudget,
     handoff: SyncSender<Receiver<Outgoing>>,
@@ -349,7 +354,7 @@ fn plain_writer(
         match pending.recv() {
             Ok(Outgoing::Data(data)) => {
                 budget.release(data.len());
-                if socket.write_all(&data).is_err() {
+                if (&*socket).write_all(&data).is_err() {
                     break;
                 }
             }
@@ -365,11 +370,12 @@ fn plain_writer(
 
 fn tls_writer(
     tls: Arc<Mutex<ServerConnection>>,
-    mut socket: TcpStream,
+    socket: Arc<TcpStream>,
     pending: Receiver<Outgoing>,
     budget: OutputBudget,
 ) {
-    let write = |data: &[u8], socket: &mut TcpStream| -> std::io::Result<()> {
+    let mut socket: &TcpStream = &socket;
+    let write = |data: &[u8], socket: &mut &TcpStream| -> std::io::Result<()> {
         let mut tls = lock(&tls)?;
         let mut rest = data;
         // rustls buffers a bounded amount; encrypt and send in turns.
