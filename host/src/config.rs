@@ -78,6 +78,7 @@ struct C2s {
     park_parser_after_ms: u64,
     offer_plain: bool,
     output_buffer: usize,
+    listen_backlog: u32,
     max_attributes: usize,
     max_name_length: usize,
     max_connections: usize,
@@ -127,6 +128,10 @@ impl Default for C2s {
             park_parser_after_ms: core.park_parser_after.as_millis() as u64,
             offer_plain: core.offer_plain,
             output_buffer: 1024 * 1024,
+            // Prosody's default is 128; a burst of logins (a server
+            // restart brings every client back at once) overflows that, and
+            // each overflowed connect waits a second for its SYN retry.
+            listen_backlog: 1024,
             max_attributes: core.xml.max_attributes,
             max_name_length: core.xml.max_name_length,
             max_connections: core.limits.max_connections,
@@ -161,10 +166,24 @@ pub struct Settings {
     /// Bytes queued for one connection before it counts as a slow reader
     /// and is disconnected.
     pub output_buffer: usize,
+    /// Connections the kernel may hold waiting for accept.
+    pub listen_backlog: u32,
     pub scram_iterations: u32,
 }
 
 impl Settings {
+    /// Bind a c2s listener with the configured backlog (std's is 128).
+    pub fn bind(&self, addr: SocketAddr) -> Result<std::net::TcpListener> {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        socket
+            .bind(&addr.into())
+            .with_context(|| format!("binding {addr}"))?;
+        socket.listen(self.listen_backlog.min(i32::MAX as u32) as i32)?;
+        Ok(socket.into())
+    }
+
     /// Read `path`, or use the defaults when no path is given.
     pub fn load(path: Option<&Path>) -> Result<Settings> {
         let file = match path {
@@ -278,6 +297,7 @@ impl Settings {
             tls,
             data_dir: file.data_dir,
             output_buffer: file.c2s.output_buffer,
+            listen_backlog: file.c2s.listen_backlog,
             scram_iterations: file.storage.scram_iterations,
         })
     }

@@ -12,7 +12,7 @@
 
 mod link;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use async_io::{Async, Timer};
 use futures_rustls::rustls;
 use futures_rustls::server::TlsStream;
@@ -89,11 +89,10 @@ pub fn serve(settings: Settings) -> Result<()> {
 }
 
 async fn run(settings: Settings) -> Result<()> {
-    let listener = Async::<TcpListener>::bind(settings.listen)
-        .with_context(|| format!("binding {}", settings.listen))?;
+    let listener = Async::new(settings.bind(settings.listen)?)?;
     let direct = match settings.direct_tls_listen {
         Some(addr) => {
-            Some(Async::<TcpListener>::bind(addr).with_context(|| format!("binding {addr}"))?)
+            Some(Async::new(settings.bind(addr)?)?)
         }
         None => None,
     };

@@ -68,10 +68,9 @@ struct Shared {
 
 /// Run the server until the process ends.
 pub fn serve(settings: Settings) -> Result<()> {
-    let listener = TcpListener::bind(settings.listen)
-        .with_context(|| format!("binding {}", settings.listen))?;
+    let listener = settings.bind(settings.listen)?;
     let direct = match settings.direct_tls_listen {
-        Some(addr) => Some(TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?),
+        Some(addr) => Some(settings.bind(addr)?),
         None => None,
     };
     let tls = tls::Tls::load(settings.tls.clone())?;
