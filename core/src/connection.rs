@@ -110,7 +110,9 @@ enum StreamState {
 enum Kind {
     Unauthed {
         failures: u32,
-        exchange: Option<Exchange>,
+        /// Boxed: SCRAM's state is most of a connection's size, and only
+        /// the moments of a login need it.
+        exchange: Option<Box<Exchange>>,
         /// The TLS session's channel bindings, kept until SASL is done.
         binding: Option<Box<ChannelBinding>>,
     },
@@ -537,7 +539,7 @@ impl Connection {
                 }
             }
             ("response", Some(current)) => match sasl::decode_payload(&element) {
-                Ok(data) => current.response(data.unwrap_or_default(), &domain),
+                Ok(data) => (*current).response(data.unwrap_or_default(), &domain),
                 Err(f) => (None, Step::Failure(f)),
             },
             ("abort", _) => (None, Step::Failure(SaslFailure::Aborted)),
@@ -549,7 +551,7 @@ impl Connection {
 
     fn sasl_step(&mut self, next: Option<Exchange>, step: Step, ctx: &mut Ctx) -> Flow {
         if let Kind::Unauthed { exchange, .. } = &mut self.kind {
-            *exchange = next;
+            *exchange = next.map(Box::new);
         }
         match step {
             Step::Challenge(data) => {
@@ -635,7 +637,7 @@ impl Connection {
             StorageAnswer::Credentials(c) => Ok(c),
             _ => Err(()),
         };
-        let (next, step) = current.credentials(found, &mut self.entropy);
+        let (next, step) = (*current).credentials(found, &mut self.entropy);
         if self.sasl_step(next, step, ctx) == Flow::Closed {
             return Flow::Closed;
         }

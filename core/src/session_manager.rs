@@ -12,7 +12,9 @@ use std::collections::{BTreeSet, HashMap};
 
 #[derive(Default, Debug)]
 pub struct SessionManager {
-    sessions: HashMap<SessionId, Session>,
+    /// Boxed: a map of sessions inline holds their size again in spare
+    /// capacity, per session.
+    sessions: HashMap<SessionId, Box<Session>>,
     /// Connected resources by full JID: at most one session per full JID.
     connected: HashMap<FullJid, SessionId>,
     /// Connected resources of each account, for bare-JID routing.
@@ -54,7 +56,7 @@ impl SessionManager {
         self.by_bare.entry(jid.to_bare()).or_default().insert(id);
         self.sessions.insert(
             id,
-            Session {
+            Box::new(Session {
                 id,
                 connection,
                 jid,
@@ -63,7 +65,7 @@ impl SessionManager {
                 interest: RosterInterest::NotRequested,
                 directed: Default::default(),
                 offline_delivered: false,
-            },
+            }),
         );
         Bound {
             session: id,
@@ -84,15 +86,15 @@ impl SessionManager {
         }
         self.available.remove(&id);
         self.interested.remove(&id);
-        Some(session)
+        Some(*session)
     }
 
     pub fn get(&self, id: SessionId) -> Option<&Session> {
-        self.sessions.get(&id)
+        self.sessions.get(&id).map(|s| &**s)
     }
 
     pub fn by_full_jid(&self, jid: &FullJid) -> Option<&Session> {
-        self.connected.get(jid).and_then(|id| self.sessions.get(id))
+        self.connected.get(jid).and_then(|id| self.get(*id))
     }
 
     /// Connected resources of one account.
@@ -101,7 +103,7 @@ impl SessionManager {
             .get(bare)
             .into_iter()
             .flatten()
-            .filter_map(|id| self.sessions.get(id))
+            .filter_map(|id| self.get(*id))
     }
 
     /// Available resources of one account.
@@ -110,7 +112,7 @@ impl SessionManager {
     }
 
     pub fn get_mut(&mut self, id: SessionId) -> Option<&mut Session> {
-        self.sessions.get_mut(&id)
+        self.sessions.get_mut(&id).map(|s| &mut **s)
     }
 
     /// Make the session available with this presence, or unavailable with

@@ -91,9 +91,7 @@ pub fn serve(settings: Settings) -> Result<()> {
 async fn run(settings: Settings) -> Result<()> {
     let listener = Async::new(settings.bind(settings.listen)?)?;
     let direct = match settings.direct_tls_listen {
-        Some(addr) => {
-            Some(Async::new(settings.bind(addr)?)?)
-        }
+        Some(addr) => Some(Async::new(settings.bind(addr)?)?),
         None => None,
     };
     let tls = tls::Tls::load(settings.tls.clone())?;

@@ -76,7 +76,9 @@ enum State {
 struct Slot {
     state: State,
     queue: VecDeque<Op>,
-    writing: Option<Write>,
+    /// Boxed: rare, and large beside the rest of a slot, which every
+    /// online user has.
+    writing: Option<Box<Write>>,
 }
 
 /// A write in flight and what to do when it is durable; if it fails, the
@@ -277,10 +279,10 @@ fn drive(ctx: &mut Ctx, user: &BareJid) {
             changes: plan.changes,
             version,
         });
-        slot.writing = Some(Write {
+        slot.writing = Some(Box::new(Write {
             effects: plan.effects,
             origin: plan.origin,
-        });
+        }));
         ctx.rosters.requests.insert(request, user.clone());
         return;
     }
