@@ -16,7 +16,7 @@ use anyhow::Result;
 use async_io::{Async, Timer};
 use futures_rustls::rustls;
 use futures_rustls::server::TlsStream;
-use link::{CoreEnd, Link};
+use link::{CoreEnd, Link, Next, Writer};
 use rookery_core::{ConnectionId, Server};
 use rookery_host::{
     log, tls, ConnectionHandle, Connections, Driver, Event, Listener, Outgoing, OutputBudget,
@@ -45,12 +45,27 @@ struct Conn {
     /// Output to the writer, and one verdict per read (see [`Verdict`]).
     link: CoreEnd,
     socket: Arc<Async<TcpStream>>,
+    budget: OutputBudget,
+}
+
+impl Drop for Conn {
+    /// The core let go of the connection. A running writer shuts the
+    /// socket down once it has written everything; without one, that is
+    /// done here, so that the reader sees the end too.
+    fn drop(&mut self) {
+        if self.link.writer_idle() {
+            let _ = self.socket.get_ref().shutdown(Shutdown::Both);
+        }
+    }
 }
 
 impl ConnectionHandle for Conn {
     /// Unbounded in items, bounded in bytes by the connection's budget.
     fn queue(&self, item: Outgoing) -> bool {
-        self.link.queue(item);
+        if self.link.queue(item) {
+            let link = self.link.link().clone();
+            spawn(plain_writer(self.socket.clone(), link, self.budget.clone()));
+        }
         true
     }
 
@@ -183,11 +198,15 @@ async fn start_connection(
 ) {
     let _ = socket.get_ref().set_nodelay(true);
     let socket = Arc::new(socket);
-    let (link, core_end) = Link::new();
+    let (link, core_end) = Link::new(match kind {
+        Listener::Plain => Writer::Idle,
+        Listener::DirectTls => Writer::Waiting,
+    });
     let budget = OutputBudget::new(shared.output_buffer);
     let conn = Conn {
         link: core_end,
         socket: socket.clone(),
+        budget: budget.clone(),
     };
     let Ok(peer) = socket.get_ref().peer_addr().map(|a| a.ip()) else {
         return;
@@ -216,7 +235,6 @@ async fn connection(
     let config = match kind {
         Listener::DirectTls => shared.tls.direct.clone(),
         Listener::Plain => {
-            spawn(plain_writer(socket.clone(), link.clone(), budget.clone()));
             let source = Source::Plain(&socket);
             if read_loop(id, source, &link, &shared.events, false).await == ReadEnd::Closed {
                 return Ok(());
@@ -351,19 +369,25 @@ async fn within_write_timeout(write: impl std::future::Future<Output = bool>) ->
 /// leaving the queue and the socket to the handshake.
 async fn plain_writer(socket: Arc<Async<TcpStream>>, link: Link, budget: OutputBudget) {
     loop {
-        match link.next_outgoing().await {
-            Some(Outgoing::Data(data)) => {
+        match link.next_or_stop() {
+            Next::Item(Outgoing::Data(data)) => {
                 budget.release(data.len());
                 if !within_write_timeout(async { (&*socket).write_all(&data).await.is_ok() }).await
                 {
+                    link.stop_writing();
                     break;
                 }
             }
-            Some(Outgoing::StartTls) => {
+            Next::Item(Outgoing::StartTls) => {
                 link.park_writer();
                 return;
             }
-            Some(Outgoing::Close) | None => break,
+            // Until more output comes (the core's end starts a writer).
+            Next::Empty => return,
+            Next::Item(Outgoing::Close) | Next::Closed => {
+                link.stop_writing();
+                break;
+            }
         }
     }
     let _ = socket.get_ref().shutdown(Shutdown::Both);

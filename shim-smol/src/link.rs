@@ -3,7 +3,10 @@
 //!
 //! One small allocation instead of three async channels: an idle
 //! connection holds an empty link (its queues are freed once drained), and
-//! memory per idle session is a headline figure.
+//! memory per idle session is a headline figure. For the same reason a
+//! plaintext connection has a writer task only while it has output: the
+//! core's end says when one must be started, and the writer stops when the
+//! queue is empty.
 
 use rookery_host::{Outgoing, Verdict};
 use std::collections::VecDeque;
@@ -11,9 +14,32 @@ use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
+/// Who writes the queue out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Writer {
+    /// Nobody now; the next item needs a plaintext writer started.
+    #[default]
+    Idle,
+    /// A plaintext writer is draining the queue.
+    Running,
+    /// A long-lived writer waits on the queue (TLS), or writing stopped
+    /// (STARTTLS hand-over, a failed write): never start one.
+    Waiting,
+}
+
+/// What a plaintext writer gets next.
+pub enum Next {
+    Item(Outgoing),
+    /// The queue is empty; the writer is done until more comes.
+    Empty,
+    /// The core dropped the connection and everything was written.
+    Closed,
+}
+
 #[derive(Default)]
 struct State {
     outgoing: VecDeque<Outgoing>,
+    writer_state: Writer,
     verdicts: VecDeque<Verdict>,
     /// The core dropped the connection: nothing more will come.
     closed: bool,
@@ -31,9 +57,30 @@ pub struct Link(Arc<Mutex<State>>);
 pub struct CoreEnd(Link);
 
 impl Link {
-    pub fn new() -> (Link, CoreEnd) {
+    /// A link whose writing starts as `writer` says.
+    pub fn new(writer: Writer) -> (Link, CoreEnd) {
         let link = Link::default();
+        link.state().writer_state = writer;
         (link.clone(), CoreEnd(link))
+    }
+
+    /// For a plaintext writer: the next item, or stop (the queue is empty:
+    /// the core's end will ask for a new writer when output comes).
+    pub fn next_or_stop(&self) -> Next {
+        let mut state = self.state();
+        if let Some(item) = take(&mut state.outgoing) {
+            return Next::Item(item);
+        }
+        if state.closed {
+            return Next::Closed;
+        }
+        state.writer_state = Writer::Idle;
+        Next::Empty
+    }
+
+    /// Writing ended for good (a failed write): start no more writers.
+    pub fn stop_writing(&self) {
+        self.state().writer_state = Writer::Waiting;
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -79,10 +126,12 @@ impl Link {
         .await
     }
 
-    /// The plaintext writer is done (it flushed `<proceed/>`).
+    /// The plaintext writer is done (it flushed `<proceed/>`); a TLS
+    /// writer will wait on the queue from now on.
     pub fn park_writer(&self) {
         let mut state = self.state();
         state.writer_parked = true;
+        state.writer_state = Writer::Waiting;
         if let Some(w) = state.reader.take() {
             w.wake();
         }
@@ -116,12 +165,30 @@ fn take<T>(queue: &mut VecDeque<T>) -> Option<T> {
 }
 
 impl CoreEnd {
-    pub fn queue(&self, item: Outgoing) {
+    /// Queue `item`; `true` when a plaintext writer must be started for it.
+    #[must_use]
+    pub fn queue(&self, item: Outgoing) -> bool {
         let mut state = self.0.state();
         state.outgoing.push_back(item);
         if let Some(w) = state.writer.take() {
             w.wake();
         }
+        if state.writer_state == Writer::Idle {
+            state.writer_state = Writer::Running;
+            return true;
+        }
+        false
+    }
+
+    /// The link, for a writer to be started on.
+    pub fn link(&self) -> &Link {
+        &self.0
+    }
+
+    /// Whether nobody is writing (so nobody will shut the socket down when
+    /// the connection is dropped).
+    pub fn writer_idle(&self) -> bool {
+        self.0.state().writer_state == Writer::Idle
     }
 
     pub fn verdict(&self, verdict: Verdict) {
@@ -151,9 +218,9 @@ mod tests {
 
     #[test]
     fn queued_items_come_out_in_order_then_none_after_close() {
-        let (link, core) = Link::new();
-        core.queue(Outgoing::Data(b"a".to_vec()));
-        core.queue(Outgoing::Close);
+        let (link, core) = Link::new(Writer::Waiting);
+        assert!(!core.queue(Outgoing::Data(b"a".to_vec())));
+        assert!(!core.queue(Outgoing::Close));
         drop(core);
         smol::block_on(async {
             assert!(matches!(link.next_outgoing().await, Some(Outgoing::Data(d)) if d == b"a"));
@@ -163,8 +230,32 @@ mod tests {
     }
 
     #[test]
+    fn a_plaintext_writer_is_asked_for_once_per_burst_of_output() {
+        let (link, core) = Link::new(Writer::Idle);
+        assert!(core.queue(Outgoing::Data(b"a".to_vec())));
+        assert!(!core.queue(Outgoing::Data(b"b".to_vec())));
+        assert!(matches!(link.next_or_stop(), Next::Item(_)));
+        assert!(matches!(link.next_or_stop(), Next::Item(_)));
+        assert!(matches!(link.next_or_stop(), Next::Empty));
+        assert!(core.writer_idle());
+        assert!(core.queue(Outgoing::Close));
+    }
+
+    #[test]
+    fn after_the_starttls_hand_over_no_plaintext_writer_is_asked_for() {
+        let (link, core) = Link::new(Writer::Idle);
+        assert!(core.queue(Outgoing::StartTls));
+        assert!(matches!(
+            link.next_or_stop(),
+            Next::Item(Outgoing::StartTls)
+        ));
+        link.park_writer();
+        assert!(!core.queue(Outgoing::Data(b"a".to_vec())));
+    }
+
+    #[test]
     fn a_waiting_reader_is_woken_by_a_verdict() {
-        let (link, core) = Link::new();
+        let (link, core) = Link::new(Writer::Waiting);
         let waiting = smol::spawn({
             let link = link.clone();
             async move { link.verdict().await }
@@ -175,8 +266,8 @@ mod tests {
 
     #[test]
     fn drained_queues_hold_no_memory() {
-        let (link, core) = Link::new();
-        core.queue(Outgoing::Close);
+        let (link, core) = Link::new(Writer::Waiting);
+        let _ = core.queue(Outgoing::Close);
         smol::block_on(link.next_outgoing());
         assert_eq!(link.state().outgoing.capacity(), 0);
     }
