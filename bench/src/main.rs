@@ -11,6 +11,7 @@
 
 mod keys;
 mod peer;
+mod presence;
 mod procfs;
 mod session;
 mod splitter;
@@ -37,6 +38,8 @@ workloads:
   idle    hold N sessions for --duration (memory per session: give --server-pid)
   pairs   closed loop: each session keeps --window messages in flight to its partner
   rate    open loop: --rate messages/s in total, spread evenly over the sessions
+  presence  sessions with --contacts ring neighbours (subscribed both ways first)
+          change presence --rate times/s in total (open loop)
 
 options:
   --server ADDR            server address (default 127.0.0.1:5222)
@@ -50,7 +53,8 @@ options:
   --roster --presence      fetch the roster / send initial presence after binding
   --login-concurrency C    logins in progress at once (default 100)
   --window W               pairs: messages in flight per direction (default 10)
-  --rate R                 rate: messages/s in total (default 5000)
+  --rate R                 rate: messages/s in total (default 5000); presence: changes/s
+  --contacts K             presence: contacts per session, even, below --sessions (default 10)
   --duration S             seconds the measured phase lasts (default 10)
   --threads T              generator threads (default: all cores)
   --sources K              spread source addresses over 127.0.0.1..K (default 16)
@@ -78,6 +82,7 @@ struct Options {
     concurrency: usize,
     window: u32,
     rate: f64,
+    contacts: usize,
     duration: Duration,
     threads: usize,
     sources: u8,
@@ -107,6 +112,7 @@ fn parse(args: Vec<String>) -> Result<Options> {
         concurrency: 100,
         window: 10,
         rate: 5000.0,
+        contacts: 10,
         duration: Duration::from_secs(10),
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         sources: 16,
@@ -144,6 +150,7 @@ fn parse(args: Vec<String>) -> Result<Options> {
             "--login-concurrency" => o.concurrency = value()?.parse()?,
             "--window" => o.window = value()?.parse()?,
             "--rate" => o.rate = value()?.parse()?,
+            "--contacts" => o.contacts = value()?.parse()?,
             "--duration" => o.duration = Duration::from_secs_f64(value()?.parse()?),
             "--threads" => o.threads = value()?.parse()?,
             "--sources" => o.sources = value()?.parse()?,
@@ -177,19 +184,36 @@ fn main() -> Result<()> {
         "login" => run(&o, Workload::Login),
         "idle" => run(&o, Workload::Idle),
         "pairs" => run(&o, Workload::Pairs { window: o.window }),
-        "rate" => {
-            let per_session = o.rate / o.sessions as f64;
-            if per_session <= 0.0 {
-                bail!("--rate must be positive");
+        "rate" => run(
+            &o,
+            Workload::Rate {
+                interval: interval(&o)?,
+            },
+        ),
+        "presence" => {
+            if o.contacts % 2 == 1 || o.contacts == 0 || o.contacts >= o.sessions {
+                bail!("--contacts must be even, positive and below --sessions");
             }
-            let interval = Duration::from_secs_f64(1.0 / per_session);
-            run(&o, Workload::Rate { interval })
+            let (interval, contacts) = (interval(&o)?, o.contacts);
+            run(&o, Workload::Presence { interval, contacts })
         }
         other => bail!("unknown workload {other}; try --help"),
     }
 }
 
+/// Each session's send interval for `--rate` in total.
+fn interval(o: &Options) -> Result<Duration> {
+    let per_session = o.rate / o.sessions as f64;
+    if !(per_session > 0.0) {
+        bail!("--rate must be positive");
+    }
+    Ok(Duration::from_secs_f64(1.0 / per_session))
+}
+
 fn login_spec(o: &Options) -> Result<LoginSpec> {
+    // Subscription requests reach available resources only (RFC 6121
+    // section 3.1.3), and roster pushes interested ones.
+    let presence = o.workload == "presence";
     let tls = match (o.starttls, &o.ca) {
         (false, _) => None,
         (true, Some(ca)) => Some(rookery_tests::client::tls_config(ca.as_ref(), false)?),
@@ -200,8 +224,8 @@ fn login_spec(o: &Options) -> Result<LoginSpec> {
         domain: o.domain.clone(),
         mechanism: o.mechanism,
         tls,
-        roster: o.roster,
-        presence: o.presence,
+        roster: o.roster || presence,
+        presence: o.presence || presence,
         timeout: o.timeout,
     })
 }
@@ -399,6 +423,7 @@ fn run(o: &Options, workload: Workload) -> Result<()> {
         sent: 0.into(),
         delivered: 0.into(),
         delivered_in_phase: 0.into(),
+        pairs_ready: 0.into(),
         errors: Mutex::new(Default::default()),
         login_latency: Mutex::new(workload::histogram()),
         message_latency: Mutex::new(workload::histogram()),
@@ -451,6 +476,19 @@ fn run(o: &Options, workload: Workload) -> Result<()> {
         .saturating_sub(login_started.saturating_duration_since(shared.epoch));
     let established = shared.logins.load(Ordering::Relaxed);
     let after_login = server_usage()?;
+    if let Workload::Presence { contacts, .. } = workload {
+        let mut printed = Instant::now();
+        while shared.pairs_ready.load(Ordering::Relaxed) < pairs as u64 {
+            std::thread::sleep(Duration::from_millis(100));
+            if printed.elapsed() >= Duration::from_secs(1) {
+                eprintln!(
+                    "[{label}] subscribing to {contacts} contacts each: {} of {pairs} pairs done",
+                    shared.pairs_ready.load(Ordering::Relaxed)
+                );
+                printed = Instant::now();
+            }
+        }
+    }
     // Measured phase.
     if workload == Workload::Idle {
         std::thread::sleep(Duration::from_secs(1));
@@ -593,6 +631,23 @@ impl Report<'_> {
                 "cpu_percent": round(100.0 * self.generator_cpu.as_secs_f64() / self.generator_wall.as_secs_f64(), 1),
             },
         });
+        if let Workload::Presence { contacts, .. } = self.workload {
+            let expected = sent * contacts as u64;
+            report["presence"] = json!({
+                "contacts": contacts,
+                "changes_per_second": o.rate,
+                "seconds": seconds,
+                "changes_sent": sent,
+                "deliveries_expected": expected,
+                "delivered": delivered,
+                "lost": expected.saturating_sub(delivered),
+                "deliveries_per_second": round(in_phase as f64 / seconds, 0),
+                "p50_ms": millis(&latency, 0.5),
+                "p95_ms": millis(&latency, 0.95),
+                "p99_ms": millis(&latency, 0.99),
+                "max_ms": latency.max() as f64 / 1000.0,
+            });
+        }
         if matches!(
             self.workload,
             Workload::Pairs { .. } | Workload::Rate { .. }
@@ -665,6 +720,12 @@ impl Report<'_> {
             out += &format!(
                 "  messages: {}/s delivered, p50 {} ms, p95 {} ms, p99 {} ms, max {} ms; sent {}, lost {}\n",
                 m["per_second"], m["p50_ms"], m["p95_ms"], m["p99_ms"], m["max_ms"], m["sent"], m["lost"]
+            );
+        }
+        if let Some(p) = r.get("presence") {
+            out += &format!(
+                "  presence: {} changes to {} contacts each: {} deliveries/s, p50 {} ms, p99 {} ms; delivered {} of {}\n",
+                p["changes_sent"], p["contacts"], p["deliveries_per_second"], p["p50_ms"], p["p99_ms"], p["delivered"], p["deliveries_expected"]
             );
         }
         if let Some(s) = r.get("server") {

@@ -210,6 +210,8 @@ pub struct Session {
     pub stream: Stream,
     pub reader: Reader,
     pub jid: String,
+    /// The roster result, when the login fetched it.
+    pub roster: Option<String>,
 }
 
 impl Session {
@@ -328,6 +330,7 @@ async fn login_steps(
         Some(jid) => jid.to_owned(),
         None => return Err(Failure::refused("bind", &result)),
     };
+    let mut roster = None;
     if spec.roster {
         send(
             &mut stream,
@@ -341,6 +344,7 @@ async fn login_steps(
                 if !answer.contains("result") {
                     return Err(Failure::refused("roster", &answer));
                 }
+                roster = Some(answer);
                 break;
             }
         }
@@ -353,6 +357,7 @@ async fn login_steps(
         stream,
         reader,
         jid,
+        roster,
     })
 }
 

@@ -28,6 +28,9 @@ pub enum Workload {
     /// Open loop: every session sends at a fixed interval, whatever the
     /// server's pace, so latency includes any queueing the server causes.
     Rate { interval: Duration },
+    /// Sessions with `contacts` subscribed contacts each change presence
+    /// every `interval` (open loop).
+    Presence { interval: Duration, contacts: usize },
 }
 
 impl Workload {
@@ -37,6 +40,7 @@ impl Workload {
             Workload::Idle => "idle",
             Workload::Pairs { .. } => "pairs",
             Workload::Rate { .. } => "rate",
+            Workload::Presence { .. } => "presence",
         }
     }
 }
@@ -69,6 +73,8 @@ pub struct Shared {
     pub delivered: AtomicU64,
     /// Delivered within the measured phase (the rest arrived in the drain).
     pub delivered_in_phase: AtomicU64,
+    /// Pairs whose setup (subscriptions, for presence) is over.
+    pub pairs_ready: AtomicU64,
     pub errors: Mutex<BTreeMap<String, u64>>,
     pub login_latency: Mutex<Histogram<u64>>,
     pub message_latency: Mutex<Histogram<u64>>,
@@ -81,6 +87,11 @@ pub fn histogram() -> Histogram<u64> {
 
 thread_local! {
     static MESSAGE_LATENCY: RefCell<Histogram<u64>> = RefCell::new(histogram());
+}
+
+/// Record one delivery's latency in this thread's histogram.
+pub fn record_latency(micros: u64) {
+    MESSAGE_LATENCY.with(|h| h.borrow_mut().saturating_record(micros));
 }
 
 impl Shared {
@@ -128,7 +139,18 @@ impl Shared {
 
 /// The whole life of pair `index`: sessions `2 index` and `2 index + 1`.
 pub async fn pair(shared: &Shared, index: usize) {
-    let (a, b) = smol::future::zip(shared.login(2 * index), shared.login(2 * index + 1)).await;
+    let (mut a, mut b) =
+        smol::future::zip(shared.login(2 * index), shared.login(2 * index + 1)).await;
+    if let Workload::Presence { contacts, .. } = shared.workload {
+        if let (Some(sa), Some(sb)) = (a.take(), b.take()) {
+            let indexes = (2 * index, 2 * index + 1);
+            match crate::presence::set_up(shared, sa, sb, indexes, contacts).await {
+                Ok((sa, sb)) => (a, b) = (Some(sa), Some(sb)),
+                Err(failure) => shared.error(&failure),
+            }
+        }
+    }
+    shared.pairs_ready.fetch_add(1, Ordering::Relaxed);
     // The sender is dropped, never used: recv() fails when the phase begins.
     let _ = shared.go.recv().await;
     let Some(schedule) = shared.schedule.get().copied() else {
@@ -139,6 +161,9 @@ pub async fn pair(shared: &Shared, index: usize) {
     };
     let outcome = match shared.workload {
         Workload::Login => Ok(()),
+        Workload::Presence { interval, .. } => {
+            crate::presence::broadcast(shared, a, b, schedule, interval, index).await
+        }
         Workload::Idle => idle(a, b, schedule.end).await,
         Workload::Pairs { .. } | Workload::Rate { .. } => {
             Exchange::new(shared, a, b, schedule, index).run().await
@@ -321,7 +346,7 @@ impl<'s> Exchange<'s> {
                         self.sent += 1;
                     }
                 }
-                Workload::Login | Workload::Idle => {}
+                Workload::Login | Workload::Idle | Workload::Presence { .. } => {}
             }
         }
     }

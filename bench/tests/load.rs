@@ -102,4 +102,22 @@ for_both_shims! {
         assert!(report["server"]["rss_after_login_kib"].as_u64() > Some(0), "{report:#}");
         Ok(())
     }
+
+    fn presence_changes_reach_every_contact_after_the_subscriptions(shim) {
+        let users: Vec<(String, String)> = (0..10)
+            .map(|i| (format!("u{i}@localhost"), "bench-password".to_owned()))
+            .collect();
+        let refs: Vec<(&str, &str)> = users.iter().map(|(u, p)| (u.as_str(), p.as_str())).collect();
+        let server = TestServer::start(shim, &refs, BENCH_LIMITS)?;
+        let addr = server.addr.to_string();
+        let report = load(&[
+            "presence", "--server", &addr, "--sessions", "10", "--contacts", "4",
+            "--rate", "50", "--duration", "1",
+        ])?;
+        assert_clean(&report, 10);
+        let presence = &report["presence"];
+        assert!(presence["delivered"].as_u64() > Some(0), "{report:#}");
+        assert_eq!(presence["lost"], 0, "{report:#}");
+        Ok(())
+    }
 }
