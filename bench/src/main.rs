@@ -204,7 +204,7 @@ fn main() -> Result<()> {
 /// Each session's send interval for `--rate` in total.
 fn interval(o: &Options) -> Result<Duration> {
     let per_session = o.rate / o.sessions as f64;
-    if !(per_session > 0.0) {
+    if per_session.is_nan() || per_session <= 0.0 {
         bail!("--rate must be positive");
     }
     Ok(Duration::from_secs_f64(1.0 / per_session))
