@@ -90,41 +90,71 @@ print(table)
 (out / "table.md").write_text(table)
 (out / "results.json").write_text(json.dumps(runs, indent=2) + "\n")
 
-# chart.svg: one panel per column, one bar per server.
+# chart.svg: one panel per load, one bar per server.
+import math
+
 COLORS = {"prosody": "#6c8ebf", "ejabberd": "#82b366", "rookery-smol": "#d6762b",
           "rookery-std": "#b85450", "rookery-smol-unpinned": "#f0b67f", "peer": "#999999"}
 shown = [s for s in SERVERS if s in runs and s != "peer"]
-panels = [c for c in COLUMNS if not c[1].startswith("rate") or c[2][1] == "p99_ms"]
-pw, ph, bar = 230, 240, 28
-width = pw * len(panels) + 20
+
+
+def idle_value(server):
+    """KiB per idle session at the largest size measured below 19,000."""
+    sizes = sorted((int(load[4:]), load) for load in runs.get(server, {}) if load.startswith("idle"))
+    sizes = [x for x in sizes if x[0] < 19000] or sizes
+    if not sizes:
+        return None, None
+    n, load = sizes[-1]
+    return get(server, load, "server", "rss_per_session_kib"), n
+
+
+# (title, value of a server, higher is better, log scale, format)
+PANELS = [
+    ("msgs/s, 200 sessions, window 10", lambda s: get(s, "pairs200", "messages", "per_second"), True, False, "{:,.0f}"),
+    ("msgs/s, 2,000 sessions, window 5", lambda s: get(s, "pairs2000", "messages", "per_second"), True, False, "{:,.0f}"),
+    ("p99 ms, open loop 5,000 msgs/s (log scale)", lambda s: get(s, "rate5000", "messages", "p99_ms"), False, True, "{:.2f}"),
+    ("SCRAM-SHA-1 logins/s", lambda s: get(s, "login2000", "login", "per_second"), True, False, "{:,.0f}"),
+    ("KiB per idle session", lambda s: idle_value(s)[0], False, False, "{:.1f}"),
+]
+pw, ph, bar = 250, 240, 30
+width = pw * len(PANELS) + 20
 svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{ph + 90}" '
        'font-family="sans-serif" font-size="11">',
        f'<rect width="{width}" height="{ph + 90}" fill="white"/>']
-for i, column in enumerate(panels):
-    title, load, path, higher, fmt = column
+for i, (title, value_of, higher, log, fmt) in enumerate(PANELS):
     x0 = 20 + i * pw
-    values = [(s, get(s, load, *path)) for s in shown]
-    top = max((v for _, v in values if v), default=1) or 1
+    values = [(s, value_of(s)) for s in shown]
+    present = [v for _, v in values if v]
+    top = max(present, default=1) or 1
+    low = min(present, default=1) or 1
+    def height(v):
+        if log:
+            return (ph - 60) * (0.1 + 0.9 * math.log(v / low + 1e-9 + 1) / math.log(top / low + 1))
+        return (ph - 60) * v / top
     svg.append(f'<text x="{x0 + (pw - 20) / 2}" y="16" text-anchor="middle" font-weight="bold">'
                f'{title}</text>')
     svg.append(f'<text x="{x0 + (pw - 20) / 2}" y="30" text-anchor="middle" fill="#555">'
                f'{"higher" if higher else "lower"} is better</text>')
     for j, (server, value) in enumerate(values):
         x = x0 + 10 + j * (bar + 8)
-        if value is None:
+        if not value:
             continue
-        h = (ph - 60) * value / top
+        h = height(value)
         y = 40 + (ph - 60) - h
+        label = fmt.format(value)
+        if server == "rookery-std" and title.startswith("KiB"):
+            label += f" ({idle_value(server)[1]:,})"
         svg.append(f'<rect x="{x}" y="{y:.1f}" width="{bar}" height="{h:.1f}" fill="{COLORS[server]}"/>')
         svg.append(f'<text x="{x + bar / 2}" y="{y - 3:.1f}" text-anchor="middle" font-size="9">'
-                   f'{fmt.format(value)}</text>')
+                   f'{label}</text>')
     svg.append(f'<line x1="{x0 + 5}" y1="{ph - 20}" x2="{x0 + pw - 25}" y2="{ph - 20}" stroke="#333"/>')
 for j, server in enumerate(shown):
-    x = 20 + j * 190
+    x = 20 + j * 200
     svg.append(f'<rect x="{x}" y="{ph + 20}" width="12" height="12" fill="{COLORS[server]}"/>')
     svg.append(f'<text x="{x + 16}" y="{ph + 30}">{NAMES[server]}</text>')
 svg.append(f'<text x="20" y="{ph + 60}" fill="#555">Each server pinned to one core, '
-           'rookery-load on the other (except the unpinned row). Command: bash bench/compare.sh</text>')
+           'rookery-load on the other (except the unpinned bars); idle memory at 10,000 sessions '
+           '(rookery-std at 5,000, under its ceiling). Command: bash bench/compare.sh</text>')
 svg.append("</svg>")
 (out / "chart.svg").write_text("\n".join(svg) + "\n")
 print(f"wrote {out}/table.md, results.json, chart.svg", file=sys.stderr)
