@@ -408,9 +408,15 @@ fn run(o: &Options, workload: Workload) -> Result<()> {
     let before = server_usage()?;
     let own_before = procfs::usage("self")?;
     let (go_tx, go) = smol::channel::bounded::<()>(1);
+    let by_username = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.username.clone(), i))
+        .collect();
     let shared = Arc::new(Shared {
         spec,
         accounts,
+        by_username,
         sources: sources(o),
         workload,
         login_gate: smol::lock::Semaphore::new(o.concurrency.max(1)),
@@ -490,9 +496,6 @@ fn run(o: &Options, workload: Workload) -> Result<()> {
         }
     }
     // Measured phase.
-    if workload == Workload::Idle {
-        std::thread::sleep(Duration::from_secs(1));
-    }
     let idle_usage = server_usage()?;
     let phase_start = Instant::now();
     let schedule = Schedule {
@@ -504,10 +507,17 @@ fn run(o: &Options, workload: Workload) -> Result<()> {
     drop(go_tx);
     let mut last = (Instant::now(), 0u64);
     let mut peak_rss = 0;
+    // The server's usage when the phase ends (not after the drain and the
+    // sessions' teardown), and when it was read.
+    let mut at_end = None;
     while !handles.iter().all(|h| h.is_finished()) {
-        std::thread::sleep(Duration::from_millis(100));
-        if let Some(u) = server_usage()? {
+        std::thread::sleep(Duration::from_millis(20));
+        let usage = server_usage()?;
+        if let Some(u) = usage {
             peak_rss = peak_rss.max(u.rss_kib);
+        }
+        if at_end.is_none() && Instant::now() >= schedule.end {
+            at_end = Some((usage, phase_start.elapsed()));
         }
         if workload != Workload::Login && last.0.elapsed() >= Duration::from_secs(1) {
             let delivered = shared.delivered.load(Ordering::Relaxed);
@@ -522,10 +532,19 @@ fn run(o: &Options, workload: Workload) -> Result<()> {
         }
         if Instant::now() > schedule.end + schedule.drain + Duration::from_secs(10) {
             eprintln!("[{label}] sessions did not stop in time; reporting anyway");
+            // Their latencies are not in the report: say so in it.
+            let late = handles.iter().filter(|h| !h.is_finished()).count();
+            shared.error(&session::Failure::new(
+                "report",
+                format!("{late} generator threads had not finished; their latencies are missing"),
+            ));
             break;
         }
     }
-    let phase_usage = server_usage()?;
+    let (phase_usage, phase_elapsed) = match at_end {
+        Some(end) => end,
+        None => (server_usage()?, phase_start.elapsed()),
+    };
     let own_after = procfs::usage("self")?;
     for h in handles {
         if h.is_finished() {
@@ -543,6 +562,7 @@ fn run(o: &Options, workload: Workload) -> Result<()> {
         after_login,
         idle_usage,
         phase_usage,
+        phase_elapsed,
         peak_rss,
         generator_cpu: own_after.cpu.saturating_sub(own_before.cpu),
         generator_wall: login_started.elapsed(),
@@ -567,6 +587,8 @@ struct Report<'a> {
     after_login: Option<procfs::Usage>,
     idle_usage: Option<procfs::Usage>,
     phase_usage: Option<procfs::Usage>,
+    /// From the phase's start to `phase_usage`'s reading.
+    phase_elapsed: Duration,
     peak_rss: u64,
     generator_cpu: Duration,
     generator_wall: Duration,
@@ -680,21 +702,32 @@ impl Report<'_> {
             };
             let phase_cpu = phase.cpu.saturating_sub(idle.cpu).as_secs_f64();
             let login_cpu = login.cpu.saturating_sub(before.cpu).as_secs_f64();
+            // Idle: memory once the hold is over (parked parsers given
+            // back); otherwise right after the logins.
+            let settled = if self.workload == Workload::Idle {
+                phase
+            } else {
+                idle
+            };
             report["server"] = json!({
                 "pid": o.server_pid,
                 "rss_before_kib": before.rss_kib,
                 "rss_after_login_kib": idle.rss_kib,
-                "rss_per_session_kib": per_session(idle),
+                "rss_end_kib": phase.rss_kib,
+                "rss_per_session_kib": per_session(settled),
                 "rss_peak_kib": self.peak_rss.max(phase.peak_rss_kib),
                 "login_cpu_seconds": round(login_cpu, 3),
                 "logins_per_cpu_second": round(self.established as f64 / login_cpu.max(1e-9), 0),
                 "phase_cpu_seconds": round(phase_cpu, 3),
-                "phase_cpu_percent": round(100.0 * phase_cpu / seconds, 1),
+                "phase_cpu_percent": round(100.0 * phase_cpu / self.phase_elapsed.as_secs_f64().max(1e-9), 1),
             });
-            if let Some(m) = report.get("messages").cloned() {
-                let delivered = m["delivered"].as_u64().unwrap_or(0) as f64;
+            if matches!(
+                self.workload,
+                Workload::Pairs { .. } | Workload::Rate { .. }
+            ) {
+                let in_phase = s.delivered_in_phase.load(Ordering::Relaxed) as f64;
                 report["server"]["messages_per_cpu_second"] =
-                    json!(round(delivered / phase_cpu.max(1e-9), 0));
+                    json!(round(in_phase / phase_cpu.max(1e-9), 0));
             }
         }
         report
@@ -730,8 +763,8 @@ impl Report<'_> {
         }
         if let Some(s) = r.get("server") {
             out += &format!(
-                "  server: RSS {} KiB before, {} KiB after login ({} KiB per session), peak {} KiB; CPU {}% in the phase\n",
-                s["rss_before_kib"], s["rss_after_login_kib"], s["rss_per_session_kib"], s["rss_peak_kib"], s["phase_cpu_percent"]
+                "  server: RSS {} KiB before, {} KiB after login, {} KiB at the end ({} KiB per session), peak {} KiB; CPU {}% in the phase\n",
+                s["rss_before_kib"], s["rss_after_login_kib"], s["rss_end_kib"], s["rss_per_session_kib"], s["rss_peak_kib"], s["phase_cpu_percent"]
             );
         }
         out += &format!(

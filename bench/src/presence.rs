@@ -45,12 +45,6 @@ impl Member {
         }
     }
 
-    /// The session index of an address, if it is one of ours.
-    fn index_of(shared: &Shared, jid: &str) -> Option<usize> {
-        let local = jid.split('@').next()?;
-        shared.accounts.iter().position(|a| a.username == local)
-    }
-
     /// Note the subscription states of the `<item/>`s in a roster result
     /// or push: a contact is done once it is `both`.
     fn roster_items(&mut self, shared: &Shared, roster: &str) {
@@ -60,7 +54,7 @@ impl Member {
             else {
                 continue;
             };
-            if let Some(i) = Self::index_of(shared, jid) {
+            if let Some(i) = shared.index_of(jid) {
                 if subscription == "both" {
                     self.missing.remove(&i);
                 }
@@ -206,10 +200,9 @@ pub async fn broadcast(
     interval: Duration,
     index: usize,
 ) -> Result<(), Failure> {
-    let pairs = shared.accounts.len().div_ceil(2).max(1) as u32;
-    let offset = interval * (index as u32 % pairs) / pairs;
-    let mut a = Member::new(a, 2 * index, schedule.start + offset);
-    let mut b = Member::new(b, 2 * index + 1, schedule.start + offset + interval / 2);
+    let (first_a, first_b) = shared.first_sends(schedule.start, interval, index);
+    let mut a = Member::new(a, 2 * index, first_a);
+    let mut b = Member::new(b, 2 * index + 1, first_b);
     let stop = schedule.end + schedule.drain;
     let mut timer = Timer::at(schedule.start);
     let mut sent = 0u64;

@@ -58,6 +58,8 @@ pub struct Schedule {
 pub struct Shared {
     pub spec: LoginSpec,
     pub accounts: Vec<Account>,
+    /// Session index by username.
+    pub by_username: std::collections::HashMap<String, usize>,
     pub sources: Vec<IpAddr>,
     pub workload: Workload,
     pub login_gate: smol::lock::Semaphore,
@@ -66,7 +68,7 @@ pub struct Shared {
     /// Closed (its sender dropped) when the measured phase begins.
     pub go: smol::channel::Receiver<()>,
     pub logins: AtomicU64,
-    /// When the last login ended (succeeded or failed), in ns after `epoch`.
+    /// When the last successful login ended, in ns after `epoch`.
     pub last_login_end: AtomicU64,
     pub failures: AtomicU64,
     pub sent: AtomicU64,
@@ -100,6 +102,27 @@ impl Shared {
         *errors.entry(failure.to_string()).or_default() += 1;
     }
 
+    /// When pair `index`'s two sessions first send in an open loop: the
+    /// pairs' A sessions spread evenly over the first half of an interval,
+    /// their B sessions over the second, so that the offered load is even.
+    pub fn first_sends(
+        &self,
+        start: Instant,
+        interval: Duration,
+        index: usize,
+    ) -> (Instant, Instant) {
+        let pairs = self.accounts.len().div_ceil(2).max(1) as u32;
+        let offset = interval * (index as u32 % pairs) / pairs / 2;
+        (start + offset, start + offset + interval / 2)
+    }
+
+    /// The session index of an address (`user@domain/resource`), if it is
+    /// one of ours.
+    pub fn index_of(&self, jid: &str) -> Option<usize> {
+        let local = jid.split('@').next()?;
+        self.by_username.get(local).copied()
+    }
+
     /// Fold this thread's message latencies into the shared histogram.
     pub fn merge_thread_latencies(&self) {
         MESSAGE_LATENCY.with(|h| {
@@ -116,10 +139,12 @@ impl Shared {
         let source = (!self.sources.is_empty()).then(|| self.sources[index % self.sources.len()]);
         let started = Instant::now();
         let outcome = session::login(&self.spec, &self.accounts[index], source, "load").await;
-        let ended = self.epoch.elapsed().as_nanos() as u64;
-        self.last_login_end.fetch_max(ended, Ordering::Relaxed);
         match outcome {
             Ok(session) => {
+                // Successes only: one login timing out must not stretch
+                // the phase the login rate is measured over.
+                let ended = self.epoch.elapsed().as_nanos() as u64;
+                self.last_login_end.fetch_max(ended, Ordering::Relaxed);
                 let micros = started.elapsed().as_micros() as u64;
                 self.login_latency
                     .lock()
@@ -258,17 +283,12 @@ enum Wake {
 
 impl<'s> Exchange<'s> {
     fn new(shared: &'s Shared, a: Session, b: Session, schedule: Schedule, index: usize) -> Self {
-        // Spread the open loop's sends over one interval, not all at once.
-        let offset = match shared.workload {
-            Workload::Rate { interval } => {
-                let pairs = shared.accounts.len().div_ceil(2).max(1) as u32;
-                interval * (index as u32 % pairs) / pairs
-            }
-            _ => Duration::ZERO,
+        let (first_a, first_b) = match shared.workload {
+            Workload::Rate { interval } => shared.first_sends(schedule.start, interval, index),
+            _ => (schedule.start, schedule.start),
         };
-        let start = schedule.start + offset;
-        let ab = Direction::new(&b.jid, 'a', start);
-        let ba = Direction::new(&a.jid, 'b', start + offset / 2);
+        let ab = Direction::new(&b.jid, 'a', first_a);
+        let ba = Direction::new(&a.jid, 'b', first_b);
         Exchange {
             shared,
             schedule,

@@ -27,7 +27,8 @@ pub struct Config {
     /// memory freed soon after login is reused by the next logins (10,000
     /// idle sessions: 5.3 KiB each with 2 s, 4.0 KiB with 0.5 s).
     /// Rebuilding costs a few microseconds: too much between two reads of a
-    /// busy stream, nothing for one that pauses half a second.
+    /// busy stream, nothing for one that pauses half a second. Zero turns
+    /// parking off.
     pub park_parser_after: Duration,
     /// Offer SASL PLAIN (for clients that know no SCRAM: mcabber,
     /// sendxmpp). It is offered only on encrypted streams unless

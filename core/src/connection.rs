@@ -356,7 +356,8 @@ impl Connection {
         }
         self.resume_at = (!self.held.is_empty() && !self.waiting_for_storage())
             .then(|| self.bucket.ready_at(self.held.len(), ctx.now));
-        self.park_at = (self.parser.may_park() && self.stanza_started.is_none())
+        // Zero turns parking off.
+        self.park_at = (self.parser.may_park() && !ctx.config.park_parser_after.is_zero())
             .then(|| ctx.now + ctx.config.park_parser_after);
         if self.held.is_empty() {
             self.held = Vec::new();
@@ -782,5 +783,6 @@ fn xml_stream_error(error: XmlError) -> StreamError {
         XmlError::NotWellFormed(_) => StreamError::new(Cond::NotWellFormed),
         XmlError::Restricted(_) => StreamError::new(Cond::RestrictedXml),
         XmlError::TooLarge(what) => StreamError::with_text(Cond::PolicyViolation, what),
+        XmlError::Internal(what) => StreamError::with_text(Cond::InternalServerError, what),
     }
 }

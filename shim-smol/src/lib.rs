@@ -1,8 +1,9 @@
 //! Rookery on smol / async-io.
 //!
 //! Tasks: one per listener accepts, one runs the core (the only owner of
-//! the `Server`), and each connection has a reader and a writer task, all
-//! on one thread ([`serve`]'s), which also waits on epoll.
+//! the `Server`), and each connection has a reader task and, while it has
+//! output (or for good once encrypted), a writer task; all on one thread
+//! ([`serve`]'s), which also waits on epoll.
 //! Readers send events to the core task over one bounded channel (a reader
 //! that outruns the core waits: TCP backpressure, not buffering). The core
 //! task never awaits a socket: it hands bytes to each connection's writer
@@ -16,7 +17,7 @@ use anyhow::Result;
 use async_io::{Async, Timer};
 use futures_rustls::rustls;
 use futures_rustls::server::TlsStream;
-use link::{CoreEnd, Link, Next, Writer};
+use link::{CoreEnd, Link, Next, Queued, Writer};
 use rookery_core::{ConnectionId, Server};
 use rookery_host::{
     log, tls, ConnectionHandle, Connections, Driver, Event, Listener, Outgoing, OutputBudget,
@@ -60,13 +61,18 @@ impl Drop for Conn {
 }
 
 impl ConnectionHandle for Conn {
-    /// Unbounded in items, bounded in bytes by the connection's budget.
+    /// Unbounded in items, bounded in bytes by the connection's budget;
+    /// `false` once writing has stopped.
     fn queue(&self, item: Outgoing) -> bool {
-        if self.link.queue(item) {
-            let link = self.link.link().clone();
-            spawn(plain_writer(self.socket.clone(), link, self.budget.clone()));
+        match self.link.queue(item) {
+            Queued::Taken => true,
+            Queued::StartWriter => {
+                let link = self.link.link().clone();
+                spawn(plain_writer(self.socket.clone(), link, self.budget.clone()));
+                true
+            }
+            Queued::Refused => false,
         }
-        true
     }
 
     fn shutdown(&self) {
@@ -200,7 +206,7 @@ async fn start_connection(
     let socket = Arc::new(socket);
     let (link, core_end) = Link::new(match kind {
         Listener::Plain => Writer::Idle,
-        Listener::DirectTls => Writer::Waiting,
+        Listener::DirectTls => Writer::External,
     });
     let budget = OutputBudget::new(shared.output_buffer);
     let conn = Conn {

@@ -22,9 +22,22 @@ pub enum Writer {
     Idle,
     /// A plaintext writer is draining the queue.
     Running,
-    /// A long-lived writer waits on the queue (TLS), or writing stopped
-    /// (STARTTLS hand-over, a failed write): never start one.
-    Waiting,
+    /// A long-lived writer waits on the queue (TLS, after the STARTTLS
+    /// hand-over or from the start).
+    External,
+    /// Writing failed or the connection was closed: items are refused.
+    Stopped,
+}
+
+/// What became of a queued item.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Queued {
+    /// A writer has it (or will).
+    Taken,
+    /// Queued; start a plaintext writer for it.
+    StartWriter,
+    /// Writing has stopped: the item was dropped.
+    Refused,
 }
 
 /// What a plaintext writer gets next.
@@ -78,9 +91,11 @@ impl Link {
         Next::Empty
     }
 
-    /// Writing ended for good (a failed write): start no more writers.
+    /// Writing ended for good (a failed write, a close): refuse more.
     pub fn stop_writing(&self) {
-        self.state().writer_state = Writer::Waiting;
+        let mut state = self.state();
+        state.writer_state = Writer::Stopped;
+        state.outgoing = VecDeque::new();
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -131,7 +146,7 @@ impl Link {
     pub fn park_writer(&self) {
         let mut state = self.state();
         state.writer_parked = true;
-        state.writer_state = Writer::Waiting;
+        state.writer_state = Writer::External;
         if let Some(w) = state.reader.take() {
             w.wake();
         }
@@ -165,19 +180,22 @@ fn take<T>(queue: &mut VecDeque<T>) -> Option<T> {
 }
 
 impl CoreEnd {
-    /// Queue `item`; `true` when a plaintext writer must be started for it.
+    /// Queue `item` for the writer.
     #[must_use]
-    pub fn queue(&self, item: Outgoing) -> bool {
+    pub fn queue(&self, item: Outgoing) -> Queued {
         let mut state = self.0.state();
+        if state.writer_state == Writer::Stopped {
+            return Queued::Refused;
+        }
         state.outgoing.push_back(item);
         if let Some(w) = state.writer.take() {
             w.wake();
         }
         if state.writer_state == Writer::Idle {
             state.writer_state = Writer::Running;
-            return true;
+            return Queued::StartWriter;
         }
-        false
+        Queued::Taken
     }
 
     /// The link, for a writer to be started on.
@@ -218,9 +236,9 @@ mod tests {
 
     #[test]
     fn queued_items_come_out_in_order_then_none_after_close() {
-        let (link, core) = Link::new(Writer::Waiting);
-        assert!(!core.queue(Outgoing::Data(b"a".to_vec())));
-        assert!(!core.queue(Outgoing::Close));
+        let (link, core) = Link::new(Writer::External);
+        assert_eq!(core.queue(Outgoing::Data(b"a".to_vec())), Queued::Taken);
+        assert_eq!(core.queue(Outgoing::Close), Queued::Taken);
         drop(core);
         smol::block_on(async {
             assert!(matches!(link.next_outgoing().await, Some(Outgoing::Data(d)) if d == b"a"));
@@ -232,30 +250,44 @@ mod tests {
     #[test]
     fn a_plaintext_writer_is_asked_for_once_per_burst_of_output() {
         let (link, core) = Link::new(Writer::Idle);
-        assert!(core.queue(Outgoing::Data(b"a".to_vec())));
-        assert!(!core.queue(Outgoing::Data(b"b".to_vec())));
+        assert_eq!(
+            core.queue(Outgoing::Data(b"a".to_vec())),
+            Queued::StartWriter
+        );
+        assert_eq!(core.queue(Outgoing::Data(b"b".to_vec())), Queued::Taken);
         assert!(matches!(link.next_or_stop(), Next::Item(_)));
         assert!(matches!(link.next_or_stop(), Next::Item(_)));
         assert!(matches!(link.next_or_stop(), Next::Empty));
         assert!(core.writer_idle());
-        assert!(core.queue(Outgoing::Close));
+        assert_eq!(core.queue(Outgoing::Close), Queued::StartWriter);
     }
 
     #[test]
     fn after_the_starttls_hand_over_no_plaintext_writer_is_asked_for() {
         let (link, core) = Link::new(Writer::Idle);
-        assert!(core.queue(Outgoing::StartTls));
+        assert_eq!(core.queue(Outgoing::StartTls), Queued::StartWriter);
         assert!(matches!(
             link.next_or_stop(),
             Next::Item(Outgoing::StartTls)
         ));
         link.park_writer();
-        assert!(!core.queue(Outgoing::Data(b"a".to_vec())));
+        assert_eq!(core.queue(Outgoing::Data(b"a".to_vec())), Queued::Taken);
+    }
+
+    #[test]
+    fn after_a_failed_write_items_are_refused() {
+        let (link, core) = Link::new(Writer::Idle);
+        assert_eq!(
+            core.queue(Outgoing::Data(b"a".to_vec())),
+            Queued::StartWriter
+        );
+        link.stop_writing();
+        assert_eq!(core.queue(Outgoing::Data(b"b".to_vec())), Queued::Refused);
     }
 
     #[test]
     fn a_waiting_reader_is_woken_by_a_verdict() {
-        let (link, core) = Link::new(Writer::Waiting);
+        let (link, core) = Link::new(Writer::External);
         let waiting = smol::spawn({
             let link = link.clone();
             async move { link.verdict().await }
@@ -266,8 +298,8 @@ mod tests {
 
     #[test]
     fn drained_queues_hold_no_memory() {
-        let (link, core) = Link::new(Writer::Waiting);
-        let _ = core.queue(Outgoing::Close);
+        let (link, core) = Link::new(Writer::External);
+        assert_eq!(core.queue(Outgoing::Close), Queued::Taken);
         smol::block_on(link.next_outgoing());
         assert_eq!(link.state().outgoing.capacity(), 0);
     }

@@ -71,6 +71,9 @@ pub enum XmlError {
     /// A stanza over `max_stanza_size` or deeper than `max_depth`
     /// (`policy-violation`).
     TooLarge(&'static str),
+    /// Our fault, not the peer's: replaying a recorded stream header
+    /// failed (`internal-server-error`).
+    Internal(&'static str),
 }
 
 pub struct StreamParser {
@@ -83,6 +86,11 @@ pub struct StreamParser {
     header: Box<[u8]>,
     /// Bytes of the header received so far (until it is complete).
     header_so_far: Vec<u8>,
+    /// The header outgrew [`MAX_REPLAYED_HEADER`]: this stream never parks.
+    header_too_large: bool,
+    /// The last byte rxml consumed: a `<` it holds (it reads one past a
+    /// run of text) belongs to the next stanza.
+    last_byte: u8,
     limits: XmlLimits,
     /// Open elements of the current top-level element, outermost first.
     open: Vec<Element>,
@@ -101,6 +109,8 @@ impl StreamParser {
             parser: Some(Self::rxml(&limits)),
             header: Box::default(),
             header_so_far: Vec::new(),
+            header_too_large: false,
+            last_byte: 0,
             limits,
             open: Vec::new(),
             in_stream: false,
@@ -125,11 +135,7 @@ impl StreamParser {
     /// while, not between two reads of a busy one. Returns whether it
     /// parked.
     pub fn park(&mut self) -> bool {
-        let parkable = self.in_stream
-            && !self.ended
-            && self.open.is_empty()
-            && self.stanza_bytes == 0
-            && !self.header.is_empty();
+        let parkable = self.may_park();
         if parkable {
             self.parser = None;
             self.open = Vec::new();
@@ -137,9 +143,17 @@ impl StreamParser {
         parkable
     }
 
-    /// Whether [`StreamParser::park`] has something to give back.
+    /// Whether [`StreamParser::park`] would drop the parser now: it holds
+    /// nothing of a stanza (not even the `<` that starts one), and the
+    /// header is kept for the replay.
     pub fn may_park(&self) -> bool {
-        self.parser.is_some() && self.in_stream && !self.header.is_empty()
+        self.parser.is_some()
+            && self.in_stream
+            && !self.ended
+            && self.open.is_empty()
+            && self.stanza_bytes == 0
+            && (self.last_byte == b'>' || self.last_byte.is_ascii_whitespace())
+            && !self.header.is_empty()
     }
 
     /// The parser, restored with the stream's namespace context if parked.
@@ -151,7 +165,7 @@ impl StreamParser {
                 match parser.parse(&mut header, false) {
                     Ok(Some(Event::StartElement(..))) => break,
                     Ok(Some(_)) => {}
-                    _ => return Err(XmlError::NotWellFormed("stream header replay".into())),
+                    _ => return Err(XmlError::Internal("stream header replay failed")),
                 }
             }
             self.parser = Some(parser);
@@ -159,15 +173,18 @@ impl StreamParser {
         // Just ensured.
         self.parser
             .as_deref_mut()
-            .ok_or_else(|| XmlError::NotWellFormed("no parser".into()))
+            .ok_or(XmlError::Internal("no parser"))
     }
 
     /// Keep the header's bytes (before its event) for replay after parking.
     fn record_header(&mut self, consumed: &[u8]) {
+        if self.header_too_large {
+            return;
+        }
         if self.header_so_far.len() + consumed.len() <= MAX_REPLAYED_HEADER {
             self.header_so_far.extend_from_slice(consumed);
         } else {
-            // Too large to be worth keeping: this stream never parks.
+            self.header_too_large = true;
             self.header_so_far = Vec::new();
         }
     }
@@ -176,8 +193,8 @@ impl StreamParser {
     fn header_complete(&mut self) {
         let recorded = std::mem::take(&mut self.header_so_far);
         self.header = match root_tag_end(&recorded) {
-            Some(end) => recorded[..=end].into(),
-            None => Box::default(),
+            Some(end) if !self.header_too_large => recorded[..=end].into(),
+            _ => Box::default(),
         };
     }
 
@@ -285,8 +302,9 @@ impl StreamParser {
             Event::Text(_, text) => {
                 match self.open.last_mut() {
                     Some(current) => current.push_node(Node::Text(text.to_string())),
-                    // Between stanzas: the next one starts its count afresh.
-                    None => self.stanza_bytes = 0,
+                    // Between stanzas: the next one starts its count
+                    // afresh, with the `<` rxml read to end the text.
+                    None => self.stanza_bytes = usize::from(self.last_byte == b'<'),
                 }
                 // Text directly inside the stream root is whitespace
                 // keepalive (or junk): it carries nothing and is dropped.
@@ -317,6 +335,9 @@ impl StreamParser {
     /// so that no input escapes the size limit. Whitespace between stanzas
     /// (keepalives) does not count.
     fn account(&mut self, consumed: &[u8]) -> Result<(), XmlError> {
+        if let Some(&last) = consumed.last() {
+            self.last_byte = last;
+        }
         let keepalive = self.open.is_empty()
             && self.stanza_bytes == 0
             && consumed.iter().all(u8::is_ascii_whitespace);
@@ -439,6 +460,18 @@ mod tests {
         assert!(iq.is("iq", "jabber:client"));
         assert!(iq.get_child("q", "urn:x").is_some());
         assert_eq!(evs[1], XmlEvent::StreamEnd);
+    }
+
+    #[test]
+    fn a_parser_holding_the_next_stanzas_first_byte_does_not_park() {
+        let mut p = StreamParser::new(XmlLimits::default());
+        parse_all(&mut p, format!("{HEADER}<a/>\n<").as_bytes()).unwrap();
+        assert!(!p.park());
+        let evs = parse_all(&mut p, b"iq/>").unwrap();
+        let XmlEvent::Element(iq) = &evs[0] else {
+            panic!("{evs:?}")
+        };
+        assert!(iq.is("iq", "jabber:client"));
     }
 
     #[test]

@@ -171,9 +171,7 @@ impl SqliteStorage {
                 ]);
                 match inserted {
                     Ok(_) => {}
-                    Err(rusqlite::Error::SqliteFailure(e, _))
-                        if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-                    {
+                    Err(e) if is_duplicate_key(&e) => {
                         bail!(
                             "{}@{} already exists; no account created",
                             a.username,
@@ -187,6 +185,13 @@ impl SqliteStorage {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Whether an insert failed on the primary key (the account exists), not
+/// on another constraint.
+fn is_duplicate_key(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(e, _)
+        if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
 /// Whether `username@domain` has an account.
@@ -235,9 +240,7 @@ impl Storage for SqliteStorage {
     fn create_account(&mut self, account: &Account, credentials: &StoredCredentials) -> Result<()> {
         match self.write(INSERT, account, credentials) {
             Ok(_) => Ok(()),
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
+            Err(e) if is_duplicate_key(&e) => {
                 bail!("{}@{} already exists", account.username, account.domain)
             }
             Err(e) => Err(e.into()),
