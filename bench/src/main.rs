@@ -511,7 +511,13 @@ fn run(o: &Options, workload: Workload) -> Result<()> {
     // sessions' teardown), and when it was read.
     let mut at_end = None;
     while !handles.iter().all(|h| h.is_finished()) {
-        std::thread::sleep(Duration::from_millis(20));
+        // Ten readings of /proc a second (they take the server's locks),
+        // and one exactly when the phase ends.
+        let mut wake = Instant::now() + Duration::from_millis(100);
+        if at_end.is_none() {
+            wake = wake.min(schedule.end);
+        }
+        std::thread::sleep(wake.saturating_duration_since(Instant::now()));
         let usage = server_usage()?;
         if let Some(u) = usage {
             peak_rss = peak_rss.max(u.rss_kib);
