@@ -607,6 +607,18 @@ fn millis(h: &Histogram<u64>, q: f64) -> f64 {
     h.value_at_quantile(q) as f64 / 1000.0
 }
 
+/// Delivery latency percentiles into a report section.
+fn add_latency(section: &mut serde_json::Value, latency: &Histogram<u64>) {
+    for (key, value) in [
+        ("p50_ms", millis(latency, 0.5)),
+        ("p95_ms", millis(latency, 0.95)),
+        ("p99_ms", millis(latency, 0.99)),
+        ("max_ms", latency.max() as f64 / 1000.0),
+    ] {
+        section[key] = json!(value);
+    }
+}
+
 fn round(x: f64, places: i32) -> f64 {
     let f = 10f64.powi(places);
     (x * f).round() / f
@@ -670,11 +682,8 @@ impl Report<'_> {
                 "delivered": delivered,
                 "lost": expected.saturating_sub(delivered),
                 "deliveries_per_second": round(in_phase as f64 / seconds, 0),
-                "p50_ms": millis(&latency, 0.5),
-                "p95_ms": millis(&latency, 0.95),
-                "p99_ms": millis(&latency, 0.99),
-                "max_ms": latency.max() as f64 / 1000.0,
             });
+            add_latency(&mut report["presence"], &latency);
         }
         if matches!(
             self.workload,
@@ -688,11 +697,8 @@ impl Report<'_> {
                 "delivered": delivered,
                 "lost": sent.saturating_sub(delivered),
                 "per_second": round(in_phase as f64 / seconds, 0),
-                "p50_ms": millis(&latency, 0.5),
-                "p95_ms": millis(&latency, 0.95),
-                "p99_ms": millis(&latency, 0.99),
-                "max_ms": latency.max() as f64 / 1000.0,
             });
+            add_latency(&mut report["messages"], &latency);
         }
         if let (Some(before), Some(login), Some(idle), Some(phase)) = (
             self.before,

@@ -8,9 +8,8 @@
 //! and answers every roster push, as a client does.
 
 use crate::session::{self, Failure, Item, Session};
-use crate::workload::{Schedule, Shared};
+use crate::workload::{next_wake, Schedule, Shared, Wake};
 use async_io::Timer;
-use smol::future::FutureExt as _;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -94,22 +93,9 @@ fn attr<'a>(element: &'a str, name: &str) -> Option<&'a str> {
     None
 }
 
-enum Wake {
-    A(std::io::Result<usize>),
-    B(std::io::Result<usize>),
-    Timer,
-}
-
-/// Read whichever session has input (or wake at `at`).
+/// Read whichever session of the pair has input (or wake with `timer`).
 async fn wait(a: &mut Member, b: &mut Member, timer: &mut Timer) -> Wake {
-    let (sa, sb) = (&mut a.session, &mut b.session);
-    async { Wake::A(sa.reader.read_from(&mut sa.stream).await) }
-        .or(async { Wake::B(sb.reader.read_from(&mut sb.stream).await) })
-        .or(async {
-            timer.await;
-            Wake::Timer
-        })
-        .await
+    next_wake(&mut a.session, &mut b.session, timer).await
 }
 
 /// Pull complete elements out of `member`'s reader as text.

@@ -265,12 +265,7 @@ async fn login_steps(
     source: Option<IpAddr>,
     resource: &str,
 ) -> Result<Session, Failure> {
-    let tcp = connect(spec.server, source)
-        .await
-        .map_err(Failure::io("connect"))?;
-    let mut stream = Stream::Plain(tcp);
-    let mut reader = Reader::default();
-    let mut features = open(&mut stream, &mut reader, &spec.domain).await?;
+    let (mut stream, mut reader, mut features) = start(spec, source).await?;
     if let Some(config) = &spec.tls {
         send(
             &mut stream,
@@ -369,11 +364,7 @@ async fn scram(
 ) -> Result<(), Failure> {
     let nonce = format!("{:x}", client_nonce(&account.username));
     let mut client = ScramClient::new(hash, &account.username, &account.password, &nonce);
-    let auth = format!(
-        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='{}'>{}</auth>",
-        hash.mechanism(),
-        B64.encode(client.client_first())
-    );
+    let auth = scram_auth(hash, &client);
     send(stream, auth.as_bytes(), "auth").await?;
     let challenge = element(stream, reader, "auth").await?;
     if !challenge.starts_with("<challenge") {
@@ -409,18 +400,9 @@ pub async fn derive_salted(
     account: &Account,
     source: Option<IpAddr>,
 ) -> Result<Salted, Failure> {
-    let tcp = connect(spec.server, source)
-        .await
-        .map_err(Failure::io("connect"))?;
-    let mut stream = Stream::Plain(tcp);
-    let mut reader = Reader::default();
-    open(&mut stream, &mut reader, &spec.domain).await?;
+    let (mut stream, mut reader, _) = start(spec, source).await?;
     let client = ScramClient::new(hash, &account.username, &account.password, "prepare");
-    let auth = format!(
-        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='{}'>{}</auth>",
-        hash.mechanism(),
-        B64.encode(client.client_first())
-    );
+    let auth = scram_auth(hash, &client);
     send(&mut stream, auth.as_bytes(), "prepare").await?;
     let challenge = element(&mut stream, &mut reader, "prepare").await?;
     let server_first = decode(content(&challenge))?;
@@ -445,12 +427,7 @@ pub async fn register(
     account: &Account,
     source: Option<IpAddr>,
 ) -> Result<bool, Failure> {
-    let tcp = connect(spec.server, source)
-        .await
-        .map_err(Failure::io("connect"))?;
-    let mut stream = Stream::Plain(tcp);
-    let mut reader = Reader::default();
-    open(&mut stream, &mut reader, &spec.domain).await?;
+    let (mut stream, mut reader, _) = start(spec, source).await?;
     let iq = format!(
         "<iq type='set' id='reg'><query xmlns='jabber:iq:register'><username>{}</username><password>{}</password></query></iq>",
         account.username, account.password
@@ -476,6 +453,30 @@ fn client_nonce(seed: &str) -> u128 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     (time << 20) ^ (n << 64) ^ seed.len() as u128
+}
+
+/// Connect (from `source`) and open the stream: the stream, its reader
+/// and the features offered.
+async fn start(
+    spec: &LoginSpec,
+    source: Option<IpAddr>,
+) -> Result<(Stream, Reader, String), Failure> {
+    let tcp = connect(spec.server, source)
+        .await
+        .map_err(Failure::io("connect"))?;
+    let mut stream = Stream::Plain(tcp);
+    let mut reader = Reader::default();
+    let features = open(&mut stream, &mut reader, &spec.domain).await?;
+    Ok((stream, reader, features))
+}
+
+/// The `<auth/>` that starts a SCRAM exchange.
+fn scram_auth(hash: Hash, client: &ScramClient) -> String {
+    format!(
+        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='{}'>{}</auth>",
+        hash.mechanism(),
+        B64.encode(client.client_first())
+    )
 }
 
 /// Send the stream header and wait for the features.

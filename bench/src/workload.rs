@@ -275,10 +275,24 @@ struct Exchange<'s> {
     sent: u64,
 }
 
-enum Wake {
+/// What woke a pair's task: a read on A or B, or its timer.
+pub enum Wake {
     A(std::io::Result<usize>),
     B(std::io::Result<usize>),
     Timer,
+}
+
+/// Read whichever of the pair's sessions has input, or wake with `timer`.
+/// Reads are cancel-safe ([`session::Reader::read_from`]), so the loser of
+/// the race loses nothing.
+pub async fn next_wake(a: &mut Session, b: &mut Session, timer: &mut Timer) -> Wake {
+    async { Wake::A(a.reader.read_from(&mut a.stream).await) }
+        .or(async { Wake::B(b.reader.read_from(&mut b.stream).await) })
+        .or(async {
+            timer.await;
+            Wake::Timer
+        })
+        .await
 }
 
 impl<'s> Exchange<'s> {
@@ -331,15 +345,7 @@ impl<'s> Exchange<'s> {
                 timer.set_at(wake_at);
                 timer_at = wake_at;
             }
-            let (a, b) = (&mut self.a, &mut self.b);
-            let wake = async { Wake::A(a.reader.read_from(&mut a.stream).await) }
-                .or(async { Wake::B(b.reader.read_from(&mut b.stream).await) })
-                .or(async {
-                    (&mut timer).await;
-                    Wake::Timer
-                })
-                .await;
-            match wake {
+            match next_wake(&mut self.a, &mut self.b, &mut timer).await {
                 Wake::A(read) => self.received(read, true)?,
                 Wake::B(read) => self.received(read, false)?,
                 Wake::Timer => timer_at = Instant::now() - Duration::from_secs(1),

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context, Result};
 use rookery_tests::for_both_shims;
-use rookery_tests::server::{TestServer, BENCH_LIMITS};
+use rookery_tests::server::{Shim, TestServer, BENCH_LIMITS};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -53,6 +53,18 @@ fn peer() -> Result<Peer> {
     Ok(Peer(child, addr))
 }
 
+/// A server with accounts u0..u<n> and rookery-load's default password.
+fn server_with_accounts(shim: Shim, n: usize) -> Result<TestServer> {
+    let users: Vec<(String, String)> = (0..n)
+        .map(|i| (format!("u{i}@localhost"), "bench-password".to_owned()))
+        .collect();
+    let refs: Vec<(&str, &str)> = users
+        .iter()
+        .map(|(u, p)| (u.as_str(), p.as_str()))
+        .collect();
+    TestServer::start(shim, &refs, BENCH_LIMITS)
+}
+
 fn assert_clean(report: &Value, sessions: u64) {
     assert_eq!(report["sessions"]["established"], sessions, "{report:#}");
     assert_eq!(report["errors"], serde_json::json!({}), "{report:#}");
@@ -82,11 +94,7 @@ fn pairs_against_the_echoing_peer_lose_nothing() -> Result<()> {
 
 for_both_shims! {
     fn scram_logins_and_open_loop_messages_reach_a_rookery_server(shim) {
-        let users: Vec<(String, String)> = (0..10)
-            .map(|i| (format!("u{i}@localhost"), "bench-password".to_owned()))
-            .collect();
-        let refs: Vec<(&str, &str)> = users.iter().map(|(u, p)| (u.as_str(), p.as_str())).collect();
-        let server = TestServer::start(shim, &refs, BENCH_LIMITS)?;
+        let server = server_with_accounts(shim, 10)?;
         let addr = server.addr.to_string();
         let pid = server.pid().to_string();
         let report = load(&[
@@ -104,11 +112,7 @@ for_both_shims! {
     }
 
     fn presence_changes_reach_every_contact_after_the_subscriptions(shim) {
-        let users: Vec<(String, String)> = (0..10)
-            .map(|i| (format!("u{i}@localhost"), "bench-password".to_owned()))
-            .collect();
-        let refs: Vec<(&str, &str)> = users.iter().map(|(u, p)| (u.as_str(), p.as_str())).collect();
-        let server = TestServer::start(shim, &refs, BENCH_LIMITS)?;
+        let server = server_with_accounts(shim, 10)?;
         let addr = server.addr.to_string();
         let report = load(&[
             "presence", "--server", &addr, "--sessions", "10", "--contacts", "4",

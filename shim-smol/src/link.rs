@@ -106,15 +106,26 @@ impl Link {
     /// The next item to write; `None` once the core is gone and the queue
     /// is drained.
     pub async fn next_outgoing(&self) -> Option<Outgoing> {
+        self.wait(|s| &mut s.writer, |s| take(&mut s.outgoing))
+            .await
+    }
+
+    /// Wait until `ready` has something, with the waker kept in `slot`;
+    /// `None` once the core is gone and `ready` still has nothing.
+    async fn wait<T>(
+        &self,
+        slot: fn(&mut State) -> &mut Option<Waker>,
+        mut ready: impl FnMut(&mut State) -> Option<T>,
+    ) -> Option<T> {
         poll_fn(|cx| {
             let mut state = self.state();
-            if let Some(item) = take(&mut state.outgoing) {
-                return Poll::Ready(Some(item));
+            if let Some(value) = ready(&mut state) {
+                return Poll::Ready(Some(value));
             }
             if state.closed {
                 return Poll::Ready(None);
             }
-            state.writer = Some(cx.waker().clone());
+            *slot(&mut state) = Some(cx.waker().clone());
             Poll::Pending
         })
         .await
@@ -127,18 +138,8 @@ impl Link {
 
     /// Wait for the next verdict; `None` once the core is gone.
     pub async fn verdict(&self) -> Option<Verdict> {
-        poll_fn(|cx| {
-            let mut state = self.state();
-            if let Some(v) = take(&mut state.verdicts) {
-                return Poll::Ready(Some(v));
-            }
-            if state.closed {
-                return Poll::Ready(None);
-            }
-            state.reader = Some(cx.waker().clone());
-            Poll::Pending
-        })
-        .await
+        self.wait(|s| &mut s.reader, |s| take(&mut s.verdicts))
+            .await
     }
 
     /// The plaintext writer is done (it flushed `<proceed/>`); a TLS
@@ -155,18 +156,9 @@ impl Link {
     /// Wait until the plaintext writer parked; `false` if the core went
     /// away first.
     pub async fn writer_parked(&self) -> bool {
-        poll_fn(|cx| {
-            let mut state = self.state();
-            if state.writer_parked {
-                return Poll::Ready(true);
-            }
-            if state.closed {
-                return Poll::Ready(false);
-            }
-            state.reader = Some(cx.waker().clone());
-            Poll::Pending
-        })
-        .await
+        self.wait(|s| &mut s.reader, |s| s.writer_parked.then_some(()))
+            .await
+            .is_some()
     }
 }
 

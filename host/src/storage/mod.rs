@@ -137,19 +137,7 @@ impl SqliteStorage {
         account: &Account,
         c: &StoredCredentials,
     ) -> rusqlite::Result<usize> {
-        self.db.execute(
-            sql,
-            params![
-                account.domain,
-                account.username,
-                c.salt,
-                c.iterations,
-                c.sha1.stored_key,
-                c.sha1.server_key,
-                c.sha256.stored_key,
-                c.sha256.server_key
-            ],
-        )
+        self.db.execute(sql, account_params(account, c))
     }
 
     /// Create many accounts in one transaction: all of them, or none if
@@ -159,17 +147,7 @@ impl SqliteStorage {
         {
             let mut insert = tx.prepare(INSERT)?;
             for (a, c) in accounts {
-                let inserted = insert.execute(params![
-                    a.domain,
-                    a.username,
-                    c.salt,
-                    c.iterations,
-                    c.sha1.stored_key,
-                    c.sha1.server_key,
-                    c.sha256.stored_key,
-                    c.sha256.server_key
-                ]);
-                match inserted {
+                match insert.execute(account_params(a, c)) {
                     Ok(_) => {}
                     Err(e) if is_duplicate_key(&e) => {
                         bail!(
@@ -185,6 +163,20 @@ impl SqliteStorage {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// The parameters of [`INSERT`] and the credentials update, in their order.
+fn account_params<'a>(a: &'a Account, c: &'a StoredCredentials) -> [&'a dyn rusqlite::ToSql; 8] {
+    [
+        &a.domain,
+        &a.username,
+        &c.salt,
+        &c.iterations,
+        &c.sha1.stored_key,
+        &c.sha1.server_key,
+        &c.sha256.stored_key,
+        &c.sha256.server_key,
+    ]
 }
 
 /// Whether an insert failed on the primary key (the account exists), not
