@@ -11,6 +11,10 @@ pub struct Config {
     /// the default.
     pub domains: Vec<String>,
     pub xml: XmlLimits,
+    /// `max_stanza_size` until SASL succeeds. A stream header, a SASL
+    /// exchange and a stream restart need a few KiB; a stranger gets no more
+    /// room than that to make the server hold.
+    pub unauthenticated_stanza_size: usize,
     /// Failed SASL attempts allowed on one stream before it is closed.
     /// RFC 6120 section 6.4.5 asks for at least 2 and at most 5 retries.
     pub max_auth_failures: u32,
@@ -76,6 +80,9 @@ impl Default for Config {
         Config {
             domains: vec!["localhost".to_owned()],
             xml: XmlLimits::default(),
+            // Four times the largest SASL element we accept (a 1,023-byte
+            // user name and password in PLAIN, base64): 16 KiB.
+            unauthenticated_stanza_size: 16 * 1024,
             max_auth_failures: 3,
             login_timeout: Duration::from_secs(300),
             idle_timeout: Duration::from_secs(900),
@@ -91,6 +98,17 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The XML limits of a stream not yet authenticated.
+    pub fn unauthenticated_xml(&self) -> XmlLimits {
+        XmlLimits {
+            max_stanza_size: self
+                .xml
+                .max_stanza_size
+                .min(self.unauthenticated_stanza_size),
+            ..self.xml
+        }
+    }
+
     pub fn serves(&self, domain: &str) -> bool {
         self.domains.iter().any(|d| d == domain)
     }

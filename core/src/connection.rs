@@ -170,7 +170,7 @@ impl Connection {
         };
         let mut conn = Connection {
             id,
-            parser: StreamParser::new(config.xml),
+            parser: StreamParser::new(config.unauthenticated_xml()),
             stream: StreamState::AwaitingHeader,
             domain: None,
             kind: Kind::Unauthed {
@@ -487,7 +487,11 @@ impl Connection {
     /// Both sides start a new stream: the next bytes are a header for a
     /// fresh parser.
     fn restart_stream(&mut self, config: &Config) {
-        self.parser = StreamParser::new(config.xml);
+        let limits = match self.kind {
+            Kind::Unauthed { .. } => config.unauthenticated_xml(),
+            Kind::Authenticated { .. } => config.xml,
+        };
+        self.parser = StreamParser::new(limits);
         self.stream = StreamState::AwaitingHeader;
     }
 

@@ -150,14 +150,14 @@ fn stanza_before_authentication_is_not_authorized() {
 #[test]
 fn oversized_stanza_is_a_policy_violation() {
     let mut config = support::plaintext();
-    config.xml.max_stanza_size = 1000;
+    config.xml.max_stanza_size = 2000;
     let mut b = Bench::with_config(config);
     let c = b.bound("juliet", "r0m30", "balcony");
     b.send(
         c,
         &format!(
             "<message to='romeo@localhost'><body>{}</body></message>",
-            "x".repeat(2000)
+            "x".repeat(3000)
         ),
     );
     assert_eq!(
@@ -167,6 +167,53 @@ fn oversized_stanza_is_a_policy_violation() {
     );
     assert!(b.is_closed(c));
     assert!(b.server.sessions().is_empty());
+}
+
+#[test]
+fn before_login_a_stanza_past_the_unauthenticated_limit_is_a_policy_violation() {
+    let mut b = Bench::new();
+    let c = opened(&mut b);
+    // The issue-13 amplification: a long namespace on an open element, then
+    // children that inherit it; refused at 16 KiB, not at 256 KiB.
+    b.send(c, &format!("<x xmlns='urn:{}'>", "a".repeat(8000)));
+    b.send(c, &"<y/>".repeat(60_000));
+    assert_eq!(
+        b.take(c),
+        "<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+         <text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>stanza too large</text></stream:error></stream:stream>"
+    );
+    assert!(b.is_closed(c));
+}
+
+#[test]
+fn after_login_the_full_stanza_limit_applies() {
+    let mut b = Bench::new();
+    let c = b.bound("juliet", "r0m30", "balcony");
+    let body = "x".repeat(32 * 1024);
+    b.send(
+        c,
+        &format!("<message to='romeo@localhost' id='m1'><body>{body}</body></message>"),
+    );
+    // Routed (romeo is offline: stored), not refused.
+    assert_eq!(b.take(c), "");
+    assert!(!b.is_closed(c));
+    assert_eq!(b.offline["romeo@localhost"].len(), 1);
+}
+
+#[test]
+fn a_newline_after_auth_before_the_restarted_streams_declaration_is_ignored() {
+    // go-sendxmpp writes `</auth>` and a newline, then the new stream
+    // with an XML declaration.
+    let mut b = Bench::new();
+    let c = opened(&mut b);
+    b.send(c, &format!("{}\n", plain("juliet", "r0m30")));
+    assert_eq!(
+        b.take(c),
+        "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
+    );
+    b.send(c, HEADER);
+    assert!(b.take(c).ends_with(BIND_FEATURES));
+    assert!(!b.is_closed(c));
 }
 
 #[test]

@@ -71,6 +71,7 @@ struct C2s {
     require_encryption: bool,
     tls_handshake_timeout_secs: u64,
     max_stanza_size: usize,
+    unauthenticated_stanza_size: usize,
     max_depth: usize,
     max_auth_failures: u32,
     login_timeout_secs: u64,
@@ -121,6 +122,7 @@ impl Default for C2s {
             require_encryption: true,
             tls_handshake_timeout_secs: core.limits.tls_handshake_timeout.as_secs(),
             max_stanza_size: core.xml.max_stanza_size,
+            unauthenticated_stanza_size: core.unauthenticated_stanza_size,
             max_depth: core.xml.max_depth,
             max_auth_failures: core.max_auth_failures,
             login_timeout_secs: core.login_timeout.as_secs(),
@@ -260,6 +262,7 @@ impl Settings {
                 max_attributes: file.c2s.max_attributes,
                 max_name_length: file.c2s.max_name_length,
             },
+            unauthenticated_stanza_size: file.c2s.unauthenticated_stanza_size,
             limits: rookery_core::limits::Limits {
                 max_connections: file.c2s.max_connections,
                 max_connections_per_address: file.c2s.max_connections_per_address,

@@ -6,6 +6,38 @@
 //! stream (no redundant `xmlns` on stanzas, prefix-free output).
 
 use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// A namespace name, held once however many elements are in it.
+///
+/// A peer chooses namespace names, and every child of an element inherits
+/// its parent's: if each element kept its own copy, one long name declared
+/// on an open element would be copied into every child, so a few bytes of
+/// input (`<y/>`) would cost kilobytes of memory. The parser hands out
+/// clones of one [`Arc`] instead, and the server's own elements use
+/// constants.
+#[derive(Clone, Debug)]
+pub enum Namespace {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl Namespace {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Namespace::Static(s) => s,
+            Namespace::Shared(s) => s,
+        }
+    }
+}
+
+impl PartialEq for Namespace {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Namespace {}
 
 /// A child of an element: another element or character data.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,16 +54,21 @@ pub enum Node {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Element {
     name: String,
-    ns: String,
+    ns: Namespace,
     attrs: Vec<(String, String)>,
     children: Vec<Node>,
 }
 
 impl Element {
-    pub fn new(name: &str, ns: &str) -> Self {
+    pub fn new(name: &str, ns: &'static str) -> Self {
+        Self::in_namespace(name, Namespace::Static(ns))
+    }
+
+    /// An element in a namespace the peer named (see [`Namespace`]).
+    pub fn in_namespace(name: &str, ns: Namespace) -> Self {
         Element {
             name: name.to_owned(),
-            ns: ns.to_owned(),
+            ns,
             attrs: Vec::new(),
             children: Vec::new(),
         }
@@ -60,11 +97,11 @@ impl Element {
     }
 
     pub fn ns(&self) -> &str {
-        &self.ns
+        self.ns.as_str()
     }
 
     pub fn is(&self, name: &str, ns: &str) -> bool {
-        self.name == name && self.ns == ns
+        self.name == name && self.ns() == ns
     }
 
     pub fn get_attr(&self, name: &str) -> Option<&str> {
@@ -130,9 +167,9 @@ impl Element {
     pub fn write_to(&self, out: &mut String, parent_ns: &str) {
         out.push('<');
         out.push_str(&self.name);
-        if self.ns != parent_ns {
+        if self.ns() != parent_ns {
             out.push_str(" xmlns='");
-            escape_into(out, &self.ns);
+            escape_into(out, self.ns());
             out.push('\'');
         }
         for (name, value) in &self.attrs {
@@ -147,7 +184,7 @@ impl Element {
         out.push('>');
         for node in &self.children {
             match node {
-                Node::Element(e) => e.write_to(out, &self.ns),
+                Node::Element(e) => e.write_to(out, self.ns()),
                 Node::Text(t) => escape_into(out, t),
             }
         }

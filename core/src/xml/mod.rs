@@ -3,5 +3,5 @@
 mod element;
 mod parser;
 
-pub use element::{escape_into, Element, Node};
+pub use element::{escape_into, Element, Namespace, Node};
 pub use parser::{StreamHeader, StreamParser, XmlError, XmlEvent, XmlLimits};

@@ -6,14 +6,20 @@
 //! stream-level limits. It hands out one event per call so that the caller can
 //! stop mid-read (for instance at a stream restart) and keep the rest.
 
-use super::element::{Element, Node};
+use super::element::{Element, Namespace, Node};
+use crate::ns;
 use rxml::error::EndOrError;
 use rxml::{Event, Parse, Parser, WithOptions};
+use std::mem::size_of;
+use std::sync::Arc;
 
 /// Limits on what a peer may make us hold in memory for one stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct XmlLimits {
-    /// Largest top-level element (stanza or nonza) in bytes of markup.
+    /// Largest top-level element (stanza or nonza): bytes of markup, plus
+    /// [`NODE_COST`] per element and text run and [`ATTRIBUTE_COST`] per
+    /// attribute, so that what a stanza holds in memory, not just what it
+    /// takes on the wire, is bounded.
     pub max_stanza_size: usize,
     /// Deepest nesting inside a top-level element (the stanza itself is 1).
     pub max_depth: usize,
@@ -99,9 +105,38 @@ pub struct StreamParser {
     /// Whether the first non-whitespace byte (which must be `<`) was seen.
     started: bool,
     ended: bool,
-    /// Markup bytes seen so far of the current top-level element.
+    /// Cost so far of the current top-level element: markup bytes and
+    /// the tree's overhead (see [`XmlLimits::max_stanza_size`]).
     stanza_bytes: usize,
+    /// Namespaces the current stanza uses, by rxml's shared name: an
+    /// inherited namespace is looked up by pointer, not compared or copied.
+    namespaces: Vec<(rxml::Namespace<'static>, Namespace)>,
 }
+
+/// What one element or text run costs beyond its markup: its node in the
+/// parent's child list (doubled: the list grows by doubling), and the
+/// allocation of its name.
+pub const NODE_COST: usize = 2 * size_of::<Node>() + 32;
+
+/// What one attribute costs beyond its markup: its slot (doubled, as above)
+/// and the allocations of its name and value.
+pub const ATTRIBUTE_COST: usize = 2 * size_of::<(String, String)>() + 64;
+
+/// Namespaces that need no allocation of their own.
+const KNOWN_NAMESPACES: [&str; 8] = [
+    ns::CLIENT,
+    ns::STREAM,
+    ns::STREAMS,
+    ns::STANZAS,
+    ns::SASL,
+    ns::BIND,
+    ns::SESSION,
+    ns::TLS,
+];
+
+/// Distinct namespaces remembered per stanza; more are still shared with
+/// their children, just not with each other.
+const NAMESPACE_CACHE: usize = 8;
 
 impl StreamParser {
     pub fn new(limits: XmlLimits) -> Self {
@@ -117,6 +152,7 @@ impl StreamParser {
             started: false,
             ended: false,
             stanza_bytes: 0,
+            namespaces: Vec::new(),
         }
     }
 
@@ -139,6 +175,7 @@ impl StreamParser {
         if parkable {
             self.parser = None;
             self.open = Vec::new();
+            self.namespaces = Vec::new();
         }
         parkable
     }
@@ -203,17 +240,22 @@ impl StreamParser {
     /// without completing an event.
     pub fn next_event(&mut self, input: &mut &[u8]) -> Result<Option<XmlEvent>, XmlError> {
         if !self.started {
-            // rxml holds leading text until it sees markup; a peer speaking
-            // another protocol (an HTTP request, a TLS ClientHello) is told
-            // at once instead.
-            match input.iter().find(|b| !b.is_ascii_whitespace()) {
+            // Whitespace before a stream's first markup belongs to no
+            // document: go-sendxmpp ends its `</auth>` with a newline that
+            // arrives before the restarted stream's XML declaration, which
+            // may not follow anything. rxml would hold leading text until
+            // it sees markup; a peer speaking another protocol (an HTTP
+            // request, a TLS ClientHello) is told at once instead.
+            let blank = input.iter().take_while(|b| b.is_ascii_whitespace()).count();
+            *input = &input[blank..];
+            match input.first() {
                 Some(b'<') => self.started = true,
                 Some(_) => {
                     return Err(XmlError::NotWellFormed(
                         "stream does not start with markup".into(),
                     ))
                 }
-                None => {}
+                None => return Ok(None),
             }
         }
         loop {
@@ -290,7 +332,9 @@ impl StreamParser {
                 if self.open.len() >= self.limits.max_depth {
                     return Err(XmlError::TooLarge("element nesting too deep"));
                 }
-                let mut element = Element::new(&name, ns.as_str());
+                self.charge(NODE_COST + attrs.len() * ATTRIBUTE_COST)?;
+                let ns = self.share(ns);
+                let mut element = Element::in_namespace(&name, ns);
                 for ((ans, aname), value) in attrs {
                     if let Some(n) = attr_name(&ans, &aname) {
                         element.set_attr(&n, &value);
@@ -301,7 +345,10 @@ impl StreamParser {
             }
             Event::Text(_, text) => {
                 match self.open.last_mut() {
-                    Some(current) => current.push_node(Node::Text(text.to_string())),
+                    Some(current) => {
+                        current.push_node(Node::Text(text.to_string()));
+                        self.charge(NODE_COST)?;
+                    }
                     // Between stanzas: the next one starts its count
                     // afresh, with the `<` rxml read to end the text.
                     None => self.stanza_bytes = usize::from(self.last_byte == b'<'),
@@ -323,10 +370,42 @@ impl StreamParser {
                     }
                     None => {
                         self.stanza_bytes = 0;
+                        self.namespaces.clear();
                         Ok(Some(XmlEvent::Element(element)))
                     }
                 }
             }
+        }
+    }
+
+    /// The element tree's share of `ns`: a constant for the namespaces
+    /// the server knows, else one [`Arc`] per distinct name in the stanza.
+    fn share(&mut self, ns: rxml::Namespace<'static>) -> Namespace {
+        let name = ns.as_str();
+        if let Some(known) = KNOWN_NAMESPACES.iter().find(|k| **k == name) {
+            return Namespace::Static(known);
+        }
+        let same = |(seen, _): &&(rxml::Namespace<'static>, Namespace)| {
+            std::ptr::eq(seen.as_str(), name) || seen.as_str() == name
+        };
+        if let Some((_, shared)) = self.namespaces.iter().find(same) {
+            return shared.clone();
+        }
+        let shared = Namespace::Shared(Arc::from(name));
+        if self.namespaces.len() == NAMESPACE_CACHE {
+            self.namespaces.remove(0);
+        }
+        self.namespaces.push((ns, shared.clone()));
+        shared
+    }
+
+    /// Count `cost` towards the current top-level element.
+    fn charge(&mut self, cost: usize) -> Result<(), XmlError> {
+        self.stanza_bytes += cost;
+        if self.stanza_bytes > self.limits.max_stanza_size {
+            Err(XmlError::TooLarge("stanza too large"))
+        } else {
+            Ok(())
         }
     }
 
@@ -344,12 +423,7 @@ impl StreamParser {
         if keepalive {
             return Ok(());
         }
-        self.stanza_bytes += consumed.len();
-        if self.stanza_bytes > self.limits.max_stanza_size {
-            Err(XmlError::TooLarge("stanza too large"))
-        } else {
-            Ok(())
-        }
+        self.charge(consumed.len())
     }
 }
 
@@ -501,6 +575,48 @@ mod tests {
         );
         assert_eq!(
             parse_all(&mut p, doc.as_bytes()),
+            Err(XmlError::TooLarge("stanza too large"))
+        );
+    }
+
+    #[test]
+    fn whitespace_before_a_streams_xml_declaration_is_skipped() {
+        let mut p = StreamParser::new(XmlLimits::default());
+        let doc = format!("\n \r\n{HEADER}<message/>");
+        let evs = parse_all(&mut p, doc.as_bytes()).unwrap();
+        assert!(matches!(evs[0], XmlEvent::Header(_)), "{evs:?}");
+        assert_eq!(evs.len(), 2);
+    }
+
+    #[test]
+    fn children_share_their_parents_namespace() {
+        let mut p = StreamParser::new(XmlLimits::default());
+        let doc = format!(
+            "{HEADER}<iq><q xmlns='urn:{}'><a/><b/></q></iq>",
+            "x".repeat(500)
+        );
+        let evs = parse_all(&mut p, doc.as_bytes()).unwrap();
+        let XmlEvent::Element(iq) = &evs[1] else {
+            panic!("{evs:?}")
+        };
+        let q = iq.children().next().unwrap();
+        let (a, b) = (q.children().next().unwrap(), q.children().nth(1).unwrap());
+        assert!(std::ptr::eq(q.ns(), a.ns()) && std::ptr::eq(a.ns(), b.ns()));
+    }
+
+    #[test]
+    fn each_element_counts_its_node_against_the_stanza_limit() {
+        let limits = XmlLimits {
+            max_stanza_size: 100 * NODE_COST,
+            ..XmlLimits::default()
+        };
+        let mut p = StreamParser::new(limits);
+        let under = format!("{HEADER}<message>{}</message>", "<y/>".repeat(90));
+        assert_eq!(parse_all(&mut p, under.as_bytes()).map(|e| e.len()), Ok(2));
+        let mut p = StreamParser::new(limits);
+        let over = format!("{HEADER}<message>{}</message>", "<y/>".repeat(100));
+        assert_eq!(
+            parse_all(&mut p, over.as_bytes()),
             Err(XmlError::TooLarge("stanza too large"))
         );
     }
