@@ -352,9 +352,21 @@ fn hidden_version_is_service_unavailable() {
     assert!(b.take(romeo).contains("<service-unavailable"));
 }
 
+/// juliet's stored roster shares her presence with romeo.
+fn juliet_shares_presence_with_romeo(b: &mut Bench) {
+    use rookery_core::roster::{Roster, RosterItem, Subscription};
+    let romeo: jid::BareJid = "romeo@localhost".parse().unwrap();
+    let mut item = RosterItem::new(romeo.clone());
+    item.subscription = Subscription::From;
+    let mut roster = Roster::default();
+    roster.items.insert(romeo, item);
+    b.rosters.insert("juliet@localhost".into(), roster);
+}
+
 #[test]
-fn disco_info_on_an_account_is_answered_on_its_behalf() {
+fn disco_info_on_an_account_is_answered_to_a_contact_it_shares_presence_with() {
     let mut b = Bench::new();
+    juliet_shares_presence_with_romeo(&mut b);
     let romeo = online(&mut b, "romeo", "orchard", 0);
     b.send(romeo, "<iq type='get' id='a' to='juliet@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
     assert_eq!(
@@ -372,11 +384,21 @@ fn disco_info_on_an_account_is_answered_on_its_behalf() {
 }
 
 #[test]
-fn disco_info_on_a_nonexistent_account_is_service_unavailable() {
+fn disco_info_from_a_stranger_is_answered_the_same_whether_the_account_exists() {
     let mut b = Bench::new();
     let romeo = online(&mut b, "romeo", "orchard", 0);
-    b.send(romeo, "<iq type='get' id='a' to='ghost@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
-    assert!(b.take(romeo).contains("<service-unavailable"));
+    let ask = |b: &mut Bench, user: &str| {
+        b.send(romeo, &format!("<iq type='get' id='a' to='{user}@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"));
+        b.take(romeo).replace(user, "USER")
+    };
+    let existing = ask(&mut b, "juliet");
+    assert_eq!(existing, ask(&mut b, "ghost"));
+    assert_eq!(
+        existing,
+        "<iq type='error' id='a' to='romeo@localhost/orchard' from='USER@localhost'>\
+         <error type='cancel'>\
+         <service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+    );
 }
 
 #[test]

@@ -444,10 +444,21 @@ fn plan(ctx: &mut Ctx, user: &BareJid, op: Op) -> Plan {
         // Handled in `drive`, which lends the roster out.
         Op::Broadcast { .. } => {}
         Op::OnBehalf { requester, iq } => {
-            if let Some(payload) = iq.children().next() {
-                let answer = services::answer(ctx, services::ACCOUNT, &iq, payload);
-                plan.effects.push(Effect::Reply(requester, answer));
-            }
+            // Only contacts the account shares its presence with learn
+            // anything of it (as in Prosody): to anyone else an existing
+            // account answers as a missing one does, so that accounts
+            // cannot be listed.
+            let subscribed = ctx
+                .sessions
+                .get(requester)
+                .is_some_and(|s| roster.subscription(&s.jid.to_bare()).has_from());
+            let answer = match iq.children().next() {
+                Some(payload) if subscribed => {
+                    services::answer(ctx, services::ACCOUNT, &iq, payload)
+                }
+                _ => error_reply(&iq, E::ServiceUnavailable),
+            };
+            plan.effects.push(Effect::Reply(requester, answer));
         }
     }
     plan
