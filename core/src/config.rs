@@ -49,6 +49,13 @@ pub struct Config {
     /// Answer XEP-0092 software version queries (Prosody's default too).
     pub expose_version: bool,
     pub limits: Limits,
+    /// A secret only this server knows (32 random bytes, kept by the
+    /// host), from which SCRAM salts for users that do not exist are
+    /// derived: stable, so that asking twice does not reveal them.
+    pub secret: [u8; 32],
+    /// PBKDF2 iterations of new accounts, which stand-in credentials for
+    /// missing users show too.
+    pub scram_iterations: u32,
 }
 
 /// Bounds on what one user may keep in their roster.
@@ -93,6 +100,8 @@ impl Default for Config {
             offline_quota: 100,
             expose_version: true,
             limits: Limits::default(),
+            secret: [0; 32],
+            scram_iterations: crate::sasl::DEFAULT_ITERATIONS,
         }
     }
 }

@@ -110,6 +110,8 @@ enum StreamState {
 enum Kind {
     Unauthed {
         failures: u32,
+        /// Mechanism negotiations refused (see [`Step::Refused`]).
+        refusals: u8,
         /// Boxed: SCRAM's state is most of a connection's size, and only
         /// the moments of a login need it.
         exchange: Option<Box<Exchange>>,
@@ -175,6 +177,7 @@ impl Connection {
             domain: None,
             kind: Kind::Unauthed {
                 failures: 0,
+                refusals: 0,
                 exchange: None,
                 binding: None,
             },
@@ -566,6 +569,19 @@ impl Connection {
             }
             Step::LookUp(username) => {
                 let domain = self.domain.clone().unwrap_or_default();
+                let account = format!("{username}@{domain}");
+                let limits = &ctx.config.limits;
+                if !ctx
+                    .throttle
+                    .allows_account(self.peer, &account, limits, ctx.now)
+                {
+                    // Too many failures for this account from this
+                    // address lately; others from here are not affected.
+                    if let Kind::Unauthed { exchange, .. } = &mut self.kind {
+                        *exchange = None;
+                    }
+                    return self.sasl_failure(SaslFailure::TemporaryAuthFailure, ctx);
+                }
                 ctx.out.request(
                     self.id,
                     StorageRequest::LoadCredentials { username, domain },
@@ -576,15 +592,48 @@ impl Connection {
                 username,
                 additional,
             } => self.authenticated(&username, additional, ctx),
-            Step::Failure(failure) => self.sasl_failure(failure, ctx),
+            Step::Failure(failure) => {
+                if failure == SaslFailure::NotAuthorized {
+                    let limits = &ctx.config.limits;
+                    ctx.throttle
+                        .record_failure(self.peer, None, limits, ctx.now);
+                }
+                self.sasl_failure(failure, ctx)
+            }
+            Step::Denied(username) => {
+                let domain = self.domain.as_deref().unwrap_or_default();
+                let account = format!("{username}@{domain}");
+                let limits = &ctx.config.limits;
+                ctx.throttle
+                    .record_failure(self.peer, Some(&account), limits, ctx.now);
+                self.sasl_failure(SaslFailure::NotAuthorized, ctx)
+            }
+            Step::Refused(failure) => self.sasl_refusal(failure, ctx),
         }
+    }
+
+    /// A mechanism negotiation refused: no password was tried, so neither
+    /// the stream's failure count nor the address's grows, up to one
+    /// refusal per SCRAM mechanism we offer (what a client walking down
+    /// our list needs); more count as failures.
+    fn sasl_refusal(&mut self, failure: SaslFailure, ctx: &mut Ctx) -> Flow {
+        let Kind::Unauthed {
+            refusals, exchange, ..
+        } = &mut self.kind
+        else {
+            return Flow::Open;
+        };
+        if usize::from(*refusals) >= Mechanism::SCRAM_COUNT {
+            return self.sasl_failure(failure, ctx);
+        }
+        *refusals += 1;
+        *exchange = None;
+        ctx.out.send_element(self.id, &failure.to_element());
+        Flow::Open
     }
 
     fn sasl_failure(&mut self, failure: SaslFailure, ctx: &mut Ctx) -> Flow {
         ctx.out.send_element(self.id, &failure.to_element());
-        if failure == SaslFailure::NotAuthorized {
-            ctx.throttle.record_failure(self.peer, ctx.now);
-        }
         let Kind::Unauthed {
             failures, exchange, ..
         } = &mut self.kind
@@ -642,7 +691,11 @@ impl Connection {
             StorageAnswer::Credentials(c) => Ok(c),
             _ => Err(()),
         };
-        let (next, step) = (*current).credentials(found, &mut self.entropy);
+        let stand_in = sasl::StandIn {
+            secret: &ctx.config.secret,
+            iterations: ctx.config.scram_iterations,
+        };
+        let (next, step) = (*current).credentials(found, stand_in, &mut self.entropy);
         if self.sasl_step(next, step, ctx) == Flow::Closed {
             return Flow::Closed;
         }

@@ -21,10 +21,17 @@ pub struct Limits {
     pub read_rate: u64,
     /// Bytes a connection may send at once, and may have waiting.
     pub read_burst: u64,
-    /// Failed authentications from one address within
-    /// `auth_failure_window` before further attempts from it get
-    /// `<temporary-auth-failure/>` until the window passes.
+    /// Failed logins from one address (an IPv6 /64) within
+    /// `auth_failure_window`, whatever the account, before further
+    /// attempts from it get `<temporary-auth-failure/>` until the window
+    /// passes: a ceiling against password spraying, high enough for a
+    /// NAT full of people who mistype.
     pub auth_failures_per_address: u32,
+    /// Failed logins for one account from one address within
+    /// `auth_failure_window` before that account gets
+    /// `<temporary-auth-failure/>` from that address; other accounts from
+    /// the same address log in as before.
+    pub auth_failures_per_account: u32,
     pub auth_failure_window: Duration,
     /// Time from accept to the client's stream header.
     pub header_timeout: Duration,
@@ -45,7 +52,8 @@ impl Default for Limits {
             // history sync and file transfer go elsewhere), small for floods.
             read_rate: 1024 * 1024,
             read_burst: 4 * 1024 * 1024,
-            auth_failures_per_address: 20,
+            auth_failures_per_address: 100,
+            auth_failures_per_account: 10,
             auth_failure_window: Duration::from_secs(300),
             header_timeout: Duration::from_secs(30),
             stanza_timeout: Duration::from_secs(60),
@@ -109,40 +117,129 @@ impl TokenBucket {
     }
 }
 
-/// Authentication failures per source address, in fixed windows.
+/// Where a client connects from, for counting failed logins: an IPv4
+/// address, or an IPv6 /64 (what one subscriber gets; an attacker holding
+/// one would otherwise have 2^64 addresses). IPv4-mapped IPv6 addresses
+/// count as the IPv4 address they carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Prefix(IpAddr);
+
+impl Prefix {
+    pub fn of(peer: IpAddr) -> Prefix {
+        match peer {
+            IpAddr::V4(v4) => Prefix(IpAddr::V4(v4)),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Prefix(IpAddr::V4(v4)),
+                None => {
+                    let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                    Prefix(IpAddr::V6(bits.into()))
+                }
+            },
+        }
+    }
+}
+
+/// Failures counted in one fixed window.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    failures: u32,
+    since: Instant,
+}
+
+impl Window {
+    fn current(&self, limits: &Limits, now: Instant) -> bool {
+        now.saturating_duration_since(self.since) < limits.auth_failure_window
+    }
+}
+
+/// Most (prefix, account) pairs remembered at once; past it, failures
+/// still count for their prefix. About 100 bytes each.
+const MAX_ACCOUNT_WINDOWS: usize = 100_000;
+
+/// Failed logins, in fixed windows, per (address prefix, account) and per
+/// prefix. Counting per account keeps one attacked account from locking
+/// out everyone else behind the same NAT or carrier gateway; the higher
+/// per-prefix ceiling stops one source from trying one password on many
+/// accounts (password spraying).
 #[derive(Default, Debug)]
 pub(crate) struct AuthThrottle {
-    failures: HashMap<IpAddr, (u32, Instant)>,
+    per_prefix: HashMap<Prefix, Window>,
+    per_account: HashMap<(Prefix, String), Window>,
 }
 
 impl AuthThrottle {
-    /// Whether `peer` may try to authenticate now.
+    /// Whether `peer` may start an authentication now.
     pub fn allows(&mut self, peer: IpAddr, limits: &Limits, now: Instant) -> bool {
-        if limits.auth_failures_per_address == 0 {
-            return true;
-        }
-        match self.failures.get(&peer) {
-            Some((_, since))
-                if now.saturating_duration_since(*since) >= limits.auth_failure_window =>
-            {
-                self.failures.remove(&peer);
-                true
+        let limit = limits.auth_failures_per_address;
+        Self::below(self.per_prefix.get(&Prefix::of(peer)), limit, limits, now)
+    }
+
+    /// Whether `peer` may try `account`'s password now.
+    pub fn allows_account(
+        &mut self,
+        peer: IpAddr,
+        account: &str,
+        limits: &Limits,
+        now: Instant,
+    ) -> bool {
+        let key = (Prefix::of(peer), account.to_owned());
+        let limit = limits.auth_failures_per_account;
+        Self::below(self.per_account.get(&key), limit, limits, now)
+            && self.allows(peer, limits, now)
+    }
+
+    fn below(window: Option<&Window>, limit: u32, limits: &Limits, now: Instant) -> bool {
+        limit == 0 || window.is_none_or(|w| !w.current(limits, now) || w.failures < limit)
+    }
+
+    /// A login from `peer` failed; `account` when it named one.
+    pub fn record_failure(
+        &mut self,
+        peer: IpAddr,
+        account: Option<&str>,
+        limits: &Limits,
+        now: Instant,
+    ) {
+        let prefix = Prefix::of(peer);
+        Self::count(
+            self.per_prefix.entry(prefix).or_insert(Window {
+                failures: 0,
+                since: now,
+            }),
+            limits,
+            now,
+        );
+        let Some(account) = account else {
+            return;
+        };
+        let key = (prefix, account.to_owned());
+        if self.per_account.len() >= MAX_ACCOUNT_WINDOWS && !self.per_account.contains_key(&key) {
+            self.expire(limits, now);
+            if self.per_account.len() >= MAX_ACCOUNT_WINDOWS {
+                return;
             }
-            Some((count, _)) => *count < limits.auth_failures_per_address,
-            None => true,
         }
-    }
-
-    pub fn record_failure(&mut self, peer: IpAddr, now: Instant) {
-        let entry = self.failures.entry(peer).or_insert((0, now));
-        entry.0 += 1;
-    }
-
-    /// Forget windows that have passed, so the table stays small.
-    pub fn expire(&mut self, limits: &Limits, now: Instant) {
-        self.failures.retain(|_, (_, since)| {
-            now.saturating_duration_since(*since) < limits.auth_failure_window
+        let window = self.per_account.entry(key).or_insert(Window {
+            failures: 0,
+            since: now,
         });
+        Self::count(window, limits, now);
+    }
+
+    fn count(window: &mut Window, limits: &Limits, now: Instant) {
+        if !window.current(limits, now) {
+            *window = Window {
+                failures: 0,
+                since: now,
+            };
+        }
+        window.failures = window.failures.saturating_add(1);
+    }
+
+    /// Forget windows that have passed, so the tables stay small.
+    pub fn expire(&mut self, limits: &Limits, now: Instant) {
+        self.per_prefix.retain(|_, w| w.current(limits, now));
+        self.per_account.retain(|_, w| w.current(limits, now));
     }
 }
 
@@ -171,19 +268,45 @@ mod tests {
     }
 
     #[test]
-    fn throttle_blocks_an_address_until_the_window_passes() {
+    fn throttle_blocks_an_account_from_an_address_until_the_window_passes() {
         let limits = Limits {
-            auth_failures_per_address: 2,
+            auth_failures_per_account: 2,
             ..Limits::default()
         };
         let t0 = Instant::now();
         let peer: IpAddr = "127.0.0.9".parse().unwrap();
         let mut t = AuthThrottle::default();
-        t.record_failure(peer, t0);
-        assert!(t.allows(peer, &limits, t0));
-        t.record_failure(peer, t0);
+        t.record_failure(peer, Some("juliet"), &limits, t0);
+        assert!(t.allows_account(peer, "juliet", &limits, t0));
+        t.record_failure(peer, Some("juliet"), &limits, t0);
+        assert!(!t.allows_account(peer, "juliet", &limits, t0));
+        assert!(t.allows_account(peer, "romeo", &limits, t0));
+        assert!(t.allows_account("127.0.0.10".parse().unwrap(), "juliet", &limits, t0));
+        assert!(t.allows_account(peer, "juliet", &limits, t0 + limits.auth_failure_window));
+    }
+
+    #[test]
+    fn throttle_blocks_an_address_past_its_ceiling_whatever_the_account() {
+        let limits = Limits {
+            auth_failures_per_address: 3,
+            ..Limits::default()
+        };
+        let t0 = Instant::now();
+        let peer: IpAddr = "127.0.0.9".parse().unwrap();
+        let mut t = AuthThrottle::default();
+        for user in ["a", "b", "c"] {
+            t.record_failure(peer, Some(user), &limits, t0);
+        }
         assert!(!t.allows(peer, &limits, t0));
-        assert!(t.allows("127.0.0.10".parse().unwrap(), &limits, t0));
-        assert!(t.allows(peer, &limits, t0 + limits.auth_failure_window));
+        assert!(!t.allows_account(peer, "d", &limits, t0));
+    }
+
+    #[test]
+    fn prefixes_are_ipv6_slash_64_and_unmapped_ipv4() {
+        let p = |s: &str| Prefix::of(s.parse().unwrap());
+        assert_eq!(p("2001:db8:1:2::1"), p("2001:db8:1:2:ffff::9"));
+        assert_ne!(p("2001:db8:1:2::1"), p("2001:db8:1:3::1"));
+        assert_eq!(p("::ffff:192.0.2.7"), p("192.0.2.7"));
+        assert_ne!(p("192.0.2.7"), p("192.0.2.8"));
     }
 }

@@ -98,6 +98,57 @@ fn flooding_past_the_burst_disconnects_with_policy_violation() {
     assert!(b.is_closed(c));
 }
 
+/// Fail `count` PLAIN logins as `user` from 127.0.0.1, a stream at a time.
+fn fail_logins(b: &mut Bench, user: &str, count: usize) {
+    let mut left = count;
+    while left > 0 {
+        let c = b.connect();
+        b.send(c, HEADER);
+        b.take(c);
+        for _ in 0..left.min(3) {
+            b.send(c, &plain(user, "wrong"));
+            assert!(b.take(c).contains("<failure"));
+            left -= 1;
+        }
+    }
+}
+
+fn login(b: &mut Bench, user: &str, password: &str) -> String {
+    let c = b.connect();
+    b.send(c, HEADER);
+    b.take(c);
+    b.send(c, &plain(user, password));
+    b.take(c)
+}
+
+const SUCCESS: &str = "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>";
+const TEMPORARY: &str =
+    "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><temporary-auth-failure/></failure>";
+
+#[test]
+fn failed_logins_for_one_account_do_not_lock_out_another_from_the_same_address() {
+    let mut b = Bench::new();
+    fail_logins(&mut b, "juliet", 25);
+    assert_eq!(login(&mut b, "romeo", "j00l13t"), SUCCESS);
+}
+
+#[test]
+fn an_account_with_many_failures_from_an_address_gets_temporary_auth_failure_there() {
+    let mut b = Bench::new();
+    let limit = Limits::default().auth_failures_per_account as usize;
+    fail_logins(&mut b, "juliet", limit);
+    assert_eq!(login(&mut b, "juliet", "r0m30"), TEMPORARY);
+    // From another address, juliet gets in.
+    let elsewhere = accept_from(&mut b, 1, "192.0.2.1");
+    b.send(elsewhere, HEADER);
+    b.take(elsewhere);
+    b.send(elsewhere, &plain("juliet", "r0m30"));
+    assert_eq!(b.take(elsewhere), SUCCESS);
+    // And from here once the window has passed.
+    b.advance(Limits::default().auth_failure_window);
+    assert_eq!(login(&mut b, "juliet", "r0m30"), SUCCESS);
+}
+
 #[test]
 fn an_address_with_many_failures_gets_temporary_auth_failure() {
     let mut b = with_limits(Limits {

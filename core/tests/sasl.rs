@@ -38,6 +38,41 @@ fn plain_for_an_unknown_user_is_not_authorized() {
 }
 
 #[test]
+fn scram_for_an_unknown_user_gets_a_challenge_and_fails_only_at_the_final_message() {
+    use base64::engine::general_purpose::STANDARD as B64;
+    use base64::Engine;
+    let mut b = Bench::new();
+    let first_challenge = |b: &mut Bench| {
+        let c = opened(b);
+        b.send(
+            c,
+            &format!(
+                "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>{}</auth>",
+                B64.encode("n,,n=nobody,r=abc")
+            ),
+        );
+        let text = b.take(c);
+        let payload = between(&text, "'>", "</challenge>").unwrap().to_owned();
+        let decoded = String::from_utf8(B64.decode(payload).unwrap()).unwrap();
+        (c, decoded)
+    };
+    let (c, challenge) = first_challenge(&mut b);
+    let salt = between(&challenge, ",s=", ",i=").unwrap().to_owned();
+    assert!(challenge.starts_with("r=abc"), "{challenge}");
+    assert!(challenge.ends_with(",i=4096"), "{challenge}");
+    assert_eq!(B64.decode(&salt).unwrap().len(), 16);
+    // The same salt every time: asking twice tells nothing.
+    let (_, again) = first_challenge(&mut b);
+    assert_eq!(between(&again, ",s=", ",i=").unwrap(), salt);
+    assert!(!b.is_closed(c));
+    let c = opened(&mut b);
+    assert_eq!(
+        b.scram(c, Hash::Sha1, "nobody", "anything"),
+        failure("not-authorized")
+    );
+}
+
+#[test]
 fn plain_without_initial_response_gets_an_empty_challenge() {
     use base64::Engine;
     let mut b = Bench::new();

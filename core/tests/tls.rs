@@ -270,3 +270,54 @@ fn plus_is_not_offered_without_binding_data() {
     b.send(c, HEADER);
     assert_eq!(b.take(c), format!("{SERVER_HEADER}{SASL_FEATURES}"));
 }
+
+#[test]
+fn slixmpp_1_8_walks_down_the_offered_mechanisms_to_plain() {
+    // slixmpp 1.8 on TLS 1.3: each -PLUS mechanism with tls-unique (which
+    // we lack), each SCRAM with the `y` flag (a downgrade after -PLUS was
+    // offered), then PLAIN. Four refusals are no password failures: the
+    // stream stays open and the address is not throttled.
+    let mut b = Bench::with_config(Config {
+        max_auth_failures: 0,
+        limits: rookery_core::limits::Limits {
+            auth_failures_per_address: 1,
+            auth_failures_per_account: 1,
+            ..Default::default()
+        },
+        ..Config::default()
+    });
+    let c = encrypted(&mut b);
+    let refused = "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>";
+    for hash in [Hash::Sha256, Hash::Sha1] {
+        let client = ScramClient::new(hash, "juliet", "r0m30", "n1")
+            .with_channel_binding("tls-unique", &[1; 12]);
+        assert_eq!(b.scram_with(c, hash.plus_mechanism(), client), refused);
+    }
+    for hash in [Hash::Sha256, Hash::Sha1] {
+        let client = ScramClient::new(hash, "juliet", "r0m30", "n2").claiming_server_cannot_bind();
+        assert_eq!(b.scram_with(c, hash.mechanism(), client), refused);
+    }
+    b.send(c, &plain("juliet", "r0m30"));
+    assert_eq!(
+        b.take(c),
+        "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
+    );
+}
+
+#[test]
+fn refusals_past_one_per_scram_mechanism_count_as_failures() {
+    let mut b = Bench::with_config(Config {
+        max_auth_failures: 0,
+        ..Config::default()
+    });
+    let c = encrypted(&mut b);
+    for _ in 0..4 {
+        let client =
+            ScramClient::new(Hash::Sha1, "juliet", "r0m30", "n").claiming_server_cannot_bind();
+        b.scram_with(c, Hash::Sha1.mechanism(), client);
+    }
+    assert!(!b.is_closed(c));
+    let client = ScramClient::new(Hash::Sha1, "juliet", "r0m30", "n").claiming_server_cannot_bind();
+    b.scram_with(c, Hash::Sha1.mechanism(), client);
+    assert!(b.is_closed(c));
+}

@@ -87,6 +87,7 @@ struct C2s {
     read_rate: u64,
     read_burst: u64,
     auth_failures_per_address: u32,
+    auth_failures_per_account: u32,
     auth_failure_window_secs: u64,
     header_timeout_secs: u64,
     stanza_timeout_secs: u64,
@@ -141,6 +142,7 @@ impl Default for C2s {
             read_rate: core.limits.read_rate,
             read_burst: core.limits.read_burst,
             auth_failures_per_address: core.limits.auth_failures_per_address,
+            auth_failures_per_account: core.limits.auth_failures_per_account,
             auth_failure_window_secs: core.limits.auth_failure_window.as_secs(),
             header_timeout_secs: core.limits.header_timeout.as_secs(),
             stanza_timeout_secs: core.limits.stanza_timeout.as_secs(),
@@ -173,7 +175,81 @@ pub struct Settings {
     pub scram_iterations: u32,
 }
 
+/// One setting's allowed range, or why the server refuses to start.
+fn within<T: PartialOrd + std::fmt::Display>(key: &str, value: T, min: T, max: T) -> Result<()> {
+    if value < min || value > max {
+        bail!("{key} = {value} is out of range: it must be from {min} to {max}");
+    }
+    Ok(())
+}
+
+/// Values that would make the server misbehave rather than merely be
+/// strict or lax: a zero that stalls every connection, a timeout so
+/// long that adding it to the clock overflows, a limit too small for any
+/// client to log in.
+fn check_ranges(file: &File) -> Result<()> {
+    const DAY: u64 = 24 * 60 * 60;
+    let c = &file.c2s;
+    for (key, secs) in [
+        (
+            "c2s.tls_handshake_timeout_secs",
+            c.tls_handshake_timeout_secs,
+        ),
+        ("c2s.login_timeout_secs", c.login_timeout_secs),
+        ("c2s.idle_timeout_secs", c.idle_timeout_secs),
+        ("c2s.auth_failure_window_secs", c.auth_failure_window_secs),
+        ("c2s.header_timeout_secs", c.header_timeout_secs),
+        ("c2s.stanza_timeout_secs", c.stanza_timeout_secs),
+    ] {
+        within(key, secs, 1, 7 * DAY)?;
+    }
+    within(
+        "c2s.park_parser_after_ms",
+        c.park_parser_after_ms,
+        0,
+        DAY * 1000,
+    )?;
+    // A login needs a stream header, SASL and a bind iq: a few KiB.
+    within("c2s.max_stanza_size", c.max_stanza_size, 4096, 64 << 20)?;
+    // Never more than max_stanza_size, whatever it says.
+    within(
+        "c2s.unauthenticated_stanza_size",
+        c.unauthenticated_stanza_size,
+        4096,
+        64 << 20,
+    )?;
+    within("c2s.max_depth", c.max_depth, 4, 1024)?;
+    within("c2s.max_attributes", c.max_attributes, 8, 4096)?;
+    within("c2s.max_name_length", c.max_name_length, 32, 64 * 1024)?;
+    within("c2s.max_auth_failures", c.max_auth_failures, 0, 100)?;
+    within("c2s.output_buffer", c.output_buffer, 16 * 1024, 1 << 30)?;
+    within("c2s.listen_backlog", c.listen_backlog, 1, 65_535)?;
+    if c.read_rate != 0 {
+        // With a rate, the burst is what a client may send at once: zero
+        // would stall every connection forever.
+        within("c2s.read_burst", c.read_burst, 1024, u64::MAX)?;
+    }
+    within(
+        "storage.scram_iterations",
+        file.storage.scram_iterations,
+        4096, // RFC 7677
+        10_000_000,
+    )?;
+    within("roster.max_items", file.roster.max_items, 1, 1_000_000)?;
+    within("offline_quota", file.offline_quota, 0, 1_000_000)?;
+    Ok(())
+}
+
 impl Settings {
+    /// The core's configuration with the server secret from the data dir
+    /// (made on first start): for running the server.
+    pub fn server_config(&self) -> Result<CoreConfig> {
+        Ok(CoreConfig {
+            secret: crate::files::server_secret(&self.data_dir)?,
+            ..self.core.clone()
+        })
+    }
+
     /// Bind a c2s listener with the configured backlog (std's is 128).
     pub fn bind(&self, addr: SocketAddr) -> Result<std::net::TcpListener> {
         use socket2::{Domain, Socket, Type};
@@ -204,6 +280,7 @@ impl Settings {
     }
 
     fn from_file(file: File) -> Result<Settings> {
+        check_ranges(&file)?;
         if file.domains.is_empty() {
             bail!("`domains` must name at least one domain");
         }
@@ -248,12 +325,6 @@ impl Settings {
                 .collect::<Result<_>>()?,
             generated_dir: file.data_dir.join("tls"),
         };
-        if file.c2s.output_buffer == 0 || file.c2s.max_stanza_size == 0 {
-            bail!("c2s.output_buffer and c2s.max_stanza_size must be positive");
-        }
-        if file.storage.scram_iterations < 4096 {
-            bail!("storage.scram_iterations must be at least 4096 (RFC 7677)");
-        }
         let core = CoreConfig {
             domains,
             xml: rookery_core::xml::XmlLimits {
@@ -269,6 +340,7 @@ impl Settings {
                 read_rate: file.c2s.read_rate,
                 read_burst: file.c2s.read_burst,
                 auth_failures_per_address: file.c2s.auth_failures_per_address,
+                auth_failures_per_account: file.c2s.auth_failures_per_account,
                 auth_failure_window: Duration::from_secs(file.c2s.auth_failure_window_secs),
                 header_timeout: Duration::from_secs(file.c2s.header_timeout_secs),
                 stanza_timeout: Duration::from_secs(file.c2s.stanza_timeout_secs),
@@ -292,6 +364,11 @@ impl Settings {
             },
             offline_quota: file.offline_quota,
             expose_version: file.expose_version,
+            // Read from the data dir when the server starts
+            // (`Settings::server_config`), not by commands that only
+            // touch accounts.
+            secret: [0; 32],
+            scram_iterations: file.storage.scram_iterations,
         };
         Ok(Settings {
             core,
@@ -342,12 +419,37 @@ mod tests {
     #[test]
     fn keys_override_defaults_and_domains_are_prepared() {
         let s = Settings::from_toml(
-            "domains = ['Example.ORG']\ndata_dir = '/tmp/x'\n[c2s]\nlisten = '127.0.0.1:0'\nmax_stanza_size = 1000\n",
+            "domains = ['Example.ORG']\ndata_dir = '/tmp/x'\n[c2s]\nlisten = '127.0.0.1:0'\nmax_stanza_size = 5000\n",
         )
         .unwrap();
         assert_eq!(s.core.domains, vec!["example.org"]);
-        assert_eq!(s.core.xml.max_stanza_size, 1000);
+        assert_eq!(s.core.xml.max_stanza_size, 5000);
         assert_eq!(s.listen.port(), 0);
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_with_the_key_named() {
+        for (text, key) in [
+            (
+                "[c2s]\nidle_timeout_secs = 9223372036854775807\n",
+                "c2s.idle_timeout_secs",
+            ),
+            ("[c2s]\nread_burst = 0\n", "c2s.read_burst"),
+            ("[c2s]\nmax_stanza_size = 10\n", "c2s.max_stanza_size"),
+            (
+                "[c2s]\nheader_timeout_secs = 0\n",
+                "c2s.header_timeout_secs",
+            ),
+            (
+                "[storage]\nscram_iterations = 1\n",
+                "storage.scram_iterations",
+            ),
+        ] {
+            let error = Settings::from_toml(text).unwrap_err().to_string();
+            assert!(error.starts_with(key), "{text}: {error}");
+        }
+        // No rate: the burst means nothing.
+        assert!(Settings::from_toml("[c2s]\nread_rate = 0\nread_burst = 0\n").is_ok());
     }
 
     #[test]

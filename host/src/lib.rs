@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod config;
 pub mod driver;
+pub mod files;
 pub mod storage;
 pub mod tls;
 pub mod worker;

@@ -14,7 +14,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{ServerConfig, ServerConnection};
 use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 /// ALPN protocol for direct TLS (XEP-0368).
@@ -240,7 +240,7 @@ fn ensure_generated(domain: &str, files: &CertFiles) -> Result<()> {
         return Ok(());
     }
     if let Some(dir) = files.cert.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        crate::files::private_dir(dir)?;
     }
     let mut params = rcgen::CertificateParams::new(vec![domain.to_owned()])?;
     params.distinguished_name = rcgen::DistinguishedName::new();
@@ -249,7 +249,7 @@ fn ensure_generated(domain: &str, files: &CertFiles) -> Result<()> {
         .push(rcgen::DnType::CommonName, domain);
     let key = rcgen::KeyPair::generate()?;
     let cert = params.self_signed(&key)?;
-    write_private(&files.key, key.serialize_pem().as_bytes())?;
+    crate::files::write_private(&files.key, key.serialize_pem().as_bytes())?;
     std::fs::write(&files.cert, cert.pem())
         .with_context(|| format!("writing {}", files.cert.display()))?;
     log!(
@@ -257,21 +257,6 @@ fn ensure_generated(domain: &str, files: &CertFiles) -> Result<()> {
         files.cert.display(),
         fingerprint(cert.der())
     );
-    Ok(())
-}
-
-/// Write a file only its owner can read.
-fn write_private(path: &Path, data: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.write_all(data)?;
     Ok(())
 }
 
@@ -360,6 +345,7 @@ fn der_element(input: &[u8], tag: u8) -> Option<(u8, &[u8], &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn settings(dir: &Path, domains: &[&str]) -> TlsSettings {
         TlsSettings {

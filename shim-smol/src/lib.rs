@@ -124,7 +124,7 @@ async fn run(settings: Settings) -> Result<()> {
         let _ = answers.send_blocking(Event::Storage(request, answer));
     })?;
     let driver = Driver::new(
-        Server::new(settings.core.clone()),
+        Server::new(settings.server_config()?),
         Connections::default(),
         worker,
     );

@@ -82,7 +82,7 @@ pub fn serve(settings: Settings) -> Result<()> {
         let _ = answers.send(Event::Storage(request, answer));
     })?;
     let mut driver = Driver::new(
-        Server::new(settings.core.clone()),
+        Server::new(settings.server_config()?),
         Connections::default(),
         worker,
     );

@@ -103,6 +103,36 @@ impl StoredCredentials {
         })
     }
 
+    /// Credentials for a user that does not exist, the same every time
+    /// for the same name and different for every server: a stranger gets a
+    /// SCRAM challenge with a salt that looks like a real one, and PLAIN
+    /// does the same hashing, so neither the answers nor their timing tell
+    /// which accounts exist. The keys are not derived from any password:
+    /// no proof can match them.
+    pub fn stand_in(secret: &[u8; 32], username: &str, iterations: u32) -> Self {
+        let derive = |hash: ScramHash, label: &str| {
+            let mut data = label.as_bytes().to_vec();
+            data.push(0);
+            data.extend_from_slice(username.as_bytes());
+            hash.hmac(secret, &data)
+        };
+        let mut salt = derive(ScramHash::Sha256, "salt");
+        // Real salts are 16 random bytes (`adduser`).
+        salt.truncate(16);
+        StoredCredentials {
+            salt,
+            iterations,
+            sha1: ScramKeys {
+                stored_key: derive(ScramHash::Sha1, "sha1 stored key"),
+                server_key: derive(ScramHash::Sha1, "sha1 server key"),
+            },
+            sha256: ScramKeys {
+                stored_key: derive(ScramHash::Sha256, "sha256 stored key"),
+                server_key: derive(ScramHash::Sha256, "sha256 server key"),
+            },
+        }
+    }
+
     pub fn keys(&self, hash: ScramHash) -> &ScramKeys {
         match hash {
             ScramHash::Sha1 => &self.sha1,
@@ -146,6 +176,21 @@ mod tests {
         let c = StoredCredentials::derive("pencil", &salt, 4096).unwrap();
         assert!(c.verify_password("pencil"));
         assert!(!c.verify_password("pencils"));
+    }
+
+    #[test]
+    fn stand_in_credentials_are_stable_per_user_and_secret() {
+        let a = StoredCredentials::stand_in(&[1; 32], "ghost", 4096);
+        assert_eq!(a, StoredCredentials::stand_in(&[1; 32], "ghost", 4096));
+        assert_eq!(a.salt.len(), 16);
+        assert_ne!(
+            a.salt,
+            StoredCredentials::stand_in(&[1; 32], "ghost2", 4096).salt
+        );
+        assert_ne!(
+            a.salt,
+            StoredCredentials::stand_in(&[2; 32], "ghost", 4096).salt
+        );
     }
 
     #[test]

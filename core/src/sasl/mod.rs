@@ -88,6 +88,9 @@ impl Mechanism {
         Mechanism::Plain,
     ];
 
+    /// SCRAM mechanisms, with and without channel binding.
+    pub const SCRAM_COUNT: usize = 4;
+
     pub fn name(self) -> &'static str {
         match self {
             Mechanism::Plain => "PLAIN",
@@ -134,6 +137,22 @@ pub(crate) enum Step {
         additional: Option<Vec<u8>>,
     },
     Failure(SaslFailure),
+    /// The password (or proof) for this user was wrong, or the user does
+    /// not exist: `<not-authorized/>`, and one failed login for the user.
+    Denied(String),
+    /// The client asked for something this stream does not offer (a
+    /// channel binding type we lack, the `y` flag after we offered
+    /// `-PLUS`): refused, but no password was tried. Clients walk down the
+    /// offered mechanisms this way (slixmpp 1.8).
+    Refused(SaslFailure),
+}
+
+/// Where stand-in credentials for users that do not exist come from (see
+/// [`StoredCredentials::stand_in`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StandIn<'a> {
+    pub secret: &'a [u8; 32],
+    pub iterations: u32,
 }
 
 /// An authentication attempt in progress.
@@ -157,6 +176,8 @@ pub(crate) enum Exchange {
     ScramAwaitingFinal {
         server: Box<ScramServer>,
         username: String,
+        /// The user exists: with stand-in credentials, nothing succeeds.
+        exists: bool,
     },
 }
 
@@ -221,14 +242,19 @@ impl Exchange {
             Exchange::ScramAwaitingFirst { hash, binding } => {
                 scram_first(hash, &binding, &data, domain)
             }
-            Exchange::ScramAwaitingFinal { server, username } => match server.finish(&data) {
-                Ok(last) => (
+            Exchange::ScramAwaitingFinal {
+                server,
+                username,
+                exists,
+            } => match server.finish(&data) {
+                Ok(last) if exists => (
                     None,
                     Step::Success {
                         username,
                         additional: Some(last),
                     },
                 ),
+                Ok(_) | Err(SaslFailure::NotAuthorized) => (None, Step::Denied(username)),
                 Err(f) => (None, Step::Failure(f)),
             },
             // A response while we look up credentials: the client did not
@@ -239,22 +265,31 @@ impl Exchange {
         }
     }
 
-    /// Storage answered the look-up: `Ok(None)` for no such user.
+    /// Storage answered the look-up: `Ok(None)` for no such user, who is
+    /// then told nothing more than a user with a wrong password is, at
+    /// the same point and after the same work.
     pub fn credentials(
         self,
         found: Result<Option<StoredCredentials>, ()>,
+        stand_in: StandIn,
         entropy: &mut Entropy,
     ) -> Next {
-        let credentials = match found {
-            Ok(Some(c)) => c,
-            // No enumeration of users: an unknown user looks like a wrong
-            // password.
-            Ok(None) => return (None, Step::Failure(SaslFailure::NotAuthorized)),
-            Err(()) => return (None, Step::Failure(SaslFailure::TemporaryAuthFailure)),
+        let (credentials, exists) = match (found, &self) {
+            (Ok(Some(c)), _) => (c, true),
+            (
+                Ok(None),
+                Exchange::PlainLookingUp { username, .. }
+                | Exchange::ScramLookingUp { username, .. },
+            ) => (
+                StoredCredentials::stand_in(stand_in.secret, username, stand_in.iterations),
+                false,
+            ),
+            (Ok(None), _) => return (None, Step::Failure(SaslFailure::MalformedRequest)),
+            (Err(()), _) => return (None, Step::Failure(SaslFailure::TemporaryAuthFailure)),
         };
         match self {
             Exchange::PlainLookingUp { message, username } => {
-                if credentials.verify_password(&message.password) {
+                if credentials.verify_password(&message.password) && exists {
                     (
                         None,
                         Step::Success {
@@ -263,7 +298,7 @@ impl Exchange {
                         },
                     )
                 } else {
-                    (None, Step::Failure(SaslFailure::NotAuthorized))
+                    (None, Step::Denied(username))
                 }
             }
             Exchange::ScramLookingUp {
@@ -277,6 +312,7 @@ impl Exchange {
                     Some(Exchange::ScramAwaitingFinal {
                         server: Box::new(server),
                         username,
+                        exists,
                     }),
                     Step::Challenge(challenge),
                 )
@@ -358,13 +394,19 @@ impl ExpectedBinding {
 }
 
 fn scram_first(hash: ScramHash, binding: &ExpectedBinding, data: &[u8], domain: &str) -> Next {
-    let outcome = scram::parse_client_first(data).and_then(|mut first| {
-        first.channel_binding = binding.check(&first.flag, &first.gs2_header)?;
-        let username = prepare_username(&first.username)?;
+    let mut first = match scram::parse_client_first(data) {
+        Ok(first) => first,
+        Err(f) => return (None, Step::Failure(f)),
+    };
+    match binding.check(&first.flag, &first.gs2_header) {
+        Ok(expected) => first.channel_binding = expected,
+        Err(f) => return (None, Step::Refused(f)),
+    }
+    let outcome = prepare_username(&first.username).and_then(|username| {
         check_authzid(first.authzid.as_deref(), &username, domain)?;
-        Ok((first, username))
+        Ok(username)
     });
-    match outcome {
+    match outcome.map(|username| (first, username)) {
         Ok((first, username)) => (
             Some(Exchange::ScramLookingUp {
                 hash,
@@ -497,7 +539,7 @@ mod tests {
             b"y,,n=juliet,r=abc",
             &binding_offer(&binding),
         );
-        assert_eq!(step, Step::Failure(SaslFailure::NotAuthorized));
+        assert_eq!(step, Step::Refused(SaslFailure::NotAuthorized));
     }
 
     #[test]
@@ -521,7 +563,7 @@ mod tests {
             b"p=tls-exporter,,n=juliet,r=abc",
             &binding_offer(&binding),
         );
-        assert_eq!(step, Step::Failure(SaslFailure::NotAuthorized));
+        assert_eq!(step, Step::Refused(SaslFailure::NotAuthorized));
     }
 
     #[test]
@@ -532,7 +574,7 @@ mod tests {
             b"n,,n=juliet,r=abc",
             &binding_offer(&binding),
         );
-        assert_eq!(step, Step::Failure(SaslFailure::MalformedRequest));
+        assert_eq!(step, Step::Refused(SaslFailure::MalformedRequest));
     }
 
     #[test]

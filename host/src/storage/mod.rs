@@ -59,11 +59,16 @@ const SCHEMA_VERSION: i64 = 3;
 impl SqliteStorage {
     /// Open (creating if needed) `<data_dir>/rookery.sqlite`.
     pub fn open(data_dir: &Path) -> Result<SqliteStorage> {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+        crate::files::private_dir(data_dir)?;
         let path = data_dir.join("rookery.sqlite");
+        // Owner-only before SQLite opens it: its journal files take the
+        // database's mode.
+        crate::files::private_file(&path)?;
         let db = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
         db.pragma_update(None, "journal_mode", "WAL")?;
+        for journal in ["rookery.sqlite-wal", "rookery.sqlite-shm"] {
+            crate::files::restrict_if_present(&data_dir.join(journal))?;
+        }
         db.pragma_update(None, "synchronous", "FULL")?;
         db.busy_timeout(std::time::Duration::from_secs(5))?;
         let version: i64 = db.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -301,6 +306,27 @@ mod tests {
             load(&mut s, "juliet"),
             StorageAnswer::Credentials(Some(creds("pw")))
         );
+    }
+
+    #[test]
+    fn the_database_and_its_journal_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mut s = SqliteStorage::open(&data).unwrap();
+        s.create_account(&Account::parse("juliet@localhost").unwrap(), &creds("pw"))
+            .unwrap();
+        let mode = |name: &str| {
+            std::fs::metadata(data.join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("."), 0o700);
+        for file in ["rookery.sqlite", "rookery.sqlite-wal", "rookery.sqlite-shm"] {
+            assert_eq!(mode(file), 0o600, "{file}");
+        }
     }
 
     #[test]
