@@ -4,7 +4,7 @@ usage: slix_login.py JID PASSWORD PORT MECHANISM [RESOURCE]
 
 Connects to 127.0.0.1:PORT over plain TCP (or, with ROOKERY_TLS=starttls
 or ROOKERY_TLS=direct, over TLS trusting the certificate in ROOKERY_CA),
-authenticates with MECHANISM,
+authenticates with MECHANISM (ANY: slixmpp's own choice and fallbacks),
 binds a resource, sends a message to its own full JID and waits for it to
 come back, then closes the stream. Prints one line per milestone:
 "BOUND <full jid>", "ECHO <body>", "AUTH_FAILED", and exits 0 only when
@@ -23,12 +23,14 @@ def main():
     tls = os.environ.get("ROOKERY_TLS", "none")
     if resource:
         jid = f"{jid}/{resource}"
+    # ANY: slixmpp picks and falls back by itself, as its users' clients do.
+    mechanisms = {"unencrypted_plain": tls == "none"}
+    if mechanism != "ANY":
+        mechanisms["use_mech"] = mechanism
     client = slixmpp.ClientXMPP(
         jid,
         password,
-        plugin_config={
-            "feature_mechanisms": {"use_mech": mechanism, "unencrypted_plain": tls == "none"},
-        },
+        plugin_config={"feature_mechanisms": mechanisms},
     )
     if tls != "none":
         # Trust exactly the server's generated certificate; slixmpp checks

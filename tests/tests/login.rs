@@ -1,5 +1,6 @@
 //! Logging in and binding through each server binary, with our raw client.
 
+use base64::Engine;
 use rookery_tests::client::{RawClient, HEADER};
 use rookery_tests::for_both_shims;
 use rookery_tests::scram::Hash;
@@ -128,6 +129,51 @@ for_both_shims! {
         c.send(HEADER)?;
         let got = c.read_to_close()?;
         assert!(got.ends_with(&stream_error("connection-timeout")), "{got}");
+        Ok(())
+    }
+
+    fn a_newline_after_auth_before_the_restarted_declaration_is_accepted(shim) {
+        // go-sendxmpp 0.5.6: `</auth>` and a newline in one write, then an
+        // XML declaration opening the restarted stream.
+        let server = TestServer::start(shim, USERS, "")?;
+        let mut c = RawClient::connect(server.addr)?;
+        c.open_stream()?;
+        let payload = base64::engine::general_purpose::STANDARD.encode("\0juliet\0r0m30");
+        c.send(&format!("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{payload}</auth>\n"))?;
+        assert_eq!(c.read_until("/>")?, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+        let header = HEADER.trim_start_matches("<?xml version='1.0'?>");
+        c.send(&format!("<?xml version='1.0'?>{header}"))?;
+        let features = c.read_until("</stream:features>")?;
+        assert!(features.contains("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"), "{features}");
+        Ok(())
+    }
+
+    fn many_failed_logins_for_one_account_leave_another_account_on_the_same_address_alone(shim) {
+        let server = TestServer::start(shim, USERS, "")?;
+        let mut failed = 0;
+        while failed < 25 {
+            let mut c = RawClient::connect(server.addr)?;
+            c.open_stream()?;
+            for _ in 0..3 {
+                let verdict = c.plain("juliet", "wrong")?;
+                assert!(verdict.contains("<failure"), "{verdict}");
+                failed += 1;
+            }
+        }
+        let mut romeo = RawClient::connect(server.addr)?;
+        romeo.open_stream()?;
+        assert_eq!(romeo.plain("romeo", "j00l13t")?, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+        Ok(())
+    }
+
+    fn an_unknown_user_gets_a_scram_challenge(shim) {
+        let server = TestServer::start(shim, USERS, "")?;
+        let mut c = RawClient::connect(server.addr)?;
+        c.open_stream()?;
+        let first = base64::engine::general_purpose::STANDARD.encode("n,,n=nobody,r=0123456789abcdef");
+        c.send(&format!("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>{first}</auth>"))?;
+        let got = c.read_until("</challenge>")?;
+        assert!(got.starts_with("<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"), "{got}");
         Ok(())
     }
 

@@ -73,6 +73,27 @@ for_both_shims! {
         Ok(())
     }
 
+    fn slixmpp_1_8_logs_in_over_starttls_choosing_its_own_mechanism(shim) {
+        // With the default, encryption-required config: slixmpp 1.8 on
+        // TLS 1.3 tries both -PLUS mechanisms with tls-unique, then both
+        // SCRAMs with the `y` flag, then PLAIN. The four refusals are no
+        // password failures, so the stream stays open until PLAIN.
+        let server = TestServer::start_secure(shim, USERS, "")?;
+        let (ok, out) = slixmpp_over(&server, Transport::StartTls, "r0m30", "ANY", Some("any"))?;
+        assert!(ok, "{out}");
+        assert!(out.contains("BOUND juliet@localhost/any\n"), "{out}");
+        assert!(out.contains("ECHO echo from slixmpp\n"), "{out}");
+        Ok(())
+    }
+
+    fn slixmpp_1_8_logs_in_over_direct_tls_choosing_its_own_mechanism(shim) {
+        let server = TestServer::start_secure(shim, USERS, "")?;
+        let (ok, out) = slixmpp_over(&server, Transport::DirectTls, "r0m30", "ANY", Some("any"))?;
+        assert!(ok, "{out}");
+        assert!(out.contains("BOUND juliet@localhost/any\n"), "{out}");
+        Ok(())
+    }
+
     fn slixmpp_logs_in_over_direct_tls_with_plain(shim) {
         let server = TestServer::start_secure(shim, USERS, "")?;
         let (ok, out) = slixmpp_over(&server, Transport::DirectTls, "r0m30", "PLAIN", Some("direct"))?;
