@@ -46,6 +46,10 @@ pub struct Config {
     /// Messages kept per offline user (XEP-0160); past it, senders get
     /// `<service-unavailable/>`.
     pub offline_quota: usize,
+    /// Bytes the shim queues per connection before the client counts as
+    /// a slow reader and is disconnected. Stored messages are handed over
+    /// in pages of half this, each page once the last is written.
+    pub output_buffer: usize,
     /// Answer XEP-0092 software version queries (Prosody's default too).
     pub expose_version: bool,
     pub limits: Limits,
@@ -98,6 +102,7 @@ impl Default for Config {
             encryption: Encryption::Required,
             roster: RosterLimits::default(),
             offline_quota: 100,
+            output_buffer: 1024 * 1024,
             expose_version: true,
             limits: Limits::default(),
             secret: [0; 32],

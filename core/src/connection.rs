@@ -59,6 +59,15 @@ impl Outbox {
         });
     }
 
+    /// Queue bytes as a write of their own, never joined to another:
+    /// what the shim's output budget is measured against.
+    pub fn send_separately(&mut self, connection: ConnectionId, text: &str) {
+        self.outputs.push_back(Output::Transmit {
+            connection,
+            data: text.as_bytes().to_vec(),
+        });
+    }
+
     pub fn send_element(&mut self, connection: ConnectionId, element: &Element) {
         self.send(connection, &element.to_stream_string());
     }

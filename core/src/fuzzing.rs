@@ -109,6 +109,7 @@ impl Harness {
         loop {
             let mut queries = Vec::new();
             let mut handshakes = Vec::new();
+            let mut written = Vec::new();
             while let Some(output) = self.server.poll_output() {
                 match output {
                     Output::Transmit { connection, .. } => {
@@ -122,7 +123,17 @@ impl Harness {
                         assert!(!self.closed.contains(&connection), "TLS after close");
                         handshakes.push(connection);
                     }
+                    Output::NotifyWritten { connection, token } => {
+                        if !self.closed.contains(&connection) {
+                            written.push((connection, token));
+                        }
+                    }
                 }
+            }
+            // Every write completes at once.
+            let wrote = !written.is_empty();
+            for (connection, token) in written {
+                self.server.handle_written(connection, token, self.now);
             }
             // Every handshake succeeds at once, with fixed binding data.
             for connection in handshakes {
@@ -137,7 +148,7 @@ impl Harness {
                 panic!("invariant broken: {broken}");
             }
             // (An established handshake produces no output of its own.)
-            if queries.is_empty() {
+            if queries.is_empty() && !wrote {
                 return;
             }
             for (request, query) in queries {
@@ -152,7 +163,11 @@ impl Harness {
                     StorageRequest::StoreOffline { .. } => {
                         StorageAnswer::Stored(StoreOutcome::Stored)
                     }
-                    StorageRequest::TakeOffline { .. } => StorageAnswer::Offline(Vec::new()),
+                    StorageRequest::LoadOffline { .. } => StorageAnswer::Offline {
+                        messages: Vec::new(),
+                        more: false,
+                    },
+                    StorageRequest::DeleteOffline { .. } => StorageAnswer::Written,
                 };
                 self.server.handle_storage(request, answer, self.now);
             }

@@ -73,5 +73,5 @@ pub use clock::WallClock;
 pub use config::Config;
 pub use entropy::Seed;
 pub use server::{ConnectionId, Output, Server};
-pub use storage::{RequestId, StorageAnswer, StorageRequest, StoreOutcome};
+pub use storage::{OfflineMessage, RequestId, StorageAnswer, StorageRequest, StoreOutcome};
 pub use tls::{ChannelBinding, Encryption};

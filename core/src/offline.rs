@@ -1,15 +1,21 @@
 //! Offline messages (XEP-0160): kept durably for a user with no available
 //! resource, stamped with when they arrived (XEP-0203), and delivered in
 //! order at the user's next initial presence.
+//!
+//! Delivery never loses a message: they come from storage in pages of
+//! half the connection's output budget, each message a write of its own,
+//! and a page is deleted from storage only once the shim reports it
+//! written to the socket; then the next page is read. A connection that
+//! fails before that leaves the page stored, to be delivered (again) at
+//! the next login.
 
 use crate::connection::Ctx;
-use crate::ns;
 use crate::session::SessionId;
 use crate::stanza::{error_reply, StanzaErrorCondition as E};
 use crate::storage::{RequestId, StorageAnswer, StorageRequest, StoreOutcome};
 use crate::xml::Element;
 use jid::BareJid;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 pub const NS_DELAY: &str = "urn:xmpp:delay";
 
@@ -18,13 +24,31 @@ pub const NS_DELAY: &str = "urn:xmpp:delay";
 pub(crate) struct Offline {
     /// Messages being stored, with their sender to tell if refused.
     stores: HashMap<RequestId, (SessionId, Element)>,
-    /// Stored messages being fetched for this session.
+    /// Pages of stored messages being read for this session.
     takes: HashMap<RequestId, (SessionId, BareJid)>,
+    /// Pages handed to the shim, by the token it reports them written
+    /// with.
+    written: HashMap<u64, Page>,
+    /// Deletions of written pages; their answers need nothing done.
+    deletes: HashSet<RequestId>,
+    next_token: u64,
+}
+
+/// A page of stored messages on its way to the client.
+struct Page {
+    session: SessionId,
+    user: BareJid,
+    /// The number of its last message.
+    last: u64,
+    /// Whether more messages wait after it.
+    more: bool,
 }
 
 impl Offline {
     pub fn owns(&self, request: RequestId) -> bool {
-        self.stores.contains_key(&request) || self.takes.contains_key(&request)
+        self.stores.contains_key(&request)
+            || self.takes.contains_key(&request)
+            || self.deletes.contains(&request)
     }
 }
 
@@ -48,13 +72,24 @@ pub(crate) fn store(ctx: &mut Ctx, sender: SessionId, user: &BareJid, message: E
 
 /// The session sent initial presence: fetch what waited for the user.
 pub(crate) fn deliver(ctx: &mut Ctx, session: SessionId, user: &BareJid) {
-    let request = ctx
-        .out
-        .storage(StorageRequest::TakeOffline { user: user.clone() });
+    load_page(ctx, session, user, 0);
+}
+
+fn load_page(ctx: &mut Ctx, session: SessionId, user: &BareJid, after: u64) {
+    let request = ctx.out.storage(StorageRequest::LoadOffline {
+        user: user.clone(),
+        after,
+        max_bytes: ctx.config.output_buffer / 2,
+    });
     ctx.offline.takes.insert(request, (session, user.clone()));
 }
 
 pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageAnswer) {
+    if ctx.offline.deletes.remove(&request) {
+        // A failed delete leaves the page stored: delivered again at the
+        // next login, which is better than lost.
+        return;
+    }
     if let Some((sender, message)) = ctx.offline.stores.remove(&request) {
         let refused = match answer {
             StorageAnswer::Stored(StoreOutcome::Stored) => false,
@@ -73,26 +108,61 @@ pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageA
     let Some((session, user)) = ctx.offline.takes.remove(&request) else {
         return;
     };
-    let StorageAnswer::Offline(messages) = answer else {
+    let StorageAnswer::Offline { messages, more } = answer else {
         return;
     };
-    match ctx.sessions.get(session).map(|s| s.connection) {
-        Some(connection) => {
-            for message in messages {
-                ctx.out.send(connection, &message);
-            }
-        }
-        None => {
-            // The session left before its messages arrived: keep them.
-            for stanza in messages {
-                let request = ctx.out.storage(StorageRequest::StoreOffline {
-                    user: user.clone(),
-                    stanza,
-                    quota: usize::MAX,
-                });
-                let placeholder = Element::new("message", ns::CLIENT).attr("type", "error");
-                ctx.offline.stores.insert(request, (session, placeholder));
-            }
-        }
+    // The session left before its messages came: they stay stored.
+    let Some(connection) = ctx.sessions.get(session).map(|s| s.connection) else {
+        return;
+    };
+    let Some(last) = messages.last().map(|m| m.id) else {
+        return;
+    };
+    for message in &messages {
+        ctx.out.send_separately(connection, &message.stanza);
     }
+    ctx.offline.next_token += 1;
+    let token = ctx.offline.next_token;
+    ctx.out
+        .outputs
+        .push_back(crate::Output::NotifyWritten { connection, token });
+    ctx.offline.written.insert(
+        token,
+        Page {
+            session,
+            user,
+            last,
+            more,
+        },
+    );
+}
+
+/// The shim wrote a page to the client: it leaves storage, and the next
+/// one is read.
+pub(crate) fn handle_written(ctx: &mut Ctx, connection: crate::ConnectionId, token: u64) {
+    let Some(page) = ctx.offline.written.remove(&token) else {
+        return;
+    };
+    let live = ctx
+        .sessions
+        .get(page.session)
+        .is_some_and(|s| s.connection == connection);
+    if !live {
+        return;
+    }
+    let request = ctx.out.storage(StorageRequest::DeleteOffline {
+        user: page.user.clone(),
+        up_to: page.last,
+    });
+    ctx.offline.deletes.insert(request);
+    if page.more {
+        load_page(ctx, page.session, &page.user, page.last);
+    }
+}
+
+/// A session ended: pages not yet written stay stored.
+pub(crate) fn session_ended(ctx: &mut Ctx, session: SessionId) {
+    ctx.offline
+        .written
+        .retain(|_, page| page.session != session);
 }

@@ -46,6 +46,13 @@ pub enum Output {
         request: RequestId,
         query: StorageRequest,
     },
+    /// Once every byte transmitted to the connection before this output
+    /// has been written to its socket, call [`Server::handle_written`]
+    /// with `token`. If the connection closes first, never.
+    NotifyWritten {
+        connection: ConnectionId,
+        token: u64,
+    },
 }
 
 /// Lend the server's shared state to one input's handling.
@@ -219,6 +226,13 @@ impl Server {
         });
     }
 
+    /// What was transmitted before [`Output::NotifyWritten`] with this
+    /// `token` has been written to the connection's socket.
+    pub fn handle_written(&mut self, connection: ConnectionId, token: u64, now: Instant) {
+        let mut ctx = ctx!(self, now);
+        offline::handle_written(&mut ctx, connection, token);
+    }
+
     /// The client closed the TCP connection or it broke.
     pub fn handle_peer_closed(&mut self, connection: ConnectionId, now: Instant) {
         self.with_connection(connection, now, |c, ctx| c.handle_peer_closed(ctx));
@@ -353,6 +367,7 @@ impl Server {
             if let Some(session) = conn.session() {
                 let mut ctx = ctx!(self, now);
                 presence::session_ended(&mut ctx, session);
+                offline::session_ended(&mut ctx, session);
             }
         }
     }

@@ -32,8 +32,26 @@ pub enum StorageRequest {
         stanza: String,
         quota: usize,
     },
-    /// Hand over and delete every stored message, oldest first.
-    TakeOffline { user: BareJid },
+    /// Stored messages after the one numbered `after` (0: from the
+    /// first), oldest first, up to `max_bytes` (but at least one). Nothing
+    /// is deleted: a message leaves storage only once written to the
+    /// client ([`StorageRequest::DeleteOffline`]).
+    LoadOffline {
+        user: BareJid,
+        after: u64,
+        max_bytes: usize,
+    },
+    /// Delete stored messages numbered up to `up_to`: they were written
+    /// to the client.
+    DeleteOffline { user: BareJid, up_to: u64 },
+}
+
+/// One stored offline message and its number (increasing in arrival
+/// order).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OfflineMessage {
+    pub id: u64,
+    pub stanza: String,
 }
 
 /// The outcome of [`StorageRequest::StoreOffline`].
@@ -53,8 +71,12 @@ pub enum StorageAnswer {
     /// A write is durable.
     Written,
     Stored(StoreOutcome),
-    /// Stored messages, oldest first.
-    Offline(Vec<String>),
+    /// A page of stored messages, oldest first; `more` when others
+    /// follow it.
+    Offline {
+        messages: Vec<OfflineMessage>,
+        more: bool,
+    },
     /// The backend failed; the reason is for logs.
     Failed(String),
 }

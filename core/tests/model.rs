@@ -153,7 +153,8 @@ impl Model {
                     self.seen.retain(|(c, _), _| c != connection);
                     self.forgotten.retain(|(c, _)| c != connection);
                 }
-                Output::Storage { .. } | Output::StartTls { .. } => {}
+                Output::Storage { .. } | Output::StartTls { .. } | Output::NotifyWritten { .. } => {
+                }
             }
         }
         self.read = b.log.len();

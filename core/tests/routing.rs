@@ -2,7 +2,7 @@
 //! messages (XEP-0160) and the server's own iq services.
 
 mod support;
-use rookery_core::ConnectionId;
+use rookery_core::{ConnectionId, Output};
 use std::time::Duration;
 use support::*;
 
@@ -145,6 +145,87 @@ fn message_to_an_offline_user_is_stored_with_a_delay_stamp_and_delivered_at_init
         )
     );
     assert!(b.offline.get("juliet@localhost").is_none_or(Vec::is_empty));
+}
+
+/// romeo leaves `count` chat messages of `size` bytes for juliet.
+fn leave_offline(b: &mut Bench, count: usize, size: usize) {
+    let romeo = online(b, "romeo", "orchard", 0);
+    for i in 0..count {
+        b.send(
+            romeo,
+            &chat("juliet@localhost", &format!("{i}{}", "x".repeat(size))),
+        );
+    }
+    assert_eq!(b.take(romeo), "");
+    assert_eq!(b.offline["juliet@localhost"].len(), count);
+}
+
+/// The writes to `c` in the log, from `from` on.
+fn writes_to(b: &Bench, c: ConnectionId, from: usize) -> Vec<String> {
+    b.log[from..]
+        .iter()
+        .filter_map(|o| match o {
+            Output::Transmit { connection, data } if *connection == c => {
+                Some(String::from_utf8_lossy(data).into_owned())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn large_offline_messages_are_all_delivered_each_in_a_write_of_its_own_paced_by_the_output_budget()
+{
+    // The finding of issue 13: five 250 KiB messages were handed over in
+    // one write past the 1 MiB budget, the client was cut off, and all
+    // five were gone from storage.
+    let mut b = Bench::new();
+    leave_offline(&mut b, 5, 250 * 1024);
+    b.auto_written = false;
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    let mark = b.log.len();
+    b.send(juliet, "<presence/>");
+    let mut delivered = 0;
+    for page in [2, 2, 1] {
+        let writes = writes_to(&b, juliet, mark);
+        let messages: Vec<_> = writes
+            .iter()
+            .filter(|w| w.starts_with("<message"))
+            .collect();
+        assert_eq!(
+            messages.len(),
+            delivered + page,
+            "pages of half the output budget"
+        );
+        assert!(messages.iter().all(|m| m.matches("<message").count() == 1));
+        assert!(messages
+            .iter()
+            .all(|m| m.len() < b.server.config().output_buffer / 2));
+        delivered += page;
+        // Nothing leaves storage until the shim reports the page written.
+        assert_eq!(b.offline["juliet@localhost"].len(), 5 - delivered + page);
+        b.report_written();
+    }
+    assert!(!b.offline.contains_key("juliet@localhost"));
+    assert!(!b.is_closed(juliet));
+}
+
+#[test]
+fn offline_messages_not_yet_written_when_the_connection_fails_are_delivered_at_the_next_login() {
+    let mut b = Bench::new();
+    leave_offline(&mut b, 2, 10);
+    b.auto_written = false;
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    b.send(juliet, "<presence/>");
+    assert_eq!(b.take(juliet).matches("<message").count(), 2);
+    b.peer_close(juliet);
+    b.unwritten.clear();
+    assert_eq!(b.offline["juliet@localhost"].len(), 2);
+    b.auto_written = true;
+    let again = b.bound("juliet", "r0m30", "balcony");
+    b.send(again, "<presence/>");
+    assert_eq!(b.take(again).matches("<message").count(), 2);
+    assert!(!b.offline.contains_key("juliet@localhost"));
 }
 
 #[test]

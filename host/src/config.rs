@@ -167,9 +167,6 @@ pub struct Settings {
     pub direct_tls_listen: Option<SocketAddr>,
     pub tls: crate::tls::TlsSettings,
     pub data_dir: PathBuf,
-    /// Bytes queued for one connection before it counts as a slow reader
-    /// and is disconnected.
-    pub output_buffer: usize,
     /// Connections the kernel may hold waiting for accept.
     pub listen_backlog: u32,
     pub scram_iterations: u32,
@@ -363,6 +360,7 @@ impl Settings {
                 max_groups: file.roster.max_groups,
             },
             offline_quota: file.offline_quota,
+            output_buffer: file.c2s.output_buffer,
             expose_version: file.expose_version,
             // Read from the data dir when the server starts
             // (`Settings::server_config`), not by commands that only
@@ -376,7 +374,6 @@ impl Settings {
             direct_tls_listen,
             tls,
             data_dir: file.data_dir,
-            output_buffer: file.c2s.output_buffer,
             listen_backlog: file.c2s.listen_backlog,
             scram_iterations: file.storage.scram_iterations,
         })

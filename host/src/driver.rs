@@ -18,6 +18,9 @@ pub enum Event<W> {
     TlsEstablished(ConnectionId, ChannelBinding),
     PeerClosed(ConnectionId),
     Storage(RequestId, StorageAnswer),
+    /// A connection's writer reached [`Outgoing::Written`]: everything
+    /// queued before it is written to the socket.
+    Written(ConnectionId, u64),
 }
 
 /// Which listener accepted a connection.
@@ -66,6 +69,9 @@ pub trait Transport {
     fn awaiting_handshake(&mut self, id: ConnectionId);
     /// The handshake finished: writes go over TLS again.
     fn tls_established(&mut self, id: ConnectionId);
+    /// Report [`Event::Written`] with `token` once what is queued now is
+    /// written.
+    fn notify_written(&mut self, id: ConnectionId, token: u64);
 }
 
 /// What a connection's writer is handed.
@@ -76,6 +82,9 @@ pub enum Outgoing {
     /// Flush, then stop: the reader takes the queue over for the TLS
     /// handshake and starts a writer on the encrypted stream.
     StartTls,
+    /// Report [`Event::Written`] with this token once everything before
+    /// it is written.
+    Written(u64),
 }
 
 /// A shim's handle on one connection: its writer's queue and its socket.
@@ -219,6 +228,12 @@ impl<H: ConnectionHandle> Transport for Connections<H> {
     fn tls_established(&mut self, id: ConnectionId) {
         self.handshaking.remove(&id);
     }
+
+    fn notify_written(&mut self, id: ConnectionId, token: u64) {
+        if let Some((_, handle)) = self.table.get(&id) {
+            handle.queue(Outgoing::Written(token));
+        }
+    }
 }
 
 pub struct Driver<T: Transport> {
@@ -274,6 +289,7 @@ impl<T: Transport> Driver<T> {
             }
             Event::PeerClosed(id) => self.server.handle_peer_closed(id, now),
             Event::Storage(request, answer) => self.server.handle_storage(request, answer, now),
+            Event::Written(id, token) => self.server.handle_written(id, token, now),
         }
         self.run_effects();
     }
@@ -315,6 +331,9 @@ impl<T: Transport> Driver<T> {
                 Output::StartTls { connection } => {
                     self.transport.start_tls(connection);
                     started_tls.push(connection);
+                }
+                Output::NotifyWritten { connection, token } => {
+                    self.transport.notify_written(connection, token)
                 }
             }
         }

@@ -47,7 +47,12 @@ struct Conn {
     link: CoreEnd,
     socket: Arc<Async<TcpStream>>,
     budget: OutputBudget,
+    /// Whom the writer tells that a marked point of its queue is written.
+    notify: Notify,
 }
+
+/// A connection's id and the core's inbox.
+type Notify = (ConnectionId, Events);
 
 impl Drop for Conn {
     /// The core let go of the connection. A running writer shuts the
@@ -68,7 +73,12 @@ impl ConnectionHandle for Conn {
             Queued::Taken => true,
             Queued::StartWriter => {
                 let link = self.link.link().clone();
-                spawn(plain_writer(self.socket.clone(), link, self.budget.clone()));
+                spawn(plain_writer(
+                    self.socket.clone(),
+                    link,
+                    self.budget.clone(),
+                    self.notify.clone(),
+                ));
                 true
             }
             Queued::Refused => false,
@@ -132,7 +142,7 @@ async fn run(settings: Settings) -> Result<()> {
     let shared = Shared {
         events,
         tls,
-        output_buffer: settings.output_buffer,
+        output_buffer: settings.core.output_buffer,
         next_id: Arc::new(AtomicU64::new(0)),
     };
     if let Some(direct) = direct {
@@ -213,6 +223,7 @@ async fn start_connection(
         link: core_end,
         socket: socket.clone(),
         budget: budget.clone(),
+        notify: (id, shared.events.clone()),
     };
     let Ok(peer) = socket.get_ref().peer_addr().map(|a| a.ip()) else {
         return;
@@ -275,7 +286,8 @@ async fn encrypted(
         .send(Event::TlsEstablished(id, binding))
         .await?;
     let (mut reader, writer) = smol::io::split(stream);
-    spawn(tls_writer(writer, socket, link.clone(), budget));
+    let notify = (id, shared.events.clone());
+    spawn(tls_writer(writer, socket, link.clone(), budget, notify));
     read_loop(id, Source::Tls(&mut reader), &link, &shared.events, true).await;
     Ok(())
 }
@@ -373,9 +385,17 @@ async fn within_write_timeout(write: impl std::future::Future<Output = bool>) ->
 
 /// Writes in the clear until closed, or until STARTTLS: then it parks,
 /// leaving the queue and the socket to the handshake.
-async fn plain_writer(socket: Arc<Async<TcpStream>>, link: Link, budget: OutputBudget) {
+async fn plain_writer(
+    socket: Arc<Async<TcpStream>>,
+    link: Link,
+    budget: OutputBudget,
+    (id, events): Notify,
+) {
     loop {
         match link.next_or_stop() {
+            Next::Item(Outgoing::Written(token)) => {
+                let _ = events.send(Event::Written(id, token)).await;
+            }
             Next::Item(Outgoing::Data(data)) => {
                 budget.release(data.len());
                 if !within_write_timeout(async { (&*socket).write_all(&data).await.is_ok() }).await
@@ -404,9 +424,13 @@ async fn tls_writer(
     socket: Arc<Async<TcpStream>>,
     link: Link,
     budget: OutputBudget,
+    (id, events): Notify,
 ) {
     loop {
         match link.next_outgoing().await {
+            Some(Outgoing::Written(token)) => {
+                let _ = events.send(Event::Written(id, token)).await;
+            }
             Some(Outgoing::Data(data)) => {
                 budget.release(data.len());
                 let write =

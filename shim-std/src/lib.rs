@@ -105,7 +105,7 @@ pub fn serve(settings: Settings) -> Result<()> {
     let shared = Shared {
         events,
         tls,
-        output_buffer: settings.output_buffer,
+        output_buffer: settings.core.output_buffer,
         next_id: Arc::new(AtomicU64::new(0)),
     };
     if let Some(direct) = direct {
@@ -201,7 +201,8 @@ fn connection(
             let (handoff, handed) = mpsc::sync_channel(1);
             let writer = socket.clone();
             let written = budget.clone();
-            spawn(move || plain_writer(writer, pending, written, handoff))?;
+            let notify = (id, shared.events.clone());
+            spawn(move || plain_writer(writer, pending, written, handoff, notify))?;
             let mut source = Source::Plain(&socket);
             if read_loop(id, &mut source, &verdicts, &shared.events, false) == ReadEnd::Closed {
                 return Ok(());
@@ -219,7 +220,8 @@ fn connection(
     shared.events.send(Event::TlsEstablished(id, binding))?;
     let tls = Arc::new(Mutex::new(tls));
     let writer = (tls.clone(), socket.clone());
-    spawn(move || tls_writer(writer.0, writer.1, pending, budget))?;
+    let notify = (id, shared.events.clone());
+    spawn(move || tls_writer(writer.0, writer.1, pending, budget, notify))?;
     let mut source = Source::Tls { tls, socket };
     read_loop(id, &mut source, &verdicts, &shared.events, true);
     Ok(())
@@ -343,14 +345,21 @@ fn read_loop(
 
 /// Writes in the clear until closed, or until STARTTLS: then it gives its
 /// queue back through `handoff` and leaves the socket to the handshake.
+/// Whom a writer tells that a marked point of its queue is written.
+type Notify = (ConnectionId, Events);
+
 fn plain_writer(
     socket: Arc<TcpStream>,
     pending: Receiver<Outgoing>,
     budget: OutputBudget,
     handoff: SyncSender<Receiver<Outgoing>>,
+    (id, events): Notify,
 ) {
     loop {
         match pending.recv() {
+            Ok(Outgoing::Written(token)) => {
+                let _ = events.send(Event::Written(id, token));
+            }
             Ok(Outgoing::Data(data)) => {
                 budget.release(data.len());
                 if (&*socket).write_all(&data).is_err() {
@@ -372,6 +381,7 @@ fn tls_writer(
     socket: Arc<TcpStream>,
     pending: Receiver<Outgoing>,
     budget: OutputBudget,
+    (id, events): Notify,
 ) {
     let mut socket: &TcpStream = &socket;
     let write = |data: &[u8], socket: &mut &TcpStream| -> std::io::Result<()> {
@@ -400,6 +410,9 @@ fn tls_writer(
             }
             // Already encrypted; the core never asks twice.
             Outgoing::StartTls => {}
+            Outgoing::Written(token) => {
+                let _ = events.send(Event::Written(id, token));
+            }
             Outgoing::Close => {
                 // close_notify, so the client knows the end is genuine.
                 if let Ok(mut tls) = lock(&tls) {

@@ -47,6 +47,36 @@ for_both_shims! {
         Ok(())
     }
 
+    fn five_250_kib_offline_messages_are_all_delivered(shim) {
+        // The issue-13 finding: they went out in one write past the 1 MiB
+        // output budget, the client was cut off, and storage had already
+        // forgotten them.
+        let server = TestServer::start(shim, USERS, "")?;
+        let (mut romeo, _) = RawClient::login(server.addr, "romeo", "j00l13t", Some("orchard"))?;
+        let body = "x".repeat(250 * 1024);
+        for i in 0..5 {
+            romeo.send(&format!("<message to='juliet@localhost' type='chat' id='m{i}'><body>{body}</body></message>"))?;
+        }
+        // Answered once the core has handled (and asked storage to keep)
+        // all five.
+        romeo.send("<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")?;
+        romeo.read_until("id='p'")?;
+        let (mut juliet, _) = RawClient::login(server.addr, "juliet", "r0m30", Some("balcony"))?;
+        juliet.send("<presence/>")?;
+        for i in 0..5 {
+            let got = juliet.read_until("</message>")?;
+            assert!(got.contains(&format!("id='m{i}'")), "message {i} missing");
+        }
+        // And they left storage: a second login gets none.
+        juliet.send("</stream:stream>")?;
+        juliet.read_to_close()?;
+        let (mut again, _) = RawClient::login(server.addr, "juliet", "r0m30", Some("again"))?;
+        again.send("<presence/><iq type='get' id='after'><ping xmlns='urn:xmpp:ping'/></iq>")?;
+        let got = again.read_until("id='after'")?;
+        assert!(!got.contains("<message"), "{got}");
+        Ok(())
+    }
+
     fn a_flood_from_one_client_leaves_anothers_round_trips_bounded(shim) {
         let server = TestServer::start(shim, USERS, "")?;
         let (mut quiet, _) = RawClient::login(server.addr, "juliet", "r0m30", Some("balcony"))?;

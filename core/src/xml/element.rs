@@ -131,11 +131,18 @@ impl Element {
         self.children.push(Node::Element(child));
     }
 
-    pub(crate) fn push_node(&mut self, node: Node) {
-        match (self.children.last_mut(), node) {
-            // The parser may hand text over in several chunks; keep one node.
-            (Some(Node::Text(last)), Node::Text(more)) => last.push_str(&more),
-            (_, node) => self.children.push(node),
+    /// Append character data; returns whether it began a new text node
+    /// (the parser hands long text over in chunks, kept as one node).
+    pub(crate) fn push_text(&mut self, text: &str) -> bool {
+        match self.children.last_mut() {
+            Some(Node::Text(last)) => {
+                last.push_str(text);
+                false
+            }
+            _ => {
+                self.children.push(Node::Text(text.to_owned()));
+                true
+            }
         }
     }
 

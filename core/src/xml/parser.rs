@@ -346,8 +346,9 @@ impl StreamParser {
             Event::Text(_, text) => {
                 match self.open.last_mut() {
                     Some(current) => {
-                        current.push_node(Node::Text(text.to_string()));
-                        self.charge(NODE_COST)?;
+                        if current.push_text(&text) {
+                            self.charge(NODE_COST)?;
+                        }
                     }
                     // Between stanzas: the next one starts its count
                     // afresh, with the `<` rxml read to end the text.

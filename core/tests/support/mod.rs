@@ -47,6 +47,12 @@ pub struct Bench {
     pub rosters: HashMap<String, Roster>,
     /// Stored offline messages per bare JID, oldest first.
     pub offline: HashMap<String, Vec<String>>,
+    /// The number of each user's first stored message, less one.
+    offline_deleted: HashMap<String, u64>,
+    /// When false, the shim's reports that a write reached the socket
+    /// wait in `unwritten` for `report_written`.
+    pub auto_written: bool,
+    pub unwritten: Vec<(ConnectionId, u64)>,
     /// When false, storage requests wait in `pending` for `answer_storage`.
     pub auto_storage: bool,
     pub pending: Vec<(RequestId, StorageRequest)>,
@@ -95,6 +101,9 @@ impl Bench {
             accounts: HashMap::new(),
             rosters: HashMap::new(),
             offline: HashMap::new(),
+            offline_deleted: HashMap::new(),
+            auto_written: true,
+            unwritten: Vec::new(),
             auto_storage: true,
             pending: Vec::new(),
             received: HashMap::new(),
@@ -176,6 +185,14 @@ impl Bench {
         self.pump();
     }
 
+    /// The shim wrote everything asked about so far to the sockets.
+    pub fn report_written(&mut self) {
+        for (connection, token) in std::mem::take(&mut self.unwritten) {
+            self.server.handle_written(connection, token, self.now);
+        }
+        self.pump();
+    }
+
     pub fn answer_storage(&mut self) {
         for (request, query) in std::mem::take(&mut self.pending) {
             let answer = self.lookup(&query);
@@ -232,8 +249,45 @@ impl Bench {
                 queue.push(stanza.clone());
                 StorageAnswer::Stored(StoreOutcome::Stored)
             }
-            StorageRequest::TakeOffline { user } => {
-                StorageAnswer::Offline(self.offline.remove(user.as_str()).unwrap_or_default())
+            StorageRequest::LoadOffline {
+                user,
+                after,
+                max_bytes,
+            } => {
+                let base = self
+                    .offline_deleted
+                    .get(user.as_str())
+                    .copied()
+                    .unwrap_or(0);
+                let queue = self.offline.get(user.as_str()).cloned().unwrap_or_default();
+                let mut messages = Vec::new();
+                let mut bytes = 0;
+                let mut more = false;
+                for (i, stanza) in queue.into_iter().enumerate() {
+                    let id = base + i as u64 + 1;
+                    if id <= *after {
+                        continue;
+                    }
+                    if !messages.is_empty() && bytes + stanza.len() > *max_bytes {
+                        more = true;
+                        break;
+                    }
+                    bytes += stanza.len();
+                    messages.push(rookery_core::OfflineMessage { id, stanza });
+                }
+                StorageAnswer::Offline { messages, more }
+            }
+            StorageRequest::DeleteOffline { user, up_to } => {
+                let base = self.offline_deleted.entry(user.to_string()).or_insert(0);
+                if let Some(queue) = self.offline.get_mut(user.as_str()) {
+                    let n = (up_to.saturating_sub(*base) as usize).min(queue.len());
+                    queue.drain(..n);
+                    *base += n as u64;
+                    if queue.is_empty() {
+                        self.offline.remove(user.as_str());
+                    }
+                }
+                StorageAnswer::Written
             }
         }
     }
@@ -246,6 +300,9 @@ impl Bench {
                         Output::Storage { request, query } => self.pending.push((request, query)),
                         Output::Close { connection } => {
                             self.closed.insert(connection);
+                        }
+                        Output::NotifyWritten { connection, token } => {
+                            self.unwritten.push((connection, token))
                         }
                         Output::Transmit { .. } | Output::StartTls { .. } => {}
                     }
@@ -266,12 +323,22 @@ impl Bench {
                         assert!(!self.closed.contains(&connection), "TLS after close");
                         self.tls_started.push(connection);
                     }
+                    Output::NotifyWritten { connection, token } => {
+                        assert!(!self.closed.contains(&connection), "notify after close");
+                        self.unwritten.push((connection, token));
+                    }
                 }
             }
             if self.checks {
                 self.server
                     .check_invariants()
                     .expect("session model invariants");
+            }
+            if self.auto_written && !self.unwritten.is_empty() {
+                for (connection, token) in std::mem::take(&mut self.unwritten) {
+                    self.server.handle_written(connection, token, self.now);
+                }
+                continue;
             }
             if !self.auto_storage || self.pending.is_empty() {
                 return;

@@ -227,9 +227,16 @@ impl Storage for SqliteStorage {
             } => self
                 .store_offline(user, stanza, *quota)
                 .map(StorageAnswer::Stored),
-            StorageRequest::TakeOffline { user } => {
-                self.take_offline(user).map(StorageAnswer::Offline)
-            }
+            StorageRequest::LoadOffline {
+                user,
+                after,
+                max_bytes,
+            } => self
+                .load_offline(user, *after, *max_bytes)
+                .map(|(messages, more)| StorageAnswer::Offline { messages, more }),
+            StorageRequest::DeleteOffline { user, up_to } => self
+                .delete_offline(user, *up_to)
+                .map(|()| StorageAnswer::Written),
         };
         answer.unwrap_or_else(|e| StorageAnswer::Failed(e.to_string()))
     }

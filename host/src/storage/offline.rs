@@ -2,7 +2,7 @@
 
 use super::SqliteStorage;
 use jid::BareJid;
-use rookery_core::StoreOutcome;
+use rookery_core::{OfflineMessage, StoreOutcome};
 use rusqlite::{params, Connection};
 
 /// Schema 3: offline messages.
@@ -59,22 +59,46 @@ impl SqliteStorage {
         Ok(StoreOutcome::Stored)
     }
 
-    /// Every stored message, oldest first, deleted in the same transaction.
-    pub(super) fn take_offline(&mut self, user: &BareJid) -> rusqlite::Result<Vec<String>> {
+    /// Stored messages numbered after `after`, oldest first, up to
+    /// `max_bytes` of them (at least one), and whether more follow.
+    pub(super) fn load_offline(
+        &mut self,
+        user: &BareJid,
+        after: u64,
+        max_bytes: usize,
+    ) -> rusqlite::Result<(Vec<OfflineMessage>, bool)> {
         let (domain, username) = parts(user);
-        let tx = self.db.transaction()?;
-        let messages = {
-            let mut select =
-                tx.prepare("SELECT stanza FROM offline_messages WHERE domain = ?1 AND username = ?2 ORDER BY id")?;
-            let rows = select.query_map(params![domain, username], |r| r.get::<_, String>(0))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
-        };
-        tx.execute(
-            "DELETE FROM offline_messages WHERE domain = ?1 AND username = ?2",
-            params![domain, username],
+        let mut select = self.db.prepare_cached(
+            "SELECT id, stanza FROM offline_messages
+             WHERE domain = ?1 AND username = ?2 AND id > ?3 ORDER BY id",
         )?;
-        tx.commit()?;
-        Ok(messages)
+        let mut rows = select.query(params![domain, username, after as i64])?;
+        let mut messages = Vec::new();
+        let mut bytes = 0;
+        while let Some(row) = rows.next()? {
+            let stanza: String = row.get(1)?;
+            if !messages.is_empty() && bytes + stanza.len() > max_bytes {
+                return Ok((messages, true));
+            }
+            bytes += stanza.len();
+            let id: i64 = row.get(0)?;
+            messages.push(OfflineMessage {
+                id: id as u64,
+                stanza,
+            });
+        }
+        Ok((messages, false))
+    }
+
+    /// Delete the messages numbered up to `up_to`: written to the client.
+    pub(super) fn delete_offline(&mut self, user: &BareJid, up_to: u64) -> rusqlite::Result<()> {
+        let (domain, username) = parts(user);
+        self.db
+            .prepare_cached(
+                "DELETE FROM offline_messages WHERE domain = ?1 AND username = ?2 AND id <= ?3",
+            )?
+            .execute(params![domain, username, up_to as i64])?;
+        Ok(())
     }
 }
 
@@ -94,16 +118,29 @@ mod tests {
     }
 
     #[test]
-    fn messages_come_back_in_order_once() {
+    fn messages_come_back_in_order_in_pages_and_stay_until_deleted() {
         let (_dir, mut s, user) = storage();
-        for m in ["<message id='1'/>", "<message id='2'/>"] {
+        for m in [
+            "<message id='1'/>",
+            "<message id='2'/>",
+            "<message id='3'/>",
+        ] {
             assert_eq!(s.store_offline(&user, m, 10).unwrap(), StoreOutcome::Stored);
         }
-        assert_eq!(
-            s.take_offline(&user).unwrap(),
-            vec!["<message id='1'/>", "<message id='2'/>"]
-        );
-        assert!(s.take_offline(&user).unwrap().is_empty());
+        let (page, more) = s.load_offline(&user, 0, 40).unwrap();
+        let stanzas: Vec<_> = page.iter().map(|m| m.stanza.as_str()).collect();
+        assert_eq!(stanzas, ["<message id='1'/>", "<message id='2'/>"]);
+        assert!(more);
+        // Not deleted by reading.
+        assert_eq!(s.load_offline(&user, 0, 40).unwrap().0, page);
+        s.delete_offline(&user, page[1].id).unwrap();
+        let (rest, more) = s.load_offline(&user, 0, 40).unwrap();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].stanza, "<message id='3'/>");
+        assert!(!more);
+        // A message larger than the page still comes, alone.
+        let (alone, _) = s.load_offline(&user, 0, 1).unwrap();
+        assert_eq!(alone.len(), 1);
     }
 
     #[test]
