@@ -23,7 +23,7 @@ use crate::tls::{ChannelBinding, Encryption, Security};
 use crate::xml::{Element, StreamParser, XmlError, XmlEvent};
 use crate::{ConnectionId, Output};
 use jid::BareJid;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -36,6 +36,9 @@ pub(crate) struct Outbox {
     pub evictions: Vec<(ConnectionId, StreamError)>,
     /// Storage requests in flight, and whom they are for.
     pub lookups: HashMap<RequestId, ConnectionId>,
+    /// Connections past their output high-water mark: stanzas from others
+    /// are refused (see `backpressure`). Empty while everyone keeps up.
+    pub congested: HashSet<ConnectionId>,
     next_request: u64,
 }
 
@@ -160,6 +163,8 @@ pub(crate) struct Connection {
     park_at: Option<Instant>,
     /// The earliest of the above: when `handle_timeout` is due.
     pub deadline: Instant,
+    /// Bytes sent to the shim and confirmed written (`backpressure`).
+    pub output: crate::backpressure::OutputLevel,
 }
 
 impl Connection {
@@ -201,6 +206,7 @@ impl Connection {
             resume_at: None,
             park_at: None,
             deadline: now,
+            output: Default::default(),
         };
         conn.refresh_deadline(config);
         conn

@@ -43,6 +43,7 @@
 
 #![forbid(unsafe_code)]
 
+mod backpressure;
 mod bind;
 pub mod clock;
 pub mod config;

@@ -1,6 +1,7 @@
 //! Message delivery (RFC 6121 section 8.5): to a full JID, to a bare JID
 //! by priority, and offline storage when no resource can take it.
 
+use crate::backpressure::accepts;
 use crate::connection::Ctx;
 use crate::offline;
 use crate::session::{Priority, SessionId};
@@ -20,7 +21,11 @@ pub(crate) fn route(ctx: &mut Ctx, sender: SessionId, stanza: Element, to: Jid) 
     }
     if let Ok(full) = to.try_as_full() {
         if let Some(connection) = ctx.sessions.by_full_jid(full).map(|s| s.connection) {
-            ctx.out.send_element(connection, &stanza);
+            if accepts(&ctx.out.congested, connection) {
+                ctx.out.send_element(connection, &stanza);
+            } else if kind != "headline" {
+                reply(ctx, sender, &stanza, E::ResourceConstraint);
+            }
             return;
         }
         // Section 8.5.3.2.1: no such resource.
@@ -38,12 +43,25 @@ pub(crate) fn route(ctx: &mut Ctx, sender: SessionId, stanza: Element, to: Jid) 
 /// Section 8.5.2.1.1: a message to an account.
 fn to_bare(ctx: &mut Ctx, sender: SessionId, stanza: Element, user: &BareJid, kind: &str) {
     // Resources of negative priority never receive bare-JID messages.
-    let candidates: Vec<(Priority, ConnectionId)> = ctx
+    let available: Vec<(Priority, ConnectionId)> = ctx
         .sessions
         .available_of(user)
         .filter(|s| s.priority >= Priority(0))
         .map(|s| (s.priority, s.connection))
         .collect();
+    // Resources whose clients are far behind in reading take nothing
+    // more from others; with none left, the sender is told to wait.
+    let any_available = !available.is_empty();
+    let candidates: Vec<_> = available
+        .into_iter()
+        .filter(|(_, c)| accepts(&ctx.out.congested, *c))
+        .collect();
+    if any_available && candidates.is_empty() {
+        if kind != "headline" {
+            reply(ctx, sender, &stanza, E::ResourceConstraint);
+        }
+        return;
+    }
     match kind {
         "error" => {}
         "groupchat" => reply(ctx, sender, &stanza, E::ServiceUnavailable),

@@ -1,6 +1,7 @@
 //! The server endpoint: owns every connection and the session manager, and
 //! is the only type a shim talks to.
 
+use crate::backpressure::Change;
 use crate::clock::WallClock;
 use crate::config::Config;
 use crate::connection::{Connection, Ctx, Flow, Outbox};
@@ -229,6 +230,26 @@ impl Server {
     /// What was transmitted before [`Output::NotifyWritten`] with this
     /// `token` has been written to the connection's socket.
     pub fn handle_written(&mut self, connection: ConnectionId, token: u64, now: Instant) {
+        let budget = self.config.output_buffer;
+        let probe = self
+            .connections
+            .get_mut(&connection)
+            .and_then(|conn| conn.output.written(token, budget));
+        if let Some(changes) = probe {
+            for change in changes {
+                match change {
+                    Change::Probe(token) => self
+                        .out
+                        .outputs
+                        .push_back(Output::NotifyWritten { connection, token }),
+                    Change::Relieved => {
+                        self.out.congested.remove(&connection);
+                    }
+                    Change::Congested | Change::None => {}
+                }
+            }
+            return;
+        }
         let mut ctx = ctx!(self, now);
         offline::handle_written(&mut ctx, connection, token);
     }
@@ -265,7 +286,25 @@ impl Server {
 
     /// The next effect, if any. Drain this after every `handle_*` call.
     pub fn poll_output(&mut self) -> Option<crate::Output> {
-        self.out.outputs.pop_front()
+        let output = self.out.outputs.pop_front()?;
+        if let Output::Transmit { connection, data } = &output {
+            // What the connection's client has yet to read: counted as it
+            // leaves, so every path that writes is counted once.
+            let budget = self.config.output_buffer;
+            if let Some(conn) = self.connections.get_mut(connection) {
+                match conn.output.sent(data.len(), budget) {
+                    Change::Probe(token) => self.out.outputs.push_front(Output::NotifyWritten {
+                        connection: *connection,
+                        token,
+                    }),
+                    Change::Congested => {
+                        self.out.congested.insert(*connection);
+                    }
+                    Change::None | Change::Relieved => {}
+                }
+            }
+        }
+        Some(output)
     }
 
     /// When [`Server::handle_timeout`] should next be called.
@@ -358,6 +397,7 @@ impl Server {
             self.timers.remove(&(conn.deadline, id));
             // Answers to its storage queries must not reach anyone else.
             self.out.lookups.retain(|_, c| *c != id);
+            self.out.congested.remove(&id);
             if let Some(count) = self.per_address.get_mut(&conn.peer()) {
                 *count -= 1;
                 if *count == 0 {

@@ -229,6 +229,40 @@ fn offline_messages_not_yet_written_when_the_connection_fails_are_delivered_at_t
 }
 
 #[test]
+fn a_recipient_far_behind_in_reading_is_not_cut_off_and_senders_are_told_to_wait() {
+    let mut b = Bench::new();
+    b.auto_written = false;
+    let juliet = online(&mut b, "juliet", "balcony", 0);
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    // juliet's client reads nothing: past half its 1 MiB output budget
+    // unconfirmed, romeo's messages are refused to him.
+    let big = "x".repeat(200 * 1024);
+    for _ in 0..3 {
+        b.send(romeo, &chat("juliet@localhost/balcony", &big));
+    }
+    assert_eq!(b.take(romeo), "");
+    b.send(
+        romeo,
+        "<message to='juliet@localhost/balcony' type='chat' id='late'><body>hi</body></message>",
+    );
+    assert_eq!(
+        b.take(romeo),
+        "<message type='error' id='late' to='romeo@localhost/orchard' from='juliet@localhost/balcony'>\
+         <error type='wait'><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+         </error></message>"
+    );
+    b.send(romeo, &chat("juliet@localhost", "to the bare JID"));
+    assert!(b.take(romeo).contains("<resource-constraint"));
+    assert!(!b.is_closed(juliet));
+    // Once her client has read it all, she takes messages again.
+    b.report_written();
+    b.take(juliet);
+    b.send(romeo, &chat("juliet@localhost/balcony", "again"));
+    assert_eq!(b.take(romeo), "");
+    assert!(b.take(juliet).contains("<body>again</body>"));
+}
+
+#[test]
 fn message_over_the_offline_quota_is_service_unavailable() {
     let mut b = Bench::with_config(rookery_core::Config {
         offline_quota: 1,

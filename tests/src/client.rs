@@ -244,6 +244,16 @@ impl RawClient {
         Ok(())
     }
 
+    /// Read whatever has arrived, waiting at most a millisecond.
+    pub fn poll(&mut self) -> Result<()> {
+        self.fill(Duration::from_millis(1))
+    }
+
+    /// What has been read and not yet consumed by `read_until`.
+    pub fn buffered(&self) -> &str {
+        &self.buffer
+    }
+
     /// Median round trip of `n` server pings (XEP-0199), 5 ms apart.
     pub fn ping_median(&mut self, n: usize) -> Result<Duration> {
         let mut times = Vec::with_capacity(n);

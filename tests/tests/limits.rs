@@ -16,34 +16,65 @@ const USERS: &[(&str, &str)] = &[
     ("romeo@localhost", "j00l13t"),
 ];
 
+/// juliet and romeo online, romeo subscribed to juliet's presence.
+fn subscribed(server: &TestServer) -> anyhow::Result<(RawClient, RawClient)> {
+    let (mut juliet, _) = RawClient::login(server.addr, "juliet", "r0m30", Some("balcony"))?;
+    let (mut romeo, _) = RawClient::login(server.addr, "romeo", "j00l13t", Some("orchard"))?;
+    for c in [&mut juliet, &mut romeo] {
+        c.send("<presence/>")?;
+        c.read_until("/>")?;
+    }
+    romeo.send("<presence to='juliet@localhost' type='subscribe'/>")?;
+    juliet.read_until("type='subscribe'")?;
+    juliet.send("<presence to='romeo@localhost' type='subscribed'/>")?;
+    romeo.read_until("<presence from='juliet@localhost/balcony' to='romeo@localhost'/>")?;
+    Ok((juliet, romeo))
+}
+
 for_both_shims! {
-    fn a_client_that_stops_reading_is_closed_and_its_contacts_see_it_go(shim) {
+    fn a_client_that_stops_reading_its_own_answers_is_closed_and_its_contacts_see_it_go(shim) {
         let server = TestServer::start(shim, USERS, "output_buffer = 16384\nread_rate = 0")?;
-        let (mut juliet, _) = RawClient::login(server.addr, "juliet", "r0m30", Some("balcony"))?;
-        let (mut romeo, _) = RawClient::login(server.addr, "romeo", "j00l13t", Some("orchard"))?;
-        for c in [&mut juliet, &mut romeo] {
-            c.send("<presence/>")?;
-            c.read_until("/>")?;
-        }
-        romeo.send("<presence to='juliet@localhost' type='subscribe'/>")?;
-        juliet.read_until("type='subscribe'")?;
-        juliet.send("<presence to='romeo@localhost' type='subscribed'/>")?;
-        romeo.read_until("<presence from='juliet@localhost/balcony' to='romeo@localhost'/>")?;
-        // juliet stops reading; romeo sends far more than any buffer holds.
-        let body = "x".repeat(50_000);
-        for i in 0..400 {
-            if romeo
-                // Headlines: once juliet is gone they are dropped, not stored.
-                .send(&format!(
-                    "<message to='juliet@localhost/balcony' type='headline' id='m{i}'><body>{body}</body></message>"
-                ))
-                .is_err()
-            {
+        let (mut juliet, mut romeo) = subscribed(&server)?;
+        // juliet stops reading and asks for far more than any buffer
+        // holds: her own answers fill her queue.
+        let pings: String = (0..400)
+            .map(|i| format!("<iq type='get' id='p{i}'><query xmlns='jabber:iq:roster'/></iq>"))
+            .collect();
+        for _ in 0..200 {
+            if juliet.send(&pings).is_err() {
                 break;
             }
         }
         let got = romeo.read_until("<presence type='unavailable' from='juliet@localhost/balcony'/>");
         assert!(got.is_ok(), "{got:?}");
+        Ok(())
+    }
+
+    fn a_flood_to_a_client_that_does_not_read_is_refused_to_its_sender_and_the_client_stays(shim) {
+        let server = TestServer::start(shim, USERS, "output_buffer = 16384\nread_rate = 0")?;
+        let (mut juliet, mut romeo) = subscribed(&server)?;
+        // juliet stops reading; romeo sends far more than the kernel's
+        // buffers and her output queue hold, in messages each smaller
+        // than the queue.
+        let body = "x".repeat(4000);
+        let mut refused = false;
+        for i in 0..5000 {
+            romeo.send(&format!(
+                "<message to='juliet@localhost/balcony' type='chat' id='m{i}'><body>{body}</body></message>"
+            ))?;
+            if i % 50 == 0 {
+                romeo.poll()?;
+                if romeo.buffered().contains("<resource-constraint") {
+                    refused = true;
+                    break;
+                }
+            }
+        }
+        assert!(refused || romeo.read_until("<resource-constraint").is_ok(), "romeo was never told to wait");
+        // juliet was not cut off: she reads what was queued, then answers.
+        juliet.send("<iq type='get' id='alive'><ping xmlns='urn:xmpp:ping'/></iq>")?;
+        let got = juliet.read_until("id='alive'")?;
+        assert!(!got.contains("<stream:error"), "juliet was disconnected");
         Ok(())
     }
 
