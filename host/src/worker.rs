@@ -5,6 +5,25 @@ use crate::storage::Storage;
 use rookery_core::{RequestId, StorageAnswer, StorageRequest};
 use std::sync::mpsc;
 
+/// Run one query. A backend that panics is not silent and leaves no one
+/// waiting: the panic is logged, the query answered as failed (a login
+/// gets `<temporary-auth-failure/>`, a roster set an error), and the
+/// worker goes on with the next.
+fn execute(storage: &mut dyn Storage, query: &StorageRequest) -> StorageAnswer {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| storage.execute(query))) {
+        Ok(answer) => answer,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            crate::log!("storage panicked on a query ({why}); answered as failed");
+            StorageAnswer::Failed(format!("storage panicked: {why}"))
+        }
+    }
+}
+
 pub struct StorageWorker {
     queries: mpsc::Sender<(RequestId, StorageRequest)>,
 }
@@ -21,7 +40,7 @@ impl StorageWorker {
             .name("storage".into())
             .spawn(move || {
                 for (request, query) in incoming {
-                    deliver(request, storage.execute(&query));
+                    deliver(request, execute(&mut *storage, &query));
                 }
             })?;
         Ok(StorageWorker { queries })
@@ -32,5 +51,56 @@ impl StorageWorker {
         // send cannot fail while `self` lives; if it somehow did, the
         // connection would time out in its login deadline.
         let _ = self.queries.send((request, query));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Account;
+    use rookery_core::sasl::StoredCredentials;
+
+    /// A backend that panics on every query.
+    struct Broken;
+
+    impl Storage for Broken {
+        fn execute(&mut self, _: &StorageRequest) -> StorageAnswer {
+            panic!("disk on fire")
+        }
+        fn create_account(&mut self, _: &Account, _: &StoredCredentials) -> anyhow::Result<()> {
+            Ok(())
+        }
+        fn set_credentials(&mut self, _: &Account, _: &StoredCredentials) -> anyhow::Result<()> {
+            Ok(())
+        }
+        fn delete_account(&mut self, _: &Account) -> anyhow::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_panicking_backend_answers_every_query_as_failed() {
+        let (tx, rx) = mpsc::channel();
+        let worker = StorageWorker::spawn(Box::new(Broken), move |request, answer| {
+            let _ = tx.send((request, answer));
+        })
+        .unwrap();
+        for id in [1, 2] {
+            worker.submit(
+                RequestId(id),
+                StorageRequest::LoadCredentials {
+                    username: "juliet".into(),
+                    domain: "localhost".into(),
+                },
+            );
+        }
+        for id in [1, 2] {
+            let (request, answer) = rx.recv().unwrap();
+            assert_eq!(request, RequestId(id));
+            assert_eq!(
+                answer,
+                StorageAnswer::Failed("storage panicked: disk on fire".into())
+            );
+        }
     }
 }

@@ -20,3 +20,27 @@ macro_rules! for_both_shims {
         }
     };
 }
+
+/// Whether Debian's python3-slixmpp (the independent client) can run. A
+/// fresh machine may lack it: its tests are then skipped with a message
+/// saying how to install it, unless `ROOKERY_REQUIRE_SLIXMPP` is set (as
+/// `.ci/run` does), when its absence fails them.
+pub fn slixmpp_ready() -> anyhow::Result<bool> {
+    static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ready = *READY.get_or_init(|| {
+        std::process::Command::new("/usr/bin/python3")
+            .args(["-c", "import slixmpp"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if ready {
+        return Ok(true);
+    }
+    let how = "python3-slixmpp is not installed for /usr/bin/python3 \
+               (sudo apt-get install python3-slixmpp, or bash .ci/run)";
+    if std::env::var_os("ROOKERY_REQUIRE_SLIXMPP").is_some() {
+        anyhow::bail!("{how}");
+    }
+    eprintln!("SKIPPED: {how}");
+    Ok(false)
+}
