@@ -88,6 +88,8 @@ pub struct Server {
     /// Each live connection's deadline, soonest first.
     timers: BTreeSet<(Instant, ConnectionId)>,
     clock: WallClock,
+    /// The server is stopping: new connections are refused.
+    shutting_down: bool,
 }
 
 impl Server {
@@ -103,6 +105,22 @@ impl Server {
             out: Outbox::default(),
             timers: BTreeSet::new(),
             clock: WallClock::default(),
+            shutting_down: false,
+        }
+    }
+
+    /// The operator stops the server (SIGTERM): every stream ends with
+    /// `<system-shutdown/>` and every session with its unavailable
+    /// presence; connections that come later are refused the same way.
+    /// Storage requests already emitted stay to be run: the shim drains
+    /// them before it exits, so nothing acknowledged is lost.
+    pub fn handle_shutdown(&mut self, now: Instant) {
+        self.shutting_down = true;
+        let ids: Vec<ConnectionId> = self.connections.keys().copied().collect();
+        for id in ids {
+            self.with_connection(id, now, |c, ctx| {
+                c.fail(StreamError::new(StreamErrorCondition::SystemShutdown), ctx)
+            });
         }
     }
 
@@ -161,7 +179,7 @@ impl Server {
         let full = limits.max_connections != 0 && self.connections.len() >= limits.max_connections;
         let crowded = limits.max_connections_per_address != 0
             && from_peer >= limits.max_connections_per_address;
-        if full || crowded {
+        if full || crowded || self.shutting_down {
             if direct_tls {
                 // No TLS yet, so no stream to carry an error on.
                 self.out.outputs.push_back(Output::Close { connection });
@@ -170,10 +188,14 @@ impl Server {
             // Refused before any state is kept: our header, the error, close.
             let id = crate::entropy::Entropy::new(seed).hex_token(24);
             let mut text = crate::stream::response_header(&id, None);
-            let error = StreamError::with_text(
-                StreamErrorCondition::PolicyViolation,
-                "too many connections",
-            );
+            let error = if self.shutting_down {
+                StreamError::new(StreamErrorCondition::SystemShutdown)
+            } else {
+                StreamError::with_text(
+                    StreamErrorCondition::PolicyViolation,
+                    "too many connections",
+                )
+            };
             text.push_str(&error.to_closing_bytes());
             self.out.send(connection, &text);
             self.out.outputs.push_back(Output::Close { connection });

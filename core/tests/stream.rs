@@ -217,6 +217,23 @@ fn a_newline_after_auth_before_the_restarted_streams_declaration_is_ignored() {
 }
 
 #[test]
+fn shutdown_ends_every_stream_with_system_shutdown_and_refuses_newcomers() {
+    let mut b = Bench::new();
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    let waiting = opened(&mut b);
+    b.server.handle_shutdown(b.now);
+    b.answer_storage();
+    for c in [juliet, waiting] {
+        assert_eq!(b.take(c), stream_error("system-shutdown"));
+        assert!(b.is_closed(c));
+    }
+    assert!(b.server.sessions().is_empty());
+    let late = b.connect();
+    assert!(b.take(late).ends_with(&stream_error("system-shutdown")));
+    assert!(b.is_closed(late));
+}
+
+#[test]
 fn client_stream_close_is_answered_and_the_session_destroyed() {
     let mut b = Bench::new();
     let c = b.bound("juliet", "r0m30", "balcony");

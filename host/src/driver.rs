@@ -21,6 +21,8 @@ pub enum Event<W> {
     /// A connection's writer reached [`Outgoing::Written`]: everything
     /// queued before it is written to the socket.
     Written(ConnectionId, u64),
+    /// SIGTERM or SIGINT: stop (see [`Driver::stopped`]).
+    Shutdown,
 }
 
 /// Which listener accepted a connection.
@@ -242,6 +244,8 @@ pub struct Driver<T: Transport> {
     storage: StorageWorker,
     /// Connections whose output queue overflowed, being closed.
     overflowed: std::collections::HashSet<ConnectionId>,
+    /// Shutdown began: the loop wakes often to see whether it is done.
+    stopping: bool,
 }
 
 impl<T: Transport> Driver<T> {
@@ -251,6 +255,7 @@ impl<T: Transport> Driver<T> {
             transport,
             storage,
             overflowed: Default::default(),
+            stopping: false,
         }
     }
 
@@ -290,13 +295,33 @@ impl<T: Transport> Driver<T> {
             Event::PeerClosed(id) => self.server.handle_peer_closed(id, now),
             Event::Storage(request, answer) => self.server.handle_storage(request, answer, now),
             Event::Written(id, token) => self.server.handle_written(id, token, now),
+            Event::Shutdown => {
+                crate::log!("stopping: closing streams, flushing storage");
+                self.server.handle_shutdown(now);
+                self.run_effects();
+                self.storage.finish();
+                self.stopping = true;
+                return;
+            }
         }
         self.run_effects();
     }
 
+    /// After [`Event::Shutdown`]: every stream was told
+    /// `<system-shutdown/>` and every storage query has run, so the
+    /// process may exit once its writers had a moment to flush.
+    pub fn stopped(&self) -> bool {
+        self.storage.finished()
+    }
+
     /// When [`Driver::handle_timeout`] is next due.
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.server.poll_timeout()
+        let soon = Instant::now() + std::time::Duration::from_millis(20);
+        match self.server.poll_timeout() {
+            Some(at) if self.stopping => Some(at.min(soon)),
+            None if self.stopping => Some(soon),
+            at => at,
+        }
     }
 
     pub fn handle_timeout(&mut self) {
@@ -340,6 +365,24 @@ impl<T: Transport> Driver<T> {
         started_tls
     }
 }
+
+/// Call `stop` (once) on SIGTERM or SIGINT, from a thread of its own.
+pub fn on_terminate(stop: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+    std::thread::Builder::new()
+        .name("terminate".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                stop();
+            }
+        })?;
+    Ok(())
+}
+
+/// How long writers get to flush the last words (`<system-shutdown/>`)
+/// after storage is drained, before the process exits.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// With `ROOKERY_CAPTURE_DIR` set, every read is appended to
 /// `<dir>/<pid>-<connection>.bin` in the `session_bytes` fuzz input format

@@ -12,8 +12,8 @@ pub mod worker;
 
 pub use config::Settings;
 pub use driver::{
-    ConnectionHandle, Connections, Driver, Event, Listener, Outgoing, OutputBudget, QueueFull,
-    ReadCredit, Transport, Verdict, MAX_INPUT_IN_FLIGHT,
+    on_terminate, ConnectionHandle, Connections, Driver, Event, Listener, Outgoing, OutputBudget,
+    QueueFull, ReadCredit, Transport, Verdict, MAX_INPUT_IN_FLIGHT, SHUTDOWN_GRACE,
 };
 pub use storage::{SqliteStorage, Storage};
 pub use tls::{Tls, TlsConfigs};

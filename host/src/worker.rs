@@ -25,7 +25,9 @@ fn execute(storage: &mut dyn Storage, query: &StorageRequest) -> StorageAnswer {
 }
 
 pub struct StorageWorker {
-    queries: mpsc::Sender<(RequestId, StorageRequest)>,
+    /// `None` once told to finish.
+    queries: Option<mpsc::Sender<(RequestId, StorageRequest)>>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl StorageWorker {
@@ -36,21 +38,39 @@ impl StorageWorker {
         deliver: impl Fn(RequestId, StorageAnswer) + Send + 'static,
     ) -> std::io::Result<StorageWorker> {
         let (queries, incoming) = mpsc::channel::<(RequestId, StorageRequest)>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("storage".into())
             .spawn(move || {
                 for (request, query) in incoming {
                     deliver(request, execute(&mut *storage, &query));
                 }
             })?;
-        Ok(StorageWorker { queries })
+        Ok(StorageWorker {
+            queries: Some(queries),
+            thread,
+        })
     }
 
     pub fn submit(&self, request: RequestId, query: StorageRequest) {
         // The worker thread only ends when this sender is dropped, so the
-        // send cannot fail while `self` lives; if it somehow did, the
-        // connection would time out in its login deadline.
-        let _ = self.queries.send((request, query));
+        // send cannot fail while the worker is not finishing.
+        match &self.queries {
+            Some(queries) => {
+                let _ = queries.send((request, query));
+            }
+            None => crate::log!("storage is closed for shutdown; a query was dropped"),
+        }
+    }
+
+    /// Run what is queued, then stop: see [`StorageWorker::finished`].
+    pub fn finish(&mut self) {
+        self.queries = None;
+    }
+
+    /// Every query submitted before [`StorageWorker::finish`] has run and
+    /// been answered.
+    pub fn finished(&self) -> bool {
+        self.thread.is_finished()
     }
 }
 

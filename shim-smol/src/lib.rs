@@ -138,6 +138,10 @@ async fn run(settings: Settings) -> Result<()> {
         Connections::default(),
         worker,
     );
+    let terminate = events.clone();
+    rookery_host::on_terminate(move || {
+        let _ = terminate.send_blocking(Event::Shutdown);
+    })?;
     spawn(core_loop(driver, inbox));
     let shared = Shared {
         events,
@@ -183,6 +187,11 @@ async fn core_loop(
     inbox: Receiver<Event<(OutputBudget, Conn)>>,
 ) {
     loop {
+        if driver.stopped() {
+            Timer::after(rookery_host::SHUTDOWN_GRACE).await;
+            log!("stopped");
+            std::process::exit(0);
+        }
         let deadline = driver.next_timeout();
         let event = async { inbox.recv().await.ok() };
         let timer = async {

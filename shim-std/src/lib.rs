@@ -86,9 +86,18 @@ pub fn serve(settings: Settings) -> Result<()> {
         Connections::default(),
         worker,
     );
+    let terminate = events.clone();
+    rookery_host::on_terminate(move || {
+        let _ = terminate.send(Event::Shutdown);
+    })?;
     std::thread::Builder::new()
         .name("core".into())
         .spawn(move || loop {
+            if driver.stopped() {
+                std::thread::sleep(rookery_host::SHUTDOWN_GRACE);
+                log!("stopped");
+                std::process::exit(0);
+            }
             let event = match driver.next_timeout() {
                 Some(at) => inbox.recv_timeout(at.saturating_duration_since(Instant::now())),
                 None => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),

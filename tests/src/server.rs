@@ -144,6 +144,31 @@ impl TestServer {
         Ok(())
     }
 
+    /// Stop the server with SIGTERM, wait for it to exit (at most 10 s),
+    /// and start it again on the same data dir; `addr` changes. Returns
+    /// how the stopped server exited.
+    pub fn terminate_and_restart(&mut self) -> Result<std::process::ExitStatus> {
+        Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = self.child.try_wait()? {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                self.child.kill()?;
+                anyhow::bail!("the server did not exit within 10 s of SIGTERM");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let (child, addr, tls_addr) = launch(self.shim, &self.config_path())?;
+        self.child = child;
+        self.addr = addr;
+        self.tls_addr = tls_addr;
+        Ok(status)
+    }
+
     /// The certificate the server generated for `localhost`, as PEM.
     pub fn certificate_path(&self) -> PathBuf {
         self.dir.path().join("data/tls/localhost.crt")

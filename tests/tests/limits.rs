@@ -108,6 +108,25 @@ for_both_shims! {
         Ok(())
     }
 
+    fn sigterm_tells_clients_system_shutdown_and_keeps_what_was_sent(shim) {
+        let mut server = TestServer::start(shim, USERS, "")?;
+        let (mut romeo, _) = RawClient::login(server.addr, "romeo", "j00l13t", Some("orchard"))?;
+        // Sent, and at once the server is told to stop: the store is
+        // already queued for storage, and shutdown runs it before exiting.
+        romeo.send("<message to='juliet@localhost' type='chat' id='last'><body>before the end</body></message>")?;
+        romeo.send("<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")?;
+        romeo.read_until("id='p'")?;
+        let status = server.terminate_and_restart()?;
+        assert!(status.success(), "{status:?}");
+        let end = romeo.read_to_close()?;
+        assert!(end.ends_with("<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>"), "{end}");
+        let (mut juliet, _) = RawClient::login(server.addr, "juliet", "r0m30", Some("balcony"))?;
+        juliet.send("<presence/>")?;
+        let got = juliet.read_until("</message>")?;
+        assert!(got.contains("<body>before the end</body>"), "{got}");
+        Ok(())
+    }
+
     fn a_flood_from_one_client_leaves_anothers_round_trips_bounded(shim) {
         let server = TestServer::start(shim, USERS, "")?;
         let (mut quiet, _) = RawClient::login(server.addr, "juliet", "r0m30", Some("balcony"))?;
