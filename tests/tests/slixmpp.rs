@@ -3,7 +3,7 @@
 //! `.ci/run`, which also makes its absence a failure); on a machine
 //! without it they are skipped, saying so (`slixmpp_ready`).
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use rookery_tests::for_both_shims;
 use rookery_tests::server::TestServer;
 use std::process::Command;
