@@ -70,6 +70,8 @@ direct_tls_listen = ''
 require_encryption = false
 max_connections = 0
 max_connections_per_address = 0
+max_unauthenticated_per_address = 0
+connection_rate_per_address = 0
 read_rate = 0
 TOML
 	if [ ! -e "$dir/data/rookery.sqlite" ]; then

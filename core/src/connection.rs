@@ -216,6 +216,10 @@ impl Connection {
         self.peer
     }
 
+    pub fn is_authenticated(&self) -> bool {
+        matches!(self.kind, Kind::Authenticated { .. })
+    }
+
     /// Whether the client may still send `<starttls/>`: while it may, the
     /// shim must not read ahead of the core, since the next bytes could be
     /// a TLS handshake.

@@ -43,6 +43,7 @@
 
 #![forbid(unsafe_code)]
 
+mod admission;
 mod backpressure;
 mod bind;
 pub mod clock;

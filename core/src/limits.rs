@@ -13,8 +13,15 @@ pub struct Limits {
     /// Open connections in total; more are refused with
     /// `<policy-violation/>`.
     pub max_connections: usize,
-    /// Open connections from one IP address.
+    /// Open connections from one address prefix (see `admission`); 0,
+    /// the default, for no cap, as Prosody and ejabberd.
     pub max_connections_per_address: usize,
+    /// Connections from one prefix that have not authenticated yet.
+    pub max_unauthenticated_per_address: usize,
+    /// New connections per second from one prefix, and how many may come
+    /// at once; more are refused with `<policy-violation/>`.
+    pub connection_rate_per_address: u32,
+    pub connection_burst_per_address: u32,
     /// Sustained bytes per second read from one connection. Input past it
     /// waits (the client is slowed); past `read_burst` waiting, the
     /// client is disconnected with `<policy-violation/>`.
@@ -47,7 +54,14 @@ impl Default for Limits {
         Limits {
             // Half this machine class's 20,000 descriptors per process.
             max_connections: 10_000,
-            max_connections_per_address: 256,
+            max_connections_per_address: 0,
+            // A login takes milliseconds; hundreds of strangers logging
+            // in at the same instant from one address is a flood.
+            max_unauthenticated_per_address: 256,
+            // Enough for a NAT full of clients coming back after a
+            // restart (500 at once, then 50 a second), not for a flood.
+            connection_rate_per_address: 50,
+            connection_burst_per_address: 500,
             // Generous for people (a chat client sends a few KiB/s at most;
             // history sync and file transfer go elsewhere), small for floods.
             read_rate: 1024 * 1024,
@@ -104,6 +118,16 @@ impl TokenBucket {
         let granted = (wanted as u64).min(self.tokens);
         self.tokens -= granted;
         granted as usize
+    }
+
+    /// Whether the bucket would be full now (holding `burst`).
+    pub fn is_full(&self, burst: usize, now: Instant) -> bool {
+        if self.unlimited() {
+            return true;
+        }
+        let elapsed = now.saturating_duration_since(self.last);
+        let earned = (elapsed.as_micros() * u128::from(self.rate) / 1_000_000) as u64;
+        self.tokens.saturating_add(earned) >= burst as u64
     }
 
     /// When at least `wanted` bytes (or a full bucket) will be available.

@@ -1,6 +1,7 @@
 //! The server endpoint: owns every connection and the session manager, and
 //! is the only type a shim talks to.
 
+use crate::admission::Admission;
 use crate::backpressure::Change;
 use crate::clock::WallClock;
 use crate::config::Config;
@@ -82,8 +83,8 @@ pub struct Server {
     rosters: Rosters,
     offline: Offline,
     throttle: AuthThrottle,
-    /// Open connections per source address.
-    per_address: HashMap<IpAddr, usize>,
+    /// Who may connect: counts and rates per address prefix.
+    admission: Admission,
     out: Outbox,
     /// Each live connection's deadline, soonest first.
     timers: BTreeSet<(Instant, ConnectionId)>,
@@ -101,7 +102,7 @@ impl Server {
             rosters: Rosters::default(),
             offline: Offline::default(),
             throttle: AuthThrottle::default(),
-            per_address: HashMap::new(),
+            admission: Admission::default(),
             out: Outbox::default(),
             timers: BTreeSet::new(),
             clock: WallClock::default(),
@@ -175,11 +176,12 @@ impl Server {
             return;
         }
         let limits = &self.config.limits;
-        let from_peer = self.per_address.get(&peer).copied().unwrap_or(0);
-        let full = limits.max_connections != 0 && self.connections.len() >= limits.max_connections;
-        let crowded = limits.max_connections_per_address != 0
-            && from_peer >= limits.max_connections_per_address;
-        if full || crowded || self.shutting_down {
+        let open = self.connections.len();
+        let admitted = match self.shutting_down {
+            true => Err("shutting down"),
+            false => self.admission.admit(peer, open, limits, now),
+        };
+        if let Err(why) = admitted {
             if direct_tls {
                 // No TLS yet, so no stream to carry an error on.
                 self.out.outputs.push_back(Output::Close { connection });
@@ -191,17 +193,13 @@ impl Server {
             let error = if self.shutting_down {
                 StreamError::new(StreamErrorCondition::SystemShutdown)
             } else {
-                StreamError::with_text(
-                    StreamErrorCondition::PolicyViolation,
-                    "too many connections",
-                )
+                StreamError::with_text(StreamErrorCondition::PolicyViolation, why)
             };
             text.push_str(&error.to_closing_bytes());
             self.out.send(connection, &text);
             self.out.outputs.push_back(Output::Close { connection });
             return;
         }
-        *self.per_address.entry(peer).or_insert(0) += 1;
         let conn = Connection::new(connection, peer, seed, direct_tls, &self.config, now);
         self.timers.insert((conn.deadline, connection));
         self.connections.insert(connection, Box::new(conn));
@@ -378,8 +376,13 @@ impl Server {
             return;
         };
         let before = conn.deadline;
+        let was_authenticated = conn.is_authenticated();
         let mut ctx = ctx!(self, now);
-        match f(conn, &mut ctx) {
+        let flow = f(conn, &mut ctx);
+        if !was_authenticated && conn.is_authenticated() {
+            self.admission.authenticated(conn.peer());
+        }
+        match flow {
             Flow::Closed => self.remove(id, before, now),
             Flow::Open => {
                 // Also re-arms a timer `handle_timeout` already took.
@@ -420,12 +423,7 @@ impl Server {
             // Answers to its storage queries must not reach anyone else.
             self.out.lookups.retain(|_, c| *c != id);
             self.out.congested.remove(&id);
-            if let Some(count) = self.per_address.get_mut(&conn.peer()) {
-                *count -= 1;
-                if *count == 0 {
-                    self.per_address.remove(&conn.peer());
-                }
-            }
+            self.admission.closed(conn.peer(), conn.is_authenticated());
             if let Some(session) = conn.session() {
                 let mut ctx = ctx!(self, now);
                 presence::session_ended(&mut ctx, session);

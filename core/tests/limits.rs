@@ -62,6 +62,73 @@ fn connections_per_address_are_bounded_and_freed_on_close() {
     assert!(!b.is_closed(again));
 }
 
+fn refused(b: &mut Bench, c: ConnectionId, why: &str) -> bool {
+    let text = b.take(c);
+    b.is_closed(c)
+        && text.ends_with(&format!(
+            "<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+             <text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>{why}</text></stream:error></stream:stream>"
+        ))
+}
+
+#[test]
+fn three_hundred_logged_in_clients_behind_one_address_are_all_accepted_by_default() {
+    // A carrier-grade NAT: the old cap of 256 per address refused the
+    // 257th. Logged-in connections from one address are not capped.
+    let mut b = Bench::new();
+    let sessions: Vec<_> = (0..300)
+        .map(|i| b.bound("juliet", "r0m30", &format!("r{i}")))
+        .collect();
+    assert!(sessions.iter().all(|c| !b.is_closed(*c)));
+    assert_eq!(b.server.connection_count(), 300);
+}
+
+#[test]
+fn connections_not_logged_in_are_bounded_per_address() {
+    let mut b = with_limits(Limits {
+        max_unauthenticated_per_address: 2,
+        ..Limits::default()
+    });
+    let first = accept_from(&mut b, 1, "192.0.2.1");
+    accept_from(&mut b, 2, "192.0.2.1");
+    let third = accept_from(&mut b, 3, "192.0.2.1");
+    assert!(refused(&mut b, third, "too many connections not logged in"));
+    // Another address is not affected; a /64 is one address.
+    let v6 = accept_from(&mut b, 4, "2001:db8::1");
+    accept_from(&mut b, 5, "2001:db8::2");
+    assert!(!b.is_closed(v6));
+    let v6_third = accept_from(&mut b, 6, "2001:db8::3");
+    assert!(refused(
+        &mut b,
+        v6_third,
+        "too many connections not logged in"
+    ));
+    // Once one logs in, there is room again.
+    b.send(first, HEADER);
+    b.send(first, &plain("juliet", "r0m30"));
+    assert!(b.take(first).contains("<success"));
+    let fourth = accept_from(&mut b, 7, "192.0.2.1");
+    assert!(!b.is_closed(fourth));
+}
+
+#[test]
+fn new_connections_per_address_are_rate_limited() {
+    let mut b = with_limits(Limits {
+        connection_rate_per_address: 1,
+        connection_burst_per_address: 2,
+        ..Limits::default()
+    });
+    for id in 1..=2 {
+        let c = accept_from(&mut b, id, "192.0.2.1");
+        b.peer_close(c);
+    }
+    let third = accept_from(&mut b, 3, "192.0.2.1");
+    assert!(refused(&mut b, third, "too many new connections"));
+    b.advance(Duration::from_secs(1));
+    let later = accept_from(&mut b, 4, "192.0.2.1");
+    assert!(!b.is_closed(later));
+}
+
 #[test]
 fn input_past_the_read_rate_waits_for_the_clock() {
     let mut b = with_limits(Limits {

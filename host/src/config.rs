@@ -84,6 +84,9 @@ struct C2s {
     max_name_length: usize,
     max_connections: usize,
     max_connections_per_address: usize,
+    max_unauthenticated_per_address: usize,
+    connection_rate_per_address: u32,
+    connection_burst_per_address: u32,
     read_rate: u64,
     read_burst: u64,
     auth_failures_per_address: u32,
@@ -139,6 +142,9 @@ impl Default for C2s {
             max_name_length: core.xml.max_name_length,
             max_connections: core.limits.max_connections,
             max_connections_per_address: core.limits.max_connections_per_address,
+            max_unauthenticated_per_address: core.limits.max_unauthenticated_per_address,
+            connection_rate_per_address: core.limits.connection_rate_per_address,
+            connection_burst_per_address: core.limits.connection_burst_per_address,
             read_rate: core.limits.read_rate,
             read_burst: core.limits.read_burst,
             auth_failures_per_address: core.limits.auth_failures_per_address,
@@ -221,6 +227,14 @@ fn check_ranges(file: &File) -> Result<()> {
     within("c2s.max_auth_failures", c.max_auth_failures, 0, 100)?;
     within("c2s.output_buffer", c.output_buffer, 16 * 1024, 1 << 30)?;
     within("c2s.listen_backlog", c.listen_backlog, 1, 65_535)?;
+    if c.connection_rate_per_address != 0 {
+        within(
+            "c2s.connection_burst_per_address",
+            c.connection_burst_per_address,
+            1,
+            u32::MAX,
+        )?;
+    }
     if c.read_rate != 0 {
         // With a rate, the burst is what a client may send at once: zero
         // would stall every connection forever.
@@ -334,6 +348,9 @@ impl Settings {
             limits: rookery_core::limits::Limits {
                 max_connections: file.c2s.max_connections,
                 max_connections_per_address: file.c2s.max_connections_per_address,
+                max_unauthenticated_per_address: file.c2s.max_unauthenticated_per_address,
+                connection_rate_per_address: file.c2s.connection_rate_per_address,
+                connection_burst_per_address: file.c2s.connection_burst_per_address,
                 read_rate: file.c2s.read_rate,
                 read_burst: file.c2s.read_burst,
                 auth_failures_per_address: file.c2s.auth_failures_per_address,

@@ -13,7 +13,8 @@ use std::time::Duration;
 /// `[c2s]` settings for benchmarks: no connection or rate limits, so that
 /// the server itself is measured.
 pub const BENCH_LIMITS: &str =
-    "max_connections = 0\nmax_connections_per_address = 0\nread_rate = 0\n";
+    "max_connections = 0\nmax_connections_per_address = 0\nmax_unauthenticated_per_address = 0\n\
+     connection_rate_per_address = 0\nread_rate = 0\n";
 
 /// Which server binary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -129,6 +129,8 @@ impl Bench {
                 read_rate: 0,
                 max_connections: 0,
                 max_connections_per_address: 0,
+                max_unauthenticated_per_address: 0,
+                connection_rate_per_address: 0,
                 ..Default::default()
             },
             ..plaintext()
