@@ -73,6 +73,12 @@ pub struct RosterLimits {
     pub max_group_bytes: usize,
     /// Groups per item; more gets `<not-acceptable/>`.
     pub max_groups: usize,
+    /// Inbound subscription requests kept awaiting an answer; more are
+    /// dropped.
+    pub max_pending_requests: usize,
+    /// Bytes of one kept request; a larger one is kept without its
+    /// payload (status, nick).
+    pub max_request_bytes: usize,
 }
 
 impl Default for RosterLimits {
@@ -82,6 +88,8 @@ impl Default for RosterLimits {
             max_name_bytes: 1023,
             max_group_bytes: 1023,
             max_groups: 64,
+            max_pending_requests: 100,
+            max_request_bytes: 4096,
         }
     }
 }

@@ -134,8 +134,10 @@ pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, 
         p.set_attr("to", full.as_str());
         ctx.out.send_element(connection, &p);
     }
+    // Bounded in number and size (`RosterLimits`), each a write of its
+    // own so that none rides past the output budget on another's back.
     for request in roster.pending_in.values() {
-        ctx.out.send(connection, request);
+        ctx.out.send_separately(connection, request);
     }
 }
 

@@ -348,3 +348,42 @@ fn subscribing_past_the_roster_limit_is_a_resource_constraint() {
         .take(romeo)
         .contains("<resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"));
 }
+
+#[test]
+fn subscription_requests_kept_for_a_user_are_capped() {
+    let mut b = Bench::with_config(rookery_core::Config {
+        roster: rookery_core::config::RosterLimits {
+            max_pending_requests: 2,
+            ..Default::default()
+        },
+        ..plaintext()
+    });
+    for name in ["a", "b", "c"] {
+        b.add_user(name, "pw", 64);
+        let c = b.bound(name, "pw", "r");
+        b.send(c, "<presence to='juliet@localhost' type='subscribe'/>");
+    }
+    let pending = &b.rosters["juliet@localhost"].pending_in;
+    let kept: Vec<_> = pending.keys().map(|j| j.as_str()).collect();
+    assert_eq!(kept, ["a@localhost", "b@localhost"]);
+}
+
+#[test]
+fn a_large_subscription_request_is_kept_without_its_payload() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard");
+    b.send(
+        romeo,
+        &format!(
+            "<presence to='juliet@localhost' type='subscribe'><status>{}</status></presence>",
+            "x".repeat(10_000)
+        ),
+    );
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    b.send(juliet, AVAILABLE);
+    assert_eq!(
+        b.take(juliet),
+        "<presence from='juliet@localhost/balcony'/>\
+         <presence to='juliet@localhost' type='subscribe' from='romeo@localhost'/>"
+    );
+}

@@ -48,6 +48,8 @@ struct RosterSection {
     max_name_bytes: usize,
     max_group_bytes: usize,
     max_groups: usize,
+    max_pending_requests: usize,
+    max_request_bytes: usize,
 }
 
 impl Default for RosterSection {
@@ -58,6 +60,8 @@ impl Default for RosterSection {
             max_name_bytes: limits.max_name_bytes,
             max_group_bytes: limits.max_group_bytes,
             max_groups: limits.max_groups,
+            max_pending_requests: limits.max_pending_requests,
+            max_request_bytes: limits.max_request_bytes,
         }
     }
 }
@@ -247,6 +251,19 @@ fn check_ranges(file: &File) -> Result<()> {
         10_000_000,
     )?;
     within("roster.max_items", file.roster.max_items, 1, 1_000_000)?;
+    within(
+        "roster.max_pending_requests",
+        file.roster.max_pending_requests,
+        0,
+        1_000_000,
+    )?;
+    // Enough for the bare request: addresses up to 3 KiB each.
+    within(
+        "roster.max_request_bytes",
+        file.roster.max_request_bytes,
+        4096,
+        1 << 20,
+    )?;
     within("offline_quota", file.offline_quota, 0, 1_000_000)?;
     Ok(())
 }
@@ -375,6 +392,8 @@ impl Settings {
                 max_name_bytes: file.roster.max_name_bytes,
                 max_group_bytes: file.roster.max_group_bytes,
                 max_groups: file.roster.max_groups,
+                max_pending_requests: file.roster.max_pending_requests,
+                max_request_bytes: file.roster.max_request_bytes,
             },
             offline_quota: file.offline_quota,
             output_buffer: file.c2s.output_buffer,

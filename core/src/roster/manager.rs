@@ -413,7 +413,17 @@ fn plan(ctx: &mut Ctx, user: &BareJid, op: Op) -> Plan {
             kind,
             stanza,
         } => {
-            let out = subscription::inbound(roster, &sender, kind, &stanza.to_stream_string());
+            let limits = &ctx.config.roster;
+            let new_request =
+                kind == SubscriptionKind::Subscribe && !roster.pending_in.contains_key(&sender);
+            if new_request && roster.pending_in.len() >= limits.max_pending_requests {
+                // Requests are kept until answered and shown at every
+                // login: a stranger may not pile them up. Dropped, as a
+                // server may (RFC 6121 section 3.1.3).
+                return plan;
+            }
+            let kept = kept_request(&stanza, limits.max_request_bytes);
+            let out = subscription::inbound(roster, &sender, kind, &kept);
             push_upserts(&out.changes, next_version, &mut plan.effects);
             if out.deliver {
                 plan.effects.push(Effect::DeliverToAvailable(stanza));
@@ -462,6 +472,21 @@ fn plan(ctx: &mut Ctx, user: &BareJid, op: Op) -> Plan {
         }
     }
     plan
+}
+
+/// A subscription request as it is kept to be shown again: whole if
+/// small, else without its payload (a status or nick past
+/// `max_request_bytes` is not worth a stranger's storage).
+fn kept_request(stanza: &Element, max_request_bytes: usize) -> String {
+    let whole = stanza.to_stream_string();
+    if whole.len() <= max_request_bytes {
+        return whole;
+    }
+    let mut bare = Element::new("presence", crate::ns::CLIENT);
+    for (name, value) in stanza.attrs() {
+        bare.set_attr(name, value);
+    }
+    bare.to_stream_string()
 }
 
 fn push_upserts(changes: &[RosterChange], version: u64, effects: &mut Vec<Effect>) {
