@@ -46,6 +46,9 @@ pub struct Config {
     /// Messages kept per offline user (XEP-0160); past it, senders get
     /// `<service-unavailable/>`.
     pub offline_quota: usize,
+    /// Of those, messages kept from one sender: one stranger cannot fill
+    /// a user's quota and shut out everyone else.
+    pub offline_quota_per_sender: usize,
     /// Bytes the shim queues per connection before the client counts as
     /// a slow reader and is disconnected. Stored messages are handed over
     /// in pages of half this, each page once the last is written.
@@ -110,6 +113,7 @@ impl Default for Config {
             encryption: Encryption::Required,
             roster: RosterLimits::default(),
             offline_quota: 100,
+            offline_quota_per_sender: 50,
             output_buffer: 1024 * 1024,
             expose_version: true,
             limits: Limits::default(),

@@ -62,10 +62,15 @@ pub(crate) fn store(ctx: &mut Ctx, sender: SessionId, user: &BareJid, message: E
             .attr("stamp", &ctx.clock.xmpp_datetime())
             .text("Offline Storage"),
     );
+    let Some(from) = ctx.sessions.get(sender).map(|s| s.jid.to_bare()) else {
+        return;
+    };
     let request = ctx.out.storage(StorageRequest::StoreOffline {
         user: user.clone(),
+        sender: from,
         stanza: stamped.to_stream_string(),
         quota: ctx.config.offline_quota,
+        sender_quota: ctx.config.offline_quota_per_sender,
     });
     ctx.offline.stores.insert(request, (sender, message));
 }

@@ -25,12 +25,15 @@ pub enum StorageRequest {
         changes: Vec<RosterChange>,
         version: u64,
     },
-    /// Keep a message for an offline user (XEP-0160), unless the user has
-    /// `quota` messages waiting already.
+    /// Keep a message from `sender` for an offline user (XEP-0160),
+    /// unless the user has `quota` messages waiting already, or
+    /// `sender_quota` from this sender.
     StoreOffline {
         user: BareJid,
+        sender: BareJid,
         stanza: String,
         quota: usize,
+        sender_quota: usize,
     },
     /// Stored messages after the one numbered `after` (0: from the
     /// first), oldest first, up to `max_bytes` (but at least one). Nothing

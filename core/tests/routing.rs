@@ -278,6 +278,27 @@ fn message_over_the_offline_quota_is_service_unavailable() {
 }
 
 #[test]
+fn one_sender_fills_only_its_share_of_the_offline_quota() {
+    let mut b = Bench::with_config(rookery_core::Config {
+        offline_quota: 3,
+        offline_quota_per_sender: 2,
+        ..support::plaintext()
+    });
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    for body in ["one", "two"] {
+        b.send(romeo, &chat("juliet@localhost", body));
+    }
+    assert_eq!(b.take(romeo), "");
+    b.send(romeo, &chat("juliet@localhost", "three"));
+    assert!(b.take(romeo).contains("<service-unavailable"));
+    b.add_user("nurse", "pw", 64);
+    let nurse = b.bound("nurse", "pw", "r");
+    b.send(nurse, &chat("juliet@localhost", "from the nurse"));
+    assert_eq!(b.take(nurse), "");
+    assert_eq!(b.offline["juliet@localhost"].len(), 3);
+}
+
+#[test]
 fn message_to_a_nonexistent_user_is_service_unavailable() {
     let mut b = Bench::new();
     let romeo = online(&mut b, "romeo", "orchard", 0);

@@ -18,6 +18,8 @@ struct File {
     roster: RosterSection,
     /// Messages kept per offline user.
     offline_quota: usize,
+    /// Of those, messages kept from one sender.
+    offline_quota_per_sender: usize,
     /// Answer software version queries (XEP-0092).
     expose_version: bool,
     tls: TlsSection,
@@ -115,6 +117,7 @@ impl Default for File {
             storage: Storage::default(),
             roster: RosterSection::default(),
             offline_quota: CoreConfig::default().offline_quota,
+            offline_quota_per_sender: CoreConfig::default().offline_quota_per_sender,
             expose_version: true,
             tls: TlsSection::default(),
         }
@@ -265,6 +268,12 @@ fn check_ranges(file: &File) -> Result<()> {
         1 << 20,
     )?;
     within("offline_quota", file.offline_quota, 0, 1_000_000)?;
+    within(
+        "offline_quota_per_sender",
+        file.offline_quota_per_sender,
+        0,
+        1_000_000,
+    )?;
     Ok(())
 }
 
@@ -396,6 +405,7 @@ impl Settings {
                 max_request_bytes: file.roster.max_request_bytes,
             },
             offline_quota: file.offline_quota,
+            offline_quota_per_sender: file.offline_quota_per_sender,
             output_buffer: file.c2s.output_buffer,
             expose_version: file.expose_version,
             // Read from the data dir when the server starts

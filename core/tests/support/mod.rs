@@ -234,8 +234,10 @@ impl Bench {
             }
             StorageRequest::StoreOffline {
                 user,
+                sender,
                 stanza,
                 quota,
+                sender_quota,
             } => {
                 let name = user
                     .node()
@@ -245,7 +247,11 @@ impl Bench {
                     return StorageAnswer::Stored(StoreOutcome::NoSuchUser);
                 }
                 let queue = self.offline.entry(user.to_string()).or_default();
-                if queue.len() >= *quota {
+                let from_sender = queue
+                    .iter()
+                    .filter(|m| m.contains(&format!("from='{sender}/")))
+                    .count();
+                if queue.len() >= *quota || from_sender >= *sender_quota {
                     return StorageAnswer::Stored(StoreOutcome::QuotaExceeded);
                 }
                 queue.push(stanza.clone());

@@ -54,7 +54,7 @@ pub struct SqliteStorage {
     db: Connection,
 }
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 impl SqliteStorage {
     /// Open (creating if needed) `<data_dir>/rookery.sqlite`.
@@ -92,12 +92,18 @@ impl SqliteStorage {
                 )?;
                 roster::migrate_to_2(&db)?;
                 offline::migrate_to_3(&db)?;
+                offline::migrate_to_4(&db)?;
             }
             1 => {
                 roster::migrate_to_2(&db)?;
                 offline::migrate_to_3(&db)?;
+                offline::migrate_to_4(&db)?;
             }
-            2 => offline::migrate_to_3(&db)?,
+            2 => {
+                offline::migrate_to_3(&db)?;
+                offline::migrate_to_4(&db)?;
+            }
+            3 => offline::migrate_to_4(&db)?,
             SCHEMA_VERSION => {}
             v => bail!(
                 "{} has schema version {v}, newer than this Rookery knows",
@@ -222,10 +228,12 @@ impl Storage for SqliteStorage {
                 .map(|()| StorageAnswer::Written),
             StorageRequest::StoreOffline {
                 user,
+                sender,
                 stanza,
                 quota,
+                sender_quota,
             } => self
-                .store_offline(user, stanza, *quota)
+                .store_offline(user, sender, stanza, (*quota, *sender_quota))
                 .map(StorageAnswer::Stored),
             StorageRequest::LoadOffline {
                 user,

@@ -21,6 +21,17 @@ pub(super) fn migrate_to_3(db: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// Schema 4: who sent each message, for the per-sender quota. Messages
+/// stored before it count for no sender.
+pub(super) fn migrate_to_4(db: &Connection) -> rusqlite::Result<()> {
+    db.execute_batch(
+        "BEGIN;
+         ALTER TABLE offline_messages ADD COLUMN sender TEXT NOT NULL DEFAULT '';
+         PRAGMA user_version = 4;
+         COMMIT;",
+    )
+}
+
 fn parts(user: &BareJid) -> (&str, &str) {
     (
         user.domain().as_str(),
@@ -29,13 +40,15 @@ fn parts(user: &BareJid) -> (&str, &str) {
 }
 
 impl SqliteStorage {
-    /// Keep a message unless the account is missing or over quota; durable
-    /// when this returns.
+    /// Keep a message unless the account is missing, or over its quota
+    /// or the sender's share of it (`quotas`: per user, per sender);
+    /// durable when this returns.
     pub(super) fn store_offline(
         &mut self,
         user: &BareJid,
+        sender: &BareJid,
         stanza: &str,
-        quota: usize,
+        (quota, sender_quota): (usize, usize),
     ) -> rusqlite::Result<StoreOutcome> {
         let (domain, username) = parts(user);
         let tx = self.db.transaction()?;
@@ -51,9 +64,17 @@ impl SqliteStorage {
         if waiting as u64 >= quota as u64 {
             return Ok(StoreOutcome::QuotaExceeded);
         }
+        let from_sender: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM offline_messages WHERE domain = ?1 AND username = ?2 AND sender = ?3",
+            params![domain, username, sender.as_str()],
+            |r| r.get(0),
+        )?;
+        if from_sender as u64 >= sender_quota as u64 {
+            return Ok(StoreOutcome::QuotaExceeded);
+        }
         tx.execute(
-            "INSERT INTO offline_messages (domain, username, stanza) VALUES (?1, ?2, ?3)",
-            params![domain, username, stanza],
+            "INSERT INTO offline_messages (domain, username, stanza, sender) VALUES (?1, ?2, ?3, ?4)",
+            params![domain, username, stanza, sender.as_str()],
         )?;
         tx.commit()?;
         Ok(StoreOutcome::Stored)
@@ -108,6 +129,10 @@ mod tests {
     use crate::storage::{Account, Storage};
     use rookery_core::sasl::StoredCredentials;
 
+    fn romeo() -> BareJid {
+        BareJid::new("romeo@localhost").unwrap()
+    }
+
     fn storage() -> (tempfile::TempDir, SqliteStorage, BareJid) {
         let dir = tempfile::tempdir().unwrap();
         let mut s = SqliteStorage::open(dir.path()).unwrap();
@@ -125,7 +150,10 @@ mod tests {
             "<message id='2'/>",
             "<message id='3'/>",
         ] {
-            assert_eq!(s.store_offline(&user, m, 10).unwrap(), StoreOutcome::Stored);
+            assert_eq!(
+                s.store_offline(&user, &romeo(), m, (10, 10)).unwrap(),
+                StoreOutcome::Stored
+            );
         }
         let (page, more) = s.load_offline(&user, 0, 40).unwrap();
         let stanzas: Vec<_> = page.iter().map(|m| m.stanza.as_str()).collect();
@@ -147,12 +175,37 @@ mod tests {
     fn quota_is_enforced() {
         let (_dir, mut s, user) = storage();
         assert_eq!(
-            s.store_offline(&user, "<message/>", 1).unwrap(),
+            s.store_offline(&user, &romeo(), "<message/>", (1, 1))
+                .unwrap(),
             StoreOutcome::Stored
         );
         assert_eq!(
-            s.store_offline(&user, "<message/>", 1).unwrap(),
+            s.store_offline(&user, &romeo(), "<message/>", (1, 1))
+                .unwrap(),
             StoreOutcome::QuotaExceeded
+        );
+    }
+
+    #[test]
+    fn one_sender_fills_only_its_share_of_the_quota() {
+        let (_dir, mut s, user) = storage();
+        let quotas = (3, 2);
+        for outcome in [
+            StoreOutcome::Stored,
+            StoreOutcome::Stored,
+            StoreOutcome::QuotaExceeded,
+        ] {
+            assert_eq!(
+                s.store_offline(&user, &romeo(), "<message/>", quotas)
+                    .unwrap(),
+                outcome
+            );
+        }
+        let nurse = BareJid::new("nurse@localhost").unwrap();
+        assert_eq!(
+            s.store_offline(&user, &nurse, "<message/>", quotas)
+                .unwrap(),
+            StoreOutcome::Stored
         );
     }
 
@@ -161,7 +214,8 @@ mod tests {
         let (_dir, mut s, _) = storage();
         let ghost = BareJid::new("ghost@localhost").unwrap();
         assert_eq!(
-            s.store_offline(&ghost, "<message/>", 1).unwrap(),
+            s.store_offline(&ghost, &romeo(), "<message/>", (1, 1))
+                .unwrap(),
             StoreOutcome::NoSuchUser
         );
     }
