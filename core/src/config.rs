@@ -49,6 +49,11 @@ pub struct Config {
     /// Of those, messages kept from one sender: one stranger cannot fill
     /// a user's quota and shut out everyone else.
     pub offline_quota_per_sender: usize,
+    /// Offline messages being stored at once, server-wide (each is held
+    /// in memory until storage answers); past it, senders get
+    /// `<resource-constraint/>` (type wait) instead of a queue that grows
+    /// while storage falls behind.
+    pub max_offline_in_flight: usize,
     /// Bytes the shim queues per connection before the client counts as
     /// a slow reader and is disconnected. Stored messages are handed over
     /// in pages of half this, each page once the last is written.
@@ -82,6 +87,9 @@ pub struct RosterLimits {
     /// Bytes of one kept request; a larger one is kept without its
     /// payload (status, nick).
     pub max_request_bytes: usize,
+    /// Roster operations (gets, sets, subscriptions) queued for one user
+    /// behind the one being written; more get `<resource-constraint/>`.
+    pub max_queued_operations: usize,
 }
 
 impl Default for RosterLimits {
@@ -93,6 +101,7 @@ impl Default for RosterLimits {
             max_groups: 64,
             max_pending_requests: 100,
             max_request_bytes: 4096,
+            max_queued_operations: 64,
         }
     }
 }
@@ -114,6 +123,7 @@ impl Default for Config {
             roster: RosterLimits::default(),
             offline_quota: 100,
             offline_quota_per_sender: 50,
+            max_offline_in_flight: 4096,
             output_buffer: 1024 * 1024,
             expose_version: true,
             limits: Limits::default(),

@@ -54,6 +54,13 @@ impl Offline {
 
 /// Keep `message` (from `sender`) for `user`, with a delay stamp.
 pub(crate) fn store(ctx: &mut Ctx, sender: SessionId, user: &BareJid, message: Element) {
+    if ctx.offline.stores.len() >= ctx.config.max_offline_in_flight {
+        if let Some(connection) = ctx.sessions.get(sender).map(|s| s.connection) {
+            ctx.out
+                .send_element(connection, &error_reply(&message, E::ResourceConstraint));
+        }
+        return;
+    }
     let mut stamped = message.clone();
     let domain = user.domain().as_str().to_owned();
     stamped.push_child(

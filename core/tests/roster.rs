@@ -220,3 +220,46 @@ fn a_roster_that_cannot_be_loaded_ends_the_session() {
         .contains("<internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"));
     assert!(b.server.sessions().is_empty());
 }
+
+#[test]
+fn roster_operations_past_the_per_user_queue_get_resource_constraint() {
+    let mut b = Bench::with_config(rookery_core::Config {
+        roster: rookery_core::config::RosterLimits {
+            max_queued_operations: 2,
+            ..Default::default()
+        },
+        ..plaintext()
+    });
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    b.send(
+        juliet,
+        "<iq type='get' id='load'><query xmlns='jabber:iq:roster'/></iq>",
+    );
+    b.take(juliet);
+    // Storage stalls: the first set is being written, two wait, the
+    // fourth is refused.
+    b.auto_storage = false;
+    for i in 0..4 {
+        b.send(
+            juliet,
+            &format!(
+                "<iq type='set' id='s{i}'><query xmlns='jabber:iq:roster'>\
+                 <item jid='c{i}@localhost'/></query></iq>"
+            ),
+        );
+    }
+    assert_eq!(
+        b.take(juliet),
+        "<iq type='error' id='s3' to='juliet@localhost/balcony'><error type='wait'>\
+         <resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+    );
+    b.auto_storage = true;
+    b.answer_storage();
+    let answers = b.take(juliet);
+    for i in 0..3 {
+        assert!(
+            answers.contains(&format!("<iq type='result' id='s{i}'")),
+            "{answers}"
+        );
+    }
+}

@@ -299,6 +299,30 @@ fn one_sender_fills_only_its_share_of_the_offline_quota() {
 }
 
 #[test]
+fn offline_stores_past_the_in_flight_bound_tell_the_sender_to_wait() {
+    let mut b = Bench::with_config(rookery_core::Config {
+        max_offline_in_flight: 1,
+        ..support::plaintext()
+    });
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    b.auto_storage = false;
+    b.send(romeo, &chat("juliet@localhost", "one"));
+    b.send(
+        romeo,
+        "<message to='juliet@localhost' type='chat' id='two'><body>two</body></message>",
+    );
+    assert_eq!(
+        b.take(romeo),
+        "<message type='error' id='two' to='romeo@localhost/orchard' from='juliet@localhost'>\
+         <error type='wait'><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+         </error></message>"
+    );
+    b.auto_storage = true;
+    b.answer_storage();
+    assert_eq!(b.offline["juliet@localhost"].len(), 1);
+}
+
+#[test]
 fn message_to_a_nonexistent_user_is_service_unavailable() {
     let mut b = Bench::new();
     let romeo = online(&mut b, "romeo", "orchard", 0);

@@ -52,6 +52,7 @@ struct RosterSection {
     max_groups: usize,
     max_pending_requests: usize,
     max_request_bytes: usize,
+    max_queued_operations: usize,
 }
 
 impl Default for RosterSection {
@@ -64,6 +65,7 @@ impl Default for RosterSection {
             max_groups: limits.max_groups,
             max_pending_requests: limits.max_pending_requests,
             max_request_bytes: limits.max_request_bytes,
+            max_queued_operations: limits.max_queued_operations,
         }
     }
 }
@@ -106,6 +108,7 @@ struct C2s {
 #[serde(default, deny_unknown_fields)]
 struct Storage {
     scram_iterations: u32,
+    max_offline_in_flight: usize,
 }
 
 impl Default for File {
@@ -167,6 +170,7 @@ impl Default for Storage {
     fn default() -> Self {
         Storage {
             scram_iterations: rookery_core::sasl::DEFAULT_ITERATIONS,
+            max_offline_in_flight: CoreConfig::default().max_offline_in_flight,
         }
     }
 }
@@ -268,6 +272,18 @@ fn check_ranges(file: &File) -> Result<()> {
         1 << 20,
     )?;
     within("offline_quota", file.offline_quota, 0, 1_000_000)?;
+    within(
+        "roster.max_queued_operations",
+        file.roster.max_queued_operations,
+        1,
+        1_000_000,
+    )?;
+    within(
+        "storage.max_offline_in_flight",
+        file.storage.max_offline_in_flight,
+        1,
+        10_000_000,
+    )?;
     within(
         "offline_quota_per_sender",
         file.offline_quota_per_sender,
@@ -403,9 +419,11 @@ impl Settings {
                 max_groups: file.roster.max_groups,
                 max_pending_requests: file.roster.max_pending_requests,
                 max_request_bytes: file.roster.max_request_bytes,
+                max_queued_operations: file.roster.max_queued_operations,
             },
             offline_quota: file.offline_quota,
             offline_quota_per_sender: file.offline_quota_per_sender,
+            max_offline_in_flight: file.storage.max_offline_in_flight,
             output_buffer: file.c2s.output_buffer,
             expose_version: file.expose_version,
             // Read from the data dir when the server starts

@@ -141,9 +141,36 @@ pub(crate) fn ensure_loaded(ctx: &mut Ctx, user: &BareJid) {
 pub(crate) fn submit(ctx: &mut Ctx, user: &BareJid, op: Op) {
     ensure_loaded(ctx, user);
     if let Some(slot) = ctx.rosters.slots.get_mut(user) {
+        // Each operation waits for the one before it to be durable; a
+        // client (or a crowd of senders) outpacing storage is told to
+        // wait rather than queue without bound. Presence broadcasts are
+        // never refused: every unavailable presence owed must go out.
+        let full = slot.queue.len() >= ctx.config.roster.max_queued_operations;
+        if full && !matches!(op, Op::Broadcast { .. }) {
+            refuse(ctx, op);
+            return;
+        }
         slot.queue.push_back(op);
     }
     drive(ctx, user);
+}
+
+/// An operation refused because the user's queue is full: requests get
+/// `<resource-constraint/>` (type wait); a contact's subscription stanza
+/// is dropped, as a server may.
+fn refuse(ctx: &mut Ctx, op: Op) {
+    match op {
+        Op::RosterIq { session, iq } => {
+            reply(ctx, session, error_reply(&iq, E::ResourceConstraint))
+        }
+        Op::OnBehalf { requester, iq } => {
+            reply(ctx, requester, error_reply(&iq, E::ResourceConstraint))
+        }
+        Op::Outbound {
+            session, stanza, ..
+        } => reply(ctx, session, error_reply(&stanza, E::ResourceConstraint)),
+        Op::Inbound { .. } | Op::Broadcast { .. } => {}
+    }
 }
 
 /// Storage answered a roster request.
