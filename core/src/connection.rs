@@ -588,23 +588,28 @@ impl Connection {
             }
             Step::LookUp(username) => {
                 let domain = self.domain.clone().unwrap_or_default();
-                let account = format!("{username}@{domain}");
-                let limits = &ctx.config.limits;
-                if !ctx
-                    .throttle
-                    .allows_account(self.peer, &account, limits, ctx.now)
-                {
-                    // Too many failures for this account from this
-                    // address lately; others from here are not affected.
-                    if let Kind::Unauthed { exchange, .. } = &mut self.kind {
-                        *exchange = None;
-                    }
+                if !self.may_try(&username, &domain, ctx) {
                     return self.sasl_failure(SaslFailure::TemporaryAuthFailure, ctx);
                 }
                 ctx.out.request(
                     self.id,
                     StorageRequest::LoadCredentials { username, domain },
                 );
+                Flow::Open
+            }
+            Step::Verify { username, password } => {
+                let domain = self.domain.clone().unwrap_or_default();
+                if !self.may_try(&username, &domain, ctx) {
+                    return self.sasl_failure(SaslFailure::TemporaryAuthFailure, ctx);
+                }
+                let request = StorageRequest::VerifyPlain {
+                    username,
+                    domain,
+                    password,
+                    secret: ctx.config.secret,
+                    iterations: ctx.config.scram_iterations,
+                };
+                ctx.out.request(self.id, request);
                 Flow::Open
             }
             Step::Success {
@@ -629,6 +634,23 @@ impl Connection {
             }
             Step::Refused(failure) => self.sasl_refusal(failure, ctx),
         }
+    }
+
+    /// Whether `username` may be tried from this address now: not after
+    /// too many failures for it from here lately (others from here are
+    /// not affected). If not, the exchange is over.
+    fn may_try(&mut self, username: &str, domain: &str, ctx: &mut Ctx) -> bool {
+        let account = format!("{username}@{domain}");
+        let limits = &ctx.config.limits;
+        let allowed = ctx
+            .throttle
+            .allows_account(self.peer, &account, limits, ctx.now);
+        if !allowed {
+            if let Kind::Unauthed { exchange, .. } = &mut self.kind {
+                *exchange = None;
+            }
+        }
+        allowed
     }
 
     /// A mechanism negotiation refused: no password was tried, so neither
@@ -706,15 +728,20 @@ impl Connection {
         let Some(current) = exchange.take() else {
             return Flow::Open;
         };
-        let found = match answer {
-            StorageAnswer::Credentials(c) => Ok(c),
-            _ => Err(()),
-        };
         let stand_in = sasl::StandIn {
             secret: &ctx.config.secret,
             iterations: ctx.config.scram_iterations,
         };
-        let (next, step) = (*current).credentials(found, stand_in, &mut self.entropy);
+        let (next, step) = match answer {
+            StorageAnswer::Credentials(c) => {
+                (*current).credentials(Ok(c), stand_in, &mut self.entropy)
+            }
+            StorageAnswer::PlainVerified(ok) => (*current).verified(Ok(ok)),
+            _ if matches!(*current, Exchange::PlainVerifying { .. }) => {
+                (*current).verified(Err(()))
+            }
+            _ => (*current).credentials(Err(()), stand_in, &mut self.entropy),
+        };
         if self.sasl_step(next, step, ctx) == Flow::Closed {
             return Flow::Closed;
         }

@@ -156,6 +156,19 @@ impl Harness {
                     StorageRequest::LoadCredentials { .. } => {
                         StorageAnswer::Credentials(Some(credentials().clone()))
                     }
+                    StorageRequest::VerifyPlain {
+                        username,
+                        password,
+                        secret,
+                        iterations,
+                        ..
+                    } => StorageAnswer::PlainVerified(crate::sasl::verify_plain(
+                        Some(credentials()),
+                        &username,
+                        &password,
+                        &secret,
+                        iterations,
+                    )),
                     StorageRequest::LoadRoster { .. } => {
                         StorageAnswer::Roster(Some(Default::default()))
                     }

@@ -16,6 +16,18 @@ pub struct RequestId(pub u64);
 pub enum StorageRequest {
     /// The SCRAM credentials of `username@domain`.
     LoadCredentials { username: String, domain: String },
+    /// Check a PLAIN password for `username@domain` with
+    /// [`crate::sasl::verify_plain`] (given `secret` and `iterations` for
+    /// the stand-in of a missing user); answered with
+    /// [`StorageAnswer::PlainVerified`]. PBKDF2 takes milliseconds: it
+    /// runs with storage, not on the thread serving connections.
+    VerifyPlain {
+        username: String,
+        domain: String,
+        password: crate::sasl::Password,
+        secret: [u8; 32],
+        iterations: u32,
+    },
     /// A user's roster, pending requests and roster version.
     LoadRoster { user: BareJid },
     /// Apply `changes` atomically and set the roster version; answer only
@@ -69,6 +81,8 @@ pub enum StoreOutcome {
 pub enum StorageAnswer {
     /// `None` when the account does not exist.
     Credentials(Option<StoredCredentials>),
+    /// The account exists and the password is right.
+    PlainVerified(bool),
     /// `None` when the account does not exist.
     Roster(Option<Roster>),
     /// A write is durable.
@@ -82,4 +96,18 @@ pub enum StorageAnswer {
     },
     /// The backend failed; the reason is for logs.
     Failed(String),
+}
+
+impl StorageRequest {
+    /// Whether the request only reads, so that it may run beside writes
+    /// (logins must not wait behind a backlog of them). Offline pages are
+    /// read in order with the stores before them, so they count as writes.
+    pub fn is_login_read(&self) -> bool {
+        matches!(
+            self,
+            StorageRequest::LoadCredentials { .. }
+                | StorageRequest::VerifyPlain { .. }
+                | StorageRequest::LoadRoster { .. }
+        )
+    }
 }

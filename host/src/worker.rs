@@ -1,9 +1,9 @@
-//! Runs storage queries on a thread of their own, so that neither server's
-//! event loop ever waits on the disk.
+//! Runs storage queries on threads of their own, so that neither server's
+//! event loop ever waits on the disk, and logins never wait behind writes.
 
 use crate::storage::Storage;
 use rookery_core::{RequestId, StorageAnswer, StorageRequest};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 /// Run one query. A backend that panics is not silent and leaves no one
 /// waiting: the panic is logged, the query answered as failed (a login
@@ -24,36 +24,36 @@ fn execute(storage: &mut dyn Storage, query: &StorageRequest) -> StorageAnswer {
     }
 }
 
-pub struct StorageWorker {
+/// One storage thread: its queue and its handle.
+struct Lane {
     /// `None` once told to finish.
     queries: Option<mpsc::Sender<(RequestId, StorageRequest)>>,
     thread: std::thread::JoinHandle<()>,
 }
 
-impl StorageWorker {
-    /// Start the worker; `deliver` is called on the worker thread with each
-    /// answer, and must hand it to the server's event loop.
-    pub fn spawn(
+impl Lane {
+    fn spawn(
+        name: &str,
         mut storage: Box<dyn Storage>,
-        deliver: impl Fn(RequestId, StorageAnswer) + Send + 'static,
-    ) -> std::io::Result<StorageWorker> {
+        deliver: Arc<dyn Fn(RequestId, StorageAnswer) + Send + Sync>,
+    ) -> std::io::Result<Lane> {
         let (queries, incoming) = mpsc::channel::<(RequestId, StorageRequest)>();
         let thread = std::thread::Builder::new()
-            .name("storage".into())
+            .name(name.into())
             .spawn(move || {
                 for (request, query) in incoming {
                     deliver(request, execute(&mut *storage, &query));
                 }
             })?;
-        Ok(StorageWorker {
+        Ok(Lane {
             queries: Some(queries),
             thread,
         })
     }
 
-    pub fn submit(&self, request: RequestId, query: StorageRequest) {
-        // The worker thread only ends when this sender is dropped, so the
-        // send cannot fail while the worker is not finishing.
+    fn submit(&self, request: RequestId, query: StorageRequest) {
+        // The thread only ends when this sender is dropped, so the send
+        // cannot fail while the lane is not finishing.
         match &self.queries {
             Some(queries) => {
                 let _ = queries.send((request, query));
@@ -61,16 +61,56 @@ impl StorageWorker {
             None => crate::log!("storage is closed for shutdown; a query was dropped"),
         }
     }
+}
+
+/// Storage on two threads of their own, so that neither server's event
+/// loop ever waits on the disk: one for what a login reads (credentials,
+/// PLAIN's PBKDF2, the roster), one for everything else in order. SQLite
+/// in WAL mode lets the reader run beside the writer, so a backlog of
+/// offline stores never delays a login.
+///
+/// How many queries wait here is bounded by the core, which caps what it
+/// has in flight (`max_offline_in_flight`, `max_queued_operations`, one
+/// login exchange per connection).
+pub struct StorageWorker {
+    reader: Lane,
+    writer: Lane,
+}
+
+impl StorageWorker {
+    /// Start the threads, each with its own handle on the store;
+    /// `deliver` is called on them with each answer, and must hand it to
+    /// the server's event loop.
+    pub fn spawn(
+        reader: Box<dyn Storage>,
+        writer: Box<dyn Storage>,
+        deliver: impl Fn(RequestId, StorageAnswer) + Send + Sync + 'static,
+    ) -> std::io::Result<StorageWorker> {
+        let deliver: Arc<dyn Fn(RequestId, StorageAnswer) + Send + Sync> = Arc::new(deliver);
+        Ok(StorageWorker {
+            reader: Lane::spawn("storage-read", reader, deliver.clone())?,
+            writer: Lane::spawn("storage-write", writer, deliver)?,
+        })
+    }
+
+    pub fn submit(&self, request: RequestId, query: StorageRequest) {
+        if query.is_login_read() {
+            self.reader.submit(request, query);
+        } else {
+            self.writer.submit(request, query);
+        }
+    }
 
     /// Run what is queued, then stop: see [`StorageWorker::finished`].
     pub fn finish(&mut self) {
-        self.queries = None;
+        self.reader.queries = None;
+        self.writer.queries = None;
     }
 
     /// Every query submitted before [`StorageWorker::finish`] has run and
     /// been answered.
     pub fn finished(&self) -> bool {
-        self.thread.is_finished()
+        self.reader.thread.is_finished() && self.writer.thread.is_finished()
     }
 }
 
@@ -98,12 +138,70 @@ mod tests {
         }
     }
 
+    /// A backend whose writes wait until told to go on.
+    struct Stalled(std::sync::Mutex<mpsc::Receiver<()>>);
+
+    impl Storage for Stalled {
+        fn execute(&mut self, query: &StorageRequest) -> StorageAnswer {
+            if !query.is_login_read() {
+                let _ = self.0.lock().unwrap().recv();
+            }
+            StorageAnswer::Credentials(None)
+        }
+        fn create_account(&mut self, _: &Account, _: &StoredCredentials) -> anyhow::Result<()> {
+            Ok(())
+        }
+        fn set_credentials(&mut self, _: &Account, _: &StoredCredentials) -> anyhow::Result<()> {
+            Ok(())
+        }
+        fn delete_account(&mut self, _: &Account) -> anyhow::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_login_read_is_answered_while_writes_are_stuck() {
+        let (go, wait) = mpsc::channel();
+        let (_, never) = mpsc::channel();
+        let (tx, rx) = mpsc::channel();
+        let tx = std::sync::Mutex::new(tx);
+        let worker = StorageWorker::spawn(
+            Box::new(Stalled(std::sync::Mutex::new(never))),
+            Box::new(Stalled(std::sync::Mutex::new(wait))),
+            move |request, _| {
+                let _ = tx.lock().unwrap().send(request);
+            },
+        )
+        .unwrap();
+        let user: jid::BareJid = "juliet@localhost".parse().unwrap();
+        worker.submit(
+            RequestId(1),
+            StorageRequest::DeleteOffline { user, up_to: 1 },
+        );
+        worker.submit(
+            RequestId(2),
+            StorageRequest::LoadCredentials {
+                username: "juliet".into(),
+                domain: "localhost".into(),
+            },
+        );
+        let first = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+        assert_eq!(first, RequestId(2), "the login read went first");
+        go.send(()).unwrap();
+        assert_eq!(rx.recv().unwrap(), RequestId(1));
+    }
+
     #[test]
     fn a_panicking_backend_answers_every_query_as_failed() {
         let (tx, rx) = mpsc::channel();
-        let worker = StorageWorker::spawn(Box::new(Broken), move |request, answer| {
-            let _ = tx.send((request, answer));
-        })
+        let tx = std::sync::Mutex::new(tx);
+        let worker = StorageWorker::spawn(
+            Box::new(Broken),
+            Box::new(Broken),
+            move |request, answer| {
+                let _ = tx.lock().unwrap().send((request, answer));
+            },
+        )
         .unwrap();
         for id in [1, 2] {
             worker.submit(

@@ -127,12 +127,17 @@ async fn run(settings: Settings) -> Result<()> {
     };
     let tls = tls::Tls::load(settings.tls.clone())?;
     tls::reload_on_sighup(tls.tls.clone())?;
-    let storage = SqliteStorage::open(&settings.data_dir)?;
+    let reader = SqliteStorage::open(&settings.data_dir)?;
+    let writer = SqliteStorage::open(&settings.data_dir)?;
     let (events, inbox) = channel::bounded::<Event<(OutputBudget, Conn)>>(EVENT_QUEUE);
     let answers = events.clone();
-    let worker = StorageWorker::spawn(Box::new(storage), move |request, answer| {
-        let _ = answers.send_blocking(Event::Storage(request, answer));
-    })?;
+    let worker = StorageWorker::spawn(
+        Box::new(reader),
+        Box::new(writer),
+        move |request, answer| {
+            let _ = answers.send_blocking(Event::Storage(request, answer));
+        },
+    )?;
     let driver = Driver::new(
         Server::new(settings.server_config()?),
         Connections::default(),

@@ -18,7 +18,6 @@ use crate::ns;
 use crate::xml::Element;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use plain::PlainMessage;
 use scram::{ClientFirst, ScramServer};
 
 /// SASL failure conditions (RFC 6120 section 6.5).
@@ -131,6 +130,12 @@ pub(crate) enum Step {
     Challenge(Vec<u8>),
     /// Fetch this user's credentials and call [`Exchange::credentials`].
     LookUp(String),
+    /// Have storage check this PLAIN password off the serving thread
+    /// ([`verify_plain`]) and call [`Exchange::verified`].
+    Verify {
+        username: String,
+        password: Password,
+    },
     /// Authenticated as this (nodeprepped) user; send `<success>`.
     Success {
         username: String,
@@ -147,6 +152,38 @@ pub(crate) enum Step {
     Refused(SaslFailure),
 }
 
+/// A password on its way to be checked; never shown in debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
+/// Check a PLAIN password against `found` credentials, or against
+/// stand-ins derived from `secret` when the user does not exist, so that
+/// both take the same time (PBKDF2, `iterations` rounds): true only for an
+/// existing user with this password. Runs wherever storage runs, never on
+/// the thread serving connections.
+pub fn verify_plain(
+    found: Option<&StoredCredentials>,
+    username: &str,
+    password: &Password,
+    secret: &[u8; 32],
+    iterations: u32,
+) -> bool {
+    match found {
+        Some(credentials) => credentials.verify_password(&password.0),
+        None => {
+            let _ = StoredCredentials::stand_in(secret, username, iterations)
+                .verify_password(&password.0);
+            false
+        }
+    }
+}
+
 /// Where stand-in credentials for users that do not exist come from (see
 /// [`StoredCredentials::stand_in`]).
 #[derive(Clone, Copy, Debug)]
@@ -160,10 +197,8 @@ pub(crate) struct StandIn<'a> {
 pub(crate) enum Exchange {
     /// PLAIN was chosen without an initial response; waiting for it.
     PlainAwaitingResponse,
-    PlainLookingUp {
-        message: PlainMessage,
-        username: String,
-    },
+    /// Storage checks the password.
+    PlainVerifying { username: String },
     ScramAwaitingFirst {
         hash: ScramHash,
         binding: ExpectedBinding,
@@ -259,7 +294,7 @@ impl Exchange {
             },
             // A response while we look up credentials: the client did not
             // wait for a challenge.
-            Exchange::PlainLookingUp { .. } | Exchange::ScramLookingUp { .. } => {
+            Exchange::PlainVerifying { .. } | Exchange::ScramLookingUp { .. } => {
                 (None, Step::Failure(SaslFailure::MalformedRequest))
             }
         }
@@ -276,11 +311,7 @@ impl Exchange {
     ) -> Next {
         let (credentials, exists) = match (found, &self) {
             (Ok(Some(c)), _) => (c, true),
-            (
-                Ok(None),
-                Exchange::PlainLookingUp { username, .. }
-                | Exchange::ScramLookingUp { username, .. },
-            ) => (
+            (Ok(None), Exchange::ScramLookingUp { username, .. }) => (
                 StoredCredentials::stand_in(stand_in.secret, username, stand_in.iterations),
                 false,
             ),
@@ -288,19 +319,6 @@ impl Exchange {
             (Err(()), _) => return (None, Step::Failure(SaslFailure::TemporaryAuthFailure)),
         };
         match self {
-            Exchange::PlainLookingUp { message, username } => {
-                if credentials.verify_password(&message.password) && exists {
-                    (
-                        None,
-                        Step::Success {
-                            username,
-                            additional: None,
-                        },
-                    )
-                } else {
-                    (None, Step::Denied(username))
-                }
-            }
             Exchange::ScramLookingUp {
                 hash,
                 first,
@@ -321,10 +339,28 @@ impl Exchange {
         }
     }
 
+    /// Storage checked a PLAIN password: `Err` if it could not.
+    pub fn verified(self, outcome: Result<bool, ()>) -> Next {
+        let Exchange::PlainVerifying { username } = self else {
+            return (Some(self), Step::Failure(SaslFailure::MalformedRequest));
+        };
+        match outcome {
+            Ok(true) => (
+                None,
+                Step::Success {
+                    username,
+                    additional: None,
+                },
+            ),
+            Ok(false) => (None, Step::Denied(username)),
+            Err(()) => (None, Step::Failure(SaslFailure::TemporaryAuthFailure)),
+        }
+    }
+
     pub fn is_looking_up(&self) -> bool {
         matches!(
             self,
-            Exchange::PlainLookingUp { .. } | Exchange::ScramLookingUp { .. }
+            Exchange::PlainVerifying { .. } | Exchange::ScramLookingUp { .. }
         )
     }
 }
@@ -337,11 +373,13 @@ fn plain_message(data: &[u8], domain: &str) -> Next {
     });
     match outcome {
         Ok((message, username)) => (
-            Some(Exchange::PlainLookingUp {
-                message,
+            Some(Exchange::PlainVerifying {
                 username: username.clone(),
             }),
-            Step::LookUp(username),
+            Step::Verify {
+                username,
+                password: Password(message.password),
+            },
         ),
         Err(f) => (None, Step::Failure(f)),
     }
@@ -465,7 +503,7 @@ mod tests {
             "localhost",
             &Offer::default(),
         );
-        assert_eq!(step, Step::LookUp("juliet".into()));
+        assert_eq!(step, verify("juliet", "pw"));
     }
 
     #[test]
@@ -476,7 +514,22 @@ mod tests {
             "localhost",
             &Offer::default(),
         );
-        assert_eq!(step, Step::LookUp("juliet".into()));
+        assert_eq!(step, verify("juliet", "pw"));
+    }
+
+    fn verify(username: &str, password: &str) -> Step {
+        Step::Verify {
+            username: username.into(),
+            password: Password(password.into()),
+        }
+    }
+
+    #[test]
+    fn passwords_do_not_show_in_debug_output() {
+        assert_eq!(
+            format!("{:?}", verify("juliet", "r0m30")),
+            "Verify { username: \"juliet\", password: Password(..) }"
+        );
     }
 
     #[test]

@@ -208,6 +208,19 @@ impl Bench {
             StorageRequest::LoadCredentials { username, .. } => {
                 StorageAnswer::Credentials(self.accounts.get(username).cloned())
             }
+            StorageRequest::VerifyPlain {
+                username,
+                password,
+                secret,
+                iterations,
+                ..
+            } => StorageAnswer::PlainVerified(rookery_core::sasl::verify_plain(
+                self.accounts.get(username),
+                username,
+                password,
+                secret,
+                *iterations,
+            )),
             StorageRequest::LoadRoster { user } => {
                 let name = user
                     .node()

@@ -216,6 +216,21 @@ impl Storage for SqliteStorage {
             StorageRequest::LoadCredentials { username, domain } => self
                 .load_credentials(username, domain)
                 .map(StorageAnswer::Credentials),
+            StorageRequest::VerifyPlain {
+                username,
+                domain,
+                password,
+                secret,
+                iterations,
+            } => self.load_credentials(username, domain).map(|found| {
+                StorageAnswer::PlainVerified(rookery_core::sasl::verify_plain(
+                    found.as_ref(),
+                    username,
+                    password,
+                    secret,
+                    *iterations,
+                ))
+            }),
             StorageRequest::LoadRoster { user } => {
                 self.load_roster(user).map(StorageAnswer::Roster)
             }
