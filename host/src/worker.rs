@@ -9,9 +9,12 @@ use std::sync::{mpsc, Arc};
 /// waiting: the panic is logged, the query answered as failed (a login
 /// gets `<temporary-auth-failure/>`, a roster set an error), and the
 /// worker goes on with the next.
-fn execute(storage: &mut dyn Storage, query: &StorageRequest) -> StorageAnswer {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| storage.execute(query))) {
-        Ok(answer) => answer,
+fn execute_all(storage: &mut dyn Storage, queries: &[StorageRequest]) -> Vec<StorageAnswer> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        storage.execute_all(queries)
+    })) {
+        Ok(answers) if answers.len() == queries.len() => answers,
+        Ok(_) => vec![StorageAnswer::Failed("storage lost answers".into()); queries.len()],
         Err(panic) => {
             let why = panic
                 .downcast_ref::<&str>()
@@ -19,10 +22,14 @@ fn execute(storage: &mut dyn Storage, query: &StorageRequest) -> StorageAnswer {
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             crate::log!("storage panicked on a query ({why}); answered as failed");
-            StorageAnswer::Failed(format!("storage panicked: {why}"))
+            storage.after_panic();
+            vec![StorageAnswer::Failed(format!("storage panicked: {why}")); queries.len()]
         }
     }
 }
+
+/// Most queries in one group commit.
+const GROUP_COMMIT: usize = 64;
 
 /// One storage thread: its queue and its handle.
 struct Lane {
@@ -32,8 +39,10 @@ struct Lane {
 }
 
 impl Lane {
+    /// A lane running up to `group` queries per commit.
     fn spawn(
         name: &str,
+        group: usize,
         mut storage: Box<dyn Storage>,
         deliver: Arc<dyn Fn(RequestId, StorageAnswer) + Send + Sync>,
     ) -> std::io::Result<Lane> {
@@ -41,8 +50,20 @@ impl Lane {
         let thread = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
-                for (request, query) in incoming {
-                    deliver(request, execute(&mut *storage, &query));
+                while let Ok(first) = incoming.recv() {
+                    // What queued up meanwhile goes in the same commit.
+                    let mut batch = vec![first];
+                    while batch.len() < group {
+                        match incoming.try_recv() {
+                            Ok(next) => batch.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    let (requests, queries): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                    let answers = execute_all(&mut *storage, &queries);
+                    for (request, answer) in requests.into_iter().zip(answers) {
+                        deliver(request, answer);
+                    }
                 }
             })?;
         Ok(Lane {
@@ -88,8 +109,9 @@ impl StorageWorker {
     ) -> std::io::Result<StorageWorker> {
         let deliver: Arc<dyn Fn(RequestId, StorageAnswer) + Send + Sync> = Arc::new(deliver);
         Ok(StorageWorker {
-            reader: Lane::spawn("storage-read", reader, deliver.clone())?,
-            writer: Lane::spawn("storage-write", writer, deliver)?,
+            // Reads run one by one, each in its own read transaction.
+            reader: Lane::spawn("storage-read", 1, reader, deliver.clone())?,
+            writer: Lane::spawn("storage-write", GROUP_COMMIT, writer, deliver)?,
         })
     }
 

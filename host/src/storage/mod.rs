@@ -41,6 +41,14 @@ impl Account {
 /// administration for the command line.
 pub trait Storage: Send {
     fn execute(&mut self, query: &StorageRequest) -> StorageAnswer;
+    /// Run queries in order, durable together (one commit for a burst of
+    /// writes); the answers in the same order. Each query fails or
+    /// succeeds on its own.
+    fn execute_all(&mut self, queries: &[StorageRequest]) -> Vec<StorageAnswer> {
+        queries.iter().map(|q| self.execute(q)).collect()
+    }
+    /// A query panicked: undo whatever it left half done.
+    fn after_panic(&mut self) {}
     /// Create an account; fails if it exists.
     fn create_account(&mut self, account: &Account, credentials: &StoredCredentials) -> Result<()>;
     /// Replace an account's credentials; fails if it does not exist.
@@ -211,6 +219,34 @@ const INSERT: &str =
      sha256_stored_key, sha256_server_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
 impl Storage for SqliteStorage {
+    /// Group commit: with `synchronous=FULL` every commit waits for the
+    /// disk, so a burst of offline stores shares one; each query runs in
+    /// a savepoint of its own inside it.
+    fn execute_all(&mut self, queries: &[StorageRequest]) -> Vec<StorageAnswer> {
+        // Login reads open read transactions of their own.
+        if queries.len() < 2 || queries.iter().any(StorageRequest::is_login_read) {
+            return queries.iter().map(|q| self.execute(q)).collect();
+        }
+        if let Err(e) = self.db.execute_batch("BEGIN IMMEDIATE") {
+            let failed = StorageAnswer::Failed(e.to_string());
+            return vec![failed; queries.len()];
+        }
+        let answers: Vec<_> = queries.iter().map(|q| self.execute(q)).collect();
+        match self.db.execute_batch("COMMIT") {
+            Ok(()) => answers,
+            Err(e) => {
+                let _ = self.db.execute_batch("ROLLBACK");
+                vec![StorageAnswer::Failed(e.to_string()); queries.len()]
+            }
+        }
+    }
+
+    fn after_panic(&mut self) {
+        if !self.db.is_autocommit() {
+            let _ = self.db.execute_batch("ROLLBACK");
+        }
+    }
+
     fn execute(&mut self, query: &StorageRequest) -> StorageAnswer {
         let answer = match query {
             StorageRequest::LoadCredentials { username, domain } => self
@@ -357,6 +393,42 @@ mod tests {
         for file in ["rookery.sqlite", "rookery.sqlite-wal", "rookery.sqlite-shm"] {
             assert_eq!(mode(file), 0o600, "{file}");
         }
+    }
+
+    #[test]
+    fn a_group_commit_keeps_every_store_and_answers_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStorage::open(dir.path()).unwrap();
+        s.create_account(&Account::parse("juliet@localhost").unwrap(), &creds("pw"))
+            .unwrap();
+        let store = |user: &str| StorageRequest::StoreOffline {
+            user: user.parse().unwrap(),
+            sender: "romeo@localhost".parse().unwrap(),
+            stanza: "<message/>".into(),
+            quota: 10,
+            sender_quota: 10,
+        };
+        let answers = s.execute_all(&[
+            store("juliet@localhost"),
+            store("ghost@localhost"),
+            store("juliet@localhost"),
+        ]);
+        assert_eq!(
+            answers,
+            [
+                StorageAnswer::Stored(rookery_core::StoreOutcome::Stored),
+                StorageAnswer::Stored(rookery_core::StoreOutcome::NoSuchUser),
+                StorageAnswer::Stored(rookery_core::StoreOutcome::Stored),
+            ]
+        );
+        drop(s);
+        let mut s = SqliteStorage::open(dir.path()).unwrap();
+        let page = s.execute(&StorageRequest::LoadOffline {
+            user: "juliet@localhost".parse().unwrap(),
+            after: 0,
+            max_bytes: 1000,
+        });
+        assert!(matches!(page, StorageAnswer::Offline { messages, .. } if messages.len() == 2));
     }
 
     #[test]

@@ -51,7 +51,8 @@ impl SqliteStorage {
         (quota, sender_quota): (usize, usize),
     ) -> rusqlite::Result<StoreOutcome> {
         let (domain, username) = parts(user);
-        let tx = self.db.transaction()?;
+        // A savepoint: its own transaction, or a part of a group commit.
+        let tx = self.db.savepoint()?;
         let exists = super::account_exists(&tx, domain, username)?;
         if !exists {
             return Ok(StoreOutcome::NoSuchUser);

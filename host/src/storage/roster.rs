@@ -132,7 +132,8 @@ impl SqliteStorage {
         version: u64,
     ) -> rusqlite::Result<()> {
         let (domain, username) = parts(user);
-        let tx = self.db.transaction()?;
+        // A savepoint: its own transaction, or a part of a group commit.
+        let tx = self.db.savepoint()?;
         for change in changes {
             match change {
                 RosterChange::Upsert(item) => {
