@@ -110,12 +110,18 @@ impl Harness {
             let mut queries = Vec::new();
             let mut handshakes = Vec::new();
             let mut written = Vec::new();
+            let mut sockets_closed = Vec::new();
             while let Some(output) = self.server.poll_output() {
                 match output {
                     Output::Transmit { connection, .. } => {
                         assert!(!self.closed.contains(&connection), "write after close");
                     }
                     Output::Close { connection } => {
+                        self.closed.insert(connection);
+                        // The shim flushes, closes the socket, reports it.
+                        sockets_closed.push(connection);
+                    }
+                    Output::Abort { connection } => {
                         self.closed.insert(connection);
                     }
                     Output::Storage { request, query } => queries.push((request, query)),
@@ -131,7 +137,10 @@ impl Harness {
                 }
             }
             // Every write completes at once.
-            let wrote = !written.is_empty();
+            let wrote = !written.is_empty() || !sockets_closed.is_empty();
+            for connection in sockets_closed {
+                self.server.handle_peer_closed(connection, self.now);
+            }
             for (connection, token) in written {
                 self.server.handle_written(connection, token, self.now);
             }

@@ -47,6 +47,10 @@ pub struct Limits {
     /// Time a TLS handshake (STARTTLS or direct TLS) may take; a client
     /// that stalls mid-handshake is then disconnected.
     pub tls_handshake_timeout: Duration,
+    /// Time a closed connection may take to drain what was queued before
+    /// its close; then it is cut. Until its socket is closed it counts
+    /// against the connection limits.
+    pub close_drain_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -72,6 +76,7 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(30),
             stanza_timeout: Duration::from_secs(60),
             tls_handshake_timeout: Duration::from_secs(30),
+            close_drain_timeout: Duration::from_secs(10),
         }
     }
 }

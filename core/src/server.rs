@@ -33,8 +33,15 @@ pub enum Output {
         data: Vec<u8>,
     },
     /// Flush what was transmitted, then close the connection. The core has
-    /// already forgotten it.
+    /// forgotten its stream, but counts it against the connection limits
+    /// until the shim reports the socket closed
+    /// ([`Server::handle_peer_closed`]), or until `close_drain_timeout`
+    /// passes: then [`Output::Abort`].
     Close { connection: ConnectionId },
+    /// Cut the connection at once, dropping what is still queued: a
+    /// closed connection did not drain within `close_drain_timeout` (its
+    /// client reads too slowly, or not at all).
+    Abort { connection: ConnectionId },
     /// Flush what was transmitted (`<proceed/>`), then run a TLS server
     /// handshake on the connection and report it with
     /// [`Server::handle_tls_established`] (or [`Server::handle_peer_closed`]
@@ -91,6 +98,10 @@ pub struct Server {
     clock: WallClock,
     /// The server is stopping: new connections are refused.
     shutting_down: bool,
+    /// Connections closed by the core whose sockets the shim has not yet
+    /// reported closed: their address and when they are cut.
+    closing: HashMap<ConnectionId, (IpAddr, bool, Instant)>,
+    closing_timers: BTreeSet<(Instant, ConnectionId)>,
 }
 
 impl Server {
@@ -107,6 +118,8 @@ impl Server {
             timers: BTreeSet::new(),
             clock: WallClock::default(),
             shutting_down: false,
+            closing: HashMap::new(),
+            closing_timers: BTreeSet::new(),
         }
     }
 
@@ -176,7 +189,7 @@ impl Server {
             return;
         }
         let limits = &self.config.limits;
-        let open = self.connections.len();
+        let open = self.connections.len() + self.closing.len();
         let admitted = match self.shutting_down {
             true => Err("shutting down"),
             false => self.admission.admit(peer, open, limits, now),
@@ -277,10 +290,25 @@ impl Server {
     /// The client closed the TCP connection or it broke.
     pub fn handle_peer_closed(&mut self, connection: ConnectionId, now: Instant) {
         self.with_connection(connection, now, |c, ctx| c.handle_peer_closed(ctx));
+        // Its socket is gone: it no longer counts.
+        if let Some((peer, authenticated, deadline)) = self.closing.remove(&connection) {
+            self.closing_timers.remove(&(deadline, connection));
+            self.admission.closed(peer, authenticated);
+        }
     }
 
     /// Time has passed; call at (or after) [`Server::poll_timeout`].
     pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&(deadline, connection)) = self.closing_timers.first() {
+            if deadline > now {
+                break;
+            }
+            self.closing_timers.pop_first();
+            if let Some((peer, authenticated, _)) = self.closing.remove(&connection) {
+                self.admission.closed(peer, authenticated);
+                self.out.outputs.push_back(Output::Abort { connection });
+            }
+        }
         while let Some(&(deadline, connection)) = self.timers.first() {
             if deadline > now {
                 break;
@@ -329,7 +357,9 @@ impl Server {
 
     /// When [`Server::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.first().map(|(deadline, _)| *deadline)
+        let streams = self.timers.first().map(|(deadline, _)| *deadline);
+        let closing = self.closing_timers.first().map(|(deadline, _)| *deadline);
+        streams.into_iter().chain(closing).min()
     }
 
     pub fn sessions(&self) -> &SessionManager {
@@ -423,7 +453,12 @@ impl Server {
             // Answers to its storage queries must not reach anyone else.
             self.out.lookups.retain(|_, c| *c != id);
             self.out.congested.remove(&id);
-            self.admission.closed(conn.peer(), conn.is_authenticated());
+            // Counted until its socket is closed, which takes at most
+            // `close_drain_timeout`.
+            let cut = now + self.config.limits.close_drain_timeout;
+            self.closing
+                .insert(id, (conn.peer(), conn.is_authenticated(), cut));
+            self.closing_timers.insert((cut, id));
             if let Some(session) = conn.session() {
                 let mut ctx = ctx!(self, now);
                 presence::session_ended(&mut ctx, session);

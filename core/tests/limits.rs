@@ -112,6 +112,25 @@ fn connections_not_logged_in_are_bounded_per_address() {
 }
 
 #[test]
+fn a_closed_connection_counts_until_its_socket_closes_and_is_cut_after_the_drain_timeout() {
+    let mut b = with_limits(Limits {
+        max_connections_per_address: 1,
+        ..Limits::default()
+    });
+    // Its client reads nothing, so its socket cannot be flushed and closed.
+    b.auto_socket_close = false;
+    let stalled = accept_from(&mut b, 1, "192.0.2.1");
+    b.send(stalled, "not xml");
+    assert!(b.is_closed(stalled));
+    let refused_meanwhile = accept_from(&mut b, 2, "192.0.2.1");
+    assert!(refused(&mut b, refused_meanwhile, "too many connections"));
+    b.advance(Limits::default().close_drain_timeout);
+    assert_eq!(b.aborted, [stalled]);
+    let later = accept_from(&mut b, 3, "192.0.2.1");
+    assert!(!b.is_closed(later));
+}
+
+#[test]
 fn new_connections_per_address_are_rate_limited() {
     let mut b = with_limits(Limits {
         connection_rate_per_address: 1,

@@ -153,8 +153,10 @@ impl Model {
                     self.seen.retain(|(c, _), _| c != connection);
                     self.forgotten.retain(|(c, _)| c != connection);
                 }
-                Output::Storage { .. } | Output::StartTls { .. } | Output::NotifyWritten { .. } => {
-                }
+                Output::Storage { .. }
+                | Output::StartTls { .. }
+                | Output::NotifyWritten { .. }
+                | Output::Abort { .. } => {}
             }
         }
         self.read = b.log.len();

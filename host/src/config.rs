@@ -102,6 +102,7 @@ struct C2s {
     auth_failure_window_secs: u64,
     header_timeout_secs: u64,
     stanza_timeout_secs: u64,
+    close_drain_timeout_secs: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,6 +163,7 @@ impl Default for C2s {
             auth_failure_window_secs: core.limits.auth_failure_window.as_secs(),
             header_timeout_secs: core.limits.header_timeout.as_secs(),
             stanza_timeout_secs: core.limits.stanza_timeout.as_secs(),
+            close_drain_timeout_secs: core.limits.close_drain_timeout.as_secs(),
         }
     }
 }
@@ -214,6 +216,7 @@ fn check_ranges(file: &File) -> Result<()> {
         ("c2s.auth_failure_window_secs", c.auth_failure_window_secs),
         ("c2s.header_timeout_secs", c.header_timeout_secs),
         ("c2s.stanza_timeout_secs", c.stanza_timeout_secs),
+        ("c2s.close_drain_timeout_secs", c.close_drain_timeout_secs),
     ] {
         within(key, secs, 1, 7 * DAY)?;
     }
@@ -401,6 +404,7 @@ impl Settings {
                 header_timeout: Duration::from_secs(file.c2s.header_timeout_secs),
                 stanza_timeout: Duration::from_secs(file.c2s.stanza_timeout_secs),
                 tls_handshake_timeout: Duration::from_secs(file.c2s.tls_handshake_timeout_secs),
+                close_drain_timeout: Duration::from_secs(file.c2s.close_drain_timeout_secs),
             },
             encryption: if file.c2s.require_encryption {
                 rookery_core::Encryption::Required

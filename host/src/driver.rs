@@ -61,8 +61,11 @@ pub trait Transport {
     fn transmit_final(&mut self, id: ConnectionId, data: Vec<u8>);
     /// Flush what is queued, then close.
     fn close(&mut self, id: ConnectionId);
-    /// Close at once, dropping what is queued.
+    /// Close at once, dropping what is queued (also a connection being
+    /// closed whose queue has not drained).
     fn abort(&mut self, id: ConnectionId);
+    /// The connection's socket is closed: forget it.
+    fn forget(&mut self, id: ConnectionId);
     /// The core consumed one read of this connection.
     fn input_consumed(&mut self, id: ConnectionId, verdict: Verdict);
     /// Flush what is queued, then hand the socket to the TLS handshake.
@@ -156,6 +159,9 @@ impl ReadCredit {
 /// byte budget (the slow-reader policy) and the shim's handle.
 pub struct Connections<H> {
     table: std::collections::HashMap<ConnectionId, (OutputBudget, H)>,
+    /// Connections told to close whose sockets are not closed yet: cut
+    /// if the core says their drain took too long.
+    closing: std::collections::HashMap<ConnectionId, H>,
     /// Connections mid-handshake: no writer runs, so closing one means
     /// cutting its socket.
     handshaking: std::collections::HashSet<ConnectionId>,
@@ -165,6 +171,7 @@ impl<H> Default for Connections<H> {
     fn default() -> Self {
         Connections {
             table: Default::default(),
+            closing: Default::default(),
             handshaking: Default::default(),
         }
     }
@@ -197,7 +204,9 @@ impl<H: ConnectionHandle> Transport for Connections<H> {
             return self.abort(id);
         }
         if let Some((_, handle)) = self.table.remove(&id) {
-            if !handle.queue(Outgoing::Close) {
+            if handle.queue(Outgoing::Close) {
+                self.closing.insert(id, handle);
+            } else {
                 handle.shutdown();
             }
         }
@@ -208,6 +217,13 @@ impl<H: ConnectionHandle> Transport for Connections<H> {
         if let Some((_, handle)) = self.table.remove(&id) {
             handle.shutdown();
         }
+        if let Some(handle) = self.closing.remove(&id) {
+            handle.shutdown();
+        }
+    }
+
+    fn forget(&mut self, id: ConnectionId) {
+        self.closing.remove(&id);
     }
 
     fn input_consumed(&mut self, id: ConnectionId, verdict: Verdict) {
@@ -292,7 +308,10 @@ impl<T: Transport> Driver<T> {
                 self.transport.tls_established(id);
                 self.server.handle_tls_established(id, binding, now);
             }
-            Event::PeerClosed(id) => self.server.handle_peer_closed(id, now),
+            Event::PeerClosed(id) => {
+                self.server.handle_peer_closed(id, now);
+                self.transport.forget(id);
+            }
             Event::Storage(request, answer) => self.server.handle_storage(request, answer, now),
             Event::Written(id, token) => self.server.handle_written(id, token, now),
             Event::Shutdown => {
@@ -352,6 +371,7 @@ impl<T: Transport> Driver<T> {
                     self.overflowed.remove(&connection);
                     self.transport.close(connection);
                 }
+                Output::Abort { connection } => self.transport.abort(connection),
                 Output::Storage { request, query } => self.storage.submit(request, query),
                 Output::StartTls { connection } => {
                     self.transport.start_tls(connection);

@@ -53,6 +53,12 @@ pub struct Bench {
     /// wait in `unwritten` for `report_written`.
     pub auto_written: bool,
     pub unwritten: Vec<(ConnectionId, u64)>,
+    /// When false, closed connections' sockets stay open (their clients
+    /// read nothing) until the test says otherwise.
+    pub auto_socket_close: bool,
+    pub sockets_closing: Vec<ConnectionId>,
+    /// Connections the core cut with `Output::Abort`.
+    pub aborted: Vec<ConnectionId>,
     /// When false, storage requests wait in `pending` for `answer_storage`.
     pub auto_storage: bool,
     pub pending: Vec<(RequestId, StorageRequest)>,
@@ -104,6 +110,9 @@ impl Bench {
             offline_deleted: HashMap::new(),
             auto_written: true,
             unwritten: Vec::new(),
+            auto_socket_close: true,
+            sockets_closing: Vec::new(),
+            aborted: Vec::new(),
             auto_storage: true,
             pending: Vec::new(),
             received: HashMap::new(),
@@ -321,6 +330,10 @@ impl Bench {
                         Output::Storage { request, query } => self.pending.push((request, query)),
                         Output::Close { connection } => {
                             self.closed.insert(connection);
+                            self.sockets_closing.push(connection);
+                        }
+                        Output::Abort { connection } => {
+                            self.closed.insert(connection);
                         }
                         Output::NotifyWritten { connection, token } => {
                             self.unwritten.push((connection, token))
@@ -338,6 +351,11 @@ impl Bench {
                     }
                     Output::Close { connection } => {
                         self.closed.insert(connection);
+                        self.sockets_closing.push(connection);
+                    }
+                    Output::Abort { connection } => {
+                        self.closed.insert(connection);
+                        self.aborted.push(connection);
                     }
                     Output::Storage { request, query } => self.pending.push((request, query)),
                     Output::StartTls { connection } => {
@@ -354,6 +372,14 @@ impl Bench {
                 self.server
                     .check_invariants()
                     .expect("session model invariants");
+            }
+            // A shim flushes a closed connection and reports its socket
+            // closed (unless the test plays a client that stops reading).
+            if self.auto_socket_close && !self.sockets_closing.is_empty() {
+                for connection in std::mem::take(&mut self.sockets_closing) {
+                    self.server.handle_peer_closed(connection, self.now);
+                }
+                continue;
             }
             if self.auto_written && !self.unwritten.is_empty() {
                 for (connection, token) in std::mem::take(&mut self.unwritten) {
