@@ -287,6 +287,22 @@ impl Server {
         offline::handle_written(&mut ctx, connection, token);
     }
 
+    /// The operator deleted `user` or changed its password: every
+    /// session of the account ends with `<not-authorized/>` and `text`,
+    /// as its credentials no longer hold.
+    pub fn handle_end_sessions(&mut self, user: &jid::BareJid, text: &str, now: Instant) {
+        let connections: Vec<ConnectionId> = self
+            .sessions
+            .resources_of(user)
+            .map(|s| s.connection)
+            .collect();
+        for connection in connections {
+            let error = StreamError::with_text(StreamErrorCondition::NotAuthorized, text);
+            self.out.evictions.push((connection, error));
+        }
+        self.evict(now);
+    }
+
     /// The client closed the TCP connection or it broke.
     pub fn handle_peer_closed(&mut self, connection: ConnectionId, now: Instant) {
         self.with_connection(connection, now, |c, ctx| c.handle_peer_closed(ctx));

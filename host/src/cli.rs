@@ -13,6 +13,7 @@
 //! machine): they are read as one line from stdin, or prompted for without
 //! echo when stdin is a terminal.
 
+use crate::admin::Reason;
 use crate::config::Settings;
 use crate::storage::{Account, SqliteStorage, Storage};
 use anyhow::{bail, Context, Result};
@@ -117,14 +118,24 @@ pub fn main(name: &str, serve: fn(Settings) -> Result<()>) -> Result<()> {
                 "{name}: password changed for {}@{}",
                 account.username, account.domain
             );
+            end_live_sessions(name, &settings, &account, Reason::PasswordChanged);
             Ok(())
         }
         Command::DelUser(jid) => {
             let account = served_account(&settings, &jid)?;
             SqliteStorage::open(&settings.data_dir)?.delete_account(&account)?;
             eprintln!("{name}: deleted {}@{}", account.username, account.domain);
+            end_live_sessions(name, &settings, &account, Reason::Deleted);
             Ok(())
         }
+    }
+}
+
+/// A running server ends the account's sessions (see [`crate::admin`]).
+fn end_live_sessions(name: &str, settings: &Settings, account: &Account, reason: Reason) {
+    let jid = format!("{}@{}", account.username, account.domain);
+    if crate::admin::end_sessions(&settings.data_dir, &jid, reason) {
+        eprintln!("{name}: the running server ended {jid}'s sessions");
     }
 }
 

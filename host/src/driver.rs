@@ -23,6 +23,8 @@ pub enum Event<W> {
     Written(ConnectionId, u64),
     /// SIGTERM or SIGINT: stop (see [`Driver::stopped`]).
     Shutdown,
+    /// The account was deleted or its password changed (`admin`).
+    EndSessions(jid::BareJid, crate::admin::Reason),
 }
 
 /// Which listener accepted a connection.
@@ -314,6 +316,9 @@ impl<T: Transport> Driver<T> {
             }
             Event::Storage(request, answer) => self.server.handle_storage(request, answer, now),
             Event::Written(id, token) => self.server.handle_written(id, token, now),
+            Event::EndSessions(user, reason) => {
+                self.server.handle_end_sessions(&user, reason.text(), now)
+            }
             Event::Shutdown => {
                 crate::log!("stopping: closing streams, flushing storage");
                 self.server.handle_shutdown(now);

@@ -2,6 +2,7 @@
 //! configuration file, storage, the command line, and the event-loop body
 //! that applies the core's effects. Nothing here knows XMPP.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod driver;

@@ -143,6 +143,10 @@ async fn run(settings: Settings) -> Result<()> {
         Connections::default(),
         worker,
     );
+    let admin = events.clone();
+    rookery_host::admin::listen(&settings.data_dir, move |user, reason| {
+        let _ = admin.send_blocking(Event::EndSessions(user, reason));
+    })?;
     let terminate = events.clone();
     rookery_host::on_terminate(move || {
         let _ = terminate.send_blocking(Event::Shutdown);

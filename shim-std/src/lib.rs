@@ -91,6 +91,10 @@ pub fn serve(settings: Settings) -> Result<()> {
         Connections::default(),
         worker,
     );
+    let admin = events.clone();
+    rookery_host::admin::listen(&settings.data_dir, move |user, reason| {
+        let _ = admin.send(Event::EndSessions(user, reason));
+    })?;
     let terminate = events.clone();
     rookery_host::on_terminate(move || {
         let _ = terminate.send(Event::Shutdown);

@@ -31,6 +31,30 @@ for_both_shims! {
         Ok(())
     }
 
+    fn passwd_ends_the_accounts_live_sessions(shim) {
+        let server = TestServer::start(shim, &[("juliet@localhost", "old")], "")?;
+        let (mut juliet, _) = RawClient::login(server.addr, "juliet", "old", Some("balcony"))?;
+        server.admin(&["passwd", "juliet@localhost"], Some("new"))?;
+        assert_eq!(
+            juliet.read_to_close()?,
+            "<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+             <text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>password changed</text></stream:error></stream:stream>"
+        );
+        Ok(())
+    }
+
+    fn deluser_ends_the_accounts_live_sessions(shim) {
+        let server = TestServer::start(shim, &[("juliet@localhost", "pw"), ("romeo@localhost", "pw")], "")?;
+        let (mut juliet, _) = RawClient::login(server.addr, "juliet", "pw", Some("balcony"))?;
+        let (mut romeo, _) = RawClient::login(server.addr, "romeo", "pw", Some("orchard"))?;
+        server.admin(&["deluser", "juliet@localhost"], None)?;
+        assert!(juliet.read_to_close()?.contains("<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>account deleted</text>"));
+        // Others stay.
+        romeo.send("<iq type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>")?;
+        romeo.read_until("id='p'")?;
+        Ok(())
+    }
+
     fn adduser_refuses_an_existing_account(shim) {
         let server = TestServer::start(shim, &[("juliet@localhost", "pw")], "")?;
         assert!(server.admin(&["adduser", "juliet@localhost"], Some("other")).is_err());
