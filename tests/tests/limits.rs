@@ -2,7 +2,7 @@
 //! with a stream error, and a flood from one client leaves another's round
 //! trips within a bound.
 
-use rookery_tests::client::RawClient;
+use rookery_tests::client::{RawClient, HEADER};
 use rookery_tests::for_both_shims;
 use rookery_tests::server::TestServer;
 use std::io::Write;
@@ -124,6 +124,36 @@ for_both_shims! {
         juliet.send("<presence/>")?;
         let got = juliet.read_until("</message>")?;
         assert!(got.contains("<body>before the end</body>"), "{got}");
+        Ok(())
+    }
+
+    fn a_namespace_amplified_open_element_leaves_memory_bounded_and_a_bystander_served(shim) {
+        // The issue-13 attack: a long namespace on an element left open,
+        // then 60,000 children inheriting it (485 MB of RSS for one
+        // connection before the fix).
+        let server = TestServer::start(shim, USERS, "")?;
+        let (mut bystander, _) = RawClient::login(server.addr, "juliet", "r0m30", Some("balcony"))?;
+        let baseline = bystander.ping_median(11)?;
+        let before = server.rss_kib()?;
+        let attack = format!("<x xmlns='urn:{}'>{}", "a".repeat(8000), "<y/>".repeat(60_000));
+        let mut attackers = Vec::new();
+        for _ in 0..4 {
+            let mut c = RawClient::connect(server.addr)?;
+            c.send(HEADER)?;
+            let _ = c.send(&attack);
+            attackers.push(c);
+        }
+        // The same after login, where the full stanza limit applies.
+        let (mut insider, _) = RawClient::login(server.addr, "romeo", "j00l13t", Some("orchard"))?;
+        let _ = insider.send(&attack);
+        for mut c in attackers.into_iter().chain([insider]) {
+            let end = c.read_to_close()?;
+            assert!(end.contains("<policy-violation"), "{end}");
+        }
+        let grown = server.rss_kib()?.saturating_sub(before);
+        assert!(grown < 16 * 1024, "RSS grew by {grown} KiB");
+        let during = bystander.ping_median(11)?;
+        assert!(during <= baseline * 10 + Duration::from_millis(10), "{baseline:?} then {during:?}");
         Ok(())
     }
 
