@@ -43,6 +43,10 @@ pub struct Config {
     /// Whether STARTTLS is offered and whether it is required.
     pub encryption: Encryption,
     pub roster: RosterLimits,
+    /// Bytes of an available presence, which a session keeps while it
+    /// lives; larger ones get `<policy-violation/>` (XEP-0115 caps, a
+    /// status and an avatar hash take a few hundred).
+    pub max_presence_bytes: usize,
     /// Messages kept per offline user (XEP-0160); past it, senders get
     /// `<service-unavailable/>`.
     pub offline_quota: usize,
@@ -121,6 +125,7 @@ impl Default for Config {
             offer_plain: true,
             encryption: Encryption::Required,
             roster: RosterLimits::default(),
+            max_presence_bytes: 16 * 1024,
             offline_quota: 100,
             offline_quota_per_sender: 50,
             max_offline_in_flight: 4096,

@@ -55,9 +55,19 @@ pub(crate) fn handle(ctx: &mut Ctx, session: SessionId, stanza: Element, to: Opt
         }
     }
     match to {
+        None if kind.is_none() && too_large_to_keep(ctx, &stanza) => {
+            // The last available presence is kept for as long as the
+            // session lives and shown to every contact who comes online:
+            // it gets a budget of its own, far below the stanza limit.
+            reply(ctx, session, error_reply(&stanza, E::PolicyViolation));
+        }
         None => manager::submit(ctx, &user, Op::Broadcast { session, stanza }),
         Some(to) => directed(ctx, session, stanza, to),
     }
+}
+
+fn too_large_to_keep(ctx: &Ctx, stanza: &Element) -> bool {
+    stanza.to_stream_string().len() > ctx.config.max_presence_bytes
 }
 
 fn reply(ctx: &mut Ctx, session: SessionId, element: Element) {

@@ -38,6 +38,9 @@ pub enum StanzaErrorCondition {
     JidMalformed,
     NotAcceptable,
     NotAllowed,
+    /// RFC 6120 section 8.3.3.12: the entity broke a local policy (a
+    /// limit).
+    PolicyViolation,
     RemoteServerNotFound,
     ResourceConstraint,
     ServiceUnavailable,
@@ -55,6 +58,7 @@ impl StanzaErrorCondition {
             StanzaErrorCondition::JidMalformed => "jid-malformed",
             StanzaErrorCondition::NotAcceptable => "not-acceptable",
             StanzaErrorCondition::NotAllowed => "not-allowed",
+            StanzaErrorCondition::PolicyViolation => "policy-violation",
             StanzaErrorCondition::ResourceConstraint => "resource-constraint",
             StanzaErrorCondition::RemoteServerNotFound => "remote-server-not-found",
             StanzaErrorCondition::ServiceUnavailable => "service-unavailable",
@@ -73,6 +77,7 @@ impl StanzaErrorCondition {
             StanzaErrorCondition::JidMalformed => "modify",
             StanzaErrorCondition::NotAcceptable => "modify",
             StanzaErrorCondition::NotAllowed => "cancel",
+            StanzaErrorCondition::PolicyViolation => "modify",
             StanzaErrorCondition::ResourceConstraint => "wait",
             StanzaErrorCondition::RemoteServerNotFound => "cancel",
             StanzaErrorCondition::ServiceUnavailable => "cancel",

@@ -387,3 +387,23 @@ fn a_large_subscription_request_is_kept_without_its_payload() {
          <presence to='juliet@localhost' type='subscribe' from='romeo@localhost'/>"
     );
 }
+
+#[test]
+fn an_available_presence_too_large_to_keep_is_a_policy_violation() {
+    let mut b = Bench::new();
+    let c = b.bound("juliet", "r0m30", "balcony");
+    b.send(
+        c,
+        &format!(
+            "<presence id='big'><status>{}</status></presence>",
+            "x".repeat(20_000)
+        ),
+    );
+    assert_eq!(
+        b.take(c),
+        "<presence type='error' id='big' to='juliet@localhost/balcony'><error type='modify'>\
+         <policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+    );
+    let juliet: jid::BareJid = "juliet@localhost".parse().unwrap();
+    assert_eq!(b.server.sessions().available_of(&juliet).count(), 0);
+}

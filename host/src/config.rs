@@ -22,6 +22,8 @@ struct File {
     offline_quota_per_sender: usize,
     /// Answer software version queries (XEP-0092).
     expose_version: bool,
+    /// Bytes of a kept available presence.
+    max_presence_bytes: usize,
     tls: TlsSection,
 }
 
@@ -123,6 +125,7 @@ impl Default for File {
             offline_quota: CoreConfig::default().offline_quota,
             offline_quota_per_sender: CoreConfig::default().offline_quota_per_sender,
             expose_version: true,
+            max_presence_bytes: CoreConfig::default().max_presence_bytes,
             tls: TlsSection::default(),
         }
     }
@@ -276,6 +279,12 @@ fn check_ranges(file: &File) -> Result<()> {
     )?;
     within("offline_quota", file.offline_quota, 0, 1_000_000)?;
     within(
+        "max_presence_bytes",
+        file.max_presence_bytes,
+        1024,
+        64 << 20,
+    )?;
+    within(
         "roster.max_queued_operations",
         file.roster.max_queued_operations,
         1,
@@ -427,6 +436,7 @@ impl Settings {
             },
             offline_quota: file.offline_quota,
             offline_quota_per_sender: file.offline_quota_per_sender,
+            max_presence_bytes: file.max_presence_bytes,
             max_offline_in_flight: file.storage.max_offline_in_flight,
             output_buffer: file.c2s.output_buffer,
             expose_version: file.expose_version,
