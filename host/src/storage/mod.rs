@@ -432,6 +432,53 @@ mod tests {
     }
 
     #[test]
+    fn deleting_an_account_deletes_its_roster_pending_requests_and_offline_messages() {
+        use rookery_core::roster::{RosterChange, RosterItem};
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStorage::open(dir.path()).unwrap();
+        let account = Account::parse("juliet@localhost").unwrap();
+        s.create_account(&account, &creds("pw")).unwrap();
+        let user: jid::BareJid = "juliet@localhost".parse().unwrap();
+        let romeo: jid::BareJid = "romeo@localhost".parse().unwrap();
+        let changes = vec![
+            RosterChange::Upsert(RosterItem::new(romeo.clone())),
+            RosterChange::PendingIn(romeo.clone(), Some("<presence type='subscribe'/>".into())),
+        ];
+        s.execute(&StorageRequest::WriteRoster {
+            user: user.clone(),
+            changes,
+            version: 1,
+        });
+        s.execute(&StorageRequest::StoreOffline {
+            user: user.clone(),
+            sender: romeo,
+            stanza: "<message/>".into(),
+            quota: 10,
+            sender_quota: 10,
+        });
+        s.delete_account(&account).unwrap();
+        s.create_account(&account, &creds("pw")).unwrap();
+        let StorageAnswer::Roster(Some(roster)) =
+            s.execute(&StorageRequest::LoadRoster { user: user.clone() })
+        else {
+            panic!("no roster")
+        };
+        assert!(roster.items.is_empty() && roster.pending_in.is_empty());
+        let page = s.execute(&StorageRequest::LoadOffline {
+            user,
+            after: 0,
+            max_bytes: 100,
+        });
+        assert_eq!(
+            page,
+            StorageAnswer::Offline {
+                messages: vec![],
+                more: false
+            }
+        );
+    }
+
+    #[test]
     fn accounts_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let a = Account::parse("juliet@localhost").unwrap();
