@@ -142,33 +142,24 @@ mod tests {
     use crate::storage::Account;
     use rookery_core::sasl::StoredCredentials;
 
-    /// A backend that panics on every query.
-    struct Broken;
-
-    impl Storage for Broken {
-        fn execute(&mut self, _: &StorageRequest) -> StorageAnswer {
-            panic!("disk on fire")
-        }
-        fn create_account(&mut self, _: &Account, _: &StoredCredentials) -> anyhow::Result<()> {
-            Ok(())
-        }
-        fn set_credentials(&mut self, _: &Account, _: &StoredCredentials) -> anyhow::Result<()> {
-            Ok(())
-        }
-        fn delete_account(&mut self, _: &Account) -> anyhow::Result<()> {
-            Ok(())
-        }
+    /// Backends that misbehave: one panics on every query, the other's
+    /// writes wait until told to go on.
+    enum Fake {
+        Broken,
+        Stalled(std::sync::Mutex<mpsc::Receiver<()>>),
     }
 
-    /// A backend whose writes wait until told to go on.
-    struct Stalled(std::sync::Mutex<mpsc::Receiver<()>>);
-
-    impl Storage for Stalled {
+    impl Storage for Fake {
         fn execute(&mut self, query: &StorageRequest) -> StorageAnswer {
-            if !query.is_login_read() {
-                let _ = self.0.lock().unwrap().recv();
+            match self {
+                Fake::Broken => panic!("disk on fire"),
+                Fake::Stalled(go) => {
+                    if !query.is_login_read() {
+                        let _ = go.lock().unwrap().recv();
+                    }
+                    StorageAnswer::Credentials(None)
+                }
             }
-            StorageAnswer::Credentials(None)
         }
         fn create_account(&mut self, _: &Account, _: &StoredCredentials) -> anyhow::Result<()> {
             Ok(())
@@ -188,8 +179,8 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         let tx = std::sync::Mutex::new(tx);
         let worker = StorageWorker::spawn(
-            Box::new(Stalled(std::sync::Mutex::new(never))),
-            Box::new(Stalled(std::sync::Mutex::new(wait))),
+            Box::new(Fake::Stalled(std::sync::Mutex::new(never))),
+            Box::new(Fake::Stalled(std::sync::Mutex::new(wait))),
             move |request, _| {
                 let _ = tx.lock().unwrap().send(request);
             },
