@@ -209,8 +209,8 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         let tx = std::sync::Mutex::new(tx);
         let worker = StorageWorker::spawn(
-            Box::new(Broken),
-            Box::new(Broken),
+            Box::new(Fake::Broken),
+            Box::new(Fake::Broken),
             move |request, answer| {
                 let _ = tx.lock().unwrap().send((request, answer));
             },
