@@ -146,7 +146,7 @@ mod tests {
     /// writes wait until told to go on.
     enum Fake {
         Broken,
-        Stalled(std::sync::Mutex<mpsc::Receiver<()>>),
+        Stalled(mpsc::Receiver<()>),
     }
 
     impl Storage for Fake {
@@ -155,7 +155,7 @@ mod tests {
                 Fake::Broken => panic!("disk on fire"),
                 Fake::Stalled(go) => {
                     if !query.is_login_read() {
-                        let _ = go.lock().unwrap().recv();
+                        let _ = go.recv();
                     }
                     StorageAnswer::Credentials(None)
                 }
@@ -179,8 +179,8 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         let tx = std::sync::Mutex::new(tx);
         let worker = StorageWorker::spawn(
-            Box::new(Fake::Stalled(std::sync::Mutex::new(never))),
-            Box::new(Fake::Stalled(std::sync::Mutex::new(wait))),
+            Box::new(Fake::Stalled(never)),
+            Box::new(Fake::Stalled(wait)),
             move |request, _| {
                 let _ = tx.lock().unwrap().send(request);
             },
