@@ -12,13 +12,11 @@
 //! each probe quickly; one that does not leaves its unconfirmed bytes
 //! growing past half the budget, the high-water mark.
 
-use crate::ConnectionId;
-
 /// Probe tokens carry this bit, so that they never meet the tokens other
 /// modules draw for their own notifications.
 const PROBE: u64 = 1 << 63;
 
-/// What one connection's output tracking holds: 17 bytes, no allocation.
+/// What one connection's output tracking holds: 18 bytes, no allocation.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct OutputLevel {
     /// Bytes handed to the shim for this connection, ever.
@@ -27,16 +25,18 @@ pub(crate) struct OutputLevel {
     written: u64,
     /// A probe is out.
     probing: bool,
+    /// Past the high-water mark (and in the server's congested set).
+    congested: bool,
 }
 
 /// What the server must do after a change of a connection's level.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Change {
-    None,
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Changes {
     /// Send a probe with this token.
-    Probe(u64),
-    Congested,
-    Relieved,
+    pub probe: Option<u64>,
+    /// The connection crossed the high-water mark: `Some(true)` up,
+    /// `Some(false)` down.
+    pub congested: Option<bool>,
 }
 
 impl OutputLevel {
@@ -45,37 +45,36 @@ impl OutputLevel {
     }
 
     /// `len` more bytes go to the shim.
-    pub fn sent(&mut self, len: usize, budget: usize) -> Change {
-        let before = self.unconfirmed();
+    pub fn sent(&mut self, len: usize, budget: usize) -> Changes {
         self.sent += len as u64;
-        if !self.probing && self.unconfirmed() >= (budget / 4) as u64 {
-            self.probing = true;
-            return Change::Probe(PROBE | self.sent);
-        }
-        if before <= high_water(budget) && self.unconfirmed() > high_water(budget) {
-            return Change::Congested;
-        }
-        Change::None
+        self.settle(budget)
     }
 
-    /// The shim reported `token` written; whether it was one of ours
-    /// and what follows.
-    pub fn written(&mut self, token: u64, budget: usize) -> Option<Vec<Change>> {
+    /// The shim reported `token` written; `None` if it was not one of
+    /// ours.
+    pub fn written(&mut self, token: u64, budget: usize) -> Option<Changes> {
         if token & PROBE == 0 || !self.probing {
             return None;
         }
-        let was = self.unconfirmed() > high_water(budget);
         self.written = (token & !PROBE).min(self.sent);
         self.probing = false;
-        let mut changes = Vec::new();
-        if self.unconfirmed() >= (budget / 4) as u64 {
+        Some(self.settle(budget))
+    }
+
+    /// Probe if a quarter of the budget is unconfirmed and none is out;
+    /// report a crossing of the high-water mark either way.
+    fn settle(&mut self, budget: usize) -> Changes {
+        let mut changes = Changes::default();
+        if !self.probing && self.unconfirmed() >= (budget / 4) as u64 {
             self.probing = true;
-            changes.push(Change::Probe(PROBE | self.sent));
+            changes.probe = Some(PROBE | self.sent);
         }
-        if was && self.unconfirmed() <= high_water(budget) {
-            changes.push(Change::Relieved);
+        let over = self.unconfirmed() > high_water(budget);
+        if over != self.congested {
+            self.congested = over;
+            changes.congested = Some(over);
         }
-        Some(changes)
+        changes
     }
 }
 
@@ -84,35 +83,43 @@ fn high_water(budget: usize) -> u64 {
     (budget / 2) as u64
 }
 
-/// Whether a stanza from another session may be queued for `connection`.
-pub(crate) fn accepts(
-    congested: &std::collections::HashSet<ConnectionId>,
-    connection: ConnectionId,
-) -> bool {
-    // Nearly always empty: no hashing then, on the path of every message.
-    congested.is_empty() || !congested.contains(&connection)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn changes(probe: Option<u64>, congested: Option<bool>) -> Changes {
+        Changes { probe, congested }
+    }
+
     #[test]
     fn a_quarter_of_the_budget_unconfirmed_sends_a_probe() {
         let mut level = OutputLevel::default();
-        assert_eq!(level.sent(200, 1000), Change::None);
-        assert_eq!(level.sent(100, 1000), Change::Probe(PROBE | 300));
+        assert_eq!(level.sent(200, 1000), changes(None, None));
+        assert_eq!(level.sent(100, 1000), changes(Some(PROBE | 300), None));
         // One probe at a time.
-        assert_eq!(level.sent(100, 1000), Change::None);
+        assert_eq!(level.sent(100, 1000), changes(None, None));
     }
 
     #[test]
     fn past_half_the_budget_unconfirmed_is_congested_until_a_probe_confirms() {
         let mut level = OutputLevel::default();
-        assert_eq!(level.sent(300, 1000), Change::Probe(PROBE | 300));
-        assert_eq!(level.sent(300, 1000), Change::Congested);
-        let changes = level.written(PROBE | 300, 1000).unwrap();
-        assert_eq!(changes, [Change::Probe(PROBE | 600), Change::Relieved]);
+        assert_eq!(level.sent(300, 1000), changes(Some(PROBE | 300), None));
+        assert_eq!(level.sent(300, 1000), changes(None, Some(true)));
+        assert_eq!(
+            level.written(PROBE | 300, 1000),
+            Some(changes(Some(PROBE | 600), Some(false)))
+        );
+    }
+
+    #[test]
+    fn one_write_past_both_marks_probes_and_congests_at_once() {
+        // The review's finding: the probe used to hide the crossing.
+        let mut level = OutputLevel::default();
+        assert_eq!(
+            level.sent(600, 1000),
+            changes(Some(PROBE | 600), Some(true))
+        );
+        assert_eq!(level.sent(10, 1000), changes(None, None));
     }
 
     #[test]

@@ -62,6 +62,26 @@ impl Outbox {
         });
     }
 
+    /// Record a crossing of a connection's output high-water mark.
+    pub fn set_congested(&mut self, connection: ConnectionId, crossed: Option<bool>) {
+        match crossed {
+            Some(true) => {
+                self.congested.insert(connection);
+            }
+            Some(false) => {
+                self.congested.remove(&connection);
+            }
+            None => {}
+        }
+    }
+
+    /// Whether a stanza from another session may be queued for
+    /// `connection` (see `backpressure`).
+    pub fn accepts(&self, connection: ConnectionId) -> bool {
+        // Nearly always empty: no hashing then, on the path of every message.
+        self.congested.is_empty() || !self.congested.contains(&connection)
+    }
+
     /// Queue bytes as a write of their own, never joined to another:
     /// what the shim's output budget is measured against.
     pub fn send_separately(&mut self, connection: ConnectionId, text: &str) {
@@ -619,17 +639,15 @@ impl Connection {
             Step::Failure(failure) => {
                 if failure == SaslFailure::NotAuthorized {
                     let limits = &ctx.config.limits;
-                    ctx.throttle
-                        .record_failure(self.peer, None, limits, ctx.now);
+                    ctx.throttle.record_failure(self.peer, limits, ctx.now);
                 }
                 self.sasl_failure(failure, ctx)
             }
-            Step::Denied(username) => {
-                let domain = self.domain.as_deref().unwrap_or_default();
-                let account = format!("{username}@{domain}");
+            // Counted for the account when the password was tried
+            // (`may_try`), for the address now.
+            Step::Denied(_) => {
                 let limits = &ctx.config.limits;
-                ctx.throttle
-                    .record_failure(self.peer, Some(&account), limits, ctx.now);
+                ctx.throttle.record_failure(self.peer, limits, ctx.now);
                 self.sasl_failure(SaslFailure::NotAuthorized, ctx)
             }
             Step::Refused(failure) => self.sasl_refusal(failure, ctx),
@@ -641,10 +659,10 @@ impl Connection {
     /// not affected). If not, the exchange is over.
     fn may_try(&mut self, username: &str, domain: &str, ctx: &mut Ctx) -> bool {
         let account = format!("{username}@{domain}");
-        let limits = &ctx.config.limits;
+        let (limits, secret) = (&ctx.config.limits, &ctx.config.secret);
         let allowed = ctx
             .throttle
-            .allows_account(self.peer, &account, limits, ctx.now);
+            .attempt(self.peer, &account, secret, limits, ctx.now);
         if !allowed {
             if let Kind::Unauthed { exchange, .. } = &mut self.kind {
                 *exchange = None;
@@ -704,7 +722,10 @@ impl Connection {
         ctx: &mut Ctx,
     ) -> Flow {
         let domain = self.domain.clone().unwrap_or_default();
-        let Ok(user) = BareJid::new(&format!("{username}@{domain}")) else {
+        let account = format!("{username}@{domain}");
+        ctx.throttle
+            .succeeded(self.peer, &account, &ctx.config.secret);
+        let Ok(user) = BareJid::new(&account) else {
             return self.sasl_failure(SaslFailure::NotAuthorized, ctx);
         };
         ctx.out.send_element(

@@ -1,7 +1,6 @@
 //! Where an iq goes (RFC 6120 section 8.2.3, RFC 6121 section 8.5): every
 //! get or set gets exactly one result or error.
 
-use crate::backpressure::accepts;
 use crate::connection::Ctx;
 use crate::roster::manager::{self, Op};
 use crate::roster::NS_ROSTER;
@@ -49,11 +48,12 @@ pub(crate) fn route(ctx: &mut Ctx, session: SessionId, iq: Element, to: Option<J
     };
     if let Ok(full) = to.try_as_full() {
         match ctx.sessions.by_full_jid(full).map(|s| s.connection) {
-            // Results and errors are small and someone waits for them;
-            // requests to a client far behind in reading are refused.
-            Some(target) if request && !accepts(&ctx.out.congested, target) => ctx
+            // Requests to a client far behind in reading are refused.
+            Some(target) if request && !ctx.out.accepts(target) => ctx
                 .out
                 .send_element(connection, &error_reply(&iq, E::ResourceConstraint)),
+            // An answer nobody may be waiting for is dropped.
+            Some(target) if !ctx.out.accepts(target) => {}
             Some(target) => ctx.out.send_element(target, &iq),
             None if request => ctx
                 .out

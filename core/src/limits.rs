@@ -181,19 +181,43 @@ impl Window {
     }
 }
 
-/// Most (prefix, account) pairs remembered at once; past it, failures
-/// still count for their prefix. About 100 bytes each.
+/// Most (prefix, account) pairs remembered at once (about 64 bytes each);
+/// past it, attempts still count for their prefix.
 const MAX_ACCOUNT_WINDOWS: usize = 100_000;
+
+/// Sweep passed windows after this many new connections.
+const EXPIRE_EVERY: u32 = 1024;
+
+/// An account as the throttle keys it: 16 bytes of a hash keyed with the
+/// server secret, whatever the length of the name a stranger tried.
+type AccountKey = [u8; 16];
+
+fn account_key(secret: &[u8; 32], account: &str) -> AccountKey {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(secret)
+        .chain_update(account.as_bytes())
+        .finalize();
+    let mut key = [0; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
 
 /// Failed logins, in fixed windows, per (address prefix, account) and per
 /// prefix. Counting per account keeps one attacked account from locking
 /// out everyone else behind the same NAT or carrier gateway; the higher
 /// per-prefix ceiling stops one source from trying one password on many
-/// accounts (password spraying).
+/// accounts (password spraying). Per account, an attempt counts from the
+/// moment its password is tried, not when the answer comes, so that
+/// attempts made in parallel on many streams count too (one that succeeds
+/// is taken back); per prefix, failures count when they are known, so that
+/// a crowd behind one NAT logging in at once after a restart is not
+/// refused for being many.
 #[derive(Default, Debug)]
 pub(crate) struct AuthThrottle {
     per_prefix: HashMap<Prefix, Window>,
-    per_account: HashMap<(Prefix, String), Window>,
+    per_account: HashMap<(Prefix, AccountKey), Window>,
+    since_expiry: u32,
 }
 
 impl AuthThrottle {
@@ -203,59 +227,60 @@ impl AuthThrottle {
         Self::below(self.per_prefix.get(&Prefix::of(peer)), limit, limits, now)
     }
 
-    /// Whether `peer` may try `account`'s password now.
-    pub fn allows_account(
+    /// `peer` is about to try `account`'s password: whether it may, and if
+    /// so the attempt counts as a failure until [`AuthThrottle::succeeded`].
+    pub fn attempt(
         &mut self,
         peer: IpAddr,
         account: &str,
+        secret: &[u8; 32],
         limits: &Limits,
         now: Instant,
     ) -> bool {
-        let key = (Prefix::of(peer), account.to_owned());
+        let key = (Prefix::of(peer), account_key(secret, account));
         let limit = limits.auth_failures_per_account;
-        Self::below(self.per_account.get(&key), limit, limits, now)
-            && self.allows(peer, limits, now)
+        let allowed = Self::below(self.per_account.get(&key), limit, limits, now)
+            && self.allows(peer, limits, now);
+        if allowed {
+            self.count(key, limits, now);
+        }
+        allowed
+    }
+
+    /// The attempt on `account` from `peer` succeeded: it is not a failure.
+    pub fn succeeded(&mut self, peer: IpAddr, account: &str, secret: &[u8; 32]) {
+        let key = (Prefix::of(peer), account_key(secret, account));
+        if let Some(window) = self.per_account.get_mut(&key) {
+            window.failures = window.failures.saturating_sub(1);
+        }
     }
 
     fn below(window: Option<&Window>, limit: u32, limits: &Limits, now: Instant) -> bool {
         limit == 0 || window.is_none_or(|w| !w.current(limits, now) || w.failures < limit)
     }
 
-    /// A login from `peer` failed; `account` when it named one.
-    pub fn record_failure(
-        &mut self,
-        peer: IpAddr,
-        account: Option<&str>,
-        limits: &Limits,
-        now: Instant,
-    ) {
-        let prefix = Prefix::of(peer);
-        Self::count(
-            self.per_prefix.entry(prefix).or_insert(Window {
-                failures: 0,
-                since: now,
-            }),
-            limits,
-            now,
-        );
-        let Some(account) = account else {
-            return;
-        };
-        let key = (prefix, account.to_owned());
+    /// A login from `peer` failed before any account's password was
+    /// tried (a name that is no JID, say): it counts for the prefix.
+    pub fn record_failure(&mut self, peer: IpAddr, limits: &Limits, now: Instant) {
+        let window = self.per_prefix.entry(Prefix::of(peer)).or_insert(Window {
+            failures: 0,
+            since: now,
+        });
+        Self::tick(window, limits, now);
+    }
+
+    fn count(&mut self, key: (Prefix, AccountKey), limits: &Limits, now: Instant) {
         if self.per_account.len() >= MAX_ACCOUNT_WINDOWS && !self.per_account.contains_key(&key) {
-            self.expire(limits, now);
-            if self.per_account.len() >= MAX_ACCOUNT_WINDOWS {
-                return;
-            }
+            return;
         }
         let window = self.per_account.entry(key).or_insert(Window {
             failures: 0,
             since: now,
         });
-        Self::count(window, limits, now);
+        Self::tick(window, limits, now);
     }
 
-    fn count(window: &mut Window, limits: &Limits, now: Instant) {
+    fn tick(window: &mut Window, limits: &Limits, now: Instant) {
         if !window.current(limits, now) {
             *window = Window {
                 failures: 0,
@@ -265,8 +290,14 @@ impl AuthThrottle {
         window.failures = window.failures.saturating_add(1);
     }
 
-    /// Forget windows that have passed, so the tables stay small.
+    /// Forget windows that have passed, so the tables stay small: a sweep
+    /// every [`EXPIRE_EVERY`] calls, never one per connection.
     pub fn expire(&mut self, limits: &Limits, now: Instant) {
+        self.since_expiry += 1;
+        if self.since_expiry < EXPIRE_EVERY {
+            return;
+        }
+        self.since_expiry = 0;
         self.per_prefix.retain(|_, w| w.current(limits, now));
         self.per_account.retain(|_, w| w.current(limits, now));
     }
@@ -296,6 +327,8 @@ mod tests {
         assert_eq!(b.take(1 << 30, t0), 1 << 30);
     }
 
+    const SECRET: [u8; 32] = [7; 32];
+
     #[test]
     fn throttle_blocks_an_account_from_an_address_until_the_window_passes() {
         let limits = Limits {
@@ -305,13 +338,36 @@ mod tests {
         let t0 = Instant::now();
         let peer: IpAddr = "127.0.0.9".parse().unwrap();
         let mut t = AuthThrottle::default();
-        t.record_failure(peer, Some("juliet"), &limits, t0);
-        assert!(t.allows_account(peer, "juliet", &limits, t0));
-        t.record_failure(peer, Some("juliet"), &limits, t0);
-        assert!(!t.allows_account(peer, "juliet", &limits, t0));
-        assert!(t.allows_account(peer, "romeo", &limits, t0));
-        assert!(t.allows_account("127.0.0.10".parse().unwrap(), "juliet", &limits, t0));
-        assert!(t.allows_account(peer, "juliet", &limits, t0 + limits.auth_failure_window));
+        let attempt = |t: &mut AuthThrottle, peer: IpAddr, user: &str, at| {
+            t.attempt(peer, user, &SECRET, &limits, at)
+        };
+        assert!(attempt(&mut t, peer, "juliet", t0));
+        assert!(attempt(&mut t, peer, "juliet", t0));
+        assert!(!attempt(&mut t, peer, "juliet", t0));
+        assert!(attempt(&mut t, peer, "romeo", t0));
+        assert!(attempt(&mut t, "127.0.0.10".parse().unwrap(), "juliet", t0));
+        assert!(attempt(
+            &mut t,
+            peer,
+            "juliet",
+            t0 + limits.auth_failure_window
+        ));
+    }
+
+    #[test]
+    fn attempts_in_parallel_count_before_their_answers_and_a_success_is_taken_back() {
+        let limits = Limits {
+            auth_failures_per_account: 2,
+            ..Limits::default()
+        };
+        let t0 = Instant::now();
+        let peer: IpAddr = "127.0.0.9".parse().unwrap();
+        let mut t = AuthThrottle::default();
+        assert!(t.attempt(peer, "juliet", &SECRET, &limits, t0));
+        assert!(t.attempt(peer, "juliet", &SECRET, &limits, t0));
+        t.succeeded(peer, "juliet", &SECRET);
+        assert!(t.attempt(peer, "juliet", &SECRET, &limits, t0));
+        assert!(!t.attempt(peer, "juliet", &SECRET, &limits, t0));
     }
 
     #[test]
@@ -323,11 +379,11 @@ mod tests {
         let t0 = Instant::now();
         let peer: IpAddr = "127.0.0.9".parse().unwrap();
         let mut t = AuthThrottle::default();
-        for user in ["a", "b", "c"] {
-            t.record_failure(peer, Some(user), &limits, t0);
+        for _ in 0..3 {
+            t.record_failure(peer, &limits, t0);
         }
         assert!(!t.allows(peer, &limits, t0));
-        assert!(!t.allows_account(peer, "d", &limits, t0));
+        assert!(!t.attempt(peer, "d", &SECRET, &limits, t0));
     }
 
     #[test]

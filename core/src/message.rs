@@ -1,7 +1,6 @@
 //! Message delivery (RFC 6121 section 8.5): to a full JID, to a bare JID
 //! by priority, and offline storage when no resource can take it.
 
-use crate::backpressure::accepts;
 use crate::connection::Ctx;
 use crate::offline;
 use crate::session::{Priority, SessionId};
@@ -21,7 +20,7 @@ pub(crate) fn route(ctx: &mut Ctx, sender: SessionId, stanza: Element, to: Jid) 
     }
     if let Ok(full) = to.try_as_full() {
         if let Some(connection) = ctx.sessions.by_full_jid(full).map(|s| s.connection) {
-            if accepts(&ctx.out.congested, connection) {
+            if ctx.out.accepts(connection) {
                 ctx.out.send_element(connection, &stanza);
             } else if kind != "headline" {
                 reply(ctx, sender, &stanza, E::ResourceConstraint);
@@ -54,7 +53,7 @@ fn to_bare(ctx: &mut Ctx, sender: SessionId, stanza: Element, user: &BareJid, ki
     let any_available = !available.is_empty();
     let candidates: Vec<_> = available
         .into_iter()
-        .filter(|(_, c)| accepts(&ctx.out.congested, *c))
+        .filter(|(_, c)| ctx.out.accepts(*c))
         .collect();
     if any_available && candidates.is_empty() {
         if kind != "headline" {

@@ -131,7 +131,13 @@ pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageA
         return;
     };
     for message in &messages {
-        ctx.out.send_separately(connection, &message.stanza);
+        // Stored stanzas are bounded by the stanza limit, which the
+        // output budget is at least twice of; one stored under a larger
+        // limit than today's could never be written, and would cut the
+        // user off at every login: it is dropped with its page.
+        if message.stanza.len() <= ctx.config.output_buffer / 4 * 3 {
+            ctx.out.send_separately(connection, &message.stanza);
+        }
     }
     ctx.offline.next_token += 1;
     let token = ctx.offline.next_token;

@@ -54,19 +54,21 @@ pub(crate) fn handle(ctx: &mut Ctx, session: SessionId, stanza: Element, to: Opt
             return;
         }
     }
+    if too_large(ctx, &stanza) {
+        // The last available presence is kept for as long as the session
+        // lives and shown to every contact who comes online, and every
+        // presence goes to many: it gets a budget of its own, far below
+        // the stanza limit.
+        reply(ctx, session, error_reply(&stanza, E::PolicyViolation));
+        return;
+    }
     match to {
-        None if kind.is_none() && too_large_to_keep(ctx, &stanza) => {
-            // The last available presence is kept for as long as the
-            // session lives and shown to every contact who comes online:
-            // it gets a budget of its own, far below the stanza limit.
-            reply(ctx, session, error_reply(&stanza, E::PolicyViolation));
-        }
         None => manager::submit(ctx, &user, Op::Broadcast { session, stanza }),
         Some(to) => directed(ctx, session, stanza, to),
     }
 }
 
-fn too_large_to_keep(ctx: &Ctx, stanza: &Element) -> bool {
+fn too_large(ctx: &Ctx, stanza: &Element) -> bool {
     stanza.to_stream_string().len() > ctx.config.max_presence_bytes
 }
 
@@ -90,8 +92,9 @@ pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, 
         if !was_available {
             return;
         }
+        // Owed to every observer, congested or not (and small).
         let recipients = observers(ctx, session, roster, true);
-        send_each(ctx, &stanza, recipients);
+        send_each(ctx, &stanza, recipients, None);
         ctx.sessions
             .set_presence(session, None, Priority::default());
         return;
@@ -118,7 +121,7 @@ pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, 
     // included) and to every contact subscribed to the user.
     let mut recipients = own_available(ctx, &user, None);
     recipients.extend(subscribers(ctx, roster));
-    send_each(ctx, &stanza, recipients);
+    send_each(ctx, &stanza, recipients, Some(session));
     if was_available {
         return;
     }
@@ -225,10 +228,21 @@ fn directed_targets(ctx: &Ctx, target: &str) -> Vec<(ConnectionId, SessionId)> {
     }
 }
 
-fn send_each(ctx: &mut Ctx, stanza: &Element, recipients: BTreeSet<(ConnectionId, SessionId)>) {
+/// Send `stanza` to each recipient; with `sender`, an update others may
+/// miss: recipients far behind in reading (see `backpressure`) other than
+/// the sender itself are skipped.
+fn send_each(
+    ctx: &mut Ctx,
+    stanza: &Element,
+    recipients: BTreeSet<(ConnectionId, SessionId)>,
+    sender: Option<SessionId>,
+) {
     let text = stanza.to_stream_string();
-    for (connection, _) in recipients {
-        ctx.out.send(connection, &text);
+    for (connection, id) in recipients {
+        let skip = sender.is_some_and(|s| s != id) && !ctx.out.accepts(connection);
+        if !skip {
+            ctx.out.send(connection, &text);
+        }
     }
 }
 
@@ -238,14 +252,23 @@ fn directed(ctx: &mut Ctx, session: SessionId, stanza: Element, to: Jid) {
     if !ctx.config.serves(to.domain().as_str()) {
         return;
     }
-    let targets = directed_targets(ctx, to.as_str());
+    let unavailable = stanza.get_attr("type") == Some("unavailable");
+    let owed = ctx.sessions.get(session).map(|s| s.directed.clone());
+    // A recipient far behind in reading gets nothing more from others,
+    // but for the retraction of a presence it was sent.
+    let targets: Vec<_> = directed_targets(ctx, to.as_str())
+        .into_iter()
+        .filter(|(connection, target)| {
+            ctx.out.accepts(*connection)
+                || (unavailable && owed.as_ref().is_some_and(|o| o.contains(target)))
+        })
+        .collect();
     let text = stanza.to_stream_string();
     for (connection, _) in &targets {
         ctx.out.send(*connection, &text);
     }
     // Tracked even for subscribers: a resource that is not broadcasting
     // (gone unavailable, "invisible") still owes them the retraction.
-    let unavailable = stanza.get_attr("type") == Some("unavailable");
     if let Some(s) = ctx.sessions.get_mut(session) {
         for (_, target) in targets {
             if unavailable {
@@ -271,7 +294,7 @@ pub(crate) fn session_ended(ctx: &mut Ctx, session: SessionId) {
     let unavailable = Element::new("presence", ns::CLIENT)
         .attr("type", "unavailable")
         .attr("from", full.as_str());
-    send_each(ctx, &unavailable, recipients);
+    send_each(ctx, &unavailable, recipients, None);
     ctx.sessions.destroy(session);
     manager::release_if_idle(ctx, &user);
 }
@@ -288,7 +311,7 @@ pub(crate) fn share_presence(ctx: &mut Ctx, from: &BareJid, to: &BareJid) {
     let recipients = own_available(ctx, to, None);
     for mut p in presences {
         p.set_attr("to", to.as_str());
-        send_each(ctx, &p, recipients.clone());
+        send_each(ctx, &p, recipients.clone(), None);
     }
 }
 
@@ -306,6 +329,6 @@ pub(crate) fn share_unavailable(ctx: &mut Ctx, from: &BareJid, to: &BareJid) {
             .attr("type", "unavailable")
             .attr("from", &source)
             .attr("to", to.as_str());
-        send_each(ctx, &p, recipients.clone());
+        send_each(ctx, &p, recipients.clone(), None);
     }
 }

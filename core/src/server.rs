@@ -2,7 +2,6 @@
 //! is the only type a shim talks to.
 
 use crate::admission::Admission;
-use crate::backpressure::Change;
 use crate::clock::WallClock;
 use crate::config::Config;
 use crate::connection::{Connection, Ctx, Flow, Outbox};
@@ -269,18 +268,12 @@ impl Server {
             .get_mut(&connection)
             .and_then(|conn| conn.output.written(token, budget));
         if let Some(changes) = probe {
-            for change in changes {
-                match change {
-                    Change::Probe(token) => self
-                        .out
-                        .outputs
-                        .push_back(Output::NotifyWritten { connection, token }),
-                    Change::Relieved => {
-                        self.out.congested.remove(&connection);
-                    }
-                    Change::Congested | Change::None => {}
-                }
+            if let Some(token) = changes.probe {
+                self.out
+                    .outputs
+                    .push_back(Output::NotifyWritten { connection, token });
             }
+            self.out.set_congested(connection, changes.congested);
             return;
         }
         let mut ctx = ctx!(self, now);
@@ -356,16 +349,14 @@ impl Server {
             // leaves, so every path that writes is counted once.
             let budget = self.config.output_buffer;
             if let Some(conn) = self.connections.get_mut(connection) {
-                match conn.output.sent(data.len(), budget) {
-                    Change::Probe(token) => self.out.outputs.push_front(Output::NotifyWritten {
+                let changes = conn.output.sent(data.len(), budget);
+                if let Some(token) = changes.probe {
+                    self.out.outputs.push_front(Output::NotifyWritten {
                         connection: *connection,
                         token,
-                    }),
-                    Change::Congested => {
-                        self.out.congested.insert(*connection);
-                    }
-                    Change::None | Change::Relieved => {}
+                    });
                 }
+                self.out.set_congested(*connection, changes.congested);
             }
         }
         Some(output)

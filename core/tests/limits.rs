@@ -236,6 +236,33 @@ fn an_account_with_many_failures_from_an_address_gets_temporary_auth_failure_the
 }
 
 #[test]
+fn attempts_on_one_account_in_parallel_count_before_storage_answers() {
+    // The review's finding: 200 wrong passwords sent at once on 200
+    // streams were all checked, as failures counted only on the answer.
+    let mut b = Bench::new();
+    b.auto_storage = false;
+    let limit = Limits::default().auth_failures_per_account as usize;
+    let verdicts: Vec<String> = (0..limit + 5)
+        .map(|_| {
+            let c = b.connect();
+            b.send(c, HEADER);
+            b.take(c);
+            b.send(c, &plain("juliet", "wrong"));
+            b.take(c)
+        })
+        .collect();
+    assert!(
+        verdicts[..limit].iter().all(String::is_empty),
+        "{verdicts:?}"
+    );
+    assert!(
+        verdicts[limit..].iter().all(|v| v == TEMPORARY),
+        "{verdicts:?}"
+    );
+    assert_eq!(b.pending.len(), limit);
+}
+
+#[test]
 fn an_address_with_many_failures_gets_temporary_auth_failure() {
     let mut b = with_limits(Limits {
         auth_failures_per_address: 2,

@@ -55,6 +55,15 @@ fn piece() -> impl Strategy<Value = String> {
         )),
         (1usize..2000).prop_map(|n| "t<y/>".repeat(n)),
         (1usize..30).prop_map(|n| "<p:q xmlns:p='urn:p'>".repeat(n)),
+        // More long namespaces than the parser remembers per stanza, used
+        // in turn through short prefixes (found by review).
+        (1usize..400).prop_map(|n| {
+            let declared: String = (0..9)
+                .map(|i| format!(" xmlns:p{i}='urn:{i}{}'", "n".repeat(2000)))
+                .collect();
+            let children: String = (0..n).map(|i| format!("<p{}:x/>", i % 9)).collect();
+            format!("<r{declared}>{children}")
+        }),
         (1usize..5000).prop_map(|n| "&amp;".repeat(n)),
         Just("</x>".to_owned()),
         Just("<message><body>".to_owned()),

@@ -263,6 +263,55 @@ fn a_recipient_far_behind_in_reading_is_not_cut_off_and_senders_are_told_to_wait
 }
 
 #[test]
+fn presence_and_answers_from_others_are_not_queued_for_a_recipient_far_behind() {
+    let mut b = Bench::new();
+    b.auto_written = false;
+    let juliet = online(&mut b, "juliet", "balcony", 0);
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    let big = "x".repeat(200 * 1024);
+    for _ in 0..3 {
+        b.send(romeo, &chat("juliet@localhost/balcony", &big));
+    }
+    b.take(juliet);
+    b.send(
+        romeo,
+        "<presence to='juliet@localhost/balcony'><status>look</status></presence>",
+    );
+    b.send(
+        romeo,
+        "<presence to='juliet@localhost'><status>look</status></presence>",
+    );
+    b.send(
+        romeo,
+        "<iq type='result' id='unasked' to='juliet@localhost/balcony'/>",
+    );
+    b.send(
+        romeo,
+        "<iq type='error' id='unasked' to='juliet@localhost/balcony'/>",
+    );
+    assert_eq!(b.take(juliet), "");
+    assert_eq!(b.take(romeo), "");
+    assert!(!b.is_closed(juliet));
+}
+
+#[test]
+fn a_message_of_quotes_is_written_no_larger_than_it_came() {
+    // Written as `&apos;` each, 250,000 quotes made 1.5 MB of output from
+    // 250 KB of input and cut the recipient off (found by review).
+    let mut b = Bench::new();
+    let juliet = online(&mut b, "juliet", "balcony", 0);
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    let quotes = "'\"".repeat(5000);
+    b.send(
+        romeo,
+        &format!("<message to='juliet@localhost/balcony' type='chat' id=\"q'\"><body>{quotes}</body></message>"),
+    );
+    let got = b.take(juliet);
+    assert!(got.contains(&format!("<body>{quotes}</body>")), "{got}");
+    assert!(got.contains(" id=\"q'\""), "{got}");
+}
+
+#[test]
 fn message_over_the_offline_quota_is_service_unavailable() {
     let mut b = Bench::with_config(rookery_core::Config {
         offline_quota: 1,

@@ -242,7 +242,14 @@ fn check_ranges(file: &File) -> Result<()> {
     within("c2s.max_attributes", c.max_attributes, 8, 4096)?;
     within("c2s.max_name_length", c.max_name_length, 32, 64 * 1024)?;
     within("c2s.max_auth_failures", c.max_auth_failures, 0, 100)?;
-    within("c2s.output_buffer", c.output_buffer, 16 * 1024, 1 << 30)?;
+    // A stanza to a client must fit in half its output queue, with the
+    // other half for what else it is sent.
+    within(
+        "c2s.output_buffer",
+        c.output_buffer,
+        (2 * c.max_stanza_size).max(16 * 1024),
+        1 << 30,
+    )?;
     within("c2s.listen_backlog", c.listen_backlog, 1, 65_535)?;
     if c.connection_rate_per_address != 0 {
         within(

@@ -33,7 +33,7 @@ fn subscribed(server: &TestServer) -> anyhow::Result<(RawClient, RawClient)> {
 
 for_both_shims! {
     fn a_client_that_stops_reading_its_own_answers_is_closed_and_its_contacts_see_it_go(shim) {
-        let server = TestServer::start(shim, USERS, "output_buffer = 16384\nread_rate = 0")?;
+        let server = TestServer::start(shim, USERS, "output_buffer = 16384\nmax_stanza_size = 8192\nread_rate = 0")?;
         let (mut juliet, mut romeo) = subscribed(&server)?;
         // juliet stops reading and asks for far more than any buffer
         // holds: her own answers fill her queue.
@@ -51,7 +51,7 @@ for_both_shims! {
     }
 
     fn a_flood_to_a_client_that_does_not_read_is_refused_to_its_sender_and_the_client_stays(shim) {
-        let server = TestServer::start(shim, USERS, "output_buffer = 16384\nread_rate = 0")?;
+        let server = TestServer::start(shim, USERS, "output_buffer = 16384\nmax_stanza_size = 8192\nread_rate = 0")?;
         let (mut juliet, mut romeo) = subscribed(&server)?;
         // juliet stops reading; romeo sends far more than the kernel's
         // buffers and her output queue hold, in messages each smaller

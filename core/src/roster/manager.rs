@@ -573,10 +573,13 @@ fn run(ctx: &mut Ctx, user: &BareJid, effects: Vec<Effect>) {
                 }
             }
             Effect::DeliverToAvailable(stanza) => {
+                // Kept as a pending request or shown in the roster: a
+                // resource far behind in reading sees it at next login.
                 let targets: Vec<_> = ctx
                     .sessions
                     .available_of(user)
                     .map(|s| s.connection)
+                    .filter(|c| ctx.out.accepts(*c))
                     .collect();
                 for connection in targets {
                     ctx.out.send_element(connection, &stanza);

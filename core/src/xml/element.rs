@@ -175,14 +175,10 @@ impl Element {
         out.push('<');
         out.push_str(&self.name);
         if self.ns() != parent_ns {
-            out.push_str(" xmlns='");
-            escape_into(out, self.ns());
-            out.push('\'');
+            write_attr(out, "xmlns", self.ns());
         }
         for (name, value) in &self.attrs {
-            let _ = write!(out, " {name}='");
-            escape_into(out, value);
-            out.push('\'');
+            write_attr(out, name, value);
         }
         if self.children.is_empty() {
             out.push_str("/>");
@@ -192,7 +188,7 @@ impl Element {
         for node in &self.children {
             match node {
                 Node::Element(e) => e.write_to(out, self.ns()),
-                Node::Text(t) => escape_into(out, t),
+                Node::Text(t) => escape_text(out, t),
             }
         }
         out.push_str("</");
@@ -208,15 +204,45 @@ impl Element {
     }
 }
 
-/// Escape character data or an attribute value (single-quoted).
+/// Escape an attribute value for single quotes (the stream header's).
 pub fn escape_into(out: &mut String, text: &str) {
+    escape_value(out, text, '\'');
+}
+
+/// ` name='value'`, quoted with whichever quote the value holds fewer of:
+/// what is written stays about the size of what the peer sent, whose
+/// own markup had to escape one of the two (a value of 250,000 `'`
+/// written as `&apos;` each would make 1.5 MB of it).
+fn write_attr(out: &mut String, name: &str, value: &str) {
+    let singles = value.matches('\'').count();
+    let doubles = value.matches('"').count();
+    let quote = if singles > doubles { '"' } else { '\'' };
+    let _ = write!(out, " {name}={quote}");
+    escape_value(out, value, quote);
+    out.push(quote);
+}
+
+fn escape_value(out: &mut String, text: &str, quote: char) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\'' => out.push_str("&apos;"),
-            '"' => out.push_str("&quot;"),
+            '\'' if quote == '\'' => out.push_str("&apos;"),
+            '"' if quote == '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Escape character data: only what XML requires (`&`, `<`, and the `>`
+/// of a `]]>`), so that no character a peer sent costs more to write
+/// than it cost the peer to send.
+fn escape_text(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' if out.ends_with("]]") => out.push_str("&gt;"),
             c => out.push(c),
         }
     }
@@ -247,7 +273,25 @@ mod tests {
             .text("1 < 2 & 3");
         assert_eq!(
             m.to_stream_string(),
-            "<body x='a&apos;b&lt;'>1 &lt; 2 &amp; 3</body>"
+            "<body x=\"a'b&lt;\">1 &lt; 2 &amp; 3</body>"
+        );
+    }
+
+    #[test]
+    fn quotes_in_text_are_written_as_they_are() {
+        let m = Element::new("body", crate::ns::CLIENT).text("'\"> ]]>");
+        assert_eq!(m.to_stream_string(), "<body>'\"> ]]&gt;</body>");
+    }
+
+    #[test]
+    fn attribute_values_take_the_quote_they_hold_fewer_of() {
+        let m = Element::new("x", crate::ns::CLIENT)
+            .attr("a", "it's")
+            .attr("b", "say \"hi\"")
+            .attr("c", "'\"'");
+        assert_eq!(
+            m.to_stream_string(),
+            "<x a=\"it's\" b='say \"hi\"' c=\"'&quot;'\"/>"
         );
     }
 }

@@ -333,7 +333,14 @@ impl StreamParser {
                     return Err(XmlError::TooLarge("element nesting too deep"));
                 }
                 self.charge(NODE_COST + attrs.len() * ATTRIBUTE_COST)?;
-                let ns = self.share(ns);
+                let (ns, copied) = self.share(ns);
+                // A namespace that differs from the parent's is written
+                // out again (`xmlns='…'`, the output has no prefixes), and
+                // a name not met before in the stanza is copied: a long
+                // name behind a short prefix costs what it will cost.
+                let parent = self.open.last().map_or(ns::CLIENT, |p| p.ns());
+                let written = ns.as_str() != parent;
+                self.charge(ns.as_str().len() * (usize::from(written) + usize::from(copied)))?;
                 let mut element = Element::in_namespace(&name, ns);
                 for ((ans, aname), value) in attrs {
                     if let Some(n) = attr_name(&ans, &aname) {
@@ -380,24 +387,25 @@ impl StreamParser {
     }
 
     /// The element tree's share of `ns`: a constant for the namespaces
-    /// the server knows, else one [`Arc`] per distinct name in the stanza.
-    fn share(&mut self, ns: rxml::Namespace<'static>) -> Namespace {
+    /// the server knows, else one [`Arc`] per distinct name in the stanza;
+    /// and whether it had to be copied.
+    fn share(&mut self, ns: rxml::Namespace<'static>) -> (Namespace, bool) {
         let name = ns.as_str();
         if let Some(known) = KNOWN_NAMESPACES.iter().find(|k| **k == name) {
-            return Namespace::Static(known);
+            return (Namespace::Static(known), false);
         }
         let same = |(seen, _): &&(rxml::Namespace<'static>, Namespace)| {
             std::ptr::eq(seen.as_str(), name) || seen.as_str() == name
         };
         if let Some((_, shared)) = self.namespaces.iter().find(same) {
-            return shared.clone();
+            return (shared.clone(), false);
         }
         let shared = Namespace::Shared(Arc::from(name));
         if self.namespaces.len() == NAMESPACE_CACHE {
             self.namespaces.remove(0);
         }
         self.namespaces.push((ns, shared.clone()));
-        shared
+        (shared, true)
     }
 
     /// Count `cost` towards the current top-level element.
@@ -618,6 +626,23 @@ mod tests {
         let over = format!("{HEADER}<message>{}</message>", "<y/>".repeat(100));
         assert_eq!(
             parse_all(&mut p, over.as_bytes()),
+            Err(XmlError::TooLarge("stanza too large"))
+        );
+    }
+
+    #[test]
+    fn a_long_namespace_behind_a_short_prefix_costs_its_length_each_time_it_is_written() {
+        let mut p = StreamParser::new(XmlLimits {
+            max_stanza_size: 64 * 1024,
+            ..XmlLimits::default()
+        });
+        let ns = format!("urn:{}", "n".repeat(8000));
+        let doc = format!(
+            "{HEADER}<message xmlns:p='{ns}'>{}</message>",
+            "<p:x/>".repeat(10)
+        );
+        assert_eq!(
+            parse_all(&mut p, doc.as_bytes()),
             Err(XmlError::TooLarge("stanza too large"))
         );
     }
