@@ -43,25 +43,35 @@ fn options() -> OpenOptions {
 /// Make sure `path` exists and is owner-only, without following a link
 /// and without touching its contents (SQLite's database file: SQLite gives
 /// its `-wal` and `-shm` files the database's mode).
+///
+/// An existing file is changed by path, never opened: closing any
+/// descriptor of a file drops every POSIX lock this process holds on it,
+/// SQLite's included, and another storage connection may hold them.
 pub fn private_file(path: &Path) -> Result<()> {
-    let file = options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    restrict(&file, path)
+    match options().write(true).create_new(true).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => restrict_if_present(path),
+        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+    }
 }
 
 /// Restrict an existing file to its owner (a file created by an older
-/// version, or by SQLite, with the umask's mode).
+/// version, or by SQLite, with the umask's mode), by path: see
+/// [`private_file`]. A symbolic link is refused, not followed.
 pub fn restrict_if_present(path: &Path) -> Result<()> {
-    match options().read(true).open(path) {
-        Ok(file) => restrict(&file, path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("opening {}", path.display())),
+    let metadata = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    if metadata.file_type().is_symlink() {
+        anyhow::bail!("{} is a symbolic link; refusing to use it", path.display());
     }
+    if metadata.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(path, Permissions::from_mode(0o600))
+            .with_context(|| format!("restricting {} to its owner", path.display()))?;
+    }
+    Ok(())
 }
 
 fn restrict(file: &File, path: &Path) -> Result<()> {
@@ -151,6 +161,16 @@ mod tests {
         assert_eq!(std::fs::read(&target).unwrap(), b"someone else's");
         std::os::unix::fs::symlink(&target, dir.path().join("secret")).unwrap();
         assert!(server_secret(dir.path()).is_err());
+    }
+
+    #[test]
+    fn a_database_behind_a_symbolic_link_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, "x").unwrap();
+        let link = dir.path().join("db");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(private_file(&link).is_err());
     }
 
     #[test]
