@@ -329,15 +329,19 @@ mod tests {
 
     const SECRET: [u8; 32] = [7; 32];
 
-    #[test]
-    fn throttle_blocks_an_account_from_an_address_until_the_window_passes() {
+    /// Two failures per account; a throttle, a peer and a start time.
+    fn two_per_account() -> (Limits, AuthThrottle, IpAddr, Instant) {
         let limits = Limits {
             auth_failures_per_account: 2,
             ..Limits::default()
         };
-        let t0 = Instant::now();
-        let peer: IpAddr = "127.0.0.9".parse().unwrap();
-        let mut t = AuthThrottle::default();
+        let peer = "127.0.0.9".parse().unwrap();
+        (limits, AuthThrottle::default(), peer, Instant::now())
+    }
+
+    #[test]
+    fn throttle_blocks_an_account_from_an_address_until_the_window_passes() {
+        let (limits, mut t, peer, t0) = two_per_account();
         let attempt = |t: &mut AuthThrottle, peer: IpAddr, user: &str, at| {
             t.attempt(peer, user, &SECRET, &limits, at)
         };
@@ -356,13 +360,7 @@ mod tests {
 
     #[test]
     fn attempts_in_parallel_count_before_their_answers_and_a_success_is_taken_back() {
-        let limits = Limits {
-            auth_failures_per_account: 2,
-            ..Limits::default()
-        };
-        let t0 = Instant::now();
-        let peer: IpAddr = "127.0.0.9".parse().unwrap();
-        let mut t = AuthThrottle::default();
+        let (limits, mut t, peer, t0) = two_per_account();
         assert!(t.attempt(peer, "juliet", &SECRET, &limits, t0));
         assert!(t.attempt(peer, "juliet", &SECRET, &limits, t0));
         t.succeeded(peer, "juliet", &SECRET);

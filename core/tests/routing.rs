@@ -228,19 +228,25 @@ fn offline_messages_not_yet_written_when_the_connection_fails_are_delivered_at_t
     assert!(!b.offline.contains_key("juliet@localhost"));
 }
 
-#[test]
-fn a_recipient_far_behind_in_reading_is_not_cut_off_and_senders_are_told_to_wait() {
-    let mut b = Bench::new();
+/// juliet's client reads nothing (the shim never reports her writes
+/// done) while romeo sends her 600 KiB: past half her 1 MiB output budget.
+fn juliet_far_behind(b: &mut Bench) -> (ConnectionId, ConnectionId) {
     b.auto_written = false;
-    let juliet = online(&mut b, "juliet", "balcony", 0);
-    let romeo = online(&mut b, "romeo", "orchard", 0);
-    // juliet's client reads nothing: past half its 1 MiB output budget
-    // unconfirmed, romeo's messages are refused to him.
+    let juliet = online(b, "juliet", "balcony", 0);
+    let romeo = online(b, "romeo", "orchard", 0);
     let big = "x".repeat(200 * 1024);
     for _ in 0..3 {
         b.send(romeo, &chat("juliet@localhost/balcony", &big));
     }
     assert_eq!(b.take(romeo), "");
+    b.take(juliet);
+    (juliet, romeo)
+}
+
+#[test]
+fn a_recipient_far_behind_in_reading_is_not_cut_off_and_senders_are_told_to_wait() {
+    let mut b = Bench::new();
+    let (juliet, romeo) = juliet_far_behind(&mut b);
     b.send(
         romeo,
         "<message to='juliet@localhost/balcony' type='chat' id='late'><body>hi</body></message>",
@@ -265,14 +271,7 @@ fn a_recipient_far_behind_in_reading_is_not_cut_off_and_senders_are_told_to_wait
 #[test]
 fn presence_and_answers_from_others_are_not_queued_for_a_recipient_far_behind() {
     let mut b = Bench::new();
-    b.auto_written = false;
-    let juliet = online(&mut b, "juliet", "balcony", 0);
-    let romeo = online(&mut b, "romeo", "orchard", 0);
-    let big = "x".repeat(200 * 1024);
-    for _ in 0..3 {
-        b.send(romeo, &chat("juliet@localhost/balcony", &big));
-    }
-    b.take(juliet);
+    let (juliet, romeo) = juliet_far_behind(&mut b);
     b.send(
         romeo,
         "<presence to='juliet@localhost/balcony'><status>look</status></presence>",
