@@ -158,7 +158,7 @@ pub fn new_credentials(settings: &Settings, password: &str) -> Result<StoredCred
     Ok(StoredCredentials::derive(
         password,
         &salt,
-        settings.scram_iterations,
+        settings.core.scram_iterations,
     )?)
 }
 
@@ -275,7 +275,7 @@ mod tests {
 
     fn settings() -> Settings {
         let mut settings = Settings::load(None).unwrap();
-        settings.scram_iterations = 1;
+        settings.core.scram_iterations = 1;
         settings
     }
 

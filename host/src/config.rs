@@ -191,7 +191,6 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Connections the kernel may hold waiting for accept.
     pub listen_backlog: u32,
-    pub scram_iterations: u32,
 }
 
 /// One setting's allowed range, or why the server refuses to start.
@@ -460,7 +459,6 @@ impl Settings {
             tls,
             data_dir: file.data_dir,
             listen_backlog: file.c2s.listen_backlog,
-            scram_iterations: file.storage.scram_iterations,
         })
     }
 }
