@@ -139,6 +139,14 @@ impl Default for Config {
 }
 
 impl Config {
+    /// What credentials for users that do not exist derive from.
+    pub fn stand_in(&self) -> crate::sasl::StandIn {
+        crate::sasl::StandIn {
+            secret: self.secret,
+            iterations: self.scram_iterations,
+        }
+    }
+
     /// The XML limits of a stream not yet authenticated.
     pub fn unauthenticated_xml(&self) -> XmlLimits {
         XmlLimits {

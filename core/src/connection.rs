@@ -626,8 +626,7 @@ impl Connection {
                     username,
                     domain,
                     password,
-                    secret: ctx.config.secret,
-                    iterations: ctx.config.scram_iterations,
+                    stand_in: ctx.config.stand_in(),
                 };
                 ctx.out.request(self.id, request);
                 Flow::Open
@@ -749,10 +748,7 @@ impl Connection {
         let Some(current) = exchange.take() else {
             return Flow::Open;
         };
-        let stand_in = sasl::StandIn {
-            secret: &ctx.config.secret,
-            iterations: ctx.config.scram_iterations,
-        };
+        let stand_in = &ctx.config.stand_in();
         let (next, step) = match answer {
             StorageAnswer::Credentials(c) => {
                 (*current).credentials(Ok(c), stand_in, &mut self.entropy)

@@ -168,15 +168,13 @@ impl Harness {
                     StorageRequest::VerifyPlain {
                         username,
                         password,
-                        secret,
-                        iterations,
+                        stand_in,
                         ..
                     } => StorageAnswer::PlainVerified(crate::sasl::verify_plain(
                         Some(credentials()),
                         &username,
                         &password,
-                        &secret,
-                        iterations,
+                        &stand_in,
                     )),
                     StorageRequest::LoadRoster { .. } => {
                         StorageAnswer::Roster(Some(Default::default()))

@@ -17,16 +17,14 @@ pub enum StorageRequest {
     /// The SCRAM credentials of `username@domain`.
     LoadCredentials { username: String, domain: String },
     /// Check a PLAIN password for `username@domain` with
-    /// [`crate::sasl::verify_plain`] (given `secret` and `iterations` for
-    /// the stand-in of a missing user); answered with
+    /// [`crate::sasl::verify_plain`]; answered with
     /// [`StorageAnswer::PlainVerified`]. PBKDF2 takes milliseconds: it
     /// runs with storage, not on the thread serving connections.
     VerifyPlain {
         username: String,
         domain: String,
         password: crate::sasl::Password,
-        secret: [u8; 32],
-        iterations: u32,
+        stand_in: crate::sasl::StandIn,
     },
     /// A user's roster, pending requests and roster version.
     LoadRoster { user: BareJid },

@@ -163,33 +163,44 @@ impl std::fmt::Debug for Password {
 }
 
 /// Check a PLAIN password against `found` credentials, or against
-/// stand-ins derived from `secret` when the user does not exist, so that
-/// both take the same time (PBKDF2, `iterations` rounds): true only for an
-/// existing user with this password. Runs wherever storage runs, never on
-/// the thread serving connections.
+/// `stand_in`'s when the user does not exist, so that both take the same
+/// time (PBKDF2): true only for an existing user with this password. Runs
+/// wherever storage runs, never on the thread serving connections.
 pub fn verify_plain(
     found: Option<&StoredCredentials>,
     username: &str,
     password: &Password,
-    secret: &[u8; 32],
-    iterations: u32,
+    stand_in: &StandIn,
 ) -> bool {
     match found {
         Some(credentials) => credentials.verify_password(&password.0),
         None => {
-            let _ = StoredCredentials::stand_in(secret, username, iterations)
-                .verify_password(&password.0);
+            let _ = stand_in.credentials(username).verify_password(&password.0);
             false
         }
     }
 }
 
-/// Where stand-in credentials for users that do not exist come from (see
-/// [`StoredCredentials::stand_in`]).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct StandIn<'a> {
-    pub secret: &'a [u8; 32],
+/// Where stand-in credentials for users that do not exist come from: the
+/// server secret and the iteration count of new accounts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct StandIn {
+    pub secret: [u8; 32],
     pub iterations: u32,
+}
+
+impl StandIn {
+    /// The stand-in credentials of `username` (see
+    /// [`StoredCredentials::stand_in`]).
+    pub fn credentials(&self, username: &str) -> StoredCredentials {
+        StoredCredentials::stand_in(&self.secret, username, self.iterations)
+    }
+}
+
+impl std::fmt::Debug for StandIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StandIn {{ iterations: {} }}", self.iterations)
+    }
 }
 
 /// An authentication attempt in progress.
@@ -306,15 +317,14 @@ impl Exchange {
     pub fn credentials(
         self,
         found: Result<Option<StoredCredentials>, ()>,
-        stand_in: StandIn,
+        stand_in: &StandIn,
         entropy: &mut Entropy,
     ) -> Next {
         let (credentials, exists) = match (found, &self) {
             (Ok(Some(c)), _) => (c, true),
-            (Ok(None), Exchange::ScramLookingUp { username, .. }) => (
-                StoredCredentials::stand_in(stand_in.secret, username, stand_in.iterations),
-                false,
-            ),
+            (Ok(None), Exchange::ScramLookingUp { username, .. }) => {
+                (stand_in.credentials(username), false)
+            }
             (Ok(None), _) => return (None, Step::Failure(SaslFailure::MalformedRequest)),
             (Err(()), _) => return (None, Step::Failure(SaslFailure::TemporaryAuthFailure)),
         };

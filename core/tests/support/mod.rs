@@ -220,15 +220,13 @@ impl Bench {
             StorageRequest::VerifyPlain {
                 username,
                 password,
-                secret,
-                iterations,
+                stand_in,
                 ..
             } => StorageAnswer::PlainVerified(rookery_core::sasl::verify_plain(
                 self.accounts.get(username),
                 username,
                 password,
-                secret,
-                *iterations,
+                stand_in,
             )),
             StorageRequest::LoadRoster { user } => {
                 let name = user

@@ -256,15 +256,13 @@ impl Storage for SqliteStorage {
                 username,
                 domain,
                 password,
-                secret,
-                iterations,
+                stand_in,
             } => self.load_credentials(username, domain).map(|found| {
                 StorageAnswer::PlainVerified(rookery_core::sasl::verify_plain(
                     found.as_ref(),
                     username,
                     password,
-                    secret,
-                    *iterations,
+                    stand_in,
                 ))
             }),
             StorageRequest::LoadRoster { user } => {
