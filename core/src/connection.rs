@@ -607,10 +607,9 @@ impl Connection {
                 Flow::Open
             }
             Step::LookUp(username) => {
-                let domain = self.domain.clone().unwrap_or_default();
-                if !self.may_try(&username, &domain, ctx) {
+                let Some(domain) = self.may_try(&username, ctx) else {
                     return self.sasl_failure(SaslFailure::TemporaryAuthFailure, ctx);
-                }
+                };
                 ctx.out.request(
                     self.id,
                     StorageRequest::LoadCredentials { username, domain },
@@ -618,10 +617,9 @@ impl Connection {
                 Flow::Open
             }
             Step::Verify { username, password } => {
-                let domain = self.domain.clone().unwrap_or_default();
-                if !self.may_try(&username, &domain, ctx) {
+                let Some(domain) = self.may_try(&username, ctx) else {
                     return self.sasl_failure(SaslFailure::TemporaryAuthFailure, ctx);
-                }
+                };
                 let request = StorageRequest::VerifyPlain {
                     username,
                     domain,
@@ -655,19 +653,22 @@ impl Connection {
 
     /// Whether `username` may be tried from this address now: not after
     /// too many failures for it from here lately (others from here are
-    /// not affected). If not, the exchange is over.
-    fn may_try(&mut self, username: &str, domain: &str, ctx: &mut Ctx) -> bool {
+    /// not affected). If so, the stream's domain, to look the user up in;
+    /// if not, the exchange is over.
+    fn may_try(&mut self, username: &str, ctx: &mut Ctx) -> Option<String> {
+        let domain = self.domain.clone().unwrap_or_default();
         let account = format!("{username}@{domain}");
         let (limits, secret) = (&ctx.config.limits, &ctx.config.secret);
-        let allowed = ctx
+        if ctx
             .throttle
-            .attempt(self.peer, &account, secret, limits, ctx.now);
-        if !allowed {
-            if let Kind::Unauthed { exchange, .. } = &mut self.kind {
-                *exchange = None;
-            }
+            .attempt(self.peer, &account, secret, limits, ctx.now)
+        {
+            return Some(domain);
         }
-        allowed
+        if let Kind::Unauthed { exchange, .. } = &mut self.kind {
+            *exchange = None;
+        }
+        None
     }
 
     /// A mechanism negotiation refused: no password was tried, so neither

@@ -54,11 +54,16 @@ impl Offline {
 
 /// Keep `message` (from `sender`) for `user`, with a delay stamp.
 pub(crate) fn store(ctx: &mut Ctx, sender: SessionId, user: &BareJid, message: Element) {
+    let Some((connection, from)) = ctx
+        .sessions
+        .get(sender)
+        .map(|s| (s.connection, s.jid.to_bare()))
+    else {
+        return;
+    };
     if ctx.offline.stores.len() >= ctx.config.max_offline_in_flight {
-        if let Some(connection) = ctx.sessions.get(sender).map(|s| s.connection) {
-            ctx.out
-                .send_element(connection, &error_reply(&message, E::ResourceConstraint));
-        }
+        ctx.out
+            .send_element(connection, &error_reply(&message, E::ResourceConstraint));
         return;
     }
     let mut stamped = message.clone();
@@ -69,9 +74,6 @@ pub(crate) fn store(ctx: &mut Ctx, sender: SessionId, user: &BareJid, message: E
             .attr("stamp", &ctx.clock.xmpp_datetime())
             .text("Offline Storage"),
     );
-    let Some(from) = ctx.sessions.get(sender).map(|s| s.jid.to_bare()) else {
-        return;
-    };
     let request = ctx.out.storage(StorageRequest::StoreOffline {
         user: user.clone(),
         sender: from,

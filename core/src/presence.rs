@@ -253,15 +253,18 @@ fn directed(ctx: &mut Ctx, session: SessionId, stanza: Element, to: Jid) {
         return;
     }
     let unavailable = stanza.get_attr("type") == Some("unavailable");
-    let owed = ctx.sessions.get(session).map(|s| s.directed.clone());
     // A recipient far behind in reading gets nothing more from others,
     // but for the retraction of a presence it was sent.
+    let owed = |target: &SessionId| {
+        unavailable
+            && ctx
+                .sessions
+                .get(session)
+                .is_some_and(|s| s.directed.contains(target))
+    };
     let targets: Vec<_> = directed_targets(ctx, to.as_str())
         .into_iter()
-        .filter(|(connection, target)| {
-            ctx.out.accepts(*connection)
-                || (unavailable && owed.as_ref().is_some_and(|o| o.contains(target)))
-        })
+        .filter(|(connection, target)| ctx.out.accepts(*connection) || owed(target))
         .collect();
     let text = stanza.to_stream_string();
     for (connection, _) in &targets {
