@@ -266,6 +266,30 @@ pub struct Driver<T: Transport> {
     stopping: bool,
 }
 
+impl<H: ConnectionHandle> Driver<Connections<H>> {
+    /// What both servers start beside their listeners, all reporting to
+    /// their event loop through `send`: the core with the server secret,
+    /// storage on its two threads, the admin socket and SIGTERM handling.
+    pub fn start(
+        settings: &crate::Settings,
+        send: impl Fn(Event<(OutputBudget, H)>) + Clone + Send + Sync + 'static,
+    ) -> anyhow::Result<Self> {
+        let reader = crate::SqliteStorage::open(&settings.data_dir)?;
+        let writer = crate::SqliteStorage::open(&settings.data_dir)?;
+        let answers = send.clone();
+        let storage = StorageWorker::spawn(Box::new(reader), Box::new(writer), move |r, a| {
+            answers(Event::Storage(r, a))
+        })?;
+        let admin = send.clone();
+        crate::admin::listen(&settings.data_dir, move |user, reason| {
+            admin(Event::EndSessions(user, reason))
+        })?;
+        on_terminate(move || send(Event::Shutdown))?;
+        let server = Server::new(settings.server_config()?);
+        Ok(Driver::new(server, Connections::default(), storage))
+    }
+}
+
 impl<T: Transport> Driver<T> {
     pub fn new(server: Server, transport: T, storage: StorageWorker) -> Self {
         Driver {

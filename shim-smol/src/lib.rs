@@ -18,10 +18,10 @@ use async_io::{Async, Timer};
 use futures_rustls::rustls;
 use futures_rustls::server::TlsStream;
 use link::{CoreEnd, Link, Next, Queued, Writer};
-use rookery_core::{ConnectionId, Server};
+use rookery_core::ConnectionId;
 use rookery_host::{
     log, tls, ConnectionHandle, Connections, Driver, Event, Listener, Outgoing, OutputBudget,
-    ReadCredit, Settings, SqliteStorage, StorageWorker, TlsConfigs, Verdict,
+    ReadCredit, Settings, TlsConfigs, Verdict,
 };
 use smol::channel::{self, Receiver, Sender};
 use smol::future::FutureExt;
@@ -127,29 +127,10 @@ async fn run(settings: Settings) -> Result<()> {
     };
     let tls = tls::Tls::load(settings.tls.clone())?;
     tls::reload_on_sighup(tls.tls.clone())?;
-    let reader = SqliteStorage::open(&settings.data_dir)?;
-    let writer = SqliteStorage::open(&settings.data_dir)?;
     let (events, inbox) = channel::bounded::<Event<(OutputBudget, Conn)>>(EVENT_QUEUE);
-    let answers = events.clone();
-    let worker = StorageWorker::spawn(
-        Box::new(reader),
-        Box::new(writer),
-        move |request, answer| {
-            let _ = answers.send_blocking(Event::Storage(request, answer));
-        },
-    )?;
-    let driver = Driver::new(
-        Server::new(settings.server_config()?),
-        Connections::default(),
-        worker,
-    );
-    let admin = events.clone();
-    rookery_host::admin::listen(&settings.data_dir, move |user, reason| {
-        let _ = admin.send_blocking(Event::EndSessions(user, reason));
-    })?;
-    let terminate = events.clone();
-    rookery_host::on_terminate(move || {
-        let _ = terminate.send_blocking(Event::Shutdown);
+    let send = events.clone();
+    let driver = Driver::start(&settings, move |event| {
+        let _ = send.send_blocking(event);
     })?;
     spawn(core_loop(driver, inbox));
     let shared = Shared {

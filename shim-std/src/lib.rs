@@ -11,10 +11,10 @@
 //! read.
 
 use anyhow::{Context, Result};
-use rookery_core::{ConnectionId, Server};
+use rookery_core::ConnectionId;
 use rookery_host::{
-    log, tls, ConnectionHandle, Connections, Driver, Event, Listener, Outgoing, OutputBudget,
-    ReadCredit, Settings, SqliteStorage, StorageWorker, TlsConfigs, Verdict, MAX_INPUT_IN_FLIGHT,
+    log, tls, ConnectionHandle, Driver, Event, Listener, Outgoing, OutputBudget, ReadCredit,
+    Settings, TlsConfigs, Verdict, MAX_INPUT_IN_FLIGHT,
 };
 use rustls::ServerConnection;
 use std::io::{Read, Write};
@@ -75,29 +75,10 @@ pub fn serve(settings: Settings) -> Result<()> {
     };
     let tls = tls::Tls::load(settings.tls.clone())?;
     tls::reload_on_sighup(tls.tls.clone())?;
-    let reader = SqliteStorage::open(&settings.data_dir)?;
-    let writer = SqliteStorage::open(&settings.data_dir)?;
     let (events, inbox) = mpsc::sync_channel::<Event<(OutputBudget, Conn)>>(EVENT_QUEUE);
-    let answers = events.clone();
-    let worker = StorageWorker::spawn(
-        Box::new(reader),
-        Box::new(writer),
-        move |request, answer| {
-            let _ = answers.send(Event::Storage(request, answer));
-        },
-    )?;
-    let mut driver = Driver::new(
-        Server::new(settings.server_config()?),
-        Connections::default(),
-        worker,
-    );
-    let admin = events.clone();
-    rookery_host::admin::listen(&settings.data_dir, move |user, reason| {
-        let _ = admin.send(Event::EndSessions(user, reason));
-    })?;
-    let terminate = events.clone();
-    rookery_host::on_terminate(move || {
-        let _ = terminate.send(Event::Shutdown);
+    let send = events.clone();
+    let mut driver = Driver::start(&settings, move |event| {
+        let _ = send.send(event);
     })?;
     std::thread::Builder::new()
         .name("core".into())
