@@ -181,9 +181,11 @@ impl Window {
     }
 }
 
-/// Most (prefix, account) pairs remembered at once (about 64 bytes each);
-/// past it, attempts still count for their prefix.
-const MAX_ACCOUNT_WINDOWS: usize = 100_000;
+/// Most windows each table remembers at once (prefixes, or (prefix,
+/// account) pairs: about 64 bytes each); past it, new keys are not counted
+/// until the next sweep frees room, and the per-prefix ceiling still
+/// holds for the prefixes already counted.
+const MAX_WINDOWS: usize = 100_000;
 
 /// Sweep passed windows after this many new connections.
 const EXPIRE_EVERY: u32 = 1024;
@@ -262,25 +264,29 @@ impl AuthThrottle {
     /// A login from `peer` failed before any account's password was
     /// tried (a name that is no JID, say): it counts for the prefix.
     pub fn record_failure(&mut self, peer: IpAddr, limits: &Limits, now: Instant) {
-        let window = self.per_prefix.entry(Prefix::of(peer)).or_insert(Window {
-            failures: 0,
-            since: now,
-        });
-        Self::tick(window, limits, now);
+        Self::tick(&mut self.per_prefix, Prefix::of(peer), limits, now);
     }
 
     fn count(&mut self, key: (Prefix, AccountKey), limits: &Limits, now: Instant) {
-        if self.per_account.len() >= MAX_ACCOUNT_WINDOWS && !self.per_account.contains_key(&key) {
+        Self::tick(&mut self.per_account, key, limits, now);
+    }
+
+    /// One more failure in `key`'s window (a fresh one if it passed). A
+    /// table at [`MAX_WINDOWS`] takes no new keys: a stranger with many
+    /// addresses or names cannot grow it further.
+    fn tick<K: std::hash::Hash + Eq>(
+        table: &mut HashMap<K, Window>,
+        key: K,
+        limits: &Limits,
+        now: Instant,
+    ) {
+        if table.len() >= MAX_WINDOWS && !table.contains_key(&key) {
             return;
         }
-        let window = self.per_account.entry(key).or_insert(Window {
+        let window = table.entry(key).or_insert(Window {
             failures: 0,
             since: now,
         });
-        Self::tick(window, limits, now);
-    }
-
-    fn tick(window: &mut Window, limits: &Limits, now: Instant) {
         if !window.current(limits, now) {
             *window = Window {
                 failures: 0,
@@ -382,6 +388,18 @@ mod tests {
         }
         assert!(!t.allows(peer, &limits, t0));
         assert!(!t.attempt(peer, "d", &SECRET, &limits, t0));
+    }
+
+    #[test]
+    fn the_failure_tables_take_no_new_keys_when_full() {
+        let limits = Limits::default();
+        let t0 = Instant::now();
+        let mut t = AuthThrottle::default();
+        for i in 0..MAX_WINDOWS as u32 {
+            t.record_failure(IpAddr::V4(i.into()), &limits, t0);
+        }
+        t.record_failure("255.255.255.255".parse().unwrap(), &limits, t0);
+        assert_eq!(t.per_prefix.len(), MAX_WINDOWS);
     }
 
     #[test]
