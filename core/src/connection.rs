@@ -1,21 +1,17 @@
 //! One client connection: the stream, SASL and resource binding.
 //!
 //! This is the per-connection half of the core (quinn-proto's `Connection`
-//! to the server's `Endpoint`). It owns the XML parser and the negotiation
-//! state; anything shared (the resource sets, routing to other sessions) it
-//! reaches through [`Ctx`], which the server lends it for one input.
+//! to the hub's `Endpoint`). It owns the XML parser and the negotiation
+//! state, and knows nothing of rosters or other users: once its resource
+//! is bound it hands each stanza to the [`Hub`] as a typed event.
 
 use crate::bind::{self, BindRequest};
 use crate::config::Config;
 use crate::entropy::{Entropy, Seed};
+use crate::hub::{Env, Hub};
 use crate::limits::TokenBucket;
 use crate::ns;
-use crate::presence;
-use crate::roster::{self, Rosters};
-use crate::router;
 use crate::sasl::{self, Exchange, Mechanism, Offer, SaslFailure, Step};
-use crate::session::SessionId;
-use crate::session_manager::SessionManager;
 use crate::stanza::{error_reply, iq_result, StanzaErrorCondition, StanzaKind};
 use crate::storage::{RequestId, StorageAnswer, StorageRequest};
 use crate::stream::{self, Features, StreamError, StreamErrorCondition as Cond};
@@ -114,13 +110,24 @@ impl Outbox {
 /// What a connection borrows from the server while it handles an input.
 pub(crate) struct Ctx<'a> {
     pub config: &'a Config,
-    pub sessions: &'a mut SessionManager,
-    pub rosters: &'a mut Rosters,
-    pub offline: &'a mut crate::offline::Offline,
     pub throttle: &'a mut crate::limits::AuthThrottle,
     pub out: &'a mut Outbox,
+    /// Where a bound stream's events go.
+    pub hub: &'a mut Hub,
     pub now: Instant,
     pub clock: crate::clock::WallClock,
+}
+
+impl Ctx<'_> {
+    /// The hub, and what it borrows from the server for one event.
+    fn hub(&mut self) -> (&mut Hub, Env<'_>) {
+        let env = Env {
+            config: self.config,
+            out: self.out,
+            clock: self.clock,
+        };
+        (self.hub, env)
+    }
 }
 
 /// Whether the connection lives on after an input.
@@ -152,7 +159,8 @@ enum Kind {
     },
     Authenticated {
         user: BareJid,
-        session: Option<SessionId>,
+        /// A resource is bound: the hub has a session for this stream.
+        bound: bool,
     },
 }
 
@@ -277,18 +285,9 @@ impl Connection {
         config.xml.max_stanza_size.saturating_add(burst as usize)
     }
 
-    pub fn session(&self) -> Option<SessionId> {
-        match self.kind {
-            Kind::Authenticated { session, .. } => session,
-            Kind::Unauthed { .. } => None,
-        }
-    }
-
-    /// Forget the session (it was destroyed by someone else, e.g. replaced).
-    pub fn detach_session(&mut self) {
-        if let Kind::Authenticated { session, .. } = &mut self.kind {
-            *session = None;
-        }
+    /// Whether a resource is bound on this stream.
+    pub fn is_bound(&self) -> bool {
+        matches!(self.kind, Kind::Authenticated { bound: true, .. })
     }
 
     fn waiting_for_storage(&self) -> bool {
@@ -301,7 +300,7 @@ impl Connection {
             // past `<starttls/>`, so these bytes are untrustworthy.
             return self.fail(StreamError::new(Cond::PolicyViolation), ctx);
         }
-        if self.session().is_some() {
+        if self.is_bound() {
             self.session_deadline = ctx.now + ctx.config.idle_timeout;
         }
         let flow = if self.held.is_empty() && !self.waiting_for_storage() {
@@ -732,10 +731,7 @@ impl Connection {
             self.id,
             &sasl::encode_payload("success", additional.as_deref()),
         );
-        self.kind = Kind::Authenticated {
-            user,
-            session: None,
-        };
+        self.kind = Kind::Authenticated { user, bound: false };
         // RFC 6120 section 6.4.6: both sides restart the stream.
         self.restart_stream(ctx.config);
         Flow::Open
@@ -774,12 +770,12 @@ impl Connection {
         let Some(kind) = StanzaKind::of(&element) else {
             return self.fail(StreamError::new(Cond::UnsupportedStanzaType), ctx);
         };
-        let Kind::Authenticated { user, session } = &mut self.kind else {
+        let Kind::Authenticated { user, bound } = &mut self.kind else {
             return Flow::Open;
         };
         if kind == StanzaKind::Iq {
             if let Some(bind) = bind::as_bind(&element) {
-                if session.is_some() {
+                if *bound {
                     // One resource per stream (RFC 6120 section 7.7.2.1).
                     ctx.out.send_element(
                         self.id,
@@ -790,25 +786,10 @@ impl Connection {
                 match bind::bind_request(&element, bind, user, &mut self.entropy) {
                     BindRequest::Refuse(error) => ctx.out.send_element(self.id, &error),
                     BindRequest::Bind(jid) => {
-                        let user = user.clone();
-                        if let Some(old) =
-                            ctx.sessions.by_full_jid(&jid).map(|s| (s.id, s.connection))
-                        {
-                            // The new session wins (see `SessionManager::bind`);
-                            // the old one goes unavailable, then is closed.
-                            presence::session_ended(ctx, old.0);
-                            ctx.out
-                                .evictions
-                                .push((old.1, StreamError::new(Cond::Conflict)));
-                        }
-                        let bound = ctx.sessions.bind(self.id, jid.clone());
-                        *session = Some(bound.session);
-                        // RFC 6121 section 2.2: the roster is loaded when
-                        // the resource becomes a connected resource.
-                        roster::manager::ensure_loaded(ctx, &user);
+                        *bound = true;
                         self.session_deadline = ctx.now + ctx.config.idle_timeout;
-                        ctx.out
-                            .send_element(self.id, &bind::bind_result(&element, &jid));
+                        let (hub, mut env) = ctx.hub();
+                        hub.bind(&mut env, self.id, jid, &element);
                     }
                 }
                 return Flow::Open;
@@ -820,11 +801,12 @@ impl Connection {
                 return Flow::Open;
             }
         }
-        let Some(session) = *session else {
+        if !*bound {
             // RFC 6120 section 7.1: no stanzas before a resource is bound.
             return self.fail(StreamError::new(Cond::NotAuthorized), ctx);
-        };
-        match router::from_session(session, kind, element, ctx) {
+        }
+        let (hub, mut env) = ctx.hub();
+        match hub.stanza(&mut env, self.id, kind, element) {
             Ok(()) => Flow::Open,
             Err(e) => self.fail(e, ctx),
         }

@@ -1,7 +1,7 @@
 //! Where an iq goes (RFC 6120 section 8.2.3, RFC 6121 section 8.5): every
 //! get or set gets exactly one result or error.
 
-use crate::connection::Ctx;
+use crate::hub::Ctx;
 use crate::roster::manager::{self, Op};
 use crate::roster::NS_ROSTER;
 use crate::services;
@@ -13,17 +13,15 @@ use jid::Jid;
 /// Route an iq from `session` (already stamped) addressed to a served
 /// domain, or to no one (the user's own account).
 pub(crate) fn route(ctx: &mut Ctx, session: SessionId, iq: Element, to: Option<Jid>) {
-    let Some(me) = ctx.sessions.get(session) else {
+    let Some(own) = ctx.sessions.get(session).map(|s| s.jid.to_bare()) else {
         return;
     };
-    let (connection, own) = (me.connection, me.jid.to_bare());
     let request = match iq.get_attr("type") {
         Some("get") | Some("set") => true,
         Some("result") | Some("error") => false,
         // An iq of no known type cannot be answered as anything else.
         _ => {
-            ctx.out
-                .send_element(connection, &error_reply(&iq, E::BadRequest));
+            ctx.deliver(session, &error_reply(&iq, E::BadRequest));
             return;
         }
     };
@@ -36,8 +34,7 @@ pub(crate) fn route(ctx: &mut Ctx, session: SessionId, iq: Element, to: Option<J
     };
     if request && payload.is_none() {
         // Exactly one payload per get or set (RFC 6120 section 8.2.3).
-        ctx.out
-            .send_element(connection, &error_reply(&iq, E::BadRequest));
+        ctx.deliver(session, &error_reply(&iq, E::BadRequest));
         return;
     }
     let Some(to) = to else {
@@ -47,17 +44,15 @@ pub(crate) fn route(ctx: &mut Ctx, session: SessionId, iq: Element, to: Option<J
         return;
     };
     if let Ok(full) = to.try_as_full() {
-        match ctx.sessions.by_full_jid(full).map(|s| s.connection) {
+        match ctx.sessions.by_full_jid(full).map(|s| s.id) {
             // Requests to a client far behind in reading are refused.
-            Some(target) if request && !ctx.out.accepts(target) => ctx
-                .out
-                .send_element(connection, &error_reply(&iq, E::ResourceConstraint)),
+            Some(target) if request && !ctx.accepts(target) => {
+                ctx.deliver(session, &error_reply(&iq, E::ResourceConstraint))
+            }
             // An answer nobody may be waiting for is dropped.
-            Some(target) if !ctx.out.accepts(target) => {}
-            Some(target) => ctx.out.send_element(target, &iq),
-            None if request => ctx
-                .out
-                .send_element(connection, &error_reply(&iq, E::ServiceUnavailable)),
+            Some(target) if !ctx.accepts(target) => {}
+            Some(target) => ctx.deliver(target, &iq),
+            None if request => ctx.deliver(session, &error_reply(&iq, E::ServiceUnavailable)),
             None => {}
         }
         return;
@@ -70,13 +65,12 @@ pub(crate) fn route(ctx: &mut Ctx, session: SessionId, iq: Element, to: Option<J
     let bare = to.to_bare();
     if bare.node().is_none() {
         let answer = services::answer(ctx, services::SERVER, &iq, &payload);
-        ctx.out.send_element(connection, &answer);
+        ctx.deliver(session, &answer);
     } else if bare == own {
         to_own_account(ctx, session, iq, &payload);
     } else if payload.is("query", NS_ROSTER) {
         // One user's roster is no one else's business.
-        ctx.out
-            .send_element(connection, &error_reply(&iq, E::Forbidden));
+        ctx.deliver(session, &error_reply(&iq, E::Forbidden));
     } else {
         // Answered on the account's behalf once we know it exists.
         manager::submit(
@@ -91,10 +85,9 @@ pub(crate) fn route(ctx: &mut Ctx, session: SessionId, iq: Element, to: Option<J
 }
 
 fn to_own_account(ctx: &mut Ctx, session: SessionId, iq: Element, payload: &Element) {
-    let Some(me) = ctx.sessions.get(session) else {
+    let Some(user) = ctx.sessions.get(session).map(|s| s.jid.to_bare()) else {
         return;
     };
-    let (connection, user) = (me.connection, me.jid.to_bare());
     if payload.is("query", NS_ROSTER) {
         manager::submit(ctx, &user, Op::RosterIq { session, iq });
         return;
@@ -105,5 +98,5 @@ fn to_own_account(ctx: &mut Ctx, session: SessionId, iq: Element, payload: &Elem
     } else {
         services::answer(ctx, services::ACCOUNT, &iq, payload)
     };
-    ctx.out.send_element(connection, &answer);
+    ctx.deliver(session, &answer);
 }

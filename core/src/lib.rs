@@ -31,9 +31,12 @@
 //! - [`stream`]: stream headers, features and stream errors (RFC 6120 §4).
 //! - [`sasl`]: PLAIN and SCRAM (RFC 6120 §6, RFC 5802, RFC 7677).
 //! - `bind`: resource binding (RFC 6120 §7).
-//! - `connection`: one connection's negotiation state machine.
-//! - [`session`], [`session_manager`]: sessions and the connected, available
-//!   and interested resource sets.
+//! - `connection`: one connection's negotiation state machine; once bound,
+//!   it hands its stanzas to the hub as typed events.
+//! - `hub`: owns sessions, rosters and the IM modules, and reaches a client
+//!   only through one delivery point, `Ctx::deliver`.
+//! - [`session`], [`session_manager`]: sessions (attached to a connection or
+//!   detached) and the connected, available and interested resource sets.
 //! - [`roster`]: rosters, subscriptions and their durability (RFC 6121 §2-3).
 //! - `presence`: presence broadcast, probes and directed presence (RFC 6121 §4).
 //! - `router`: where a stanza from a session goes (RFC 6120 §10), then
@@ -52,6 +55,7 @@ mod connection;
 mod entropy;
 #[doc(hidden)]
 pub mod fuzzing;
+mod hub;
 mod iq;
 pub mod limits;
 mod message;

@@ -1,12 +1,11 @@
 //! Message delivery (RFC 6121 section 8.5): to a full JID, to a bare JID
 //! by priority, and offline storage when no resource can take it.
 
-use crate::connection::Ctx;
+use crate::hub::Ctx;
 use crate::offline;
 use crate::session::{Priority, SessionId};
 use crate::stanza::{error_reply, is_error, StanzaErrorCondition as E};
 use crate::xml::Element;
-use crate::ConnectionId;
 use jid::{BareJid, Jid};
 
 /// Route a message from `sender` (already stamped) to a served domain.
@@ -19,9 +18,9 @@ pub(crate) fn route(ctx: &mut Ctx, sender: SessionId, stanza: Element, to: Jid) 
         return;
     }
     if let Ok(full) = to.try_as_full() {
-        if let Some(connection) = ctx.sessions.by_full_jid(full).map(|s| s.connection) {
-            if ctx.out.accepts(connection) {
-                ctx.out.send_element(connection, &stanza);
+        if let Some(target) = ctx.sessions.by_full_jid(full).map(|s| s.id) {
+            if ctx.accepts(target) {
+                ctx.deliver(target, &stanza);
             } else if kind != "headline" {
                 reply(ctx, sender, &stanza, E::ResourceConstraint);
             }
@@ -42,18 +41,18 @@ pub(crate) fn route(ctx: &mut Ctx, sender: SessionId, stanza: Element, to: Jid) 
 /// Section 8.5.2.1.1: a message to an account.
 fn to_bare(ctx: &mut Ctx, sender: SessionId, stanza: Element, user: &BareJid, kind: &str) {
     // Resources of negative priority never receive bare-JID messages.
-    let available: Vec<(Priority, ConnectionId)> = ctx
+    let available: Vec<(Priority, SessionId)> = ctx
         .sessions
         .available_of(user)
         .filter(|s| s.priority >= Priority(0))
-        .map(|s| (s.priority, s.connection))
+        .map(|s| (s.priority, s.id))
         .collect();
     // Resources whose clients are far behind in reading take nothing
     // more from others; with none left, the sender is told to wait.
     let any_available = !available.is_empty();
     let candidates: Vec<_> = available
         .into_iter()
-        .filter(|(_, c)| ctx.out.accepts(*c))
+        .filter(|(_, s)| ctx.accepts(*s))
         .collect();
     if any_available && candidates.is_empty() {
         if kind != "headline" {
@@ -65,8 +64,8 @@ fn to_bare(ctx: &mut Ctx, sender: SessionId, stanza: Element, user: &BareJid, ki
         "error" => {}
         "groupchat" => reply(ctx, sender, &stanza, E::ServiceUnavailable),
         "headline" => {
-            for (_, connection) in candidates {
-                ctx.out.send_element(connection, &stanza);
+            for (_, target) in candidates {
+                ctx.deliver(target, &stanza);
             }
         }
         // chat, normal, and unknown types (treated as normal).
@@ -77,8 +76,8 @@ fn to_bare(ctx: &mut Ctx, sender: SessionId, stanza: Element, user: &BareJid, ki
             };
             // Several resources share the highest priority: all get it,
             // as with Prosody; a client that is not looking loses nothing.
-            for (_, connection) in candidates.into_iter().filter(|(p, _)| *p == top) {
-                ctx.out.send_element(connection, &stanza);
+            for (_, target) in candidates.into_iter().filter(|(p, _)| *p == top) {
+                ctx.deliver(target, &stanza);
             }
         }
     }
@@ -94,8 +93,5 @@ fn reply(ctx: &mut Ctx, sender: SessionId, stanza: &Element, condition: E) {
     if is_error(stanza) {
         return;
     }
-    if let Some(connection) = ctx.sessions.get(sender).map(|s| s.connection) {
-        ctx.out
-            .send_element(connection, &error_reply(stanza, condition));
-    }
+    ctx.deliver(sender, &error_reply(stanza, condition));
 }

@@ -9,7 +9,7 @@
 //! fails before that leaves the page stored, to be delivered (again) at
 //! the next login.
 
-use crate::connection::Ctx;
+use crate::hub::Ctx;
 use crate::session::SessionId;
 use crate::stanza::{error_reply, StanzaErrorCondition as E};
 use crate::storage::{RequestId, StorageAnswer, StorageRequest, StoreOutcome};
@@ -54,16 +54,11 @@ impl Offline {
 
 /// Keep `message` (from `sender`) for `user`, with a delay stamp.
 pub(crate) fn store(ctx: &mut Ctx, sender: SessionId, user: &BareJid, message: Element) {
-    let Some((connection, from)) = ctx
-        .sessions
-        .get(sender)
-        .map(|s| (s.connection, s.jid.to_bare()))
-    else {
+    let Some(from) = ctx.sessions.get(sender).map(|s| s.jid.to_bare()) else {
         return;
     };
     if ctx.offline.stores.len() >= ctx.config.max_offline_in_flight {
-        ctx.out
-            .send_element(connection, &error_reply(&message, E::ResourceConstraint));
+        ctx.deliver(sender, &error_reply(&message, E::ResourceConstraint));
         return;
     }
     let mut stamped = message.clone();
@@ -112,10 +107,7 @@ pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageA
             _ => true,
         };
         if refused {
-            if let Some(connection) = ctx.sessions.get(sender).map(|s| s.connection) {
-                ctx.out
-                    .send_element(connection, &error_reply(&message, E::ServiceUnavailable));
-            }
+            ctx.deliver(sender, &error_reply(&message, E::ServiceUnavailable));
         }
         return;
     }
@@ -126,9 +118,9 @@ pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageA
         return;
     };
     // The session left before its messages came: they stay stored.
-    let Some(connection) = ctx.sessions.get(session).map(|s| s.connection) else {
+    if ctx.sessions.get(session).is_none() {
         return;
-    };
+    }
     let Some(last) = messages.last().map(|m| m.id) else {
         return;
     };
@@ -138,14 +130,12 @@ pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageA
         // limit than today's could never be written, and would cut the
         // user off at every login: it is dropped with its page.
         if message.stanza.len() <= ctx.config.output_buffer / 4 * 3 {
-            ctx.out.send_separately(connection, &message.stanza);
+            ctx.deliver_separately(session, &message.stanza);
         }
     }
     ctx.offline.next_token += 1;
     let token = ctx.offline.next_token;
-    ctx.out
-        .outputs
-        .push_back(crate::Output::NotifyWritten { connection, token });
+    ctx.notify_delivered(session, token);
     ctx.offline.written.insert(
         token,
         Page {
@@ -166,7 +156,7 @@ pub(crate) fn handle_written(ctx: &mut Ctx, connection: crate::ConnectionId, tok
     let live = ctx
         .sessions
         .get(page.session)
-        .is_some_and(|s| s.connection == connection);
+        .is_some_and(|s| s.connection() == Some(connection));
     if !live {
         return;
     }

@@ -5,7 +5,7 @@
 //! All contacts here are local (no federation yet), so a probe is answered
 //! directly from the session manager instead of travelling as a stanza.
 
-use crate::connection::Ctx;
+use crate::hub::Ctx;
 use crate::ns;
 use crate::offline;
 use crate::roster::manager::{self, Op};
@@ -13,7 +13,6 @@ use crate::roster::{Roster, SubscriptionKind};
 use crate::session::{Priority, SessionId};
 use crate::stanza::{error_reply, StanzaErrorCondition as E};
 use crate::xml::Element;
-use crate::ConnectionId;
 use jid::{BareJid, Jid};
 use std::collections::BTreeSet;
 
@@ -73,9 +72,7 @@ fn too_large(ctx: &Ctx, stanza: &Element) -> bool {
 }
 
 fn reply(ctx: &mut Ctx, session: SessionId, element: Element) {
-    if let Some(connection) = ctx.sessions.get(session).map(|s| s.connection) {
-        ctx.out.send_element(connection, &element);
-    }
+    ctx.deliver(session, &element);
 }
 
 /// A broadcast presence (no `to`) from `session`, with the user's roster.
@@ -127,9 +124,6 @@ pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, 
     }
     // Initial presence: the new resource learns what its peers and
     // contacts already know, and sees requests that waited for it.
-    let Some(connection) = ctx.sessions.get(session).map(|s| s.connection) else {
-        return;
-    };
     let mut presences: Vec<Element> = ctx
         .sessions
         .available_of(&user)
@@ -145,38 +139,30 @@ pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, 
     }
     for mut p in presences {
         p.set_attr("to", full.as_str());
-        ctx.out.send_element(connection, &p);
+        ctx.deliver(session, &p);
     }
     // Bounded in number and size (`RosterLimits`), each a write of its
     // own so that none rides past the output budget on another's back.
     for request in roster.pending_in.values() {
-        ctx.out.send_separately(connection, request);
+        ctx.deliver_separately(session, request);
     }
 }
 
-/// Available resources of `user`, as (connection, session) pairs.
-fn own_available(
-    ctx: &Ctx,
-    user: &BareJid,
-    except: Option<SessionId>,
-) -> BTreeSet<(ConnectionId, SessionId)> {
+/// Available resources of `user`.
+fn own_available(ctx: &Ctx, user: &BareJid, except: Option<SessionId>) -> BTreeSet<SessionId> {
     ctx.sessions
         .available_of(user)
         .filter(|s| Some(s.id) != except)
-        .map(|s| (s.connection, s.id))
+        .map(|s| s.id)
         .collect()
 }
 
 /// Available resources of the contacts subscribed to the user's presence.
 /// Only local contacts can be reached until federation exists.
-fn subscribers(ctx: &Ctx, roster: &Roster) -> BTreeSet<(ConnectionId, SessionId)> {
+fn subscribers(ctx: &Ctx, roster: &Roster) -> BTreeSet<SessionId> {
     let mut out = BTreeSet::new();
     for contact in roster.presence_subscribers() {
-        out.extend(
-            ctx.sessions
-                .available_of(contact)
-                .map(|s| (s.connection, s.id)),
-        );
+        out.extend(ctx.sessions.available_of(contact).map(|s| s.id));
     }
     out
 }
@@ -189,7 +175,7 @@ fn observers(
     session: SessionId,
     roster: &Roster,
     include_self: bool,
-) -> BTreeSet<(ConnectionId, SessionId)> {
+) -> BTreeSet<SessionId> {
     let Some(s) = ctx.sessions.get(session) else {
         return BTreeSet::new();
     };
@@ -200,30 +186,26 @@ fn observers(
         out.extend(subscribers(ctx, roster));
     }
     for target in &s.directed {
-        if let Some(t) = ctx.sessions.get(*target) {
-            out.insert((t.connection, t.id));
+        if ctx.sessions.get(*target).is_some() {
+            out.insert(*target);
         }
     }
     if !include_self {
         // Directed presence may have been sent to oneself.
-        out.retain(|(_, id)| *id != session);
+        out.remove(&session);
     }
     out
 }
 
-fn directed_targets(ctx: &Ctx, target: &str) -> Vec<(ConnectionId, SessionId)> {
+fn directed_targets(ctx: &Ctx, target: &str) -> Vec<SessionId> {
     match Jid::new(target).ok().map(Jid::try_into_full) {
         Some(Ok(full)) => ctx
             .sessions
             .by_full_jid(&full)
-            .map(|s| (s.connection, s.id))
+            .map(|s| s.id)
             .into_iter()
             .collect(),
-        Some(Err(bare)) => ctx
-            .sessions
-            .available_of(&bare)
-            .map(|s| (s.connection, s.id))
-            .collect(),
+        Some(Err(bare)) => ctx.sessions.available_of(&bare).map(|s| s.id).collect(),
         None => Vec::new(),
     }
 }
@@ -234,14 +216,14 @@ fn directed_targets(ctx: &Ctx, target: &str) -> Vec<(ConnectionId, SessionId)> {
 fn send_each(
     ctx: &mut Ctx,
     stanza: &Element,
-    recipients: BTreeSet<(ConnectionId, SessionId)>,
+    recipients: BTreeSet<SessionId>,
     sender: Option<SessionId>,
 ) {
     let text = stanza.to_stream_string();
-    for (connection, id) in recipients {
-        let skip = sender.is_some_and(|s| s != id) && !ctx.out.accepts(connection);
+    for id in recipients {
+        let skip = sender.is_some_and(|s| s != id) && !ctx.accepts(id);
         if !skip {
-            ctx.out.send(connection, &text);
+            ctx.deliver_text(id, &text);
         }
     }
 }
@@ -264,16 +246,16 @@ fn directed(ctx: &mut Ctx, session: SessionId, stanza: Element, to: Jid) {
     };
     let targets: Vec<_> = directed_targets(ctx, to.as_str())
         .into_iter()
-        .filter(|(connection, target)| ctx.out.accepts(*connection) || owed(target))
+        .filter(|target| ctx.accepts(*target) || owed(target))
         .collect();
     let text = stanza.to_stream_string();
-    for (connection, _) in &targets {
-        ctx.out.send(*connection, &text);
+    for target in &targets {
+        ctx.deliver_text(*target, &text);
     }
     // Tracked even for subscribers: a resource that is not broadcasting
     // (gone unavailable, "invisible") still owes them the retraction.
     if let Some(s) = ctx.sessions.get_mut(session) {
-        for (_, target) in targets {
+        for target in targets {
             if unavailable {
                 s.directed.remove(&target);
             } else {

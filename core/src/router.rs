@@ -4,7 +4,7 @@
 //! federation exists, and hands each stanza kind to its module: `presence`,
 //! `iq` and `message`.
 
-use crate::connection::Ctx;
+use crate::hub::Ctx;
 use crate::iq;
 use crate::message;
 use crate::presence;
@@ -23,7 +23,7 @@ pub(crate) fn from_session(
     let Some(me) = ctx.sessions.get(session) else {
         return Err(StreamError::new(StreamErrorCondition::InternalServerError));
     };
-    let (my_jid, my_connection) = (me.jid.clone(), me.connection);
+    let my_jid = me.jid.clone();
     // RFC 6120 section 8.1.2.1: the server stamps the full JID; a `from`
     // naming anyone else is refused (poezio sends its own full JID, which
     // is fine, as is the bare JID).
@@ -42,7 +42,7 @@ pub(crate) fn from_session(
         Some(Ok(jid)) => Some(jid),
         Some(Err(_)) => {
             stanza.remove_attr("to");
-            reply(&stanza, E::JidMalformed, my_connection, ctx);
+            reply(&stanza, E::JidMalformed, session, ctx);
             return Ok(());
         }
     };
@@ -50,7 +50,7 @@ pub(crate) fn from_session(
         // No federation yet (RFC 6120 section 10.4.3 until then); presence
         // decides for itself (subscriptions are refused, the rest dropped).
         if !ctx.config.serves(to.domain().as_str()) && kind != StanzaKind::Presence {
-            reply(&stanza, E::RemoteServerNotFound, my_connection, ctx);
+            reply(&stanza, E::RemoteServerNotFound, session, ctx);
             return Ok(());
         }
     }
@@ -67,9 +67,8 @@ pub(crate) fn from_session(
 }
 
 /// Answer with a stanza error, never in reply to an error.
-fn reply(stanza: &Element, condition: E, connection: crate::ConnectionId, ctx: &mut Ctx) {
+fn reply(stanza: &Element, condition: E, session: SessionId, ctx: &mut Ctx) {
     if !is_error(stanza) {
-        ctx.out
-            .send_element(connection, &error_reply(stanza, condition));
+        ctx.deliver(session, &error_reply(stanza, condition));
     }
 }

@@ -1,16 +1,13 @@
-//! The server endpoint: owns every connection and the session manager, and
-//! is the only type a shim talks to.
+//! The server endpoint: owns every connection and the hub, and is the only
+//! type a shim talks to.
 
 use crate::admission::Admission;
 use crate::clock::WallClock;
 use crate::config::Config;
 use crate::connection::{Connection, Ctx, Flow, Outbox};
 use crate::entropy::Seed;
+use crate::hub::{Env, Hub};
 use crate::limits::AuthThrottle;
-use crate::offline::{self, Offline};
-use crate::presence;
-use crate::roster::manager as rosters;
-use crate::roster::Rosters;
 use crate::session_manager::SessionManager;
 use crate::storage::{RequestId, StorageAnswer, StorageRequest};
 use crate::stream::{StreamError, StreamErrorCondition};
@@ -68,14 +65,26 @@ macro_rules! ctx {
     ($server:ident, $now:expr) => {
         Ctx {
             config: &$server.config,
-            sessions: &mut $server.sessions,
-            rosters: &mut $server.rosters,
-            offline: &mut $server.offline,
             throttle: &mut $server.throttle,
             out: &mut $server.out,
+            hub: &mut $server.hub,
             now: $now,
             clock: $server.clock,
         }
+    };
+}
+
+/// Lend the hub what it borrows from the server for one event.
+macro_rules! hub {
+    ($server:ident) => {
+        (
+            &mut $server.hub,
+            Env {
+                config: &$server.config,
+                out: &mut $server.out,
+                clock: $server.clock,
+            },
+        )
     };
 }
 
@@ -85,9 +94,8 @@ pub struct Server {
     /// Boxed: a connection is about a kilobyte, and a map of them inline
     /// would hold that much again in spare capacity per connection.
     connections: HashMap<ConnectionId, Box<Connection>>,
-    sessions: SessionManager,
-    rosters: Rosters,
-    offline: Offline,
+    /// Sessions, rosters and the IM modules.
+    hub: Hub,
     throttle: AuthThrottle,
     /// Who may connect: counts and rates per address prefix.
     admission: Admission,
@@ -108,9 +116,7 @@ impl Server {
         Server {
             config,
             connections: HashMap::new(),
-            sessions: SessionManager::new(),
-            rosters: Rosters::default(),
-            offline: Offline::default(),
+            hub: Hub::default(),
             throttle: AuthThrottle::default(),
             admission: Admission::default(),
             out: Outbox::default(),
@@ -261,7 +267,7 @@ impl Server {
 
     /// What was transmitted before [`Output::NotifyWritten`] with this
     /// `token` has been written to the connection's socket.
-    pub fn handle_written(&mut self, connection: ConnectionId, token: u64, now: Instant) {
+    pub fn handle_written(&mut self, connection: ConnectionId, token: u64, _now: Instant) {
         let budget = self.config.output_buffer;
         let probe = self
             .connections
@@ -276,23 +282,17 @@ impl Server {
             self.out.set_congested(connection, changes.congested);
             return;
         }
-        let mut ctx = ctx!(self, now);
-        offline::handle_written(&mut ctx, connection, token);
+        let (hub, mut env) = hub!(self);
+        hub.written(&mut env, connection, token);
     }
 
     /// The operator deleted `user` or changed its password: every
     /// session of the account ends with `<not-authorized/>` and `text`,
     /// as its credentials no longer hold.
     pub fn handle_end_sessions(&mut self, user: &jid::BareJid, text: &str, now: Instant) {
-        let connections: Vec<ConnectionId> = self
-            .sessions
-            .resources_of(user)
-            .map(|s| s.connection)
-            .collect();
-        for connection in connections {
-            let error = StreamError::with_text(StreamErrorCondition::NotAuthorized, text);
-            self.out.evictions.push((connection, error));
-        }
+        let error = StreamError::with_text(StreamErrorCondition::NotAuthorized, text);
+        let (hub, mut env) = hub!(self);
+        hub.end_sessions(&mut env, user, &error);
         self.evict(now);
     }
 
@@ -331,13 +331,10 @@ impl Server {
     pub fn handle_storage(&mut self, request: RequestId, answer: StorageAnswer, now: Instant) {
         if let Some(connection) = self.out.lookups.remove(&request) {
             self.with_connection(connection, now, |c, ctx| c.handle_credentials(answer, ctx));
-        } else if self.rosters.owns(request) {
-            let mut ctx = ctx!(self, now);
-            rosters::handle_storage(&mut ctx, request, answer);
+        } else {
+            let (hub, mut env) = hub!(self);
+            hub.storage(&mut env, request, answer);
             self.evict(now);
-        } else if self.offline.owns(request) {
-            let mut ctx = ctx!(self, now);
-            offline::handle_storage(&mut ctx, request, answer);
         }
     }
 
@@ -370,12 +367,12 @@ impl Server {
     }
 
     pub fn sessions(&self) -> &SessionManager {
-        &self.sessions
+        self.hub.sessions()
     }
 
     /// Rosters held in memory (users online, or with work pending).
     pub fn rosters_held(&self) -> usize {
-        self.rosters.loaded_count()
+        self.hub.rosters().loaded_count()
     }
 
     pub fn connection_count(&self) -> usize {
@@ -385,19 +382,20 @@ impl Server {
     /// The session model's invariants, plus: every session's connection is
     /// live and points back at it.
     pub fn check_invariants(&self) -> Result<(), String> {
-        self.sessions.check_invariants()?;
-        for (id, conn) in &self.connections {
-            if let Some(sid) = conn.session() {
-                let s = self
-                    .sessions
-                    .get(sid)
-                    .ok_or(format!("{id:?} holds destroyed {sid:?}"))?;
-                if s.connection != *id {
-                    return Err(format!("{sid:?} belongs to {:?}, not {id:?}", s.connection));
-                }
-                if !self.rosters.is_held(&s.jid.to_bare()) {
-                    return Err(format!("{sid:?} is connected but its roster is not held"));
-                }
+        self.hub.check_invariants()?;
+        for s in self.hub.sessions().iter() {
+            let Some(connection) = s.connection() else {
+                continue;
+            };
+            if !self
+                .connections
+                .get(&connection)
+                .is_some_and(|c| c.is_bound())
+            {
+                return Err(format!(
+                    "{:?} is carried by {connection:?}, not a bound stream",
+                    s.id
+                ));
             }
         }
         Ok(())
@@ -436,14 +434,6 @@ impl Server {
             let Some(conn) = self.connections.get_mut(&id) else {
                 continue;
             };
-            // A session already ended elsewhere (replaced) is only
-            // forgotten; a live one ends normally in `remove`.
-            if conn
-                .session()
-                .is_some_and(|s| self.sessions.get(s).is_none())
-            {
-                conn.detach_session();
-            }
             let deadline = conn.deadline;
             let mut ctx = ctx!(self, now);
             conn.fail(error, &mut ctx);
@@ -466,10 +456,9 @@ impl Server {
             self.closing
                 .insert(id, (conn.peer(), conn.is_authenticated(), cut));
             self.closing_timers.insert((cut, id));
-            if let Some(session) = conn.session() {
-                let mut ctx = ctx!(self, now);
-                presence::session_ended(&mut ctx, session);
-                offline::session_ended(&mut ctx, session);
+            if conn.is_bound() {
+                let (hub, mut env) = hub!(self);
+                hub.connection_lost(&mut env, id);
             }
         }
     }

@@ -1,15 +1,16 @@
 //! A session: the server's view of one logged-in resource.
 //!
-//! A session is distinct from the connection that carries it. Today each
-//! session has exactly one connection; stream management (XEP-0198) will let
-//! a session outlive its connection, and clustering will put some sessions
-//! on other nodes, which is why the session is addressed by [`SessionId`]
-//! and names its connection instead of owning it.
+//! A session is distinct from the connection that carries it: stream
+//! management (XEP-0198) lets a session outlive its connection, and
+//! clustering will put some sessions on other nodes, which is why the
+//! session is addressed by [`SessionId`] and names its connection through
+//! a [`Link`] instead of owning it.
 
 use crate::xml::Element;
 use crate::ConnectionId;
 use jid::FullJid;
 use std::collections::BTreeSet;
+use std::time::Instant;
 
 /// Identifies a session within this server, stable for its lifetime.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,11 +29,22 @@ pub enum RosterInterest {
     Interested,
 }
 
+/// How a session reaches its client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// Carried by this connection.
+    Attached(ConnectionId),
+    /// Its connection was lost and it waits, until `until`, for the
+    /// client to resume it on a new one (XEP-0198); what is delivered
+    /// meanwhile is kept by stream management.
+    Detached { until: Instant },
+}
+
 /// A connected resource: a session with a bound full JID.
 #[derive(Clone, Debug)]
 pub struct Session {
     pub id: SessionId,
-    pub connection: ConnectionId,
+    pub link: Link,
     pub jid: FullJid,
     pub priority: Priority,
     /// The last broadcast presence (no `to`, no `type`); `Some` makes the
@@ -50,6 +62,14 @@ pub struct Session {
 }
 
 impl Session {
+    /// The connection carrying the session, unless it is detached.
+    pub fn connection(&self) -> Option<ConnectionId> {
+        match self.link {
+            Link::Attached(connection) => Some(connection),
+            Link::Detached { .. } => None,
+        }
+    }
+
     pub fn is_available(&self) -> bool {
         self.presence.is_some()
     }

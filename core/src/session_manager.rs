@@ -5,10 +5,11 @@
 //! never disagree with the sessions. A session that is not in the map does
 //! not exist; there are no half-destroyed sessions.
 
-use crate::session::{Priority, RosterInterest, Session, SessionId};
+use crate::session::{Link, Priority, RosterInterest, Session, SessionId};
 use crate::ConnectionId;
 use jid::{BareJid, FullJid};
 use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
 
 #[derive(Default, Debug)]
 pub struct SessionManager {
@@ -19,6 +20,8 @@ pub struct SessionManager {
     connected: HashMap<FullJid, SessionId>,
     /// Connected resources of each account, for bare-JID routing.
     by_bare: HashMap<BareJid, BTreeSet<SessionId>>,
+    /// Attached sessions by the connection carrying them.
+    by_connection: HashMap<ConnectionId, SessionId>,
     available: BTreeSet<SessionId>,
     interested: BTreeSet<SessionId>,
     next_id: u64,
@@ -54,11 +57,12 @@ impl SessionManager {
         let id = SessionId(self.next_id);
         self.connected.insert(jid.clone(), id);
         self.by_bare.entry(jid.to_bare()).or_default().insert(id);
+        self.by_connection.insert(connection, id);
         self.sessions.insert(
             id,
             Box::new(Session {
                 id,
-                connection,
+                link: Link::Attached(connection),
                 jid,
                 priority: Priority::default(),
                 presence: None,
@@ -77,6 +81,9 @@ impl SessionManager {
     pub fn destroy(&mut self, id: SessionId) -> Option<Session> {
         let session = self.sessions.remove(&id)?;
         self.connected.remove(&session.jid);
+        if let Some(connection) = session.connection() {
+            self.by_connection.remove(&connection);
+        }
         let bare = session.jid.to_bare();
         if let Some(set) = self.by_bare.get_mut(&bare) {
             set.remove(&id);
@@ -93,8 +100,42 @@ impl SessionManager {
         self.sessions.get(&id).map(|s| &**s)
     }
 
+    /// The session a connection carries.
+    pub fn by_connection(&self, connection: ConnectionId) -> Option<SessionId> {
+        self.by_connection.get(&connection).copied()
+    }
+
+    /// The session's connection is lost, and it waits until `until` for
+    /// its client to resume it.
+    pub fn detach(&mut self, id: SessionId, until: Instant) {
+        if let Some(s) = self.sessions.get_mut(&id) {
+            if let Some(connection) = s.connection() {
+                self.by_connection.remove(&connection);
+            }
+            s.link = Link::Detached { until };
+        }
+    }
+
+    /// The session moves to `connection` (a resumption); returns the
+    /// connection it leaves, if it was still attached to one.
+    pub fn attach(&mut self, id: SessionId, connection: ConnectionId) -> Option<ConnectionId> {
+        let s = self.sessions.get_mut(&id)?;
+        let old = s.connection();
+        if let Some(old) = old {
+            self.by_connection.remove(&old);
+        }
+        s.link = Link::Attached(connection);
+        self.by_connection.insert(connection, id);
+        old
+    }
+
     pub fn by_full_jid(&self, jid: &FullJid) -> Option<&Session> {
         self.connected.get(jid).and_then(|id| self.get(*id))
+    }
+
+    /// Every session, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = &Session> {
+        self.sessions.values().map(|s| &**s)
     }
 
     /// Connected resources of one account.
@@ -189,6 +230,22 @@ impl SessionManager {
             if !s.is_interested() {
                 return Err(format!("{id:?} is in the interested set without interest"));
             }
+        }
+        for (connection, id) in &self.by_connection {
+            let s = self
+                .sessions
+                .get(id)
+                .ok_or(format!("{connection:?} carries missing session {id:?}"))?;
+            if s.connection() != Some(*connection) {
+                return Err(format!(
+                    "{connection:?} carries {id:?}, linked {:?}",
+                    s.link
+                ));
+            }
+        }
+        let attached = self.sessions.values().filter(|s| s.connection().is_some());
+        if attached.count() != self.by_connection.len() {
+            return Err("an attached session is missing from the connection index".into());
         }
         let indexed: usize = self.by_bare.values().map(BTreeSet::len).sum();
         if indexed != self.sessions.len() {

@@ -14,7 +14,7 @@
 use super::iq::{self, RosterRequest};
 use super::item::{Roster, RosterChange};
 use super::subscription::{self, SubscriptionKind};
-use crate::connection::Ctx;
+use crate::hub::Ctx;
 use crate::ns;
 use crate::presence;
 use crate::services;
@@ -192,17 +192,13 @@ pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageA
             // served: their sessions end.
             let slot = ctx.rosters.slots.remove(&user);
             fail_queue(ctx, slot.map(|s| s.queue).unwrap_or_default());
-            let online: Vec<_> = ctx
-                .sessions
-                .resources_of(&user)
-                .map(|s| s.connection)
-                .collect();
-            for connection in online {
+            let online: Vec<_> = ctx.sessions.resources_of(&user).map(|s| s.id).collect();
+            for session in online {
                 let error = StreamError::with_text(
                     StreamErrorCondition::InternalServerError,
                     "roster unavailable",
                 );
-                ctx.out.evictions.push((connection, error));
+                ctx.evict(session, error);
             }
             return;
         }
@@ -549,10 +545,7 @@ fn stamped(stanza: &Element, from: &BareJid, to: &BareJid) -> Element {
 }
 
 fn reply(ctx: &mut Ctx, session: SessionId, element: Element) {
-    if let Some(s) = ctx.sessions.get(session) {
-        let connection = s.connection;
-        ctx.out.send_element(connection, &element);
-    }
+    ctx.deliver(session, &element);
 }
 
 fn run(ctx: &mut Ctx, user: &BareJid, effects: Vec<Effect>) {
@@ -563,13 +556,12 @@ fn run(ctx: &mut Ctx, user: &BareJid, effects: Vec<Effect>) {
                 let targets: Vec<_> = ctx
                     .sessions
                     .interested_of(user)
-                    .map(|s| (s.connection, s.jid.to_string()))
+                    .map(|s| (s.id, s.jid.to_string()))
                     .collect();
-                for (connection, jid) in targets {
+                for (session, jid) in targets {
                     ctx.rosters.pushes += 1;
                     let id = format!("push{}", ctx.rosters.pushes);
-                    ctx.out
-                        .send_element(connection, &iq::push(item.clone(), version, &id, &jid));
+                    ctx.deliver(session, &iq::push(item.clone(), version, &id, &jid));
                 }
             }
             Effect::DeliverToAvailable(stanza) => {
@@ -578,11 +570,11 @@ fn run(ctx: &mut Ctx, user: &BareJid, effects: Vec<Effect>) {
                 let targets: Vec<_> = ctx
                     .sessions
                     .available_of(user)
-                    .map(|s| s.connection)
-                    .filter(|c| ctx.out.accepts(*c))
+                    .map(|s| s.id)
+                    .filter(|s| ctx.accepts(*s))
                     .collect();
-                for connection in targets {
-                    ctx.out.send_element(connection, &stanza);
+                for session in targets {
+                    ctx.deliver(session, &stanza);
                 }
             }
             Effect::Enqueue(other, op) => submit(ctx, &other, op),

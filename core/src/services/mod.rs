@@ -10,7 +10,7 @@ mod ping;
 mod time;
 mod version;
 
-use crate::connection::Ctx;
+use crate::hub::Ctx;
 use crate::stanza::{error_reply, iq_result, StanzaErrorCondition as E};
 use crate::xml::Element;
 

@@ -1,0 +1,169 @@
+//! The hub: the per-server half of the core (quinn-proto's `Endpoint` to
+//! the connections' `Connection`s).
+//!
+//! A [`Connection`](crate::connection) negotiates its stream (TLS, SASL,
+//! bind) and hands the hub typed events: [`Hub::bind`], [`Hub::stanza`],
+//! [`Hub::connection_lost`]. The hub owns everything shared (the session
+//! manager, rosters, offline messages) and the IM modules, which it lends
+//! out for one event at a time as a [`Ctx`]. The modules reach a client
+//! only through [`Ctx::deliver`] (see `delivery`): none of them knows
+//! which connection, if any, carries a session.
+
+mod delivery;
+
+use crate::clock::WallClock;
+use crate::config::Config;
+use crate::connection::Outbox;
+use crate::offline::{self, Offline};
+use crate::presence;
+use crate::roster::manager as rosters;
+use crate::roster::Rosters;
+use crate::router;
+use crate::session::SessionId;
+use crate::session_manager::SessionManager;
+use crate::stanza::StanzaKind;
+use crate::storage::{RequestId, StorageAnswer};
+use crate::stream::{StreamError, StreamErrorCondition};
+use crate::xml::Element;
+use crate::ConnectionId;
+use jid::{BareJid, FullJid};
+
+/// What the hub owns: every session and what the modules keep for them.
+#[derive(Default)]
+pub(crate) struct Hub {
+    sessions: SessionManager,
+    rosters: Rosters,
+    offline: Offline,
+}
+
+/// What a module borrows from the hub while it handles one event.
+pub(crate) struct Ctx<'a> {
+    pub config: &'a Config,
+    pub sessions: &'a mut SessionManager,
+    pub rosters: &'a mut Rosters,
+    pub offline: &'a mut Offline,
+    pub out: &'a mut Outbox,
+    pub clock: WallClock,
+}
+
+/// A session ends (its connection closed, timed out or failed, or it was
+/// replaced): every module that keeps something for it lets go, and its
+/// observers get their unavailable presence.
+fn end_session(ctx: &mut Ctx, session: SessionId) {
+    offline::session_ended(ctx, session);
+    presence::session_ended(ctx, session);
+}
+
+/// What the server lends the hub for one event.
+pub(crate) struct Env<'a> {
+    pub config: &'a Config,
+    pub out: &'a mut Outbox,
+    pub clock: WallClock,
+}
+
+impl Hub {
+    fn ctx<'a>(&'a mut self, env: &'a mut Env<'_>) -> Ctx<'a> {
+        Ctx {
+            config: env.config,
+            sessions: &mut self.sessions,
+            rosters: &mut self.rosters,
+            offline: &mut self.offline,
+            out: env.out,
+            clock: env.clock,
+        }
+    }
+
+    pub fn sessions(&self) -> &SessionManager {
+        &self.sessions
+    }
+
+    pub fn rosters(&self) -> &Rosters {
+        &self.rosters
+    }
+
+    /// `connection`, authenticated as `jid`'s account, binds `jid`
+    /// (RFC 6120 section 7); `iq` is its request, answered here.
+    ///
+    /// Conflict policy: the new session wins and the old one ends with
+    /// `<conflict/>` (Prosody's default `conflict_resolve = "kick_old"`):
+    /// a client that reconnects after a dropped TCP connection gets its
+    /// resource back instead of waiting for the stale session to time out.
+    pub fn bind(&mut self, env: &mut Env, connection: ConnectionId, jid: FullJid, iq: &Element) {
+        let mut ctx = self.ctx(env);
+        if let Some(old) = ctx.sessions.by_full_jid(&jid).map(|s| s.id) {
+            ctx.evict(old, StreamError::new(StreamErrorCondition::Conflict));
+            end_session(&mut ctx, old);
+        }
+        let session = ctx.sessions.bind(connection, jid.clone()).session;
+        // RFC 6121 section 2.2: the roster is loaded when the resource
+        // becomes a connected resource.
+        rosters::ensure_loaded(&mut ctx, &jid.to_bare());
+        ctx.deliver(session, &crate::bind::bind_result(iq, &jid));
+    }
+
+    /// A stanza from the client of the session `connection` carries.
+    pub fn stanza(
+        &mut self,
+        env: &mut Env,
+        connection: ConnectionId,
+        kind: StanzaKind,
+        stanza: Element,
+    ) -> Result<(), StreamError> {
+        let Some(session) = self.sessions.by_connection(connection) else {
+            return Err(StreamError::new(StreamErrorCondition::InternalServerError));
+        };
+        router::from_session(session, kind, stanza, &mut self.ctx(env))
+    }
+
+    /// The connection is gone: the session it carried ends, its
+    /// observers get their unavailable presence.
+    pub fn connection_lost(&mut self, env: &mut Env, connection: ConnectionId) {
+        let Some(session) = self.sessions.by_connection(connection) else {
+            return;
+        };
+        end_session(&mut self.ctx(env), session);
+    }
+
+    /// The operator ended the account's sessions (deleted, or a new
+    /// password): each stream ends with `error`.
+    pub fn end_sessions(&mut self, env: &mut Env, user: &BareJid, error: &StreamError) {
+        let sessions: Vec<SessionId> = self.sessions.resources_of(user).map(|s| s.id).collect();
+        let mut ctx = self.ctx(env);
+        for session in sessions {
+            ctx.evict(session, error.clone());
+        }
+    }
+
+    /// The shim wrote what came before a notification the hub asked for.
+    pub fn written(&mut self, env: &mut Env, connection: ConnectionId, token: u64) {
+        offline::handle_written(&mut self.ctx(env), connection, token);
+    }
+
+    /// A storage answer, if one of the hub's modules asked; `false` if
+    /// the request is not the hub's.
+    pub fn storage(&mut self, env: &mut Env, request: RequestId, answer: StorageAnswer) -> bool {
+        if self.rosters.owns(request) {
+            rosters::handle_storage(&mut self.ctx(env), request, answer);
+        } else if self.offline.owns(request) {
+            offline::handle_storage(&mut self.ctx(env), request, answer);
+        } else {
+            return false;
+        }
+        true
+    }
+
+    /// The session model's invariants, and every connected user's roster
+    /// held.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.sessions.check_invariants()?;
+        for s in self.sessions.iter() {
+            if !self.rosters.is_held(&s.jid.to_bare()) {
+                return Err(format!(
+                    "{:?} is connected but its roster is not held",
+                    s.id
+                ));
+            }
+        }
+        Ok(())
+    }
+}
