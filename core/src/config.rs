@@ -64,6 +64,10 @@ pub struct Config {
     pub output_buffer: usize,
     /// Answer XEP-0092 software version queries (Prosody's default too).
     pub expose_version: bool,
+    /// Modules not to load (Prosody's `modules_disabled`), by the names
+    /// [`crate::module_names`] lists: what they would advertise and
+    /// answer is gone.
+    pub modules_disabled: Vec<String>,
     pub limits: Limits,
     /// A secret only this server knows (32 random bytes, kept by the
     /// host), from which SCRAM salts for users that do not exist are
@@ -131,6 +135,7 @@ impl Default for Config {
             max_offline_in_flight: 4096,
             output_buffer: 1024 * 1024,
             expose_version: true,
+            modules_disabled: Vec::new(),
             limits: Limits::default(),
             secret: [0; 32],
             scram_iterations: crate::sasl::DEFAULT_ITERATIONS,

@@ -457,7 +457,9 @@ impl Connection {
                     binding_types,
                 })
             }
-            Kind::Authenticated { .. } => stream::features(Features::Bind),
+            Kind::Authenticated { .. } => stream::features(Features::Bind {
+                modules: &ctx.hub.loaded().stream_features,
+            }),
         });
         ctx.out.send(self.id, &reply);
         self.stream = StreamState::Open;

@@ -2,9 +2,9 @@
 //! get or set gets exactly one result or error.
 
 use crate::hub::Ctx;
+use crate::modules::{self, Addressee};
 use crate::roster::manager::{self, Op};
 use crate::roster::NS_ROSTER;
-use crate::services;
 use crate::session::SessionId;
 use crate::stanza::{error_reply, StanzaErrorCondition as E};
 use crate::xml::Element;
@@ -64,8 +64,7 @@ pub(crate) fn route(ctx: &mut Ctx, session: SessionId, iq: Element, to: Option<J
     };
     let bare = to.to_bare();
     if bare.node().is_none() {
-        let answer = services::answer(ctx, services::SERVER, &iq, &payload);
-        ctx.deliver(session, &answer);
+        answer(ctx, Addressee::Server, session, &iq, &payload);
     } else if bare == own {
         to_own_account(ctx, session, iq, &payload);
     } else if payload.is("query", NS_ROSTER) {
@@ -84,19 +83,23 @@ pub(crate) fn route(ctx: &mut Ctx, session: SessionId, iq: Element, to: Option<J
     }
 }
 
+/// An iq to the sender's own account: a module serving the account's
+/// own resources first; then, with no `to`, the server answers for the
+/// account (RFC 6120 section 10.3.3), and to the bare JID the account
+/// answers as it would to anyone.
 fn to_own_account(ctx: &mut Ctx, session: SessionId, iq: Element, payload: &Element) {
-    let Some(user) = ctx.sessions.get(session).map(|s| s.jid.to_bare()) else {
-        return;
-    };
-    if payload.is("query", NS_ROSTER) {
-        manager::submit(ctx, &user, Op::RosterIq { session, iq });
-        return;
-    }
-    // No `to` means the server answers for the account (RFC 6120 10.3.3).
-    let answer = if iq.get_attr("to").is_none() {
-        services::answer(ctx, services::SERVER, &iq, payload)
+    let to = if ctx.loaded.answers(Addressee::OwnAccount, payload) {
+        Addressee::OwnAccount
+    } else if iq.get_attr("to").is_none() {
+        Addressee::Server
     } else {
-        services::answer(ctx, services::ACCOUNT, &iq, payload)
+        Addressee::Account
     };
-    ctx.deliver(session, &answer);
+    answer(ctx, to, session, &iq, payload);
+}
+
+fn answer(ctx: &mut Ctx, to: Addressee, session: SessionId, iq: &Element, payload: &Element) {
+    if let Some(answer) = modules::answer(ctx, to, session, iq, payload) {
+        ctx.deliver(session, &answer);
+    }
 }

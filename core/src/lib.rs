@@ -41,7 +41,9 @@
 //! - `presence`: presence broadcast, probes and directed presence (RFC 6121 §4).
 //! - `router`: where a stanza from a session goes (RFC 6120 §10), then
 //!   `message` (RFC 6121 §8.5), `offline` (XEP-0160) and `iq`.
-//! - `services`: iqs the server answers: disco, ping, version, time.
+//! - `modules`: what each XEP adds (disco and stream features, iqs), and
+//!   the registry that builds disco replies and stream features from the
+//!   loaded modules: disco, ping, version, time, ...
 //! - [`storage`]: the storage queries the core emits and their answers.
 
 #![forbid(unsafe_code)]
@@ -59,6 +61,7 @@ mod hub;
 mod iq;
 pub mod limits;
 mod message;
+mod modules;
 pub mod ns;
 mod offline;
 mod presence;
@@ -66,7 +69,6 @@ pub mod roster;
 mod router;
 pub mod sasl;
 mod server;
-mod services;
 pub mod session;
 pub mod session_manager;
 pub mod stanza;
@@ -78,6 +80,7 @@ pub mod xml;
 pub use clock::WallClock;
 pub use config::Config;
 pub use entropy::Seed;
+pub use modules::names as module_names;
 pub use server::{ConnectionId, Output, Server};
 pub use storage::{OfflineMessage, RequestId, StorageAnswer, StorageRequest, StoreOutcome};
 pub use tls::{ChannelBinding, Encryption};

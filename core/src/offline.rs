@@ -19,6 +19,12 @@ use std::collections::{HashMap, HashSet};
 
 pub const NS_DELAY: &str = "urn:xmpp:delay";
 
+pub(crate) const MODULE: crate::modules::Module = crate::modules::Module {
+    name: "offline",
+    features: &["msgoffline"],
+    ..crate::modules::Module::NONE
+};
+
 /// Offline requests in flight.
 #[derive(Default)]
 pub(crate) struct Offline {

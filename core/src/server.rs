@@ -114,9 +114,9 @@ pub struct Server {
 impl Server {
     pub fn new(config: Config) -> Self {
         Server {
+            hub: Hub::new(&config),
             config,
             connections: HashMap::new(),
-            hub: Hub::default(),
             throttle: AuthThrottle::default(),
             admission: Admission::default(),
             out: Outbox::default(),

@@ -22,6 +22,8 @@ struct File {
     offline_quota_per_sender: usize,
     /// Answer software version queries (XEP-0092).
     expose_version: bool,
+    /// Modules not to load, by name (`rookery_core::module_names`).
+    modules_disabled: Vec<String>,
     /// Bytes of a kept available presence.
     max_presence_bytes: usize,
     tls: TlsSection,
@@ -125,6 +127,7 @@ impl Default for File {
             offline_quota: CoreConfig::default().offline_quota,
             offline_quota_per_sender: CoreConfig::default().offline_quota_per_sender,
             expose_version: true,
+            modules_disabled: Vec::new(),
             max_presence_bytes: CoreConfig::default().max_presence_bytes,
             tls: TlsSection::default(),
         }
@@ -207,6 +210,12 @@ fn within<T: PartialOrd + std::fmt::Display>(key: &str, value: T, min: T, max: T
 /// client to log in.
 fn check_ranges(file: &File) -> Result<()> {
     const DAY: u64 = 24 * 60 * 60;
+    for name in &file.modules_disabled {
+        if !rookery_core::module_names().any(|m| m == name) {
+            let known: Vec<_> = rookery_core::module_names().collect();
+            bail!("modules_disabled: no module is named {name:?} (known: {known:?})");
+        }
+    }
     let c = &file.c2s;
     for (key, secs) in [
         (
@@ -446,6 +455,7 @@ impl Settings {
             max_offline_in_flight: file.storage.max_offline_in_flight,
             output_buffer: file.c2s.output_buffer,
             expose_version: file.expose_version,
+            modules_disabled: file.modules_disabled,
             // Read from the data dir when the server starts
             // (`Settings::server_config`), not by commands that only
             // touch accounts.
@@ -486,6 +496,14 @@ mod tests {
         .unwrap();
         assert_eq!(s.tls.default.unwrap().cert, PathBuf::from("/c"));
         assert_eq!(s.tls.per_domain["example.org"].key, PathBuf::from("/e.key"));
+    }
+
+    #[test]
+    fn a_module_disabled_by_a_name_no_module_has_is_refused() {
+        let err = Settings::from_toml("modules_disabled = ['pinng']\n").unwrap_err();
+        assert!(err.to_string().contains("\"pinng\""), "{err}");
+        let s = Settings::from_toml("modules_disabled = ['ping']\n").unwrap();
+        assert_eq!(s.core.modules_disabled, vec!["ping"]);
     }
 
     #[test]

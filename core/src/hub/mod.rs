@@ -14,6 +14,7 @@ mod delivery;
 use crate::clock::WallClock;
 use crate::config::Config;
 use crate::connection::Outbox;
+use crate::modules::Loaded;
 use crate::offline::{self, Offline};
 use crate::presence;
 use crate::roster::manager as rosters;
@@ -29,8 +30,9 @@ use crate::ConnectionId;
 use jid::{BareJid, FullJid};
 
 /// What the hub owns: every session and what the modules keep for them.
-#[derive(Default)]
 pub(crate) struct Hub {
+    /// The modules the configuration loads.
+    loaded: Loaded,
     sessions: SessionManager,
     rosters: Rosters,
     offline: Offline,
@@ -39,6 +41,7 @@ pub(crate) struct Hub {
 /// What a module borrows from the hub while it handles one event.
 pub(crate) struct Ctx<'a> {
     pub config: &'a Config,
+    pub loaded: &'a Loaded,
     pub sessions: &'a mut SessionManager,
     pub rosters: &'a mut Rosters,
     pub offline: &'a mut Offline,
@@ -62,9 +65,23 @@ pub(crate) struct Env<'a> {
 }
 
 impl Hub {
+    pub fn new(config: &Config) -> Self {
+        Hub {
+            loaded: Loaded::new(config),
+            sessions: SessionManager::default(),
+            rosters: Rosters::default(),
+            offline: Offline::default(),
+        }
+    }
+
+    pub fn loaded(&self) -> &Loaded {
+        &self.loaded
+    }
+
     fn ctx<'a>(&'a mut self, env: &'a mut Env<'_>) -> Ctx<'a> {
         Ctx {
             config: env.config,
+            loaded: &self.loaded,
             sessions: &mut self.sessions,
             rosters: &mut self.rosters,
             offline: &mut self.offline,

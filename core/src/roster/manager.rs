@@ -15,9 +15,9 @@ use super::iq::{self, RosterRequest};
 use super::item::{Roster, RosterChange};
 use super::subscription::{self, SubscriptionKind};
 use crate::hub::Ctx;
+use crate::modules::{self, Addressee};
 use crate::ns;
 use crate::presence;
-use crate::services;
 use crate::session::SessionId;
 use crate::stanza::{error_reply, iq_result, StanzaErrorCondition as E};
 use crate::storage::{RequestId, StorageAnswer, StorageRequest};
@@ -487,11 +487,14 @@ fn plan(ctx: &mut Ctx, user: &BareJid, op: Op) -> Plan {
                 .is_some_and(|s| roster.subscription(&s.jid.to_bare()).has_from());
             let answer = match iq.children().next() {
                 Some(payload) if subscribed => {
-                    services::answer(ctx, services::ACCOUNT, &iq, payload)
+                    let to = Addressee::Account;
+                    modules::answer(ctx, to, requester, &iq, payload)
                 }
-                _ => error_reply(&iq, E::ServiceUnavailable),
+                _ => Some(error_reply(&iq, E::ServiceUnavailable)),
             };
-            plan.effects.push(Effect::Reply(requester, answer));
+            if let Some(answer) = answer {
+                plan.effects.push(Effect::Reply(requester, answer));
+            }
         }
     }
     plan

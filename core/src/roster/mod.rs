@@ -13,3 +13,41 @@ mod subscription;
 pub use item::{Roster, RosterChange, RosterItem, Subscription, NS_ROSTER};
 pub(crate) use manager::Rosters;
 pub use subscription::SubscriptionKind;
+
+use crate::modules::{Addressee, Answer, IqHandler, Module, Request};
+use crate::xml::Element;
+
+/// Roster management, with versioning (XEP-0237) and subscription
+/// pre-approval (RFC 6121 section 3.4), both advertised as stream
+/// features.
+pub(crate) const MODULE: Module = Module {
+    name: "roster",
+    stream_features: |_| {
+        vec![
+            Element::new("ver", "urn:xmpp:features:rosterver"),
+            Element::new("sub", "urn:xmpp:features:pre-approval"),
+        ]
+    },
+    iqs: &[IqHandler {
+        to: Addressee::OwnAccount,
+        name: "query",
+        ns: NS_ROSTER,
+        get: Some(roster_iq),
+        set: Some(roster_iq),
+    }],
+    ..Module::NONE
+};
+
+/// Queued on the user's roster, answered once it has run (and, for a
+/// set, once its change is durable).
+fn roster_iq(ctx: &mut crate::hub::Ctx, request: &Request) -> Answer {
+    let Some(user) = ctx.sessions.get(request.session).map(|s| s.jid.to_bare()) else {
+        return Answer::Later;
+    };
+    let op = manager::Op::RosterIq {
+        session: request.session,
+        iq: request.iq.clone(),
+    };
+    manager::submit(ctx, &user, op);
+    Answer::Later
+}

@@ -63,7 +63,7 @@ pub(crate) fn response_header(id: &str, from: Option<&str>) -> String {
 }
 
 /// Which stage of negotiation the features describe.
-pub(crate) enum Features {
+pub(crate) enum Features<'a> {
     /// Before authentication: STARTTLS if offered (`Some(required)`), the
     /// SASL mechanisms on offer and the channel-binding types (XEP-0440).
     Unauthed {
@@ -71,8 +71,9 @@ pub(crate) enum Features {
         mechanisms: Vec<&'static str>,
         binding_types: Vec<&'static str>,
     },
-    /// After authentication: resource binding and the legacy session.
-    Bind,
+    /// After authentication: resource binding, what the loaded modules
+    /// offer (serialized), and the legacy session.
+    Bind { modules: &'a str },
 }
 
 pub(crate) fn features(stage: Features) -> String {
@@ -106,16 +107,19 @@ pub(crate) fn features(stage: Features) -> String {
             }
             children
         }
-        Features::Bind => vec![
-            Element::new("bind", ns::BIND),
-            // Roster versioning (XEP-0237) and subscription pre-approval
-            // (RFC 6121 section 3.4) are both implemented by the roster.
-            Element::new("ver", "urn:xmpp:features:rosterver"),
-            Element::new("sub", "urn:xmpp:features:pre-approval"),
+        Features::Bind { modules } => {
+            let mut out = String::from("<stream:features>");
+            out.push_str(&Element::new("bind", ns::BIND).to_stream_string());
+            // What the loaded modules offer.
+            out.push_str(modules);
             // RFC 6121 dropped the session iq; advertise it as optional
             // (draft-cridland-xmpp-session) for clients that still send it.
-            Element::new("session", ns::SESSION).child(Element::new("optional", ns::SESSION)),
-        ],
+            let session =
+                Element::new("session", ns::SESSION).child(Element::new("optional", ns::SESSION));
+            out.push_str(&session.to_stream_string());
+            out.push_str("</stream:features>");
+            return out;
+        }
     };
     let mut out = String::from("<stream:features>");
     for c in &children {

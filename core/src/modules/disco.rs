@@ -1,0 +1,84 @@
+//! Service discovery (XEP-0030) for the domain and for accounts, built
+//! from the loaded modules' declarations.
+
+use super::{Addressee, Answer, IqHandler, Module, Request};
+use crate::hub::Ctx;
+use crate::xml::Element;
+
+pub const NS_INFO: &str = "http://jabber.org/protocol/disco#info";
+pub const NS_ITEMS: &str = "http://jabber.org/protocol/disco#items";
+
+pub(crate) const MODULE: Module = Module {
+    name: "disco",
+    features: &[NS_INFO, NS_ITEMS],
+    account_features: &[NS_INFO, NS_ITEMS],
+    iqs: &[
+        IqHandler {
+            to: Addressee::Server,
+            name: "query",
+            ns: NS_INFO,
+            get: Some(server_info),
+            set: None,
+        },
+        IqHandler {
+            to: Addressee::Account,
+            name: "query",
+            ns: NS_INFO,
+            get: Some(account_info),
+            set: None,
+        },
+        IqHandler {
+            to: Addressee::Server,
+            name: "query",
+            ns: NS_ITEMS,
+            get: Some(items),
+            set: None,
+        },
+        IqHandler {
+            to: Addressee::Account,
+            name: "query",
+            ns: NS_ITEMS,
+            get: Some(items),
+            set: None,
+        },
+    ],
+    ..Module::NONE
+};
+
+fn server_info(ctx: &mut Ctx, request: &Request) -> Answer {
+    let identity = Element::new("identity", NS_INFO)
+        .attr("category", "server")
+        .attr("type", "im")
+        .attr("name", "Rookery");
+    info(request, identity, &ctx.loaded.server_features)
+}
+
+/// An account answers as one (`account/registered`), with the features
+/// modules offer on its behalf.
+fn account_info(ctx: &mut Ctx, request: &Request) -> Answer {
+    let identity = Element::new("identity", NS_INFO)
+        .attr("category", "account")
+        .attr("type", "registered");
+    info(request, identity, &ctx.loaded.account_features)
+}
+
+fn info(request: &Request, identity: Element, features: &[&str]) -> Answer {
+    let mut query = query(NS_INFO, request).child(identity);
+    for feature in features {
+        query.push_child(Element::new("feature", NS_INFO).attr("var", feature));
+    }
+    Answer::Result(Some(query))
+}
+
+/// No items: Rookery has no components or nodes yet.
+fn items(_: &mut Ctx, request: &Request) -> Answer {
+    Answer::Result(Some(query(NS_ITEMS, request)))
+}
+
+fn query(ns: &'static str, request: &Request) -> Element {
+    let mut query = Element::new("query", ns);
+    if let Some(node) = request.payload.get_attr("node") {
+        query.set_attr("node", node);
+    }
+    query
+}
