@@ -68,6 +68,7 @@ pub struct Config {
     /// [`crate::module_names`] lists: what they would advertise and
     /// answer is gone.
     pub modules_disabled: Vec<String>,
+    pub stream_management: StreamManagementLimits,
     pub limits: Limits,
     /// A secret only this server knows (32 random bytes, kept by the
     /// host), from which SCRAM salts for users that do not exist are
@@ -98,6 +99,34 @@ pub struct RosterLimits {
     /// Roster operations (gets, sets, subscriptions) queued for one user
     /// behind the one being written; more get `<resource-constraint/>`.
     pub max_queued_operations: usize,
+}
+
+/// Stream management (XEP-0198).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamManagementLimits {
+    /// How long a session whose connection was lost waits to be resumed
+    /// (Prosody's `smacks_hibernation_time`); a client may ask for less.
+    pub hibernation: Duration,
+    /// Stanzas sent to a client and not yet acknowledged, at most; past
+    /// it the stream ends with `<policy-violation/>` (the stanzas go to
+    /// offline storage), and a hibernating session takes nothing more.
+    pub max_unacked_stanzas: usize,
+    /// The same bound in bytes.
+    pub max_unacked_bytes: usize,
+    /// Sessions gone whose resumption tokens are remembered, so that a
+    /// late `<resume/>` learns how many of its stanzas were handled.
+    pub remembered_tokens: usize,
+}
+
+impl Default for StreamManagementLimits {
+    fn default() -> Self {
+        StreamManagementLimits {
+            hibernation: Duration::from_secs(600),
+            max_unacked_stanzas: 500,
+            max_unacked_bytes: 1024 * 1024,
+            remembered_tokens: 10_000,
+        }
+    }
 }
 
 impl Default for RosterLimits {
@@ -136,6 +165,7 @@ impl Default for Config {
             output_buffer: 1024 * 1024,
             expose_version: true,
             modules_disabled: Vec::new(),
+            stream_management: StreamManagementLimits::default(),
             limits: Limits::default(),
             secret: [0; 32],
             scram_iterations: crate::sasl::DEFAULT_ITERATIONS,

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::entropy::{Entropy, Seed};
 use crate::hub::{Env, Hub};
 use crate::limits::TokenBucket;
+use crate::modules::stream_management as sm;
 use crate::ns;
 use crate::sasl::{self, Exchange, Mechanism, Offer, SaslFailure, Step};
 use crate::stanza::{error_reply, iq_result, StanzaErrorCondition, StanzaKind};
@@ -124,6 +125,7 @@ impl Ctx<'_> {
         let env = Env {
             config: self.config,
             out: self.out,
+            now: self.now,
             clock: self.clock,
         };
         (self.hub, env)
@@ -193,6 +195,9 @@ pub(crate) struct Connection {
     pub deadline: Instant,
     /// Bytes sent to the shim and confirmed written (`backpressure`).
     pub output: crate::backpressure::OutputLevel,
+    /// The connection broke rather than ended: the peer vanished, timed
+    /// out or stopped reading. A resumable session outlives it.
+    abrupt: bool,
 }
 
 impl Connection {
@@ -235,6 +240,7 @@ impl Connection {
             park_at: None,
             deadline: now,
             output: Default::default(),
+            abrupt: false,
         };
         conn.refresh_deadline(config);
         conn
@@ -283,6 +289,20 @@ impl Connection {
             config.limits.read_burst
         };
         config.xml.max_stanza_size.saturating_add(burst as usize)
+    }
+
+    /// Whether the connection broke rather than ended (see `abrupt`).
+    pub fn is_abrupt(&self) -> bool {
+        self.abrupt
+    }
+
+    /// The client stopped reading what it is sent.
+    pub fn overflowed(&mut self, ctx: &mut Ctx) -> Flow {
+        self.abrupt = true;
+        self.fail(
+            StreamError::with_text(Cond::PolicyViolation, "output queue full"),
+            ctx,
+        )
     }
 
     /// Whether a resource is bound on this stream.
@@ -769,6 +789,9 @@ impl Connection {
     }
 
     fn handle_authenticated(&mut self, element: Element, ctx: &mut Ctx) -> Flow {
+        if element.ns() == sm::NS && ctx.hub.loaded().has(sm::MODULE.name) {
+            return self.handle_stream_management(&element, ctx);
+        }
         let Some(kind) = StanzaKind::of(&element) else {
             return self.fail(StreamError::new(Cond::UnsupportedStanzaType), ctx);
         };
@@ -814,6 +837,26 @@ impl Connection {
         }
     }
 
+    /// XEP-0198's elements are the hub's business (they concern the
+    /// session, which may outlive this stream); a resumption makes this
+    /// stream carry the session it resumed.
+    fn handle_stream_management(&mut self, element: &Element, ctx: &mut Ctx) -> Flow {
+        let Kind::Authenticated { user, bound } = &mut self.kind else {
+            return Flow::Open;
+        };
+        let (hub, mut env) = ctx.hub();
+        match hub.stream_management(&mut env, self.id, user, element, &mut self.entropy) {
+            Ok(resumed) => {
+                if resumed {
+                    *bound = true;
+                    self.session_deadline = ctx.now + ctx.config.idle_timeout;
+                }
+                Flow::Open
+            }
+            Err(error) => self.fail(error, ctx),
+        }
+    }
+
     pub fn handle_timeout(&mut self, ctx: &mut Ctx) -> Flow {
         let now = ctx.now;
         let limits = ctx.config.limits;
@@ -830,12 +873,14 @@ impl Connection {
             self.parser.park();
         }
         if expired(self.stanza_started.map(|t| t + limits.stanza_timeout)) {
+            self.abrupt = true;
             return self.fail(
                 StreamError::with_text(Cond::ConnectionTimeout, "stanza not completed in time"),
                 ctx,
             );
         }
         if expired(self.header_deadline) || self.session_deadline <= now {
+            self.abrupt = true;
             return self.fail(StreamError::new(Cond::ConnectionTimeout), ctx);
         }
         self.refresh_deadline(ctx.config);
@@ -851,6 +896,7 @@ impl Connection {
                 return Flow::Closed;
             }
         }
+        self.abrupt = true;
         ctx.out.outputs.push_back(Output::Close {
             connection: self.id,
         });

@@ -28,8 +28,8 @@ pub(crate) const MODULE: crate::modules::Module = crate::modules::Module {
 /// Offline requests in flight.
 #[derive(Default)]
 pub(crate) struct Offline {
-    /// Messages being stored, with their sender to tell if refused.
-    stores: HashMap<RequestId, (SessionId, Element)>,
+    /// Messages being stored, with the session to tell if refused.
+    stores: HashMap<RequestId, (Option<SessionId>, Element)>,
     /// Pages of stored messages being read for this session.
     takes: HashMap<RequestId, (SessionId, BareJid)>,
     /// Pages handed to the shim, by the token it reports them written
@@ -63,8 +63,40 @@ pub(crate) fn store(ctx: &mut Ctx, sender: SessionId, user: &BareJid, message: E
     let Some(from) = ctx.sessions.get(sender).map(|s| s.jid.to_bare()) else {
         return;
     };
+    keep(ctx, Some(sender), from, user, message);
+}
+
+/// A message delivered to one of `user`'s sessions whose client never
+/// acknowledged it (stream management): kept as if it had found the
+/// user offline, if it is of a kind that would have been. If storage
+/// refuses it, its sender is told, if still online.
+pub(crate) fn undelivered(ctx: &mut Ctx, user: &BareJid, stanza: &str) {
+    let Some(message) = crate::xml::parse_stanza(stanza, ctx.config.xml) else {
+        return;
+    };
+    let storable = message.name() == "message"
+        && matches!(
+            message.get_attr("type"),
+            None | Some("chat") | Some("normal")
+        )
+        && message.get_child("body", crate::ns::CLIENT).is_some();
+    let from = message.get_attr("from").and_then(|f| jid::Jid::new(f).ok());
+    let (Some(from), true) = (from, storable) else {
+        return;
+    };
+    let sender = from
+        .try_as_full()
+        .ok()
+        .and_then(|full| ctx.sessions.by_full_jid(full))
+        .map(|s| s.id);
+    keep(ctx, sender, from.to_bare(), user, message);
+}
+
+fn keep(ctx: &mut Ctx, sender: Option<SessionId>, from: BareJid, user: &BareJid, message: Element) {
     if ctx.offline.stores.len() >= ctx.config.max_offline_in_flight {
-        ctx.deliver(sender, &error_reply(&message, E::ResourceConstraint));
+        if let Some(sender) = sender {
+            ctx.deliver(sender, &error_reply(&message, E::ResourceConstraint));
+        }
         return;
     }
     let mut stamped = message.clone();
@@ -112,7 +144,7 @@ pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageA
             // know the message was not kept (RFC 6121 section 8.5.2.1.1).
             _ => true,
         };
-        if refused {
+        if let Some(sender) = sender.filter(|_| refused) {
             ctx.deliver(sender, &error_reply(&message, E::ServiceUnavailable));
         }
         return;
@@ -136,7 +168,7 @@ pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageA
         // limit than today's could never be written, and would cut the
         // user off at every login: it is dropped with its page.
         if message.stanza.len() <= ctx.config.output_buffer / 4 * 3 {
-            ctx.deliver_separately(session, &message.stanza);
+            ctx.deliver_stored(session, &message.stanza);
         }
     }
     ctx.offline.next_token += 1;
@@ -153,19 +185,21 @@ pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageA
     );
 }
 
-/// The shim wrote a page to the client: it leaves storage, and the next
-/// one is read.
-pub(crate) fn handle_written(ctx: &mut Ctx, connection: crate::ConnectionId, token: u64) {
+/// A page reached the session's client (written to its socket, or with
+/// stream management acknowledged): it leaves storage, and the next one
+/// is read.
+pub(crate) fn delivered(ctx: &mut Ctx, session: SessionId, token: u64) {
+    if ctx
+        .offline
+        .written
+        .get(&token)
+        .is_none_or(|page| page.session != session)
+    {
+        return;
+    }
     let Some(page) = ctx.offline.written.remove(&token) else {
         return;
     };
-    let live = ctx
-        .sessions
-        .get(page.session)
-        .is_some_and(|s| s.connection() == Some(connection));
-    if !live {
-        return;
-    }
     let request = ctx.out.storage(StorageRequest::DeleteOffline {
         user: page.user.clone(),
         up_to: page.last,

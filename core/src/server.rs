@@ -76,12 +76,13 @@ macro_rules! ctx {
 
 /// Lend the hub what it borrows from the server for one event.
 macro_rules! hub {
-    ($server:ident) => {
+    ($server:ident, $now:expr) => {
         (
             &mut $server.hub,
             Env {
                 config: &$server.config,
                 out: &mut $server.out,
+                now: $now,
                 clock: $server.clock,
             },
         )
@@ -141,6 +142,8 @@ impl Server {
                 c.fail(StreamError::new(StreamErrorCondition::SystemShutdown), ctx)
             });
         }
+        let (hub, mut env) = hub!(self, now);
+        hub.shutdown(&mut env);
     }
 
     /// The current wall-clock time, for dates shown to clients (delay
@@ -257,17 +260,12 @@ impl Server {
     /// sends these last bytes past its queue bound) and its contacts see it
     /// go unavailable.
     pub fn handle_output_overflow(&mut self, connection: ConnectionId, now: Instant) {
-        self.with_connection(connection, now, |c, ctx| {
-            c.fail(
-                StreamError::with_text(StreamErrorCondition::PolicyViolation, "output queue full"),
-                ctx,
-            )
-        });
+        self.with_connection(connection, now, |c, ctx| c.overflowed(ctx));
     }
 
     /// What was transmitted before [`Output::NotifyWritten`] with this
     /// `token` has been written to the connection's socket.
-    pub fn handle_written(&mut self, connection: ConnectionId, token: u64, _now: Instant) {
+    pub fn handle_written(&mut self, connection: ConnectionId, token: u64, now: Instant) {
         let budget = self.config.output_buffer;
         let probe = self
             .connections
@@ -282,7 +280,7 @@ impl Server {
             self.out.set_congested(connection, changes.congested);
             return;
         }
-        let (hub, mut env) = hub!(self);
+        let (hub, mut env) = hub!(self, now);
         hub.written(&mut env, connection, token);
     }
 
@@ -291,9 +289,9 @@ impl Server {
     /// as its credentials no longer hold.
     pub fn handle_end_sessions(&mut self, user: &jid::BareJid, text: &str, now: Instant) {
         let error = StreamError::with_text(StreamErrorCondition::NotAuthorized, text);
-        let (hub, mut env) = hub!(self);
+        let (hub, mut env) = hub!(self, now);
         hub.end_sessions(&mut env, user, &error);
-        self.evict(now);
+        self.settle(now);
     }
 
     /// The client closed the TCP connection or it broke.
@@ -325,6 +323,7 @@ impl Server {
             self.timers.pop_first();
             self.with_connection(connection, now, |c, ctx| c.handle_timeout(ctx));
         }
+        self.settle(now);
     }
 
     /// A storage request finished.
@@ -332,9 +331,9 @@ impl Server {
         if let Some(connection) = self.out.lookups.remove(&request) {
             self.with_connection(connection, now, |c, ctx| c.handle_credentials(answer, ctx));
         } else {
-            let (hub, mut env) = hub!(self);
+            let (hub, mut env) = hub!(self, now);
             hub.storage(&mut env, request, answer);
-            self.evict(now);
+            self.settle(now);
         }
     }
 
@@ -363,7 +362,8 @@ impl Server {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let streams = self.timers.first().map(|(deadline, _)| *deadline);
         let closing = self.closing_timers.first().map(|(deadline, _)| *deadline);
-        streams.into_iter().chain(closing).min()
+        let hub = self.hub.poll_timeout();
+        streams.into_iter().chain(closing).chain(hub).min()
     }
 
     pub fn sessions(&self) -> &SessionManager {
@@ -425,7 +425,20 @@ impl Server {
                 self.timers.insert((conn.deadline, id));
             }
         }
-        self.evict(now);
+        self.settle(now);
+    }
+
+    /// Run what an input left due: hibernating sessions ended, and
+    /// connections whose sessions another input ended closed.
+    fn settle(&mut self, now: Instant) {
+        loop {
+            let (hub, mut env) = hub!(self, now);
+            hub.handle_timeout(&mut env);
+            if self.out.evictions.is_empty() {
+                return;
+            }
+            self.evict(now);
+        }
     }
 
     /// Close connections whose sessions another input ended.
@@ -457,8 +470,8 @@ impl Server {
                 .insert(id, (conn.peer(), conn.is_authenticated(), cut));
             self.closing_timers.insert((cut, id));
             if conn.is_bound() {
-                let (hub, mut env) = hub!(self);
-                hub.connection_lost(&mut env, id);
+                let (hub, mut env) = hub!(self, now);
+                hub.connection_lost(&mut env, id, conn.is_abrupt());
             }
         }
     }

@@ -26,7 +26,30 @@ struct File {
     modules_disabled: Vec<String>,
     /// Bytes of a kept available presence.
     max_presence_bytes: usize,
+    stream_management: StreamManagementSection,
     tls: TlsSection,
+}
+
+/// `[stream_management]`: XEP-0198.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct StreamManagementSection {
+    hibernation_secs: u64,
+    max_unacked_stanzas: usize,
+    max_unacked_bytes: usize,
+    remembered_tokens: usize,
+}
+
+impl Default for StreamManagementSection {
+    fn default() -> Self {
+        let limits = rookery_core::config::StreamManagementLimits::default();
+        StreamManagementSection {
+            hibernation_secs: limits.hibernation.as_secs(),
+            max_unacked_stanzas: limits.max_unacked_stanzas,
+            max_unacked_bytes: limits.max_unacked_bytes,
+            remembered_tokens: limits.remembered_tokens,
+        }
+    }
 }
 
 /// `[tls]`: certificates. Without any, each domain gets a generated
@@ -129,6 +152,7 @@ impl Default for File {
             expose_version: true,
             modules_disabled: Vec::new(),
             max_presence_bytes: CoreConfig::default().max_presence_bytes,
+            stream_management: StreamManagementSection::default(),
             tls: TlsSection::default(),
         }
     }
@@ -228,6 +252,10 @@ fn check_ranges(file: &File) -> Result<()> {
         ("c2s.header_timeout_secs", c.header_timeout_secs),
         ("c2s.stanza_timeout_secs", c.stanza_timeout_secs),
         ("c2s.close_drain_timeout_secs", c.close_drain_timeout_secs),
+        (
+            "stream_management.hibernation_secs",
+            file.stream_management.hibernation_secs,
+        ),
     ] {
         within(key, secs, 1, 7 * DAY)?;
     }
@@ -239,6 +267,20 @@ fn check_ranges(file: &File) -> Result<()> {
     )?;
     // A login needs a stream header, SASL and a bind iq: a few KiB.
     within("c2s.max_stanza_size", c.max_stanza_size, 4096, 64 << 20)?;
+    let sm = &file.stream_management;
+    // At least one stanza must fit, or nothing could be delivered.
+    within(
+        "stream_management.max_unacked_stanzas",
+        sm.max_unacked_stanzas,
+        1,
+        1 << 20,
+    )?;
+    within(
+        "stream_management.max_unacked_bytes",
+        sm.max_unacked_bytes,
+        c.max_stanza_size,
+        1 << 30,
+    )?;
     // Never more than max_stanza_size, whatever it says.
     within(
         "c2s.unauthenticated_stanza_size",
@@ -456,6 +498,12 @@ impl Settings {
             output_buffer: file.c2s.output_buffer,
             expose_version: file.expose_version,
             modules_disabled: file.modules_disabled,
+            stream_management: rookery_core::config::StreamManagementLimits {
+                hibernation: Duration::from_secs(file.stream_management.hibernation_secs),
+                max_unacked_stanzas: file.stream_management.max_unacked_stanzas,
+                max_unacked_bytes: file.stream_management.max_unacked_bytes,
+                remembered_tokens: file.stream_management.remembered_tokens,
+            },
             // Read from the data dir when the server starts
             // (`Settings::server_config`), not by commands that only
             // touch accounts.

@@ -1,13 +1,16 @@
 //! The one place a stanza reaches a session's client.
 //!
 //! Every module hands what a session must receive to [`Ctx::deliver`];
-//! only here is a session's [`Link`] turned into a connection. That is
-//! where stream management will count and keep, client state indication
-//! hold back and carbons copy (the pipeline of `shared/hub-design.md`).
+//! only here is a session's [`Link`] turned into a connection. The
+//! pipeline, in order: stream management (XEP-0198) counts and keeps
+//! what it delivers, then the stanza is framed for the connection, if the
+//! session has one (a detached session only keeps it). Client state
+//! indication and carbons join here (`shared/hub-design.md`).
 
 use super::Ctx;
+use crate::modules::stream_management::{Keep, REQUEST};
 use crate::session::{Link, SessionId};
-use crate::stream::StreamError;
+use crate::stream::{StreamError, StreamErrorCondition};
 use crate::xml::Element;
 
 impl Ctx<'_> {
@@ -18,32 +21,71 @@ impl Ctx<'_> {
 
     /// Deliver a stanza already serialized, for one sent to many.
     pub fn deliver_text(&mut self, session: SessionId, stanza: &str) {
-        if let Some(connection) = self.link(session) {
-            self.out.send(connection, stanza);
-        }
+        self.transmit(session, stanza, false, false);
     }
 
     /// Deliver a stanza as a write of its own, never joined to another:
     /// what the shim's output budget is measured against.
     pub fn deliver_separately(&mut self, session: SessionId, stanza: &str) {
-        if let Some(connection) = self.link(session) {
+        self.transmit(session, stanza, true, false);
+    }
+
+    /// Deliver a stanza read from offline storage, as a write of its own;
+    /// it stays stored until [`Ctx::notify_delivered`] says it arrived.
+    pub fn deliver_stored(&mut self, session: SessionId, stanza: &str) {
+        self.transmit(session, stanza, true, true);
+    }
+
+    fn transmit(&mut self, session: SessionId, stanza: &str, separately: bool, stored: bool) {
+        let Some(link) = self.sessions.get(session).map(|s| s.link) else {
+            return;
+        };
+        let keep = self.sm.keep(session, stanza, stored, self.config);
+        let Link::Attached(connection) = link else {
+            if keep == Keep::Overflow {
+                // Hibernating with no room left: it ends now, and what it
+                // kept goes to offline storage.
+                self.sm.expire_now(session, link, self.now);
+            }
+            return;
+        };
+        if separately {
             self.out.send_separately(connection, stanza);
+        } else {
+            self.out.send(connection, stanza);
+        }
+        match keep {
+            Keep::Kept { request: true } => self.out.send(connection, REQUEST),
+            Keep::Overflow => self.out.evictions.push((
+                connection,
+                StreamError::with_text(
+                    StreamErrorCondition::PolicyViolation,
+                    "too many unacknowledged stanzas",
+                ),
+            )),
+            Keep::Kept { request: false } | Keep::Unmanaged => {}
         }
     }
 
     /// Whether the session may be given a stanza from someone else: not
-    /// while its client is far behind in reading (see `backpressure`).
+    /// while its client is far behind in reading (see `backpressure`),
+    /// nor while it hibernates with its stream management queue full.
     pub fn accepts(&self, session: SessionId) -> bool {
         match self.sessions.get(session).map(|s| s.link) {
             Some(Link::Attached(connection)) => self.out.accepts(connection),
-            Some(Link::Detached { .. }) | None => false,
+            Some(Link::Detached { .. }) => self.sm.has_room(session, self.config),
+            None => false,
         }
     }
 
     /// Once what was delivered to the session so far has reached its
-    /// client, call the hub's `written` with `token`; never if the
-    /// session's connection goes first.
+    /// client (acknowledged, with stream management; written to its
+    /// socket, without), `offline::delivered` hears of `token`; never if
+    /// the session ends first.
     pub fn notify_delivered(&mut self, session: SessionId, token: u64) {
+        if self.sm.receipt(session, token) {
+            return;
+        }
         if let Some(connection) = self.link(session) {
             self.out
                 .outputs
@@ -52,10 +94,13 @@ impl Ctx<'_> {
     }
 
     /// End the session's stream with `error`. The server closes the
-    /// connection once the event is handled, and the session ends then.
+    /// connection once the event is handled, and the session ends then;
+    /// a hibernating session ends at once.
     pub fn evict(&mut self, session: SessionId, error: StreamError) {
-        if let Some(connection) = self.link(session) {
-            self.out.evictions.push((connection, error));
+        match self.sessions.get(session).map(|s| s.link) {
+            Some(Link::Attached(connection)) => self.out.evictions.push((connection, error)),
+            Some(link @ Link::Detached { .. }) => self.sm.expire_now(session, link, self.now),
+            None => {}
         }
     }
 

@@ -14,6 +14,8 @@ mod delivery;
 use crate::clock::WallClock;
 use crate::config::Config;
 use crate::connection::Outbox;
+use crate::entropy::Entropy;
+use crate::modules::stream_management::{self as sm, StreamManagement};
 use crate::modules::Loaded;
 use crate::offline::{self, Offline};
 use crate::presence;
@@ -28,6 +30,7 @@ use crate::stream::{StreamError, StreamErrorCondition};
 use crate::xml::Element;
 use crate::ConnectionId;
 use jid::{BareJid, FullJid};
+use std::time::Instant;
 
 /// What the hub owns: every session and what the modules keep for them.
 pub(crate) struct Hub {
@@ -36,6 +39,7 @@ pub(crate) struct Hub {
     sessions: SessionManager,
     rosters: Rosters,
     offline: Offline,
+    sm: StreamManagement,
 }
 
 /// What a module borrows from the hub while it handles one event.
@@ -45,7 +49,9 @@ pub(crate) struct Ctx<'a> {
     pub sessions: &'a mut SessionManager,
     pub rosters: &'a mut Rosters,
     pub offline: &'a mut Offline,
+    pub sm: &'a mut StreamManagement,
     pub out: &'a mut Outbox,
+    pub now: Instant,
     pub clock: WallClock,
 }
 
@@ -53,6 +59,7 @@ pub(crate) struct Ctx<'a> {
 /// replaced): every module that keeps something for it lets go, and its
 /// observers get their unavailable presence.
 fn end_session(ctx: &mut Ctx, session: SessionId) {
+    sm::session_ended(ctx, session);
     offline::session_ended(ctx, session);
     presence::session_ended(ctx, session);
 }
@@ -61,6 +68,7 @@ fn end_session(ctx: &mut Ctx, session: SessionId) {
 pub(crate) struct Env<'a> {
     pub config: &'a Config,
     pub out: &'a mut Outbox,
+    pub now: Instant,
     pub clock: WallClock,
 }
 
@@ -71,6 +79,7 @@ impl Hub {
             sessions: SessionManager::default(),
             rosters: Rosters::default(),
             offline: Offline::default(),
+            sm: StreamManagement::default(),
         }
     }
 
@@ -85,7 +94,9 @@ impl Hub {
             sessions: &mut self.sessions,
             rosters: &mut self.rosters,
             offline: &mut self.offline,
+            sm: &mut self.sm,
             out: env.out,
+            now: env.now,
             clock: env.clock,
         }
     }
@@ -129,16 +140,77 @@ impl Hub {
         let Some(session) = self.sessions.by_connection(connection) else {
             return Err(StreamError::new(StreamErrorCondition::InternalServerError));
         };
-        router::from_session(session, kind, stanza, &mut self.ctx(env))
+        let mut ctx = self.ctx(env);
+        sm::handled(&mut ctx, session);
+        router::from_session(session, kind, stanza, &mut ctx)
     }
 
-    /// The connection is gone: the session it carried ends, its
-    /// observers get their unavailable presence.
-    pub fn connection_lost(&mut self, env: &mut Env, connection: ConnectionId) {
+    /// A stream management element (XEP-0198) from `connection`,
+    /// authenticated as `user`. Returns whether the connection now
+    /// carries a session it resumed.
+    pub fn stream_management(
+        &mut self,
+        env: &mut Env,
+        connection: ConnectionId,
+        user: &BareJid,
+        element: &Element,
+        entropy: &mut Entropy,
+    ) -> Result<bool, StreamError> {
+        let session = self.sessions.by_connection(connection);
+        let mut ctx = self.ctx(env);
+        // 128 bits from the connection's cryptographic seed.
+        let token = || entropy.hex_token(32);
+        let resumed = sm::handle(&mut ctx, connection, user, session, element, token)?;
+        Ok(resumed.is_some())
+    }
+
+    /// The connection is gone. The session it carried ends, and its
+    /// observers get their unavailable presence; unless the connection
+    /// broke (`abrupt`: no stream close, a timeout) and the session can
+    /// be resumed, in which case it hibernates.
+    pub fn connection_lost(&mut self, env: &mut Env, connection: ConnectionId, abrupt: bool) {
         let Some(session) = self.sessions.by_connection(connection) else {
             return;
         };
-        end_session(&mut self.ctx(env), session);
+        let mut ctx = self.ctx(env);
+        if abrupt && sm::hibernate(&mut ctx, session) {
+            return;
+        }
+        end_session(&mut ctx, session);
+    }
+
+    /// The server stops: hibernating sessions end now, so that what they
+    /// kept reaches offline storage before the process exits.
+    pub fn shutdown(&mut self, env: &mut Env) {
+        let detached: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(|s| s.connection().is_none())
+            .map(|s| s.id)
+            .collect();
+        let mut ctx = self.ctx(env);
+        for session in detached {
+            end_session(&mut ctx, session);
+        }
+    }
+
+    /// When [`Hub::handle_timeout`] is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.sm.next_expiry()
+    }
+
+    /// Hibernating sessions whose time is up end.
+    pub fn handle_timeout(&mut self, env: &mut Env) {
+        loop {
+            let expired = self.sm.expired(env.now);
+            if expired.is_empty() {
+                return;
+            }
+            let mut ctx = self.ctx(env);
+            for session in expired {
+                end_session(&mut ctx, session);
+            }
+        }
     }
 
     /// The operator ended the account's sessions (deleted, or a new
@@ -153,7 +225,9 @@ impl Hub {
 
     /// The shim wrote what came before a notification the hub asked for.
     pub fn written(&mut self, env: &mut Env, connection: ConnectionId, token: u64) {
-        offline::handle_written(&mut self.ctx(env), connection, token);
+        if let Some(session) = self.sessions.by_connection(connection) {
+            offline::delivered(&mut self.ctx(env), session, token);
+        }
     }
 
     /// A storage answer, if one of the hub's modules asked; `false` if

@@ -11,6 +11,7 @@
 
 mod disco;
 mod ping;
+pub(crate) mod stream_management;
 mod time;
 mod version;
 
@@ -99,6 +100,7 @@ const ALL: &[&Module] = &[
     &ping::MODULE,
     &time::MODULE,
     &version::MODULE,
+    &stream_management::MODULE,
 ];
 
 /// The names of the modules an operator may disable.
@@ -152,6 +154,11 @@ impl Loaded {
             .iter()
             .flat_map(|m| m.iqs)
             .find(|h| h.to == to && payload.is(h.name, h.ns))
+    }
+
+    /// Whether the module of this name is loaded.
+    pub fn has(&self, name: &str) -> bool {
+        self.modules.iter().any(|m| m.name == name)
     }
 
     /// Whether a loaded module answers `payload` for `to`.

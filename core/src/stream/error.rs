@@ -20,6 +20,7 @@ pub enum StreamErrorCondition {
     PolicyViolation,
     RestrictedXml,
     SystemShutdown,
+    UndefinedCondition,
     UnsupportedStanzaType,
     UnsupportedVersion,
 }
@@ -41,6 +42,7 @@ impl StreamErrorCondition {
             PolicyViolation => "policy-violation",
             RestrictedXml => "restricted-xml",
             SystemShutdown => "system-shutdown",
+            UndefinedCondition => "undefined-condition",
             UnsupportedStanzaType => "unsupported-stanza-type",
             UnsupportedVersion => "unsupported-version",
         }
@@ -52,6 +54,9 @@ impl StreamErrorCondition {
 pub struct StreamError {
     pub condition: StreamErrorCondition,
     pub text: Option<String>,
+    /// An application-specific condition (RFC 6120 section 4.9.4),
+    /// serialized.
+    pub app: Option<String>,
 }
 
 impl StreamError {
@@ -59,6 +64,7 @@ impl StreamError {
         StreamError {
             condition,
             text: None,
+            app: None,
         }
     }
 
@@ -66,6 +72,16 @@ impl StreamError {
         StreamError {
             condition,
             text: Some(text.to_owned()),
+            app: None,
+        }
+    }
+
+    /// `undefined-condition` with an application-specific condition.
+    pub fn application(condition: &crate::xml::Element) -> Self {
+        StreamError {
+            condition: StreamErrorCondition::UndefinedCondition,
+            text: None,
+            app: Some(condition.to_stream_string()),
         }
     }
 
@@ -79,6 +95,9 @@ impl StreamError {
         let mut out = String::from("<stream:error>");
         for child in inner.children() {
             child.write_to(&mut out, ns::STREAM);
+        }
+        if let Some(app) = &self.app {
+            out.push_str(app);
         }
         out.push_str("</stream:error></stream:stream>");
         out

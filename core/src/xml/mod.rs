@@ -4,4 +4,4 @@ mod element;
 mod parser;
 
 pub use element::{escape_into, Element, Namespace, Node};
-pub use parser::{StreamHeader, StreamParser, XmlError, XmlEvent, XmlLimits};
+pub use parser::{parse_stanza, StreamHeader, StreamParser, XmlError, XmlEvent, XmlLimits};

@@ -487,6 +487,25 @@ fn classify(error: rxml::Error) -> XmlError {
     }
 }
 
+/// Parse one stanza the server serialized itself (one it kept as text),
+/// as a child of a `jabber:client` stream; `None` if it is not one
+/// well-formed element within `limits`.
+pub fn parse_stanza(text: &str, limits: XmlLimits) -> Option<Element> {
+    const OPEN: &str = "<stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams'>";
+    let mut parser = StreamParser::new(limits);
+    let mut input: &[u8] = OPEN.as_bytes();
+    match parser.next_event(&mut input).ok()?? {
+        XmlEvent::Header(_) => {}
+        _ => return None,
+    }
+    let mut input = text.as_bytes();
+    match parser.next_event(&mut input).ok()?? {
+        XmlEvent::Element(element) if input.is_empty() => Some(element),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
