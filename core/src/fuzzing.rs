@@ -39,6 +39,11 @@ pub const FRAGMENTS: &[&[u8]] = &[
     b"</stream:stream>",
     b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
     b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256-PLUS'>cD10bHMtZXhwb3J0ZXIsLG49anVsaWV0LHI9YWJj</auth>",
+    b"<enable xmlns='urn:xmpp:sm:3' resume='true'/>",
+    b"<enable xmlns='urn:xmpp:sm:3'/>",
+    b"<r xmlns='urn:xmpp:sm:3'/>",
+    b"<a xmlns='urn:xmpp:sm:3' h='1'/>",
+    b"<a xmlns='urn:xmpp:sm:3' h='4294967295'/>",
 ];
 
 fn credentials() -> &'static StoredCredentials {
@@ -53,6 +58,8 @@ pub struct Harness {
     pub now: Instant,
     closed: HashSet<ConnectionId>,
     next: u64,
+    /// Stream management resumption tokens the server handed out.
+    pub tokens: Vec<String>,
 }
 
 impl Default for Harness {
@@ -74,6 +81,7 @@ impl Harness {
             now: Instant::now(),
             closed: HashSet::new(),
             next: 0,
+            tokens: Vec::new(),
         }
     }
 
@@ -113,8 +121,15 @@ impl Harness {
             let mut sockets_closed = Vec::new();
             while let Some(output) = self.server.poll_output() {
                 match output {
-                    Output::Transmit { connection, .. } => {
+                    Output::Transmit { connection, data } => {
                         assert!(!self.closed.contains(&connection), "write after close");
+                        let text = String::from_utf8_lossy(&data);
+                        if let Some(rest) = text.split("<enabled ").nth(1) {
+                            if let Some(id) = rest.split("id='").nth(1) {
+                                let token = id.split('\'').next().unwrap_or_default();
+                                self.tokens.push(token.to_owned());
+                            }
+                        }
                     }
                     Output::Close { connection } => {
                         self.closed.insert(connection);
@@ -194,11 +209,14 @@ impl Harness {
         }
     }
 
-    /// Everyone leaves: nothing may remain.
+    /// Everyone leaves, and hibernating sessions expire: nothing may
+    /// remain.
     pub fn finish(mut self) {
         for id in 1..=self.next {
             self.close(ConnectionId(id));
         }
+        let hibernation = self.server.config().stream_management.hibernation;
+        self.advance(hibernation + Duration::from_secs(1));
         assert_eq!(self.server.connection_count(), 0);
         assert!(self.server.sessions().is_empty());
         assert_eq!(
@@ -301,6 +319,12 @@ pub enum Action {
     Advance {
         seconds: u16,
     },
+    /// `<resume/>` with a token the server handed out, on a connection.
+    Resume {
+        connection: u8,
+        token: u8,
+        h: u8,
+    },
 }
 
 /// Target 2: several sessions driven through connects, traffic, closes and
@@ -331,6 +355,19 @@ pub fn sessions(actions: &[Action]) {
                 }
             }
             Action::Advance { seconds } => h.advance(Duration::from_secs(u64::from(*seconds))),
+            Action::Resume {
+                connection,
+                token,
+                h: handled,
+            } => {
+                let token = (!h.tokens.is_empty())
+                    .then(|| h.tokens[usize::from(*token) % h.tokens.len()].clone());
+                if let (Some(c), Some(token)) = (pick(&live, *connection), token) {
+                    let resume =
+                        format!("<resume xmlns='urn:xmpp:sm:3' previd='{token}' h='{handled}'/>");
+                    h.send(c, resume.as_bytes());
+                }
+            }
         }
     }
     h.finish();

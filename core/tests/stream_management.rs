@@ -378,3 +378,233 @@ fn shutting_down_ends_hibernating_sessions_into_offline_storage() {
     b.advance(Duration::ZERO);
     assert_eq!(b.offline["juliet@localhost"].len(), 1);
 }
+
+mod random_disconnects {
+    //! Random kills, resumptions, partial acknowledgements and expiries
+    //! while Romeo writes to Juliet: every message reaches her client, the
+    //! first copies in the order sent, and a copy comes twice only if her
+    //! client had received it and not acknowledged it when her session
+    //! expired (XEP-0198 section 4: delivery is at least once across an
+    //! expiry, exactly once across resumptions).
+
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        Send,
+        /// Juliet's client reads what has arrived.
+        Read,
+        /// It acknowledges all it has read, or only part.
+        Ack {
+            all: bool,
+        },
+        /// Its TCP connection dies; what it had not read is lost.
+        Kill,
+        Resume,
+        /// Time passes beyond the hibernation.
+        Expire,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => Just(Step::Send),
+            3 => Just(Step::Read),
+            2 => any::<bool>().prop_map(|all| Step::Ack { all }),
+            1 => Just(Step::Kill),
+            2 => Just(Step::Resume),
+            1 => Just(Step::Expire),
+        ]
+    }
+
+    /// Juliet's client.
+    struct Client {
+        conn: Option<ConnectionId>,
+        token: String,
+        /// Stanzas it handled on its current session (its `h`).
+        handled: u32,
+        acked: u32,
+        /// Bodies received, in order, with when each came relative to
+        /// acknowledgements: (body, acknowledged yet).
+        bodies: Vec<(u32, bool)>,
+        /// Bodies received but unacknowledged when a session expired.
+        may_repeat: std::collections::HashSet<u32>,
+    }
+
+    impl Client {
+        fn read(&mut self, b: &mut Bench) {
+            let Some(c) = self.conn else { return };
+            let text = b.take(c);
+            self.handle(&text);
+        }
+
+        /// Count the stanzas in `text` and note the bodies.
+        fn handle(&mut self, text: &str) {
+            for piece in text.split('<').skip(1) {
+                let name = piece.split([' ', '>', '/']).next().unwrap_or("");
+                if matches!(name, "message" | "presence" | "iq") {
+                    self.handled = self.handled.wrapping_add(1);
+                }
+                if let Some(body) = piece.strip_prefix("body>") {
+                    if let Some(n) = body.split('<').next().and_then(|n| n.parse::<u32>().ok()) {
+                        self.bodies.push((n, false));
+                    }
+                }
+            }
+        }
+
+        /// A `<resumed/>` acknowledged all it had handled, and carried
+        /// what the server resends.
+        fn resumed(&mut self, c: ConnectionId, got: &str) {
+            self.conn = Some(c);
+            self.acked = self.handled;
+            for body in &mut self.bodies {
+                body.1 = true;
+            }
+            self.handle(got);
+        }
+
+        fn ack(&mut self, b: &mut Bench, all: bool) {
+            let Some(c) = self.conn else { return };
+            let h = if all {
+                self.handled
+            } else {
+                (self.acked + self.handled) / 2
+            };
+            b.send(c, &ack(h));
+            self.acked = h;
+            if all {
+                for body in &mut self.bodies {
+                    body.1 = true;
+                }
+            }
+        }
+
+        /// A fresh session: bind, enable, initial presence (which
+        /// brings what waited offline).
+        fn login(&mut self, b: &mut Bench) {
+            let c = b.bound("juliet", "r0m30", "balcony");
+            b.send(c, &format!("<enable xmlns='{SM}' resume='true'/>"));
+            let enabled = b.take(c);
+            self.token = enabled
+                .split("id='")
+                .nth(1)
+                .unwrap()
+                .split('\'')
+                .next()
+                .unwrap()
+                .into();
+            self.conn = Some(c);
+            self.handled = 0;
+            self.acked = 0;
+            b.send(c, "<presence/>");
+            self.read(b);
+        }
+    }
+
+    fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
+        let mut b = Bench::new();
+        let mut client = Client {
+            conn: None,
+            token: String::new(),
+            handled: 0,
+            acked: 0,
+            bodies: Vec::new(),
+            may_repeat: Default::default(),
+        };
+        client.login(&mut b);
+        let romeo = romeo(&mut b);
+        let mut sent = 0u32;
+        for step in steps {
+            match step {
+                Step::Send => {
+                    b.send(romeo, &chat("juliet@localhost/balcony", &sent.to_string()));
+                    sent += 1;
+                    b.take(romeo);
+                }
+                Step::Read => client.read(&mut b),
+                Step::Ack { all } => client.ack(&mut b, all),
+                Step::Kill => {
+                    if let Some(c) = client.conn.take() {
+                        b.take(c);
+                        b.peer_close(c);
+                    }
+                }
+                Step::Resume => {
+                    if let Some(old) = client.conn.take() {
+                        b.take(old);
+                    }
+                    let (c, got) = resume(&mut b, &client.token, client.handled);
+                    if got.starts_with("<failed") {
+                        // Gone: a fresh login, offline messages on presence.
+                        b.peer_close(c);
+                        client.login(&mut b);
+                    } else {
+                        client.resumed(c, &got);
+                    }
+                }
+                Step::Expire => {
+                    if client.conn.is_none() {
+                        for (body, acked) in &client.bodies {
+                            if !acked {
+                                client.may_repeat.insert(*body);
+                            }
+                        }
+                        // Romeo stays within his idle timeout.
+                        b.send(romeo, " ");
+                        b.advance(Duration::from_secs(601));
+                    }
+                }
+            }
+            b.server.check_invariants().map_err(TestCaseError::fail)?;
+        }
+        // Settle: whatever state, the client ends up with a session and
+        // reads everything.
+        if client.conn.is_none() {
+            let (c, got) = resume(&mut b, &client.token, client.handled);
+            if got.starts_with("<failed") {
+                b.peer_close(c);
+                for (body, acked) in &client.bodies {
+                    if !acked {
+                        client.may_repeat.insert(*body);
+                    }
+                }
+                client.login(&mut b);
+                // The first page of offline messages came with presence.
+            } else {
+                client.resumed(c, &got);
+            }
+        }
+        // Offline pages follow one another as each is acknowledged.
+        for _ in 0..4 {
+            client.read(&mut b);
+            client.ack(&mut b, true);
+        }
+        let mut first = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (body, _) in &client.bodies {
+            if !seen.insert(*body) {
+                prop_assert!(
+                    client.may_repeat.contains(body),
+                    "{body} came twice: {:?}",
+                    client.bodies
+                );
+            } else {
+                first.push(*body);
+            }
+        }
+        let expected: Vec<u32> = (0..sent).collect();
+        prop_assert_eq!(first, expected, "received {:?}", client.bodies);
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+        #[test]
+        fn random_kills_and_resumptions_lose_and_reorder_nothing(
+            steps in prop::collection::vec(step(), 1..40)
+        ) {
+            run(steps)?;
+        }
+    }
+}
