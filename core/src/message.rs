@@ -2,6 +2,7 @@
 //! by priority, and offline storage when no resource can take it.
 
 use crate::hub::Ctx;
+use crate::modules::carbons;
 use crate::offline;
 use crate::session::{Priority, SessionId};
 use crate::stanza::{error_reply, is_error, StanzaErrorCondition as E};
@@ -9,7 +10,7 @@ use crate::xml::Element;
 use jid::{BareJid, Jid};
 
 /// Route a message from `sender` (already stamped) to a served domain.
-pub(crate) fn route(ctx: &mut Ctx, sender: SessionId, stanza: Element, to: Jid) {
+pub(crate) fn route(ctx: &mut Ctx, sender: SessionId, mut stanza: Element, to: Jid) {
     let kind = stanza.get_attr("type").unwrap_or("normal").to_owned();
     let bare = to.to_bare();
     if bare.node().is_none() {
@@ -17,10 +18,12 @@ pub(crate) fn route(ctx: &mut Ctx, sender: SessionId, stanza: Element, to: Jid) 
         refuse(ctx, sender, &stanza, &kind);
         return;
     }
+    carbons::sent(ctx, sender, &mut stanza, &bare);
     if let Ok(full) = to.try_as_full() {
         if let Some(target) = ctx.sessions.by_full_jid(full).map(|s| s.id) {
             if ctx.accepts(target) {
                 ctx.deliver(target, &stanza);
+                carbons::received(ctx, &bare, &stanza, &[target], sender);
             } else if kind != "headline" {
                 reply(ctx, sender, &stanza, E::ResourceConstraint);
             }
@@ -76,9 +79,15 @@ fn to_bare(ctx: &mut Ctx, sender: SessionId, stanza: Element, user: &BareJid, ki
             };
             // Several resources share the highest priority: all get it,
             // as with Prosody; a client that is not looking loses nothing.
-            for (_, target) in candidates.into_iter().filter(|(p, _)| *p == top) {
-                ctx.deliver(target, &stanza);
+            let top: Vec<SessionId> = candidates
+                .into_iter()
+                .filter(|(p, _)| *p == top)
+                .map(|(_, s)| s)
+                .collect();
+            for target in &top {
+                ctx.deliver(*target, &stanza);
             }
+            carbons::received(ctx, user, &stanza, &top, sender);
         }
     }
 }

@@ -496,7 +496,8 @@ fn server_disco_info_lists_identity_and_features() {
         "<iq type='result' id='d' to='romeo@localhost/orchard' from='localhost'>\
          <query xmlns='http://jabber.org/protocol/disco#info'><identity category='server' type='im' name='Rookery'/>\
          <feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/>\
-         <feature var='jabber:iq:version'/><feature var='msgoffline'/><feature var='urn:xmpp:ping'/>\
+         <feature var='jabber:iq:version'/><feature var='msgoffline'/><feature var='urn:xmpp:carbons:2'/>\
+         <feature var='urn:xmpp:ping'/>\
          <feature var='urn:xmpp:time'/></query></iq>"
     );
 }
@@ -515,16 +516,24 @@ fn every_advertised_iq_feature_has_a_working_handler() {
         .collect();
     assert!(features.len() >= 5, "{info}");
     for feature in features {
-        let payload = match feature {
+        let iq = match feature {
             "msgoffline" => continue, // a message feature, tested above
-            "urn:xmpp:ping" => "<ping xmlns='urn:xmpp:ping'/>".to_owned(),
-            "urn:xmpp:time" => "<time xmlns='urn:xmpp:time'/>".to_owned(),
-            ns => format!("<query xmlns='{ns}'/>"),
+            "urn:xmpp:ping" => {
+                "<iq type='get' id='f' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>".to_owned()
+            }
+            "urn:xmpp:time" => {
+                "<iq type='get' id='f' to='localhost'><time xmlns='urn:xmpp:time'/></iq>".to_owned()
+            }
+            // Served to the user's own account.
+            "urn:xmpp:carbons:2" => {
+                "<iq type='set' id='f'><enable xmlns='urn:xmpp:carbons:2'/></iq>".to_owned()
+            }
+            "urn:xmpp:blocking" => {
+                "<iq type='get' id='f'><blocklist xmlns='urn:xmpp:blocking'/></iq>".to_owned()
+            }
+            ns => format!("<iq type='get' id='f' to='localhost'><query xmlns='{ns}'/></iq>"),
         };
-        b.send(
-            romeo,
-            &format!("<iq type='get' id='f' to='localhost'>{payload}</iq>"),
-        );
+        b.send(romeo, &iq);
         let got = b.take(romeo);
         assert!(
             got.starts_with("<iq type='result' id='f'"),

@@ -15,6 +15,7 @@ use crate::clock::WallClock;
 use crate::config::Config;
 use crate::connection::Outbox;
 use crate::entropy::Entropy;
+use crate::modules::carbons::{self, Carbons};
 use crate::modules::stream_management::{self as sm, StreamManagement};
 use crate::modules::Loaded;
 use crate::offline::{self, Offline};
@@ -40,6 +41,7 @@ pub(crate) struct Hub {
     rosters: Rosters,
     offline: Offline,
     sm: StreamManagement,
+    carbons: Carbons,
 }
 
 /// What a module borrows from the hub while it handles one event.
@@ -50,6 +52,7 @@ pub(crate) struct Ctx<'a> {
     pub rosters: &'a mut Rosters,
     pub offline: &'a mut Offline,
     pub sm: &'a mut StreamManagement,
+    pub carbons: &'a mut Carbons,
     pub out: &'a mut Outbox,
     pub now: Instant,
     pub clock: WallClock,
@@ -60,6 +63,7 @@ pub(crate) struct Ctx<'a> {
 /// observers get their unavailable presence.
 fn end_session(ctx: &mut Ctx, session: SessionId) {
     sm::session_ended(ctx, session);
+    carbons::session_ended(ctx, session);
     offline::session_ended(ctx, session);
     presence::session_ended(ctx, session);
 }
@@ -80,6 +84,7 @@ impl Hub {
             rosters: Rosters::default(),
             offline: Offline::default(),
             sm: StreamManagement::default(),
+            carbons: Carbons::default(),
         }
     }
 
@@ -95,6 +100,7 @@ impl Hub {
             rosters: &mut self.rosters,
             offline: &mut self.offline,
             sm: &mut self.sm,
+            carbons: &mut self.carbons,
             out: env.out,
             now: env.now,
             clock: env.clock,

@@ -9,6 +9,7 @@
 //! what it does not do, and an iq nothing loaded handles gets
 //! `<service-unavailable/>`.
 
+pub(crate) mod carbons;
 mod disco;
 mod ping;
 pub(crate) mod stream_management;
@@ -101,6 +102,7 @@ const ALL: &[&Module] = &[
     &time::MODULE,
     &version::MODULE,
     &stream_management::MODULE,
+    &carbons::MODULE,
 ];
 
 /// The names of the modules an operator may disable.

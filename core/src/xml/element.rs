@@ -158,6 +158,15 @@ impl Element {
         self.children().find(|c| c.is(name, ns))
     }
 
+    /// Remove every child element `name` in `ns`; returns whether there
+    /// was one.
+    pub fn remove_children(&mut self, name: &str, ns: &str) -> bool {
+        let before = self.children.len();
+        self.children
+            .retain(|n| !matches!(n, Node::Element(e) if e.is(name, ns)));
+        self.children.len() != before
+    }
+
     /// The concatenated character data directly inside this element.
     pub fn text_content(&self) -> String {
         let mut out = String::new();
