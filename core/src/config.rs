@@ -69,6 +69,7 @@ pub struct Config {
     /// answer is gone.
     pub modules_disabled: Vec<String>,
     pub stream_management: StreamManagementLimits,
+    pub csi: CsiLimits,
     pub limits: Limits,
     /// A secret only this server knows (32 random bytes, kept by the
     /// host), from which SCRAM salts for users that do not exist are
@@ -129,6 +130,24 @@ impl Default for StreamManagementLimits {
     }
 }
 
+/// Client state indication (XEP-0352): what an inactive client's queue
+/// may hold before it is sent anyway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CsiLimits {
+    pub max_held_stanzas: usize,
+    pub max_held_bytes: usize,
+}
+
+impl Default for CsiLimits {
+    fn default() -> Self {
+        // Prosody's mod_csi_simple holds up to 256 stanzas.
+        CsiLimits {
+            max_held_stanzas: 256,
+            max_held_bytes: 256 * 1024,
+        }
+    }
+}
+
 impl Default for RosterLimits {
     fn default() -> Self {
         RosterLimits {
@@ -166,6 +185,7 @@ impl Default for Config {
             expose_version: true,
             modules_disabled: Vec::new(),
             stream_management: StreamManagementLimits::default(),
+            csi: CsiLimits::default(),
             limits: Limits::default(),
             secret: [0; 32],
             scram_iterations: crate::sasl::DEFAULT_ITERATIONS,

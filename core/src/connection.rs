@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::entropy::{Entropy, Seed};
 use crate::hub::{Env, Hub};
 use crate::limits::TokenBucket;
+use crate::modules::csi;
 use crate::modules::stream_management as sm;
 use crate::ns;
 use crate::sasl::{self, Exchange, Mechanism, Offer, SaslFailure, Step};
@@ -791,6 +792,11 @@ impl Connection {
     fn handle_authenticated(&mut self, element: Element, ctx: &mut Ctx) -> Flow {
         if element.ns() == sm::NS && ctx.hub.loaded().has(sm::MODULE.name) {
             return self.handle_stream_management(&element, ctx);
+        }
+        if element.ns() == csi::NS && ctx.hub.loaded().has(csi::MODULE.name) {
+            let (hub, mut env) = ctx.hub();
+            hub.client_state(&mut env, self.id, &element);
+            return Flow::Open;
         }
         let Some(kind) = StanzaKind::of(&element) else {
             return self.fail(StreamError::new(Cond::UnsupportedStanzaType), ctx);

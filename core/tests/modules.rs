@@ -60,7 +60,7 @@ fn a_disabled_module_is_neither_advertised_nor_answered() {
 #[test]
 fn stream_features_after_login_come_from_the_loaded_modules() {
     let mut b = Bench::with_config(Config {
-        modules_disabled: vec!["roster".into(), "stream_management".into()],
+        modules_disabled: vec!["roster".into(), "stream_management".into(), "csi".into()],
         ..plaintext()
     });
     let c = b.connect();

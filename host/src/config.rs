@@ -27,7 +27,26 @@ struct File {
     /// Bytes of a kept available presence.
     max_presence_bytes: usize,
     stream_management: StreamManagementSection,
+    csi: CsiSection,
     tls: TlsSection,
+}
+
+/// `[csi]`: XEP-0352.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct CsiSection {
+    max_held_stanzas: usize,
+    max_held_bytes: usize,
+}
+
+impl Default for CsiSection {
+    fn default() -> Self {
+        let limits = rookery_core::config::CsiLimits::default();
+        CsiSection {
+            max_held_stanzas: limits.max_held_stanzas,
+            max_held_bytes: limits.max_held_bytes,
+        }
+    }
 }
 
 /// `[stream_management]`: XEP-0198.
@@ -153,6 +172,7 @@ impl Default for File {
             modules_disabled: Vec::new(),
             max_presence_bytes: CoreConfig::default().max_presence_bytes,
             stream_management: StreamManagementSection::default(),
+            csi: CsiSection::default(),
             tls: TlsSection::default(),
         }
     }
@@ -503,6 +523,10 @@ impl Settings {
                 max_unacked_stanzas: file.stream_management.max_unacked_stanzas,
                 max_unacked_bytes: file.stream_management.max_unacked_bytes,
                 remembered_tokens: file.stream_management.remembered_tokens,
+            },
+            csi: rookery_core::config::CsiLimits {
+                max_held_stanzas: file.csi.max_held_stanzas,
+                max_held_bytes: file.csi.max_held_bytes,
             },
             // Read from the data dir when the server starts
             // (`Settings::server_config`), not by commands that only

@@ -4,8 +4,9 @@
 //! only here is a session's [`Link`] turned into a connection. The
 //! pipeline, in order: stream management (XEP-0198) counts and keeps
 //! what it delivers, then the stanza is framed for the connection, if the
-//! session has one (a detached session only keeps it). Client state
-//! indication and carbons join here (`shared/hub-design.md`).
+//! session has one (a detached session only keeps it). Before that,
+//! client state indication (XEP-0352) may hold a stanza back while the
+//! client is inactive. (Carbons copy before delivery, in `message`.)
 
 use super::Ctx;
 use crate::modules::stream_management::{Keep, REQUEST};
@@ -37,6 +38,45 @@ impl Ctx<'_> {
     }
 
     fn transmit(&mut self, session: SessionId, stanza: &str, separately: bool, stored: bool) {
+        if self.csi.is_inactive(session) {
+            let limits = &self.config.csi;
+            match self.csi.hold(session, stanza, separately, stored, limits) {
+                // Held; and what must go because the queue is full.
+                Some(due) => {
+                    for waiting in due {
+                        self.transmit_now(
+                            session,
+                            &waiting.stanza,
+                            waiting.separately,
+                            waiting.stored,
+                        );
+                    }
+                    return;
+                }
+                // Urgent: what waited goes first.
+                None => {
+                    for waiting in self.csi.take_held(session) {
+                        self.transmit_now(
+                            session,
+                            &waiting.stanza,
+                            waiting.separately,
+                            waiting.stored,
+                        );
+                    }
+                }
+            }
+        }
+        self.transmit_now(session, stanza, separately, stored);
+    }
+
+    /// The client is active (again): everything held is sent, in order.
+    pub fn flush_held(&mut self, session: SessionId) {
+        for waiting in self.csi.set_active(session) {
+            self.transmit_now(session, &waiting.stanza, waiting.separately, waiting.stored);
+        }
+    }
+
+    fn transmit_now(&mut self, session: SessionId, stanza: &str, separately: bool, stored: bool) {
         let Some(link) = self.sessions.get(session).map(|s| s.link) else {
             return;
         };

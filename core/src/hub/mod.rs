@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::connection::Outbox;
 use crate::entropy::Entropy;
 use crate::modules::carbons::{self, Carbons};
+use crate::modules::csi::ClientState;
 use crate::modules::stream_management::{self as sm, StreamManagement};
 use crate::modules::Loaded;
 use crate::offline::{self, Offline};
@@ -42,6 +43,7 @@ pub(crate) struct Hub {
     offline: Offline,
     sm: StreamManagement,
     carbons: Carbons,
+    csi: ClientState,
 }
 
 /// What a module borrows from the hub while it handles one event.
@@ -53,6 +55,7 @@ pub(crate) struct Ctx<'a> {
     pub offline: &'a mut Offline,
     pub sm: &'a mut StreamManagement,
     pub carbons: &'a mut Carbons,
+    pub csi: &'a mut ClientState,
     pub out: &'a mut Outbox,
     pub now: Instant,
     pub clock: WallClock,
@@ -64,6 +67,7 @@ pub(crate) struct Ctx<'a> {
 fn end_session(ctx: &mut Ctx, session: SessionId) {
     sm::session_ended(ctx, session);
     carbons::session_ended(ctx, session);
+    ctx.csi.set_active(session);
     offline::session_ended(ctx, session);
     presence::session_ended(ctx, session);
 }
@@ -85,6 +89,7 @@ impl Hub {
             offline: Offline::default(),
             sm: StreamManagement::default(),
             carbons: Carbons::default(),
+            csi: ClientState::default(),
         }
     }
 
@@ -101,6 +106,7 @@ impl Hub {
             offline: &mut self.offline,
             sm: &mut self.sm,
             carbons: &mut self.carbons,
+            csi: &mut self.csi,
             out: env.out,
             now: env.now,
             clock: env.clock,
@@ -168,6 +174,20 @@ impl Hub {
         let token = || entropy.hex_token(32);
         let resumed = sm::handle(&mut ctx, connection, user, session, element, token)?;
         Ok(resumed.is_some())
+    }
+
+    /// A client state indication (XEP-0352) from `connection`'s client;
+    /// ignored before a resource is bound.
+    pub fn client_state(&mut self, env: &mut Env, connection: ConnectionId, element: &Element) {
+        let Some(session) = self.sessions.by_connection(connection) else {
+            return;
+        };
+        let mut ctx = self.ctx(env);
+        match element.name() {
+            "inactive" => ctx.csi.set_inactive(session),
+            "active" => ctx.flush_held(session),
+            _ => {}
+        }
     }
 
     /// The connection is gone. The session it carried ends, and its

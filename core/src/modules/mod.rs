@@ -10,6 +10,7 @@
 //! `<service-unavailable/>`.
 
 pub(crate) mod carbons;
+pub(crate) mod csi;
 mod disco;
 mod ping;
 pub(crate) mod stream_management;
@@ -103,6 +104,7 @@ const ALL: &[&Module] = &[
     &version::MODULE,
     &stream_management::MODULE,
     &carbons::MODULE,
+    &csi::MODULE,
 ];
 
 /// The names of the modules an operator may disable.

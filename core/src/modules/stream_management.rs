@@ -382,6 +382,8 @@ fn resume(
         text.push_str(REQUEST);
     }
     ctx.out.send(connection, &text);
+    // A new stream starts active (XEP-0352 section 4).
+    ctx.flush_held(session);
     Some(session)
 }
 
