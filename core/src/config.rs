@@ -70,6 +70,9 @@ pub struct Config {
     pub modules_disabled: Vec<String>,
     pub stream_management: StreamManagementLimits,
     pub csi: CsiLimits,
+    /// XEP-0157 contact addresses by kind (`abuse`, `admin`, …: see
+    /// `modules::contact_info::KINDS`), each a list of URIs.
+    pub contact_info: Vec<(String, Vec<String>)>,
     pub limits: Limits,
     /// A secret only this server knows (32 random bytes, kept by the
     /// host), from which SCRAM salts for users that do not exist are
@@ -186,6 +189,7 @@ impl Default for Config {
             modules_disabled: Vec::new(),
             stream_management: StreamManagementLimits::default(),
             csi: CsiLimits::default(),
+            contact_info: Vec::new(),
             limits: Limits::default(),
             secret: [0; 32],
             scram_iterations: crate::sasl::DEFAULT_ITERATIONS,

@@ -80,6 +80,7 @@ pub mod xml;
 pub use clock::WallClock;
 pub use config::Config;
 pub use entropy::Seed;
+pub use modules::contact_info::KINDS as CONTACT_KINDS;
 pub use modules::names as module_names;
 pub use server::{ConnectionId, Output, Server};
 pub use storage::{OfflineMessage, RequestId, StorageAnswer, StorageRequest, StoreOutcome};

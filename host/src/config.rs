@@ -28,6 +28,8 @@ struct File {
     max_presence_bytes: usize,
     stream_management: StreamManagementSection,
     csi: CsiSection,
+    /// XEP-0157: `abuse = ["mailto:…"]`, `admin = […]`, …
+    contact_info: std::collections::BTreeMap<String, Vec<String>>,
     tls: TlsSection,
 }
 
@@ -173,6 +175,7 @@ impl Default for File {
             max_presence_bytes: CoreConfig::default().max_presence_bytes,
             stream_management: StreamManagementSection::default(),
             csi: CsiSection::default(),
+            contact_info: Default::default(),
             tls: TlsSection::default(),
         }
     }
@@ -254,6 +257,12 @@ fn within<T: PartialOrd + std::fmt::Display>(key: &str, value: T, min: T, max: T
 /// client to log in.
 fn check_ranges(file: &File) -> Result<()> {
     const DAY: u64 = 24 * 60 * 60;
+    for kind in file.contact_info.keys() {
+        if !rookery_core::CONTACT_KINDS.contains(&kind.as_str()) {
+            let known = rookery_core::CONTACT_KINDS;
+            bail!("contact_info: XEP-0157 has no {kind:?} addresses (known: {known:?})");
+        }
+    }
     for name in &file.modules_disabled {
         if !rookery_core::module_names().any(|m| m == name) {
             let known: Vec<_> = rookery_core::module_names().collect();
@@ -524,6 +533,7 @@ impl Settings {
                 max_unacked_bytes: file.stream_management.max_unacked_bytes,
                 remembered_tokens: file.stream_management.remembered_tokens,
             },
+            contact_info: file.contact_info.into_iter().collect(),
             csi: rookery_core::config::CsiLimits {
                 max_held_stanzas: file.csi.max_held_stanzas,
                 max_held_bytes: file.csi.max_held_bytes,

@@ -45,12 +45,20 @@ pub(crate) const MODULE: Module = Module {
     ..Module::NONE
 };
 
+/// The server's identity: category, type, name.
+pub(crate) const SERVER_IDENTITY: (&str, &str, &str) = ("server", "im", "Rookery");
+
 fn server_info(ctx: &mut Ctx, request: &Request) -> Answer {
+    let (category, kind, name) = SERVER_IDENTITY;
     let identity = Element::new("identity", NS_INFO)
-        .attr("category", "server")
-        .attr("type", "im")
-        .attr("name", "Rookery");
-    info(request, identity, &ctx.loaded.server_features)
+        .attr("category", category)
+        .attr("type", kind)
+        .attr("name", name);
+    let mut query = info(request, identity, &ctx.loaded.server_features);
+    for form in &ctx.loaded.server_forms {
+        query.push_child(form.clone());
+    }
+    Answer::Result(Some(query))
 }
 
 /// An account answers as one (`account/registered`), with the features
@@ -59,15 +67,15 @@ fn account_info(ctx: &mut Ctx, request: &Request) -> Answer {
     let identity = Element::new("identity", NS_INFO)
         .attr("category", "account")
         .attr("type", "registered");
-    info(request, identity, &ctx.loaded.account_features)
+    Answer::Result(Some(info(request, identity, &ctx.loaded.account_features)))
 }
 
-fn info(request: &Request, identity: Element, features: &[&str]) -> Answer {
+fn info(request: &Request, identity: Element, features: &[&str]) -> Element {
     let mut query = query(NS_INFO, request).child(identity);
     for feature in features {
         query.push_child(Element::new("feature", NS_INFO).attr("var", feature));
     }
-    Answer::Result(Some(query))
+    query
 }
 
 /// No items: Rookery has no components or nodes yet.

@@ -9,7 +9,9 @@
 //! what it does not do, and an iq nothing loaded handles gets
 //! `<service-unavailable/>`.
 
+mod caps;
 pub(crate) mod carbons;
+pub(crate) mod contact_info;
 pub(crate) mod csi;
 mod disco;
 mod ping;
@@ -78,6 +80,8 @@ pub(crate) struct Module {
     pub account_features: &'static [&'static str],
     /// Children of `<stream:features>` once authenticated, beside bind.
     pub stream_features: fn(&Config) -> Vec<Element>,
+    /// Extended forms (XEP-0128) in the server's disco#info.
+    pub info_forms: fn(&Config) -> Vec<Element>,
     pub iqs: &'static [IqHandler],
 }
 
@@ -89,6 +93,7 @@ impl Module {
         features: &[],
         account_features: &[],
         stream_features: |_| Vec::new(),
+        info_forms: |_| Vec::new(),
         iqs: &[],
     };
 }
@@ -105,6 +110,8 @@ const ALL: &[&Module] = &[
     &stream_management::MODULE,
     &carbons::MODULE,
     &csi::MODULE,
+    &contact_info::MODULE,
+    &caps::MODULE,
 ];
 
 /// The names of the modules an operator may disable.
@@ -118,6 +125,8 @@ pub(crate) struct Loaded {
     /// The domain's disco#info features, sorted, without duplicates.
     pub server_features: Vec<&'static str>,
     pub account_features: Vec<&'static str>,
+    /// Extended forms of the domain's disco#info.
+    pub server_forms: Vec<Element>,
     /// Serialized children of `<stream:features>` after authentication.
     pub stream_features: String,
 }
@@ -139,15 +148,24 @@ impl Loaded {
         };
         let server_features = sorted(|m| m.features);
         let account_features = sorted(|m| m.account_features);
-        let stream_features = modules
+        let server_forms: Vec<Element> = modules
+            .iter()
+            .flat_map(|m| (m.info_forms)(config))
+            .collect();
+        let mut stream_features: String = modules
             .iter()
             .flat_map(|m| (m.stream_features)(config))
             .map(|e| e.to_stream_string())
             .collect();
+        if modules.iter().any(|m| m.name == caps::MODULE.name) {
+            let c = caps::feature(disco::SERVER_IDENTITY, &server_features, &server_forms);
+            stream_features.push_str(&c.to_stream_string());
+        }
         Loaded {
             modules,
             server_features,
             account_features,
+            server_forms,
             stream_features,
         }
     }
