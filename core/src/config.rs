@@ -70,6 +70,11 @@ pub struct Config {
     pub modules_disabled: Vec<String>,
     pub stream_management: StreamManagementLimits,
     pub csi: CsiLimits,
+    /// Sessions one account may have at once, hibernating ones included
+    /// (RFC 6120 section 7.6.2.1: past it, binding another resource gets
+    /// `<resource-constraint/>`, once the oldest hibernating one, if any,
+    /// has been ended to make room).
+    pub max_resources_per_account: usize,
     /// XEP-0157 contact addresses by kind (`abuse`, `admin`, …: see
     /// `modules::contact_info::KINDS`), each a list of URIs.
     pub contact_info: Vec<(String, Vec<String>)>,
@@ -127,7 +132,9 @@ impl Default for StreamManagementLimits {
         StreamManagementLimits {
             hibernation: Duration::from_secs(600),
             max_unacked_stanzas: 500,
-            max_unacked_bytes: 1024 * 1024,
+            // The default stanza limit: one stanza of any size fits;
+            // with client state's 128 KiB, half the output budget.
+            max_unacked_bytes: 256 * 1024,
             remembered_tokens: 10_000,
         }
     }
@@ -146,7 +153,7 @@ impl Default for CsiLimits {
         // Prosody's mod_csi_simple holds up to 256 stanzas.
         CsiLimits {
             max_held_stanzas: 256,
-            max_held_bytes: 256 * 1024,
+            max_held_bytes: 128 * 1024,
         }
     }
 }
@@ -189,6 +196,7 @@ impl Default for Config {
             modules_disabled: Vec::new(),
             stream_management: StreamManagementLimits::default(),
             csi: CsiLimits::default(),
+            max_resources_per_account: 16,
             contact_info: Vec::new(),
             limits: Limits::default(),
             secret: [0; 32],

@@ -808,19 +808,22 @@ impl Connection {
             if let Some(bind) = bind::as_bind(&element) {
                 if *bound {
                     // One resource per stream (RFC 6120 section 7.7.2.1).
-                    ctx.out.send_element(
-                        self.id,
-                        &error_reply(&element, StanzaErrorCondition::NotAllowed),
-                    );
+                    let error = error_reply(&element, StanzaErrorCondition::NotAllowed);
+                    let (hub, mut env) = ctx.hub();
+                    hub.answer(&mut env, self.id, &error);
                     return Flow::Open;
                 }
                 match bind::bind_request(&element, bind, user, &mut self.entropy) {
                     BindRequest::Refuse(error) => ctx.out.send_element(self.id, &error),
                     BindRequest::Bind(jid) => {
-                        *bound = true;
-                        self.session_deadline = ctx.now + ctx.config.idle_timeout;
                         let (hub, mut env) = ctx.hub();
-                        hub.bind(&mut env, self.id, jid, &element);
+                        match hub.bind(&mut env, self.id, jid, &element) {
+                            Ok(()) => {
+                                *bound = true;
+                                self.session_deadline = ctx.now + ctx.config.idle_timeout;
+                            }
+                            Err(refusal) => ctx.out.send_element(self.id, &refusal),
+                        }
                     }
                 }
                 return Flow::Open;
@@ -828,7 +831,12 @@ impl Connection {
             if bind::is_session_request(&element) {
                 let mut result = iq_result(&element, None);
                 result.remove_attr("from");
-                ctx.out.send_element(self.id, &result);
+                if *bound {
+                    let (hub, mut env) = ctx.hub();
+                    hub.answer(&mut env, self.id, &result);
+                } else {
+                    ctx.out.send_element(self.id, &result);
+                }
                 return Flow::Open;
             }
         }

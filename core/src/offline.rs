@@ -210,6 +210,19 @@ pub(crate) fn delivered(ctx: &mut Ctx, session: SessionId, token: u64) {
     }
 }
 
+/// Tokens of the pages on their way to the session's client.
+pub(crate) fn pages_in_flight(ctx: &Ctx, session: SessionId) -> Vec<u64> {
+    let mut tokens: Vec<u64> = ctx
+        .offline
+        .written
+        .iter()
+        .filter(|(_, page)| page.session == session)
+        .map(|(token, _)| *token)
+        .collect();
+    tokens.sort_unstable();
+    tokens
+}
+
 /// A session ended: pages not yet written stay stored.
 pub(crate) fn session_ended(ctx: &mut Ctx, session: SessionId) {
     ctx.offline

@@ -223,7 +223,7 @@ fn send_each(
     for id in recipients {
         let skip = sender.is_some_and(|s| s != id) && !ctx.accepts(id);
         if !skip {
-            ctx.deliver_text(id, &text);
+            ctx.deliver_serialized(id, stanza, &text);
         }
     }
 }
@@ -250,7 +250,7 @@ fn directed(ctx: &mut Ctx, session: SessionId, stanza: Element, to: Jid) {
         .collect();
     let text = stanza.to_stream_string();
     for target in &targets {
-        ctx.deliver_text(*target, &text);
+        ctx.deliver_serialized(*target, &stanza, &text);
     }
     // Tracked even for subscribers: a resource that is not broadcasting
     // (gone unavailable, "invisible") still owes them the retraction.

@@ -197,7 +197,9 @@ impl Server {
             return;
         }
         let limits = &self.config.limits;
-        let open = self.connections.len() + self.closing.len();
+        // A hibernating session stands for a connection that will come
+        // back: it counts.
+        let open = self.connections.len() + self.closing.len() + self.hub.hibernating();
         let admitted = match self.shutting_down {
             true => Err("shutting down"),
             false => self.admission.admit(peer, open, limits, now),

@@ -379,6 +379,134 @@ fn shutting_down_ends_hibernating_sessions_into_offline_storage() {
     assert_eq!(b.offline["juliet@localhost"].len(), 1);
 }
 
+#[test]
+fn binding_past_the_resource_limit_ends_the_oldest_hibernating_session() {
+    let mut b = Bench::with_config(Config {
+        max_resources_per_account: 2,
+        ..plaintext()
+    });
+    let (first, _) = managed(&mut b);
+    b.peer_close(first);
+    let _second = b.bound("juliet", "r0m30", "chamber");
+    assert_eq!(b.server.sessions().len(), 2);
+    let _third = b.bound("juliet", "r0m30", "garden");
+    let jid = |r: &str| format!("juliet@localhost/{r}").parse().unwrap();
+    assert!(b.server.sessions().by_full_jid(&jid("balcony")).is_none());
+    assert!(b.server.sessions().by_full_jid(&jid("garden")).is_some());
+}
+
+#[test]
+fn binding_past_the_resource_limit_with_none_hibernating_is_a_resource_constraint() {
+    let mut b = Bench::with_config(Config {
+        max_resources_per_account: 1,
+        ..plaintext()
+    });
+    b.bound("juliet", "r0m30", "balcony");
+    let c = b.authenticated("juliet", "r0m30");
+    b.send(c, "<iq type='set' id='b2'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>chamber</resource></bind></iq>");
+    assert_eq!(
+        b.take(c),
+        "<iq type='error' id='b2'><error type='wait'>\
+         <resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+    );
+    // Still unbound: stanzas are refused.
+    b.send(c, "<presence/>");
+    assert!(b.take(c).contains("<not-authorized"));
+}
+
+#[test]
+fn hibernating_sessions_count_against_the_connection_limit() {
+    let mut b = Bench::with_config(Config {
+        limits: rookery_core::limits::Limits {
+            max_connections: 1,
+            ..Default::default()
+        },
+        ..plaintext()
+    });
+    let (juliet, _) = managed(&mut b);
+    b.peer_close(juliet);
+    let c = b.connect();
+    assert!(b.is_closed(c), "{}", b.take(c));
+}
+
+#[test]
+fn the_legacy_session_iq_and_a_second_bind_are_counted_stanzas() {
+    let mut b = Bench::new();
+    let (c, _) = managed(&mut b);
+    b.send(
+        c,
+        "<iq type='set' id='s'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>",
+    );
+    b.send(
+        c,
+        "<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>",
+    );
+    b.send(c, R);
+    let got = b.take(c);
+    assert!(got.ends_with(&ack(3)), "{got}");
+    // Both answers were counted as sent: acknowledging them is fine.
+    b.send(c, &ack(3));
+    assert!(!b.is_closed(c));
+}
+
+#[test]
+fn an_acknowledgement_behind_the_last_is_ignored() {
+    let mut b = Bench::new();
+    let (c, _) = managed(&mut b);
+    b.send(c, &ack(0));
+    assert_eq!(b.take(c), "");
+    assert!(!b.is_closed(c));
+}
+
+#[test]
+fn a_resumption_without_a_count_is_a_bad_request() {
+    let mut b = Bench::new();
+    let (juliet, token) = managed(&mut b);
+    b.peer_close(juliet);
+    let c = b.authenticated("juliet", "r0m30");
+    b.send(c, &format!("<resume xmlns='{SM}' previd='{token}'/>"));
+    assert_eq!(
+        b.take(c),
+        format!("<failed xmlns='{SM}'><bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>")
+    );
+}
+
+#[test]
+fn an_offline_page_sent_before_enabling_leaves_storage_once_a_later_stanza_is_acknowledged() {
+    let mut b = Bench::new();
+    let romeo = romeo(&mut b);
+    b.send(romeo, &chat("juliet@localhost", "stored"));
+    b.auto_written = false;
+    let c = b.bound("juliet", "r0m30", "balcony");
+    b.send(c, "<presence/>");
+    assert!(b.take(c).contains("<body>stored</body>"));
+    b.send(c, &format!("<enable xmlns='{SM}' resume='true'/>"));
+    b.take(c);
+    // Its socket write is never reported (the connection breaks); the
+    // session is resumed and acknowledges a stanza sent later.
+    b.unwritten.clear();
+    b.auto_written = true;
+    b.send(romeo, &chat("juliet@localhost/balcony", "later"));
+    assert_eq!(b.offline["juliet@localhost"].len(), 1);
+    b.send(c, &ack(1));
+    assert!(!b.offline.contains_key("juliet@localhost"));
+}
+
+#[test]
+fn a_stored_message_is_never_held_back_for_an_inactive_client() {
+    let mut b = Bench::new();
+    let romeo = romeo(&mut b);
+    b.send(
+        romeo,
+        "<message to='juliet@localhost'><x xmlns='jabber:x:conference' jid='room@muc.localhost'/></message>",
+    );
+    let c = b.bound("juliet", "r0m30", "balcony");
+    b.send(c, "<inactive xmlns='urn:xmpp:csi:0'/>");
+    b.send(c, "<presence/>");
+    assert!(b.take(c).contains("jabber:x:conference"));
+    assert!(!b.offline.contains_key("juliet@localhost"));
+}
+
 mod random_disconnects {
     //! Random kills, resumptions, partial acknowledgements and expiries
     //! while Romeo writes to Juliet: every message reaches her client, the

@@ -38,7 +38,8 @@ struct File {
 #[serde(default, deny_unknown_fields)]
 struct CsiSection {
     max_held_stanzas: usize,
-    max_held_bytes: usize,
+    /// Default: an eighth of `c2s.output_buffer`.
+    max_held_bytes: Option<usize>,
 }
 
 impl Default for CsiSection {
@@ -46,7 +47,7 @@ impl Default for CsiSection {
         let limits = rookery_core::config::CsiLimits::default();
         CsiSection {
             max_held_stanzas: limits.max_held_stanzas,
-            max_held_bytes: limits.max_held_bytes,
+            max_held_bytes: None,
         }
     }
 }
@@ -57,7 +58,9 @@ impl Default for CsiSection {
 struct StreamManagementSection {
     hibernation_secs: u64,
     max_unacked_stanzas: usize,
-    max_unacked_bytes: usize,
+    /// Default: a quarter of `c2s.output_buffer`, and at least
+    /// `c2s.max_stanza_size`.
+    max_unacked_bytes: Option<usize>,
     remembered_tokens: usize,
 }
 
@@ -67,7 +70,7 @@ impl Default for StreamManagementSection {
         StreamManagementSection {
             hibernation_secs: limits.hibernation.as_secs(),
             max_unacked_stanzas: limits.max_unacked_stanzas,
-            max_unacked_bytes: limits.max_unacked_bytes,
+            max_unacked_bytes: None,
             remembered_tokens: limits.remembered_tokens,
         }
     }
@@ -151,6 +154,7 @@ struct C2s {
     header_timeout_secs: u64,
     stanza_timeout_secs: u64,
     close_drain_timeout_secs: u64,
+    max_resources_per_account: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,6 +221,7 @@ impl Default for C2s {
             header_timeout_secs: core.limits.header_timeout.as_secs(),
             stanza_timeout_secs: core.limits.stanza_timeout.as_secs(),
             close_drain_timeout_secs: core.limits.close_drain_timeout.as_secs(),
+            max_resources_per_account: core.max_resources_per_account,
         }
     }
 }
@@ -255,6 +260,19 @@ fn within<T: PartialOrd + std::fmt::Display>(key: &str, value: T, min: T, max: T
 /// strict or lax: a zero that stalls every connection, a timeout so
 /// long that adding it to the clock overflows, a limit too small for any
 /// client to log in.
+/// What stream management may keep unacknowledged and client state
+/// indication may hold, per session: as configured, or scaled to the
+/// output budget.
+fn held_bytes(file: &File) -> (usize, usize) {
+    let c = &file.c2s;
+    let unacked = file
+        .stream_management
+        .max_unacked_bytes
+        .unwrap_or((c.output_buffer / 4).max(c.max_stanza_size));
+    let held = file.csi.max_held_bytes.unwrap_or(c.output_buffer / 8);
+    (unacked, held)
+}
+
 fn check_ranges(file: &File) -> Result<()> {
     const DAY: u64 = 24 * 60 * 60;
     for kind in file.contact_info.keys() {
@@ -296,6 +314,12 @@ fn check_ranges(file: &File) -> Result<()> {
     )?;
     // A login needs a stream header, SASL and a bind iq: a few KiB.
     within("c2s.max_stanza_size", c.max_stanza_size, 4096, 64 << 20)?;
+    within(
+        "c2s.max_resources_per_account",
+        c.max_resources_per_account,
+        1,
+        10_000,
+    )?;
     let sm = &file.stream_management;
     // At least one stanza must fit, or nothing could be delivered.
     within(
@@ -304,11 +328,21 @@ fn check_ranges(file: &File) -> Result<()> {
         1,
         1 << 20,
     )?;
+    // A resumption resends what was not acknowledged, then what client
+    // state indication held, on a fresh connection: together they must
+    // fit in its output budget, or it would overflow at once.
+    let (unacked, held) = held_bytes(file);
+    within(
+        "csi.max_held_bytes",
+        held,
+        1,
+        c.output_buffer.saturating_sub(c.max_stanza_size),
+    )?;
     within(
         "stream_management.max_unacked_bytes",
-        sm.max_unacked_bytes,
+        unacked,
         c.max_stanza_size,
-        1 << 30,
+        c.output_buffer.saturating_sub(held),
     )?;
     // Never more than max_stanza_size, whatever it says.
     within(
@@ -432,6 +466,7 @@ impl Settings {
 
     fn from_file(file: File) -> Result<Settings> {
         check_ranges(&file)?;
+        let (unacked_bytes, held_bytes) = held_bytes(&file);
         if file.domains.is_empty() {
             bail!("`domains` must name at least one domain");
         }
@@ -530,13 +565,14 @@ impl Settings {
             stream_management: rookery_core::config::StreamManagementLimits {
                 hibernation: Duration::from_secs(file.stream_management.hibernation_secs),
                 max_unacked_stanzas: file.stream_management.max_unacked_stanzas,
-                max_unacked_bytes: file.stream_management.max_unacked_bytes,
+                max_unacked_bytes: unacked_bytes,
                 remembered_tokens: file.stream_management.remembered_tokens,
             },
             contact_info: file.contact_info.into_iter().collect(),
+            max_resources_per_account: file.c2s.max_resources_per_account,
             csi: rookery_core::config::CsiLimits {
                 max_held_stanzas: file.csi.max_held_stanzas,
-                max_held_bytes: file.csi.max_held_bytes,
+                max_held_bytes: held_bytes,
             },
             // Read from the data dir when the server starts
             // (`Settings::server_config`), not by commands that only

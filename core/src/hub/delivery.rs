@@ -9,6 +9,7 @@
 //! client is inactive. (Carbons copy before delivery, in `message`.)
 
 use super::Ctx;
+use crate::modules::csi::{self, Importance};
 use crate::modules::stream_management::{Keep, REQUEST};
 use crate::session::{Link, SessionId};
 use crate::stream::{StreamError, StreamErrorCondition};
@@ -17,30 +18,44 @@ use crate::xml::Element;
 impl Ctx<'_> {
     /// Deliver `stanza` to the session's client.
     pub fn deliver(&mut self, session: SessionId, stanza: &Element) {
-        self.deliver_text(session, &stanza.to_stream_string());
+        self.deliver_serialized(session, stanza, &stanza.to_stream_string());
     }
 
-    /// Deliver a stanza already serialized, for one sent to many.
-    pub fn deliver_text(&mut self, session: SessionId, stanza: &str) {
-        self.transmit(session, stanza, false, false);
+    /// Deliver `stanza`, already serialized as `text`: for one sent to
+    /// many.
+    pub fn deliver_serialized(&mut self, session: SessionId, stanza: &Element, text: &str) {
+        self.transmit(session, text, false, false, || csi::importance(stanza));
     }
 
-    /// Deliver a stanza as a write of its own, never joined to another:
-    /// what the shim's output budget is measured against.
+    /// Deliver a stanza as a write of its own, never joined to another
+    /// (what the shim's output budget is measured against), and never
+    /// held back: a subscription request waiting for an answer.
     pub fn deliver_separately(&mut self, session: SessionId, stanza: &str) {
-        self.transmit(session, stanza, true, false);
+        self.transmit(session, stanza, true, false, || Importance::Urgent);
     }
 
     /// Deliver a stanza read from offline storage, as a write of its own;
     /// it stays stored until [`Ctx::notify_delivered`] says it arrived.
+    /// Never held back, or it could be deleted from storage unseen.
     pub fn deliver_stored(&mut self, session: SessionId, stanza: &str) {
-        self.transmit(session, stanza, true, true);
+        self.transmit(session, stanza, true, true, || Importance::Urgent);
     }
 
-    fn transmit(&mut self, session: SessionId, stanza: &str, separately: bool, stored: bool) {
+    fn transmit(
+        &mut self,
+        session: SessionId,
+        stanza: &str,
+        separately: bool,
+        stored: bool,
+        importance: impl FnOnce() -> Importance,
+    ) {
         if self.csi.is_inactive(session) {
             let limits = &self.config.csi;
-            match self.csi.hold(session, stanza, separately, stored, limits) {
+            let importance = importance();
+            match self
+                .csi
+                .hold(session, stanza, separately, stored, importance, limits)
+            {
                 // Held; and what must go because the queue is full.
                 Some(due) => {
                     for waiting in due {
@@ -85,7 +100,7 @@ impl Ctx<'_> {
             if keep == Keep::Overflow {
                 // Hibernating with no room left: it ends now, and what it
                 // kept goes to offline storage.
-                self.sm.expire_now(session, link, self.now);
+                self.sm.expire_now(session, self.now);
             }
             return;
         };
@@ -139,7 +154,7 @@ impl Ctx<'_> {
     pub fn evict(&mut self, session: SessionId, error: StreamError) {
         match self.sessions.get(session).map(|s| s.link) {
             Some(Link::Attached(connection)) => self.out.evictions.push((connection, error)),
-            Some(link @ Link::Detached { .. }) => self.sm.expire_now(session, link, self.now),
+            Some(Link::Detached { .. }) => self.sm.expire_now(session, self.now),
             None => {}
         }
     }

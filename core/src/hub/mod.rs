@@ -128,8 +128,39 @@ impl Hub {
     /// `<conflict/>` (Prosody's default `conflict_resolve = "kick_old"`):
     /// a client that reconnects after a dropped TCP connection gets its
     /// resource back instead of waiting for the stale session to time out.
-    pub fn bind(&mut self, env: &mut Env, connection: ConnectionId, jid: FullJid, iq: &Element) {
+    ///
+    /// An account has at most `max_resources_per_account` sessions: past
+    /// it the oldest hibernating one ends, and with none hibernating the
+    /// bind is refused (the returned error, for the connection to send).
+    pub fn bind(
+        &mut self,
+        env: &mut Env,
+        connection: ConnectionId,
+        jid: FullJid,
+        iq: &Element,
+    ) -> Result<(), Element> {
         let mut ctx = self.ctx(env);
+        let user = jid.to_bare();
+        let others: Vec<(SessionId, bool)> = ctx
+            .sessions
+            .resources_of(&user)
+            .filter(|s| s.jid != jid)
+            .map(|s| (s.id, s.connection().is_none()))
+            .collect();
+        if others.len() >= ctx.config.max_resources_per_account {
+            let Some(oldest) = others
+                .iter()
+                .filter(|(_, detached)| *detached)
+                .map(|(s, _)| *s)
+                .min()
+            else {
+                return Err(crate::stanza::error_reply(
+                    iq,
+                    crate::stanza::StanzaErrorCondition::ResourceConstraint,
+                ));
+            };
+            end_session(&mut ctx, oldest);
+        }
         if let Some(old) = ctx.sessions.by_full_jid(&jid).map(|s| s.id) {
             ctx.evict(old, StreamError::new(StreamErrorCondition::Conflict));
             end_session(&mut ctx, old);
@@ -139,6 +170,13 @@ impl Hub {
         // becomes a connected resource.
         rosters::ensure_loaded(&mut ctx, &jid.to_bare());
         ctx.deliver(session, &crate::bind::bind_result(iq, &jid));
+        Ok(())
+    }
+
+    /// Sessions waiting to be resumed: they count against the server's
+    /// connection limit, as the connections they stand for.
+    pub fn hibernating(&self) -> usize {
+        self.sm.hibernating()
     }
 
     /// A stanza from the client of the session `connection` carries.
@@ -155,6 +193,18 @@ impl Hub {
         let mut ctx = self.ctx(env);
         sm::handled(&mut ctx, session);
         router::from_session(session, kind, stanza, &mut ctx)
+    }
+
+    /// The connection answered a stanza of its bound session's client
+    /// itself (a second bind, the legacy session iq): counted and
+    /// delivered like any other.
+    pub fn answer(&mut self, env: &mut Env, connection: ConnectionId, reply: &Element) {
+        let Some(session) = self.sessions.by_connection(connection) else {
+            return;
+        };
+        let mut ctx = self.ctx(env);
+        sm::handled(&mut ctx, session);
+        ctx.deliver(session, reply);
     }
 
     /// A stream management element (XEP-0198) from `connection`,
@@ -273,6 +323,7 @@ impl Hub {
     /// held.
     pub fn check_invariants(&self) -> Result<(), String> {
         self.sessions.check_invariants()?;
+        self.sm.check_invariants(&self.sessions)?;
         for s in self.sessions.iter() {
             if !self.rosters.is_held(&s.jid.to_bare()) {
                 return Err(format!(

@@ -14,7 +14,7 @@ use jid::BareJid;
 use std::collections::HashSet;
 
 pub const NS: &str = "urn:xmpp:carbons:2";
-const NS_FORWARD: &str = "urn:xmpp:forward:0";
+pub(crate) const NS_FORWARD: &str = "urn:xmpp:forward:0";
 const NS_HINTS: &str = "urn:xmpp:hints";
 
 pub(crate) const MODULE: Module = Module {

@@ -11,14 +11,16 @@
 //! inactive has no entry here.
 
 use super::Module;
+use crate::ns;
 use crate::session::SessionId;
+use crate::xml::Element;
 use std::collections::{HashMap, VecDeque};
 
 pub const NS: &str = "urn:xmpp:csi:0";
 
 pub(crate) const MODULE: Module = Module {
     name: "csi",
-    stream_features: |_| vec![crate::xml::Element::new("csi", NS)],
+    stream_features: |_| vec![Element::new("csi", NS)],
     ..Module::NONE
 };
 
@@ -45,7 +47,7 @@ pub(crate) struct Waiting {
 
 /// How a stanza for an inactive client is treated.
 #[derive(Debug, PartialEq, Eq)]
-enum Importance {
+pub(crate) enum Importance {
     Urgent,
     /// A presence update from this sender: only the latest matters.
     Presence(String),
@@ -82,9 +84,10 @@ impl ClientState {
         stanza: &str,
         separately: bool,
         stored: bool,
+        importance: Importance,
         limits: &crate::config::CsiLimits,
     ) -> Option<VecDeque<Waiting>> {
-        let from = match importance(stanza) {
+        let from = match importance {
             Importance::Urgent => return None,
             Importance::Presence(from) => Some(from),
             Importance::Later => None,
@@ -128,70 +131,97 @@ impl ClientState {
     }
 }
 
-/// Classify a serialized stanza (as the server itself wrote it: single
-/// quotes, `from` stamped).
-fn importance(stanza: &str) -> Importance {
-    let tag_end = stanza.find('>').unwrap_or(stanza.len());
-    let tag = &stanza[..tag_end];
-    if tag.starts_with("<presence") {
-        return match attr(tag, "type") {
+/// Classify a stanza about to be delivered.
+pub(crate) fn importance(stanza: &Element) -> Importance {
+    let kind = stanza.get_attr("type");
+    match stanza.name() {
+        "presence" => match kind {
             None | Some("unavailable") => {
-                Importance::Presence(attr(tag, "from").unwrap_or_default().to_owned())
+                Importance::Presence(stanza.get_attr("from").unwrap_or_default().to_owned())
             }
             // Subscription requests and errors want an answer.
             Some(_) => Importance::Urgent,
-        };
+        },
+        "message" if kind != Some("error") && !spoken(stanza) => Importance::Later,
+        _ => Importance::Urgent,
     }
-    if tag.starts_with("<message") {
-        // A body (a carbon copy's included) is someone talking; without
-        // one it is a chat state, a receipt or a marker.
-        let spoken = stanza.contains("<body>") || stanza.contains("<body ");
-        if spoken || attr(tag, "type") == Some("error") {
-            return Importance::Urgent;
-        }
-        return Importance::Later;
-    }
-    Importance::Urgent
 }
 
-fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
-    let key = format!(" {name}='");
-    let start = tag.find(&key)? + key.len();
-    let len = tag[start..].find('\'')?;
-    Some(&tag[start..start + len])
+/// A body, or a carbon copy of a message with one, is someone talking;
+/// without one a message is a chat state, a receipt or a marker.
+fn spoken(message: &Element) -> bool {
+    if message.get_child("body", ns::CLIENT).is_some() {
+        return true;
+    }
+    ["received", "sent"]
+        .iter()
+        .filter_map(|d| message.get_child(d, super::carbons::NS))
+        .filter_map(|c| c.get_child("forwarded", super::carbons::NS_FORWARD))
+        .flat_map(|f| f.children())
+        .any(|inner| inner.get_child("body", ns::CLIENT).is_some())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn stanza(name: &str, attrs: &[(&str, &str)], child: Option<Element>) -> Element {
+        let mut e = Element::new(name, ns::CLIENT);
+        for (n, v) in attrs {
+            e.set_attr(n, v);
+        }
+        if let Some(c) = child {
+            e.push_child(c);
+        }
+        e
+    }
+
     #[test]
     fn presence_updates_wait_coalesced_by_sender() {
-        assert_eq!(
-            importance("<presence from='romeo@localhost/orchard'><show>away</show></presence>"),
-            Importance::Presence("romeo@localhost/orchard".into())
+        let show = Element::new("show", ns::CLIENT).text("away");
+        let update = stanza(
+            "presence",
+            &[("from", "romeo@localhost/orchard")],
+            Some(show),
         );
         assert_eq!(
-            importance("<presence type='subscribe' from='romeo@localhost'/>"),
-            Importance::Urgent
+            importance(&update),
+            Importance::Presence("romeo@localhost/orchard".into())
+        );
+        let subscribe = stanza("presence", &[("type", "subscribe")], None);
+        assert_eq!(importance(&subscribe), Importance::Urgent);
+    }
+
+    #[test]
+    fn a_quote_in_an_attribute_cannot_pose_as_another_sender() {
+        // The review's finding: text classification read this `id` as
+        // the sender.
+        let sly = stanza(
+            "presence",
+            &[
+                ("id", "x' from='juliet@localhost/balcony"),
+                ("from", "mallory@localhost/r"),
+            ],
+            None,
+        );
+        assert_eq!(
+            importance(&sly),
+            Importance::Presence("mallory@localhost/r".into())
         );
     }
 
     #[test]
     fn messages_with_a_body_are_urgent_and_chat_states_wait() {
+        let body = Element::new("body", ns::CLIENT).text("hi");
         assert_eq!(
-            importance("<message type='chat' from='r@l/o'><body>hi</body></message>"),
+            importance(&stanza("message", &[], Some(body))),
             Importance::Urgent
         );
+        let state = Element::new("composing", "http://jabber.org/protocol/chatstates");
         assert_eq!(
-            importance(
-                "<message type='chat' from='r@l/o'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>"
-            ),
+            importance(&stanza("message", &[], Some(state))),
             Importance::Later
         );
-        assert_eq!(
-            importance("<iq type='set' id='push1'/>"),
-            Importance::Urgent
-        );
+        assert_eq!(importance(&stanza("iq", &[], None)), Importance::Urgent);
     }
 }

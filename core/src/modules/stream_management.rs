@@ -20,7 +20,7 @@
 use super::Module;
 use crate::hub::Ctx;
 use crate::ns;
-use crate::session::{Link, SessionId};
+use crate::session::SessionId;
 use crate::stream::StreamError;
 use crate::xml::Element;
 use crate::ConnectionId;
@@ -56,6 +56,8 @@ struct Managed {
     token: Option<Box<str>>,
     /// How long it hibernates once its connection is lost.
     hibernation: Duration,
+    /// While it hibernates: when it ends (its entry in `expiries`).
+    until: Option<Instant>,
     /// Stanzas received from the client (`h` of our answers), mod 2^32.
     handled: u32,
     /// Stanzas delivered to the client, mod 2^32.
@@ -145,6 +147,18 @@ impl StreamManagement {
         true
     }
 
+    /// Report `token` once the next stanza delivered is acknowledged.
+    fn receipt_after_next(&mut self, session: SessionId, token: u64) {
+        if let Some(m) = self.sessions.get_mut(&session) {
+            m.receipts.push_back((m.sent.wrapping_add(1), token));
+        }
+    }
+
+    /// How many sessions hibernate.
+    pub fn hibernating(&self) -> usize {
+        self.expiries.len()
+    }
+
     /// When the next hibernation ends.
     pub fn next_expiry(&self) -> Option<Instant> {
         self.expiries.first().map(|(at, _)| *at)
@@ -152,12 +166,55 @@ impl StreamManagement {
 
     /// End a hibernating session's hibernation now (its queue is full,
     /// or it was told to go).
-    pub fn expire_now(&mut self, session: SessionId, link: Link, now: Instant) {
-        if let Link::Detached { until } = link {
-            if self.expiries.remove(&(until, session)) {
+    pub fn expire_now(&mut self, session: SessionId, now: Instant) {
+        if let Some(m) = self.sessions.get_mut(&session) {
+            if let Some(until) = m.until.replace(now) {
+                self.expiries.remove(&(until, session));
                 self.expiries.insert((now, session));
             }
         }
+    }
+
+    /// The session no longer hibernates (resumed, or ended).
+    fn wake(&mut self, session: SessionId) {
+        if let Some(until) = self.sessions.get_mut(&session).and_then(|m| m.until.take()) {
+            self.expiries.remove(&(until, session));
+        }
+    }
+
+    /// Every entry refers to a live session, and every hibernating
+    /// session has exactly its expiry.
+    pub fn check_invariants(
+        &self,
+        sessions: &crate::session_manager::SessionManager,
+    ) -> Result<(), String> {
+        for (session, m) in &self.sessions {
+            let s = sessions
+                .get(*session)
+                .ok_or(format!("stream management keeps ended {session:?}"))?;
+            let detached = s.connection().is_none();
+            if detached != m.until.is_some() {
+                return Err(format!(
+                    "{session:?} is detached: {detached}, until {:?}",
+                    m.until
+                ));
+            }
+            if let Some(until) = m.until {
+                if !self.expiries.contains(&(until, *session)) {
+                    return Err(format!("{session:?} hibernates with no expiry"));
+                }
+            }
+        }
+        if self.expiries.len() != self.sessions.values().filter(|m| m.until.is_some()).count() {
+            return Err("an expiry refers to no hibernating session".into());
+        }
+        for (token, session) in &self.tokens {
+            let own = self.sessions.get(session).and_then(|m| m.token.as_deref());
+            if own != Some(&**token) {
+                return Err(format!("token of {session:?} is stale"));
+            }
+        }
+        Ok(())
     }
 
     /// Sessions whose hibernation has ended by `now`, taken off the list.
@@ -168,6 +225,9 @@ impl StreamManagement {
                 break;
             }
             self.expiries.pop_first();
+            if let Some(m) = self.sessions.get_mut(&session) {
+                m.until = None;
+            }
             out.push(session);
         }
         out
@@ -274,6 +334,7 @@ fn enable(
         Box::new(Managed {
             token,
             hibernation,
+            until: None,
             handled: 0,
             sent: 0,
             unacked: VecDeque::new(),
@@ -283,6 +344,12 @@ fn enable(
         }),
     );
     ctx.out.send(connection, &enabled.to_stream_string());
+    // Offline pages sent before this wait for their socket write, which
+    // a resumption would never report: they leave storage once the
+    // client acknowledges a stanza sent after them instead.
+    for token in crate::offline::pages_in_flight(ctx, session) {
+        ctx.sm.receipt_after_next(session, token);
+    }
 }
 
 /// `<a h='…'/>`: the client handled every stanza up to number `h`.
@@ -299,6 +366,10 @@ fn acknowledged(ctx: &mut Ctx, session: SessionId, element: &Element) -> Result<
         ));
     };
     let first = m.sent.wrapping_sub(m.unacked.len() as u32);
+    if (h.wrapping_sub(first) as i32) < 0 {
+        // Behind what was acknowledged already: nothing new.
+        return Ok(());
+    }
     let newly = h.wrapping_sub(first) as usize;
     if newly > m.unacked.len() {
         // XEP-0198 section 4: the client claims more than was sent.
@@ -341,7 +412,11 @@ fn resume(
             .get(*s)
             .is_some_and(|s| s.jid.to_bare() == *user)
     });
-    let (Some(session), Some(h)) = (found, h) else {
+    let Some(h) = h else {
+        ctx.out.send(connection, &failed(None, "bad-request"));
+        return None;
+    };
+    let Some(session) = found else {
         let handled = ctx.sm.gone.get(previd).copied();
         ctx.out.send(connection, &failed(handled, "item-not-found"));
         return None;
@@ -354,9 +429,7 @@ fn resume(
             .send(connection, &failed(None, "unexpected-request"));
         return None;
     }
-    if let Some(Link::Detached { until }) = ctx.sessions.get(session).map(|s| s.link) {
-        ctx.sm.expiries.remove(&(until, session));
-    }
+    ctx.sm.wake(session);
     if let Some(old) = ctx.sessions.attach(session, connection) {
         // A resumption can come before the old connection is known to
         // be dead: it goes now.
@@ -369,19 +442,21 @@ fn resume(
     let Some(m) = ctx.sm.sessions.get_mut(&session) else {
         return Some(session);
     };
-    let mut text = format!(
+    let resumed = format!(
         "<resumed xmlns='{NS}' previd='{previd}' h='{}'/>",
         m.handled
     );
-    // Everything not acknowledged goes again, in order, then a request.
+    ctx.out.send(connection, &resumed);
+    // Everything not acknowledged goes again, in order, each a write of
+    // its own (they add up to at most `max_unacked_bytes`), then a
+    // request.
     for kept in &m.unacked {
-        text.push_str(&kept.stanza);
+        ctx.out.send_separately(connection, &kept.stanza);
     }
     m.requested = !m.unacked.is_empty();
     if m.requested {
-        text.push_str(REQUEST);
+        ctx.out.send(connection, REQUEST);
     }
-    ctx.out.send(connection, &text);
     // A new stream starts active (XEP-0352 section 4).
     ctx.flush_held(session);
     Some(session)
@@ -398,6 +473,7 @@ pub(crate) fn hibernate(ctx: &mut Ctx, session: SessionId) -> bool {
     }
     m.requested = false;
     let until = ctx.now + m.hibernation;
+    m.until = Some(until);
     ctx.sessions.detach(session, until);
     ctx.sm.expiries.insert((until, session));
     true
@@ -407,12 +483,10 @@ pub(crate) fn hibernate(ctx: &mut Ctx, session: SessionId) -> bool {
 /// `<resume/>`, and the messages its client never acknowledged go to
 /// offline storage (those read from there stay where they are).
 pub(crate) fn session_ended(ctx: &mut Ctx, session: SessionId) {
+    ctx.sm.wake(session);
     let Some(m) = ctx.sm.sessions.remove(&session) else {
         return;
     };
-    if let Some(Link::Detached { until }) = ctx.sessions.get(session).map(|s| s.link) {
-        ctx.sm.expiries.remove(&(until, session));
-    }
     if let Some(token) = m.token {
         ctx.sm.tokens.remove(&token);
         let capacity = ctx.config.stream_management.remembered_tokens;
