@@ -108,6 +108,9 @@ pub struct RosterLimits {
     /// Roster operations (gets, sets, subscriptions) queued for one user
     /// behind the one being written; more get `<resource-constraint/>`.
     pub max_queued_operations: usize,
+    /// JIDs a user may block (XEP-0191); more get
+    /// `<resource-constraint/>`.
+    pub max_blocked: usize,
 }
 
 /// Stream management (XEP-0198).
@@ -168,6 +171,7 @@ impl Default for RosterLimits {
             max_pending_requests: 100,
             max_request_bytes: 4096,
             max_queued_operations: 64,
+            max_blocked: 1000,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! get or set gets exactly one result or error.
 
 use crate::hub::Ctx;
-use crate::modules::{self, Addressee};
+use crate::modules::{self, blocking, Addressee};
 use crate::roster::manager::{self, Op};
 use crate::roster::NS_ROSTER;
 use crate::session::SessionId;
@@ -43,6 +43,10 @@ pub(crate) fn route(ctx: &mut Ctx, session: SessionId, iq: Element, to: Option<J
         }
         return;
     };
+    let someone_else = to.node().is_some() && to.to_bare() != own;
+    if someone_else && blocking::refused(ctx, session, &iq, &to) {
+        return;
+    }
     if let Ok(full) = to.try_as_full() {
         match ctx.sessions.by_full_jid(full).map(|s| s.id) {
             // Requests to a client far behind in reading are refused.

@@ -2,7 +2,7 @@
 //! by priority, and offline storage when no resource can take it.
 
 use crate::hub::Ctx;
-use crate::modules::carbons;
+use crate::modules::{blocking, carbons};
 use crate::offline;
 use crate::session::{Priority, SessionId};
 use crate::stanza::{error_reply, is_error, StanzaErrorCondition as E};
@@ -16,6 +16,9 @@ pub(crate) fn route(ctx: &mut Ctx, sender: SessionId, mut stanza: Element, to: J
     if bare.node().is_none() {
         // Addressed to the server itself, which has no message service.
         refuse(ctx, sender, &stanza, &kind);
+        return;
+    }
+    if blocking::refused(ctx, sender, &stanza, &to) {
         return;
     }
     carbons::sent(ctx, sender, &mut stanza, &bare);

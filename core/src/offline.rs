@@ -10,11 +10,12 @@
 //! the next login.
 
 use crate::hub::Ctx;
+use crate::modules::blocking;
 use crate::session::SessionId;
 use crate::stanza::{error_reply, StanzaErrorCondition as E};
 use crate::storage::{RequestId, StorageAnswer, StorageRequest, StoreOutcome};
 use crate::xml::Element;
-use jid::BareJid;
+use jid::{BareJid, Jid};
 use std::collections::{HashMap, HashSet};
 
 pub const NS_DELAY: &str = "urn:xmpp:delay";
@@ -60,7 +61,7 @@ impl Offline {
 
 /// Keep `message` (from `sender`) for `user`, with a delay stamp.
 pub(crate) fn store(ctx: &mut Ctx, sender: SessionId, user: &BareJid, message: Element) {
-    let Some(from) = ctx.sessions.get(sender).map(|s| s.jid.to_bare()) else {
+    let Some(from) = ctx.sessions.get(sender).map(|s| Jid::from(s.jid.clone())) else {
         return;
     };
     keep(ctx, Some(sender), from, user, message);
@@ -89,16 +90,29 @@ pub(crate) fn undelivered(ctx: &mut Ctx, user: &BareJid, stanza: &str) {
         .ok()
         .and_then(|full| ctx.sessions.by_full_jid(full))
         .map(|s| s.id);
-    keep(ctx, sender, from.to_bare(), user, message);
+    keep(ctx, sender, from, user, message);
 }
 
-fn keep(ctx: &mut Ctx, sender: Option<SessionId>, from: BareJid, user: &BareJid, message: Element) {
-    if ctx.offline.stores.len() >= ctx.config.max_offline_in_flight {
+/// Store the message unless the user blocks its sender (XEP-0191):
+/// known at once if the user's blocklist is held, else checked by
+/// storage in the same transaction, against the JIDs the core says
+/// would match.
+fn keep(ctx: &mut Ctx, sender: Option<SessionId>, from: Jid, user: &BareJid, message: Element) {
+    let refuse = |ctx: &mut Ctx, condition| {
         if let Some(sender) = sender {
-            ctx.deliver(sender, &error_reply(&message, E::ResourceConstraint));
+            ctx.deliver(sender, &error_reply(&message, condition));
         }
+    };
+    if blocking::user_blocks(ctx, user, &from) {
+        refuse(ctx, E::ServiceUnavailable);
         return;
     }
+    if ctx.offline.stores.len() >= ctx.config.max_offline_in_flight {
+        refuse(ctx, E::ResourceConstraint);
+        return;
+    }
+    let unless_blocked = blocking::candidates(&from);
+    let from = from.to_bare();
     let mut stamped = message.clone();
     let domain = user.domain().as_str().to_owned();
     stamped.push_child(
@@ -110,6 +124,7 @@ fn keep(ctx: &mut Ctx, sender: Option<SessionId>, from: BareJid, user: &BareJid,
     let request = ctx.out.storage(StorageRequest::StoreOffline {
         user: user.clone(),
         sender: from,
+        unless_blocked,
         stanza: stamped.to_stream_string(),
         quota: ctx.config.offline_quota,
         sender_quota: ctx.config.offline_quota_per_sender,

@@ -6,6 +6,7 @@
 //! directly from the session manager instead of travelling as a stanza.
 
 use crate::hub::Ctx;
+use crate::modules::blocking;
 use crate::ns;
 use crate::offline;
 use crate::roster::manager::{self, Op};
@@ -13,7 +14,7 @@ use crate::roster::{Roster, SubscriptionKind};
 use crate::session::{Priority, SessionId};
 use crate::stanza::{error_reply, StanzaErrorCondition as E};
 use crate::xml::Element;
-use jid::{BareJid, Jid};
+use jid::{BareJid, FullJid, Jid};
 use std::collections::BTreeSet;
 
 /// A presence stanza from a bound session, `from` already stamped.
@@ -117,7 +118,7 @@ pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, 
     // Section 4.2.2 and 4.4.2: to the user's available resources (this one
     // included) and to every contact subscribed to the user.
     let mut recipients = own_available(ctx, &user, None);
-    recipients.extend(subscribers(ctx, roster));
+    recipients.extend(subscribers(ctx, roster, &full));
     send_each(ctx, &stanza, recipients, Some(session));
     if was_available {
         return;
@@ -130,10 +131,12 @@ pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, 
         .filter(|o| o.id != session)
         .filter_map(|o| o.presence.clone())
         .collect();
+    let me = Jid::from(full.clone());
     for contact in roster.presence_subscriptions() {
         presences.extend(
             ctx.sessions
                 .available_of(contact)
+                .filter(|o| !blocked(ctx, roster, &me, &Jid::from(o.jid.clone())))
                 .filter_map(|o| o.presence.clone()),
         );
     }
@@ -157,14 +160,27 @@ fn own_available(ctx: &Ctx, user: &BareJid, except: Option<SessionId>) -> BTreeS
         .collect()
 }
 
-/// Available resources of the contacts subscribed to the user's presence.
-/// Only local contacts can be reached until federation exists.
-fn subscribers(ctx: &Ctx, roster: &Roster) -> BTreeSet<SessionId> {
+/// Available resources of the contacts subscribed to the presence of
+/// `from`, but those blocked by or blocking it (XEP-0191). Only local
+/// contacts can be reached until federation exists.
+fn subscribers(ctx: &Ctx, roster: &Roster, from: &FullJid) -> BTreeSet<SessionId> {
+    let from = Jid::from(from.clone());
     let mut out = BTreeSet::new();
     for contact in roster.presence_subscribers() {
-        out.extend(ctx.sessions.available_of(contact).map(|s| s.id));
+        out.extend(
+            ctx.sessions
+                .available_of(contact)
+                .filter(|s| !blocked(ctx, roster, &from, &Jid::from(s.jid.clone())))
+                .map(|s| s.id),
+        );
     }
     out
+}
+
+/// Whether `user` (whose `roster` is lent to presence while it runs)
+/// and `other` block each other, either way.
+fn blocked(ctx: &Ctx, roster: &Roster, user: &Jid, other: &Jid) -> bool {
+    blocking::matches(&roster.blocked, other) || blocking::user_blocks(ctx, &other.to_bare(), user)
 }
 
 /// Everyone who may currently see `session` as available: own resources
@@ -183,7 +199,7 @@ fn observers(
     let mut out = BTreeSet::new();
     if s.is_available() {
         out = own_available(ctx, &user, (!include_self).then_some(session));
-        out.extend(subscribers(ctx, roster));
+        out.extend(subscribers(ctx, roster, &s.jid));
     }
     for target in &s.directed {
         if ctx.sessions.get(*target).is_some() {
@@ -244,9 +260,18 @@ fn directed(ctx: &mut Ctx, session: SessionId, stanza: Element, to: Jid) {
                 .get(session)
                 .is_some_and(|s| s.directed.contains(target))
     };
+    let Some(me) = ctx.sessions.get(session).map(|s| Jid::from(s.jid.clone())) else {
+        return;
+    };
+    let unblocked = |target: &SessionId| {
+        ctx.sessions
+            .get(*target)
+            .is_some_and(|t| !blocking::between(ctx, &me, &Jid::from(t.jid.clone())))
+    };
     let targets: Vec<_> = directed_targets(ctx, to.as_str())
         .into_iter()
         .filter(|target| ctx.accepts(*target) || owed(target))
+        .filter(|target| owed(target) || unblocked(target))
         .collect();
     let text = stanza.to_stream_string();
     for target in &targets {
@@ -288,6 +313,9 @@ pub(crate) fn session_ended(ctx: &mut Ctx, session: SessionId) {
 /// presence): send `to`'s available resources the presence of each of
 /// `from`'s.
 pub(crate) fn share_presence(ctx: &mut Ctx, from: &BareJid, to: &BareJid) {
+    if blocking::between(ctx, &Jid::from(from.clone()), &Jid::from(to.clone())) {
+        return;
+    }
     let presences: Vec<Element> = ctx
         .sessions
         .available_of(from)

@@ -37,10 +37,13 @@ pub enum StorageRequest {
     },
     /// Keep a message from `sender` for an offline user (XEP-0160),
     /// unless the user has `quota` messages waiting already, or
-    /// `sender_quota` from this sender.
+    /// `sender_quota` from this sender, or blocks any of
+    /// `unless_blocked` (XEP-0191: the entries that would cover the
+    /// sender, as the core computes them).
     StoreOffline {
         user: BareJid,
         sender: BareJid,
+        unless_blocked: Vec<String>,
         stanza: String,
         quota: usize,
         sender_quota: usize,
@@ -73,6 +76,8 @@ pub enum StoreOutcome {
     Stored,
     QuotaExceeded,
     NoSuchUser,
+    /// The user blocks the sender.
+    Blocked,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -496,7 +496,7 @@ fn server_disco_info_lists_identity_and_features() {
         "<iq type='result' id='d' to='romeo@localhost/orchard' from='localhost'>\
          <query xmlns='http://jabber.org/protocol/disco#info'><identity category='server' type='im' name='Rookery'/>\
          <feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/>\
-         <feature var='jabber:iq:version'/><feature var='msgoffline'/><feature var='urn:xmpp:carbons:2'/>\
+         <feature var='jabber:iq:version'/><feature var='msgoffline'/><feature var='urn:xmpp:blocking'/><feature var='urn:xmpp:carbons:2'/>\
          <feature var='urn:xmpp:ping'/>\
          <feature var='urn:xmpp:time'/></query></iq>"
     );

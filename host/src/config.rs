@@ -104,6 +104,7 @@ struct RosterSection {
     max_pending_requests: usize,
     max_request_bytes: usize,
     max_queued_operations: usize,
+    max_blocked: usize,
 }
 
 impl Default for RosterSection {
@@ -117,6 +118,7 @@ impl Default for RosterSection {
             max_pending_requests: limits.max_pending_requests,
             max_request_bytes: limits.max_request_bytes,
             max_queued_operations: limits.max_queued_operations,
+            max_blocked: limits.max_blocked,
         }
     }
 }
@@ -554,6 +556,7 @@ impl Settings {
                 max_pending_requests: file.roster.max_pending_requests,
                 max_request_bytes: file.roster.max_request_bytes,
                 max_queued_operations: file.roster.max_queued_operations,
+                max_blocked: file.roster.max_blocked,
             },
             offline_quota: file.offline_quota,
             offline_quota_per_sender: file.offline_quota_per_sender,

@@ -15,6 +15,7 @@ use crate::clock::WallClock;
 use crate::config::Config;
 use crate::connection::Outbox;
 use crate::entropy::Entropy;
+use crate::modules::blocking::{self, Blocking};
 use crate::modules::carbons::{self, Carbons};
 use crate::modules::csi::ClientState;
 use crate::modules::stream_management::{self as sm, StreamManagement};
@@ -44,6 +45,7 @@ pub(crate) struct Hub {
     sm: StreamManagement,
     carbons: Carbons,
     csi: ClientState,
+    blocking: Blocking,
 }
 
 /// What a module borrows from the hub while it handles one event.
@@ -56,6 +58,7 @@ pub(crate) struct Ctx<'a> {
     pub sm: &'a mut StreamManagement,
     pub carbons: &'a mut Carbons,
     pub csi: &'a mut ClientState,
+    pub blocking: &'a mut Blocking,
     pub out: &'a mut Outbox,
     pub now: Instant,
     pub clock: WallClock,
@@ -67,6 +70,7 @@ pub(crate) struct Ctx<'a> {
 fn end_session(ctx: &mut Ctx, session: SessionId) {
     sm::session_ended(ctx, session);
     carbons::session_ended(ctx, session);
+    blocking::session_ended(ctx, session);
     ctx.csi.set_active(session);
     offline::session_ended(ctx, session);
     presence::session_ended(ctx, session);
@@ -90,6 +94,7 @@ impl Hub {
             sm: StreamManagement::default(),
             carbons: Carbons::default(),
             csi: ClientState::default(),
+            blocking: Blocking::default(),
         }
     }
 
@@ -107,6 +112,7 @@ impl Hub {
             sm: &mut self.sm,
             carbons: &mut self.carbons,
             csi: &mut self.csi,
+            blocking: &mut self.blocking,
             out: env.out,
             now: env.now,
             clock: env.clock,

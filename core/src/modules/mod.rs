@@ -9,6 +9,7 @@
 //! what it does not do, and an iq nothing loaded handles gets
 //! `<service-unavailable/>`.
 
+pub(crate) mod blocking;
 mod caps;
 pub(crate) mod carbons;
 pub(crate) mod contact_info;
@@ -109,6 +110,7 @@ const ALL: &[&Module] = &[
     &version::MODULE,
     &stream_management::MODULE,
     &carbons::MODULE,
+    &blocking::MODULE,
     &csi::MODULE,
     &contact_info::MODULE,
     &caps::MODULE,

@@ -2,7 +2,7 @@
 
 use crate::xml::Element;
 use jid::BareJid;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const NS_ROSTER: &str = "jabber:iq:roster";
 
@@ -124,6 +124,9 @@ pub struct Roster {
     pub pending_in: BTreeMap<BareJid, String>,
     /// XEP-0237 version: incremented by every change.
     pub version: u64,
+    /// XEP-0191: JIDs the user blocks, as prepared strings (a full or
+    /// bare JID, a domain, or a domain with a resource).
+    pub blocked: BTreeSet<String>,
 }
 
 impl Roster {
@@ -168,6 +171,11 @@ pub enum RosterChange {
     /// Record an inbound request (with its stanza) or, with `None`,
     /// forget it.
     PendingIn(BareJid, Option<String>),
+    /// XEP-0191: block a JID, or unblock it.
+    Block(String),
+    Unblock(String),
+    /// Unblock every JID.
+    UnblockAll,
 }
 
 impl Roster {
@@ -187,6 +195,13 @@ impl Roster {
                 RosterChange::PendingIn(jid, None) => {
                     self.pending_in.remove(jid);
                 }
+                RosterChange::Block(jid) => {
+                    self.blocked.insert(jid.clone());
+                }
+                RosterChange::Unblock(jid) => {
+                    self.blocked.remove(jid);
+                }
+                RosterChange::UnblockAll => self.blocked.clear(),
             }
         }
         self.version = version;

@@ -15,6 +15,7 @@ use super::iq::{self, RosterRequest};
 use super::item::{Roster, RosterChange};
 use super::subscription::{self, SubscriptionKind};
 use crate::hub::Ctx;
+use crate::modules::blocking;
 use crate::modules::{self, Addressee};
 use crate::ns;
 use crate::presence;
@@ -23,7 +24,7 @@ use crate::stanza::{error_reply, iq_result, StanzaErrorCondition as E};
 use crate::storage::{RequestId, StorageAnswer, StorageRequest};
 use crate::stream::{StreamError, StreamErrorCondition};
 use crate::xml::Element;
-use jid::BareJid;
+use jid::{BareJid, Jid};
 use std::collections::{HashMap, VecDeque};
 
 /// An operation on one user's roster.
@@ -49,11 +50,13 @@ pub(crate) enum Op {
     /// An iq to the user's bare JID from someone else, answered on the
     /// account's behalf once the account is known to exist.
     OnBehalf { requester: SessionId, iq: Element },
+    /// A blocklist get or set (XEP-0191) from one of the user's sessions.
+    Blocking { session: SessionId, iq: Element },
 }
 
 /// What an operation does once its roster change is durable.
 #[derive(Debug)]
-enum Effect {
+pub(crate) enum Effect {
     /// An iq answer to one session.
     Reply(SessionId, Element),
     /// A roster push of this item to every interested resource.
@@ -66,6 +69,8 @@ enum Effect {
     PresenceFromTo { from: BareJid, to: BareJid },
     /// Unavailable from `from`'s available resources to `to`'s.
     UnavailableFromTo { from: BareJid, to: BareJid },
+    /// A blocklist change for the resources that asked for the list.
+    BlocklistPush(Element),
 }
 
 enum State {
@@ -115,6 +120,12 @@ impl Rosters {
 
     pub fn loaded_count(&self) -> usize {
         self.slots.len()
+    }
+
+    /// A fresh id for a push (roster or blocklist).
+    pub fn next_push_id(&mut self) -> String {
+        self.pushes += 1;
+        format!("push{}", self.pushes)
     }
 }
 
@@ -169,6 +180,9 @@ fn refuse(ctx: &mut Ctx, op: Op) {
         Op::Outbound {
             session, stanza, ..
         } => reply(ctx, session, error_reply(&stanza, E::ResourceConstraint)),
+        Op::Blocking { session, iq } => {
+            reply(ctx, session, error_reply(&iq, E::ResourceConstraint))
+        }
         Op::Inbound { .. } | Op::Broadcast { .. } => {}
     }
 }
@@ -242,6 +256,9 @@ fn fail_queue(ctx: &mut Ctx, queue: VecDeque<Op>) {
             // so that accounts cannot be enumerated.
             Op::OnBehalf { requester, iq } => {
                 reply(ctx, requester, error_reply(&iq, E::ServiceUnavailable))
+            }
+            Op::Blocking { session, iq } => {
+                reply(ctx, session, error_reply(&iq, E::InternalServerError))
             }
             _ => {}
         }
@@ -391,12 +408,25 @@ fn plan(ctx: &mut Ctx, user: &BareJid, op: Op) -> Plan {
                 }
             }
         }
+        Op::Blocking { session, iq } => {
+            let (changes, effects) =
+                blocking::plan(ctx.blocking, ctx.config, roster, user, session, &iq);
+            plan.changes = changes;
+            plan.effects = effects;
+            if !plan.changes.is_empty() {
+                plan.origin = Some((session, iq));
+            }
+        }
         Op::Outbound {
             session,
             contact,
             kind,
             stanza,
         } => {
+            if blocking::matches(&roster.blocked, &Jid::from(contact.clone())) {
+                // Presence to a blocked contact is not routed.
+                return plan;
+            }
             if !ctx.config.serves(contact.domain().as_str()) {
                 // No federation yet (RFC 6120 section 10.4.3 until then).
                 plan.effects.push(Effect::Reply(
@@ -436,6 +466,10 @@ fn plan(ctx: &mut Ctx, user: &BareJid, op: Op) -> Plan {
             kind,
             stanza,
         } => {
+            if blocking::matches(&roster.blocked, &Jid::from(sender.clone())) {
+                // Presence from a blocked contact is dropped.
+                return plan;
+            }
             let limits = &ctx.config.roster;
             let new_request =
                 kind == SubscriptionKind::Subscribe && !roster.pending_in.contains_key(&sender);
@@ -481,10 +515,10 @@ fn plan(ctx: &mut Ctx, user: &BareJid, op: Op) -> Plan {
             // anything of it (as in Prosody): to anyone else an existing
             // account answers as a missing one does, so that accounts
             // cannot be listed.
-            let subscribed = ctx
-                .sessions
-                .get(requester)
-                .is_some_and(|s| roster.subscription(&s.jid.to_bare()).has_from());
+            let subscribed = ctx.sessions.get(requester).is_some_and(|s| {
+                roster.subscription(&s.jid.to_bare()).has_from()
+                    && !blocking::matches(&roster.blocked, &Jid::from(s.jid.clone()))
+            });
             let answer = match iq.children().next() {
                 Some(payload) if subscribed => {
                     let to = Addressee::Account;
@@ -583,6 +617,7 @@ fn run(ctx: &mut Ctx, user: &BareJid, effects: Vec<Effect>) {
             Effect::Enqueue(other, op) => submit(ctx, &other, op),
             Effect::PresenceFromTo { from, to } => presence::share_presence(ctx, &from, &to),
             Effect::UnavailableFromTo { from, to } => presence::share_unavailable(ctx, &from, &to),
+            Effect::BlocklistPush(payload) => blocking::push(ctx, user, payload),
         }
     }
 }

@@ -22,7 +22,7 @@ pub const SASL_FEATURES: &str = "<stream:features><mechanisms xmlns='urn:ietf:pa
 pub const BIND_FEATURES: &str = "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>\
     <ver xmlns='urn:xmpp:features:rosterver'/><sub xmlns='urn:xmpp:features:pre-approval'/>\
     <sm xmlns='urn:xmpp:sm:3'/><csi xmlns='urn:xmpp:csi:0'/>\
-    <c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://rookery.chat' ver='wwRtyR+SCSLlckzsRjd22LFhIY0='/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>";
+    <c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://rookery.chat' ver='Kxmt2RHeTDI3qvAHiwON31oFCho='/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>";
 
 /// Our stream header as the server sends it, with the id replaced by `ID`.
 pub const SERVER_HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
@@ -256,6 +256,7 @@ impl Bench {
             StorageRequest::StoreOffline {
                 user,
                 sender,
+                unless_blocked,
                 stanza,
                 quota,
                 sender_quota,
@@ -266,6 +267,13 @@ impl Bench {
                     .unwrap_or_default();
                 if !self.accounts.contains_key(&name) {
                     return StorageAnswer::Stored(StoreOutcome::NoSuchUser);
+                }
+                let blocked = self
+                    .rosters
+                    .get(user.as_str())
+                    .is_some_and(|r| unless_blocked.iter().any(|j| r.blocked.contains(j)));
+                if blocked {
+                    return StorageAnswer::Stored(StoreOutcome::Blocked);
                 }
                 let queue = self.offline.entry(user.to_string()).or_default();
                 let from_sender = queue

@@ -62,7 +62,7 @@ pub struct SqliteStorage {
     db: Connection,
 }
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 impl SqliteStorage {
     /// Open (creating if needed) `<data_dir>/rookery.sqlite`.
@@ -101,17 +101,24 @@ impl SqliteStorage {
                 roster::migrate_to_2(&db)?;
                 offline::migrate_to_3(&db)?;
                 offline::migrate_to_4(&db)?;
+                roster::migrate_to_5(&db)?;
             }
             1 => {
                 roster::migrate_to_2(&db)?;
                 offline::migrate_to_3(&db)?;
                 offline::migrate_to_4(&db)?;
+                roster::migrate_to_5(&db)?;
             }
             2 => {
                 offline::migrate_to_3(&db)?;
                 offline::migrate_to_4(&db)?;
+                roster::migrate_to_5(&db)?;
             }
-            3 => offline::migrate_to_4(&db)?,
+            3 => {
+                offline::migrate_to_4(&db)?;
+                roster::migrate_to_5(&db)?;
+            }
+            4 => roster::migrate_to_5(&db)?,
             SCHEMA_VERSION => {}
             v => bail!(
                 "{} has schema version {v}, newer than this Rookery knows",
@@ -278,11 +285,18 @@ impl Storage for SqliteStorage {
             StorageRequest::StoreOffline {
                 user,
                 sender,
+                unless_blocked,
                 stanza,
                 quota,
                 sender_quota,
             } => self
-                .store_offline(user, sender, stanza, (*quota, *sender_quota))
+                .store_offline(
+                    user,
+                    sender,
+                    unless_blocked,
+                    stanza,
+                    (*quota, *sender_quota),
+                )
                 .map(StorageAnswer::Stored),
             StorageRequest::LoadOffline {
                 user,
@@ -402,6 +416,7 @@ mod tests {
         let store = |user: &str| StorageRequest::StoreOffline {
             user: user.parse().unwrap(),
             sender: "romeo@localhost".parse().unwrap(),
+            unless_blocked: Vec::new(),
             stanza: "<message/>".into(),
             quota: 10,
             sender_quota: 10,
@@ -450,6 +465,7 @@ mod tests {
         s.execute(&StorageRequest::StoreOffline {
             user: user.clone(),
             sender: romeo,
+            unless_blocked: Vec::new(),
             stanza: "<message/>".into(),
             quota: 10,
             sender_quota: 10,

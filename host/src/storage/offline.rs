@@ -47,6 +47,7 @@ impl SqliteStorage {
         &mut self,
         user: &BareJid,
         sender: &BareJid,
+        unless_blocked: &[String],
         stanza: &str,
         (quota, sender_quota): (usize, usize),
     ) -> rusqlite::Result<StoreOutcome> {
@@ -57,6 +58,15 @@ impl SqliteStorage {
         if !exists {
             return Ok(StoreOutcome::NoSuchUser);
         }
+        let mut blocked = tx.prepare_cached(
+            "SELECT 1 FROM blocklist WHERE domain = ?1 AND username = ?2 AND jid = ?3",
+        )?;
+        for jid in unless_blocked {
+            if blocked.exists(params![domain, username, jid])? {
+                return Ok(StoreOutcome::Blocked);
+            }
+        }
+        drop(blocked);
         let waiting: i64 = tx.query_row(
             "SELECT COUNT(*) FROM offline_messages WHERE domain = ?1 AND username = ?2",
             params![domain, username],
@@ -152,7 +162,7 @@ mod tests {
             "<message id='3'/>",
         ] {
             assert_eq!(
-                s.store_offline(&user, &romeo(), m, (10, 10)).unwrap(),
+                s.store_offline(&user, &romeo(), &[], m, (10, 10)).unwrap(),
                 StoreOutcome::Stored
             );
         }
@@ -176,12 +186,12 @@ mod tests {
     fn quota_is_enforced() {
         let (_dir, mut s, user) = storage();
         assert_eq!(
-            s.store_offline(&user, &romeo(), "<message/>", (1, 1))
+            s.store_offline(&user, &romeo(), &[], "<message/>", (1, 1))
                 .unwrap(),
             StoreOutcome::Stored
         );
         assert_eq!(
-            s.store_offline(&user, &romeo(), "<message/>", (1, 1))
+            s.store_offline(&user, &romeo(), &[], "<message/>", (1, 1))
                 .unwrap(),
             StoreOutcome::QuotaExceeded
         );
@@ -197,14 +207,14 @@ mod tests {
             StoreOutcome::QuotaExceeded,
         ] {
             assert_eq!(
-                s.store_offline(&user, &romeo(), "<message/>", quotas)
+                s.store_offline(&user, &romeo(), &[], "<message/>", quotas)
                     .unwrap(),
                 outcome
             );
         }
         let nurse = BareJid::new("nurse@localhost").unwrap();
         assert_eq!(
-            s.store_offline(&user, &nurse, "<message/>", quotas)
+            s.store_offline(&user, &nurse, &[], "<message/>", quotas)
                 .unwrap(),
             StoreOutcome::Stored
         );
@@ -215,9 +225,40 @@ mod tests {
         let (_dir, mut s, _) = storage();
         let ghost = BareJid::new("ghost@localhost").unwrap();
         assert_eq!(
-            s.store_offline(&ghost, &romeo(), "<message/>", (1, 1))
+            s.store_offline(&ghost, &romeo(), &[], "<message/>", (1, 1))
                 .unwrap(),
             StoreOutcome::NoSuchUser
+        );
+    }
+
+    #[test]
+    fn a_message_from_a_blocked_sender_is_not_stored() {
+        let (_dir, mut s, user) = storage();
+        s.execute(&rookery_core::StorageRequest::WriteRoster {
+            user: user.clone(),
+            changes: vec![rookery_core::roster::RosterChange::Block(
+                "romeo@localhost".into(),
+            )],
+            version: 1,
+        });
+        let candidates = [
+            "romeo@localhost/orchard".to_owned(),
+            "romeo@localhost".to_owned(),
+        ];
+        assert_eq!(
+            s.store_offline(&user, &romeo(), &candidates, "<message/>", (10, 10))
+                .unwrap(),
+            StoreOutcome::Blocked
+        );
+        let nurse = BareJid::new("nurse@localhost").unwrap();
+        let other = [
+            "nurse@localhost/house".to_owned(),
+            "nurse@localhost".to_owned(),
+        ];
+        assert_eq!(
+            s.store_offline(&user, &nurse, &other, "<message/>", (10, 10))
+                .unwrap(),
+            StoreOutcome::Stored
         );
     }
 }

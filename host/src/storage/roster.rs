@@ -41,9 +41,28 @@ pub(super) fn migrate_to_2(db: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// Schema 5: blocklists (XEP-0191), part of an account's roster data.
+pub(super) fn migrate_to_5(db: &Connection) -> rusqlite::Result<()> {
+    db.execute_batch(
+        "BEGIN;
+         CREATE TABLE blocklist (
+             domain TEXT NOT NULL,
+             username TEXT NOT NULL,
+             jid TEXT NOT NULL,
+             PRIMARY KEY (domain, username, jid)
+         ) WITHOUT ROWID;
+         PRAGMA user_version = 5;
+         COMMIT;",
+    )
+}
+
 /// The tables holding one account's roster data.
-pub(super) const ROSTER_TABLES: [&str; 3] =
-    ["roster_items", "roster_pending_in", "roster_versions"];
+pub(super) const ROSTER_TABLES: [&str; 4] = [
+    "roster_items",
+    "roster_pending_in",
+    "roster_versions",
+    "blocklist",
+];
 
 fn parts(user: &BareJid) -> (&str, &str) {
     (
@@ -118,7 +137,13 @@ impl SqliteStorage {
             .query_row(params![domain, username], |r| r.get::<_, i64>(0))
             .optional()?
             .unwrap_or(0) as u64;
-        drop((items, pending));
+        let mut blocked =
+            tx.prepare_cached("SELECT jid FROM blocklist WHERE domain = ?1 AND username = ?2")?;
+        let rows = blocked.query_map(params![domain, username], |r| r.get::<_, String>(0))?;
+        for row in rows {
+            roster.blocked.insert(row?);
+        }
+        drop((items, pending, blocked));
         tx.commit()?;
         Ok(Some(roster))
     }
@@ -172,6 +197,24 @@ impl SqliteStorage {
                         params![domain, username, contact.as_str()],
                     )?;
                 }
+                RosterChange::Block(jid) => {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO blocklist (domain, username, jid) VALUES (?1, ?2, ?3)",
+                        params![domain, username, jid],
+                    )?;
+                }
+                RosterChange::Unblock(jid) => {
+                    tx.execute(
+                        "DELETE FROM blocklist WHERE domain = ?1 AND username = ?2 AND jid = ?3",
+                        params![domain, username, jid],
+                    )?;
+                }
+                RosterChange::UnblockAll => {
+                    tx.execute(
+                        "DELETE FROM blocklist WHERE domain = ?1 AND username = ?2",
+                        params![domain, username],
+                    )?;
+                }
             }
         }
         tx.execute(
@@ -207,6 +250,9 @@ mod tests {
                 BareJid::new("tybalt@localhost").unwrap(),
                 Some("<presence/>".into()),
             ),
+            RosterChange::Block("tybalt@localhost".into()),
+            RosterChange::Block("spam.example".into()),
+            RosterChange::Unblock("spam.example".into()),
         ];
         let write = StorageRequest::WriteRoster {
             user: user.clone(),

@@ -1,0 +1,365 @@
+//! Blocking Command (XEP-0191): a user's list of JIDs that may not reach
+//! them, and that they do not reach.
+//!
+//! The blocklist is part of the user's roster data: it is loaded with
+//! it, changed through the same per-user queue, and a change is answered
+//! and pushed only once durable. While a JID is blocked:
+//! - stanzas from it are not delivered: messages and iq requests get
+//!   `<service-unavailable/>` (as if the user did not exist), presence
+//!   is dropped, and nothing from it is stored offline;
+//! - stanzas to it are not routed: messages and iq requests get
+//!   `<not-acceptable/>` with XEP-0191's `<blocked/>`, presence is
+//!   dropped;
+//! - blocking it sends it the user's unavailable presence, and the user
+//!   its unavailable presence; unblocking shares presence again where the
+//!   subscriptions allow.
+
+use super::{Addressee, Answer, IqHandler, Module, Request};
+use crate::hub::Ctx;
+use crate::ns;
+use crate::roster::manager::{self, Effect, Op};
+use crate::roster::{Roster, RosterChange};
+use crate::session::SessionId;
+use crate::stanza::{error_reply, iq_result, StanzaErrorCondition as E};
+use crate::xml::Element;
+use jid::{BareJid, Jid};
+use std::collections::{BTreeSet, HashSet};
+
+pub const NS: &str = "urn:xmpp:blocking";
+pub const NS_ERRORS: &str = "urn:xmpp:blocking:errors";
+
+pub(crate) const MODULE: Module = Module {
+    name: "blocking",
+    features: &[NS],
+    iqs: &[
+        IqHandler {
+            to: Addressee::OwnAccount,
+            name: "blocklist",
+            ns: NS,
+            get: Some(queue),
+            set: None,
+        },
+        IqHandler {
+            to: Addressee::OwnAccount,
+            name: "block",
+            ns: NS,
+            get: None,
+            set: Some(queue),
+        },
+        IqHandler {
+            to: Addressee::OwnAccount,
+            name: "unblock",
+            ns: NS,
+            get: None,
+            set: Some(queue),
+        },
+    ],
+    ..Module::NONE
+};
+
+/// Sessions that asked for the blocklist, and so receive its pushes.
+#[derive(Default)]
+pub(crate) struct Blocking {
+    interested: HashSet<SessionId>,
+}
+
+/// Blocklist requests run in the user's roster queue.
+fn queue(ctx: &mut Ctx, request: &Request) -> Answer {
+    let Some(user) = ctx.sessions.get(request.session).map(|s| s.jid.to_bare()) else {
+        return Answer::Later;
+    };
+    let op = Op::Blocking {
+        session: request.session,
+        iq: request.iq.clone(),
+    };
+    manager::submit(ctx, &user, op);
+    Answer::Later
+}
+
+pub(crate) fn session_ended(ctx: &mut Ctx, session: SessionId) {
+    ctx.blocking.interested.remove(&session);
+}
+
+/// The blocklist entries that would cover `jid` (XEP-0191 section 3.1,
+/// after XEP-0016's matching): the JID itself, its bare JID, its domain
+/// with its resource, and its domain.
+pub fn candidates(jid: &Jid) -> Vec<String> {
+    let domain = jid.domain().as_str();
+    let mut out = vec![jid.to_string()];
+    if jid.node().is_some() && jid.resource().is_some() {
+        out.push(jid.to_bare().to_string());
+    }
+    if let Some(resource) = jid.resource().filter(|_| jid.node().is_some()) {
+        out.push(format!("{domain}/{resource}"));
+    }
+    if jid.as_str() != domain {
+        out.push(domain.to_owned());
+    }
+    out
+}
+
+/// Whether a blocklist covers `jid` (see [`candidates`]).
+pub fn matches(blocked: &BTreeSet<String>, jid: &Jid) -> bool {
+    !blocked.is_empty() && candidates(jid).iter().any(|c| blocked.contains(c))
+}
+
+/// Whether `user` (whose roster is held while online or busy) blocks
+/// `other`.
+pub(crate) fn user_blocks(ctx: &Ctx, user: &BareJid, other: &Jid) -> bool {
+    ctx.rosters
+        .get(user)
+        .is_some_and(|r| matches(&r.blocked, other))
+}
+
+/// Whether either of two local entities blocks the other.
+pub(crate) fn between(ctx: &Ctx, a: &Jid, b: &Jid) -> bool {
+    user_blocks(ctx, &a.to_bare(), b) || user_blocks(ctx, &b.to_bare(), a)
+}
+
+/// Whether a message or iq from `sender` to `to` may not pass, either
+/// way; if so its sender has been told (unless it was an error, or
+/// presence, which are dropped).
+pub(crate) fn refused(ctx: &mut Ctx, sender: SessionId, stanza: &Element, to: &Jid) -> bool {
+    let Some(from) = ctx.sessions.get(sender).map(|s| Jid::from(s.jid.clone())) else {
+        return true;
+    };
+    let answerable = stanza.name() != "presence"
+        && !matches!(stanza.get_attr("type"), Some("error") | Some("result"));
+    if user_blocks(ctx, &from.to_bare(), to) {
+        if answerable {
+            ctx.deliver(sender, &blocked_error(stanza));
+        }
+        return true;
+    }
+    if user_blocks(ctx, &to.to_bare(), &from) {
+        if answerable {
+            ctx.deliver(sender, &error_reply(stanza, E::ServiceUnavailable));
+        }
+        return true;
+    }
+    false
+}
+
+/// The error for a stanza the user sent to someone they block
+/// (section 3.5): `<not-acceptable/>` and `<blocked/>`.
+pub(crate) fn blocked_error(stanza: &Element) -> Element {
+    let mut reply = Element::new(stanza.name(), ns::CLIENT).attr("type", "error");
+    for (name, value) in [("id", "id"), ("to", "from"), ("from", "to")] {
+        if let Some(v) = stanza.get_attr(value) {
+            reply.set_attr(name, v);
+        }
+    }
+    reply.child(
+        Element::new("error", ns::CLIENT)
+            .attr("type", "cancel")
+            .child(Element::new(E::NotAcceptable.name(), ns::STANZAS))
+            .child(Element::new("blocked", NS_ERRORS)),
+    )
+}
+
+/// Decide a blocklist request against the roster as it is: the changes
+/// to make durable and what to do once they are.
+pub(crate) fn plan(
+    state: &mut Blocking,
+    config: &crate::config::Config,
+    roster: &Roster,
+    user: &BareJid,
+    session: SessionId,
+    iq: &Element,
+) -> (Vec<RosterChange>, Vec<Effect>) {
+    let Some(payload) = iq.children().next() else {
+        return (Vec::new(), Vec::new());
+    };
+    let reply = |e: Element| vec![Effect::Reply(session, e)];
+    match payload.name() {
+        "blocklist" => {
+            state.interested.insert(session);
+            let mut list = Element::new("blocklist", NS);
+            for jid in &roster.blocked {
+                list.push_child(Element::new("item", NS).attr("jid", jid));
+            }
+            (Vec::new(), reply(iq_result(iq, Some(list))))
+        }
+        name @ ("block" | "unblock") => {
+            let mut jids = Vec::new();
+            for item in payload.children().filter(|c| c.is("item", NS)) {
+                match item.get_attr("jid").map(Jid::new) {
+                    Some(Ok(jid)) => jids.push(jid),
+                    _ => return (Vec::new(), reply(error_reply(iq, E::JidMalformed))),
+                }
+            }
+            if name == "block" {
+                block(config, roster, user, session, iq, jids)
+            } else {
+                unblock(roster, user, session, iq, jids)
+            }
+        }
+        _ => (Vec::new(), reply(error_reply(iq, E::BadRequest))),
+    }
+}
+
+fn block(
+    config: &crate::config::Config,
+    roster: &Roster,
+    user: &BareJid,
+    session: SessionId,
+    iq: &Element,
+    jids: Vec<Jid>,
+) -> (Vec<RosterChange>, Vec<Effect>) {
+    if jids.is_empty() {
+        // Section 3.3: a block with no items is a bad request.
+        return (
+            Vec::new(),
+            vec![Effect::Reply(session, error_reply(iq, E::BadRequest))],
+        );
+    }
+    let new: BTreeSet<String> = jids
+        .iter()
+        .map(|j| j.to_string())
+        .filter(|j| !roster.blocked.contains(j))
+        .collect();
+    if roster.blocked.len() + new.len() > config.roster.max_blocked {
+        let error = error_reply(iq, E::ResourceConstraint);
+        return (Vec::new(), vec![Effect::Reply(session, error)]);
+    }
+    let mut effects = vec![
+        Effect::Reply(session, iq_result(iq, None)),
+        Effect::BlocklistPush(push_of("block", &jids)),
+    ];
+    // Each side stops seeing the other.
+    for jid in &jids {
+        if jid.node().is_some() {
+            let contact = jid.to_bare();
+            effects.push(Effect::UnavailableFromTo {
+                from: user.clone(),
+                to: contact.clone(),
+            });
+            effects.push(Effect::UnavailableFromTo {
+                from: contact,
+                to: user.clone(),
+            });
+        }
+    }
+    let changes = new.into_iter().map(RosterChange::Block).collect();
+    (changes, effects)
+}
+
+fn unblock(
+    roster: &Roster,
+    user: &BareJid,
+    session: SessionId,
+    iq: &Element,
+    jids: Vec<Jid>,
+) -> (Vec<RosterChange>, Vec<Effect>) {
+    // Section 3.4: no items unblocks everyone.
+    let (changes, freed): (Vec<RosterChange>, Vec<Jid>) = if jids.is_empty() {
+        let freed = roster
+            .blocked
+            .iter()
+            .filter_map(|j| Jid::new(j).ok())
+            .collect();
+        (vec![RosterChange::UnblockAll], freed)
+    } else {
+        let changes = jids
+            .iter()
+            .filter(|j| roster.blocked.contains(j.as_str()))
+            .map(|j| RosterChange::Unblock(j.to_string()))
+            .collect();
+        (changes, jids)
+    };
+    let mut effects = vec![
+        Effect::Reply(session, iq_result(iq, None)),
+        Effect::BlocklistPush(push_of(
+            "unblock",
+            if changes_all(&changes) { &[] } else { &freed },
+        )),
+    ];
+    // Presence flows again where subscriptions say it should.
+    for jid in freed.iter().filter(|j| j.node().is_some()) {
+        let contact = jid.to_bare();
+        let subscription = roster.subscription(&contact);
+        if subscription.has_from() {
+            effects.push(Effect::PresenceFromTo {
+                from: user.clone(),
+                to: contact.clone(),
+            });
+        }
+        if subscription.has_to() {
+            effects.push(Effect::PresenceFromTo {
+                from: contact,
+                to: user.clone(),
+            });
+        }
+    }
+    (changes, effects)
+}
+
+fn changes_all(changes: &[RosterChange]) -> bool {
+    matches!(changes, [RosterChange::UnblockAll])
+}
+
+/// `<block/>` or `<unblock/>` with these items, as pushed.
+fn push_of(name: &str, jids: &[Jid]) -> Element {
+    let mut payload = Element::new(name, NS);
+    for jid in jids {
+        payload.push_child(Element::new("item", NS).attr("jid", jid.as_str()));
+    }
+    payload
+}
+
+/// Push a change to every resource of `user` that asked for the
+/// blocklist (section 3.3).
+pub(crate) fn push(ctx: &mut Ctx, user: &BareJid, payload: Element) {
+    let targets: Vec<(SessionId, String)> = ctx
+        .sessions
+        .resources_of(user)
+        .filter(|s| ctx.blocking.interested.contains(&s.id))
+        .map(|s| (s.id, s.jid.to_string()))
+        .collect();
+    for (session, jid) in targets {
+        let id = ctx.rosters.next_push_id();
+        let push = Element::new("iq", ns::CLIENT)
+            .attr("type", "set")
+            .attr("id", &id)
+            .attr("to", &jid)
+            .child(payload.clone());
+        ctx.deliver(session, &push);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(items: &[&str]) -> BTreeSet<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn jid(s: &str) -> Jid {
+        Jid::new(s).unwrap()
+    }
+
+    #[test]
+    fn a_bare_jid_blocks_every_resource_of_it() {
+        let blocked = list(&["romeo@localhost"]);
+        assert!(matches(&blocked, &jid("romeo@localhost/orchard")));
+        assert!(matches(&blocked, &jid("romeo@localhost")));
+        assert!(!matches(&blocked, &jid("juliet@localhost/balcony")));
+    }
+
+    #[test]
+    fn a_full_jid_blocks_that_resource_only() {
+        let blocked = list(&["romeo@localhost/orchard"]);
+        assert!(matches(&blocked, &jid("romeo@localhost/orchard")));
+        assert!(!matches(&blocked, &jid("romeo@localhost/garden")));
+        assert!(!matches(&blocked, &jid("romeo@localhost")));
+    }
+
+    #[test]
+    fn a_domain_blocks_everyone_there() {
+        let blocked = list(&["spam.example"]);
+        assert!(matches(&blocked, &jid("bot@spam.example/x")));
+        assert!(matches(&blocked, &jid("spam.example")));
+        assert!(!matches(&blocked, &jid("romeo@localhost")));
+    }
+}
