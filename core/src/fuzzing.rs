@@ -203,6 +203,10 @@ impl Harness {
                         more: false,
                     },
                     StorageRequest::DeleteOffline { .. } => StorageAnswer::Written,
+                    StorageRequest::StoreLastActivity { .. } => StorageAnswer::Written,
+                    StorageRequest::LoadLastActivity { .. } => {
+                        StorageAnswer::LastActivity(Some((0, "gone".into())))
+                    }
                 };
                 self.server.handle_storage(request, answer, self.now);
             }

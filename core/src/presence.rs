@@ -90,6 +90,7 @@ pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, 
         if !was_available {
             return;
         }
+        crate::modules::last_activity::unavailable(ctx, session, &stanza);
         // Owed to every observer, congested or not (and small).
         let recipients = observers(ctx, session, roster, true);
         send_each(ctx, &stanza, recipients, None);

@@ -151,6 +151,7 @@ impl Server {
     /// every second.
     pub fn handle_wall_clock(&mut self, now: WallClock) {
         self.clock = now;
+        self.hub.clock(now);
     }
 
     pub fn config(&self) -> &Config {

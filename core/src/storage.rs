@@ -60,6 +60,15 @@ pub enum StorageRequest {
     /// Delete stored messages numbered up to `up_to`: they were written
     /// to the client.
     DeleteOffline { user: BareJid, up_to: u64 },
+    /// XEP-0012: the account's last session ended at `at` (seconds since
+    /// the Unix epoch) with this status. Answered with `Written`.
+    StoreLastActivity {
+        user: BareJid,
+        at: u64,
+        status: String,
+    },
+    /// What `StoreLastActivity` last kept for the account.
+    LoadLastActivity { user: BareJid },
 }
 
 /// One stored offline message and its number (increasing in arrival
@@ -97,6 +106,9 @@ pub enum StorageAnswer {
         messages: Vec<OfflineMessage>,
         more: bool,
     },
+    /// When the account's last session ended, and its status; `None`
+    /// if never recorded.
+    LastActivity(Option<(u64, String)>),
     /// The backend failed; the reason is for logs.
     Failed(String),
 }
@@ -111,6 +123,7 @@ impl StorageRequest {
             StorageRequest::LoadCredentials { .. }
                 | StorageRequest::VerifyPlain { .. }
                 | StorageRequest::LoadRoster { .. }
+                | StorageRequest::LoadLastActivity { .. }
         )
     }
 }

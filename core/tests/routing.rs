@@ -496,7 +496,7 @@ fn server_disco_info_lists_identity_and_features() {
         "<iq type='result' id='d' to='romeo@localhost/orchard' from='localhost'>\
          <query xmlns='http://jabber.org/protocol/disco#info'><identity category='server' type='im' name='Rookery'/>\
          <feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/>\
-         <feature var='jabber:iq:version'/><feature var='msgoffline'/><feature var='urn:xmpp:blocking'/><feature var='urn:xmpp:carbons:2'/>\
+         <feature var='jabber:iq:last'/><feature var='jabber:iq:version'/><feature var='msgoffline'/><feature var='urn:xmpp:blocking'/><feature var='urn:xmpp:carbons:2'/>\
          <feature var='urn:xmpp:ping'/>\
          <feature var='urn:xmpp:time'/></query></iq>"
     );
@@ -591,7 +591,7 @@ fn disco_info_on_an_account_is_answered_to_a_contact_it_shares_presence_with() {
         "<iq type='result' id='a' to='romeo@localhost/orchard' from='juliet@localhost'>\
          <query xmlns='http://jabber.org/protocol/disco#info'><identity category='account' type='registered'/>\
          <feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/>\
-         </query></iq>"
+         <feature var='jabber:iq:last'/></query></iq>"
     );
     assert_eq!(
         b.server.rosters_held(),

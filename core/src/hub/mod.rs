@@ -18,6 +18,7 @@ use crate::entropy::Entropy;
 use crate::modules::blocking::{self, Blocking};
 use crate::modules::carbons::{self, Carbons};
 use crate::modules::csi::ClientState;
+use crate::modules::last_activity::{self, LastActivity};
 use crate::modules::stream_management::{self as sm, StreamManagement};
 use crate::modules::Loaded;
 use crate::offline::{self, Offline};
@@ -46,6 +47,7 @@ pub(crate) struct Hub {
     carbons: Carbons,
     csi: ClientState,
     blocking: Blocking,
+    last: LastActivity,
 }
 
 /// What a module borrows from the hub while it handles one event.
@@ -59,6 +61,7 @@ pub(crate) struct Ctx<'a> {
     pub carbons: &'a mut Carbons,
     pub csi: &'a mut ClientState,
     pub blocking: &'a mut Blocking,
+    pub last: &'a mut LastActivity,
     pub out: &'a mut Outbox,
     pub now: Instant,
     pub clock: WallClock,
@@ -71,6 +74,7 @@ fn end_session(ctx: &mut Ctx, session: SessionId) {
     sm::session_ended(ctx, session);
     carbons::session_ended(ctx, session);
     blocking::session_ended(ctx, session);
+    last_activity::session_ended(ctx, session);
     ctx.csi.set_active(session);
     offline::session_ended(ctx, session);
     presence::session_ended(ctx, session);
@@ -95,7 +99,13 @@ impl Hub {
             carbons: Carbons::default(),
             csi: ClientState::default(),
             blocking: Blocking::default(),
+            last: LastActivity::default(),
         }
+    }
+
+    /// The wall clock, as the server was told it.
+    pub fn clock(&mut self, now: crate::clock::WallClock) {
+        self.last.clock(now);
     }
 
     pub fn loaded(&self) -> &Loaded {
@@ -113,6 +123,7 @@ impl Hub {
             carbons: &mut self.carbons,
             csi: &mut self.csi,
             blocking: &mut self.blocking,
+            last: &mut self.last,
             out: env.out,
             now: env.now,
             clock: env.clock,
@@ -319,6 +330,8 @@ impl Hub {
             rosters::handle_storage(&mut self.ctx(env), request, answer);
         } else if self.offline.owns(request) {
             offline::handle_storage(&mut self.ctx(env), request, answer);
+        } else if self.last.owns(request) {
+            last_activity::handle_storage(&mut self.ctx(env), request, answer);
         } else {
             return false;
         }

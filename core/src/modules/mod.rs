@@ -15,6 +15,7 @@ pub(crate) mod carbons;
 pub(crate) mod contact_info;
 pub(crate) mod csi;
 mod disco;
+pub(crate) mod last_activity;
 mod ping;
 pub(crate) mod stream_management;
 mod time;
@@ -112,6 +113,7 @@ const ALL: &[&Module] = &[
     &carbons::MODULE,
     &blocking::MODULE,
     &csi::MODULE,
+    &last_activity::MODULE,
     &contact_info::MODULE,
     &caps::MODULE,
 ];

@@ -22,7 +22,7 @@ pub const SASL_FEATURES: &str = "<stream:features><mechanisms xmlns='urn:ietf:pa
 pub const BIND_FEATURES: &str = "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>\
     <ver xmlns='urn:xmpp:features:rosterver'/><sub xmlns='urn:xmpp:features:pre-approval'/>\
     <sm xmlns='urn:xmpp:sm:3'/><csi xmlns='urn:xmpp:csi:0'/>\
-    <c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://rookery.chat' ver='Kxmt2RHeTDI3qvAHiwON31oFCho='/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>";
+    <c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://rookery.chat' ver='2/szZ7LQ0ek/KiuRa2/ZdoJP7Gg='/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>";
 
 /// Our stream header as the server sends it, with the id replaced by `ID`.
 pub const SERVER_HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
@@ -50,6 +50,8 @@ pub struct Bench {
     pub offline: HashMap<String, Vec<String>>,
     /// The number of each user's first stored message, less one.
     offline_deleted: HashMap<String, u64>,
+    /// Each account's last logout and status (XEP-0012).
+    pub last_activity: HashMap<String, (u64, String)>,
     /// When false, the shim's reports that a write reached the socket
     /// wait in `unwritten` for `report_written`.
     pub auto_written: bool,
@@ -109,6 +111,7 @@ impl Bench {
             rosters: HashMap::new(),
             offline: HashMap::new(),
             offline_deleted: HashMap::new(),
+            last_activity: HashMap::new(),
             auto_written: true,
             unwritten: Vec::new(),
             auto_socket_close: true,
@@ -313,6 +316,14 @@ impl Bench {
                     messages.push(rookery_core::OfflineMessage { id, stanza });
                 }
                 StorageAnswer::Offline { messages, more }
+            }
+            StorageRequest::StoreLastActivity { user, at, status } => {
+                self.last_activity
+                    .insert(user.to_string(), (*at, status.clone()));
+                StorageAnswer::Written
+            }
+            StorageRequest::LoadLastActivity { user } => {
+                StorageAnswer::LastActivity(self.last_activity.get(user.as_str()).cloned())
             }
             StorageRequest::DeleteOffline { user, up_to } => {
                 let base = self.offline_deleted.entry(user.to_string()).or_insert(0);

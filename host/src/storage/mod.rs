@@ -308,6 +308,12 @@ impl Storage for SqliteStorage {
             StorageRequest::DeleteOffline { user, up_to } => self
                 .delete_offline(user, *up_to)
                 .map(|()| StorageAnswer::Written),
+            StorageRequest::StoreLastActivity { user, at, status } => self
+                .store_last_activity(user, *at, status)
+                .map(|()| StorageAnswer::Written),
+            StorageRequest::LoadLastActivity { user } => self
+                .load_last_activity(user)
+                .map(StorageAnswer::LastActivity),
         };
         answer.unwrap_or_else(|e| StorageAnswer::Failed(e.to_string()))
     }

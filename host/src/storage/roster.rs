@@ -41,7 +41,8 @@ pub(super) fn migrate_to_2(db: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-/// Schema 5: blocklists (XEP-0191), part of an account's roster data.
+/// Schema 5: blocklists (XEP-0191), part of an account's roster data,
+/// and each account's last activity (XEP-0012).
 pub(super) fn migrate_to_5(db: &Connection) -> rusqlite::Result<()> {
     db.execute_batch(
         "BEGIN;
@@ -51,17 +52,25 @@ pub(super) fn migrate_to_5(db: &Connection) -> rusqlite::Result<()> {
              jid TEXT NOT NULL,
              PRIMARY KEY (domain, username, jid)
          ) WITHOUT ROWID;
+         CREATE TABLE last_activity (
+             domain TEXT NOT NULL,
+             username TEXT NOT NULL,
+             at INTEGER NOT NULL,
+             status TEXT NOT NULL,
+             PRIMARY KEY (domain, username)
+         ) WITHOUT ROWID;
          PRAGMA user_version = 5;
          COMMIT;",
     )
 }
 
 /// The tables holding one account's roster data.
-pub(super) const ROSTER_TABLES: [&str; 4] = [
+pub(super) const ROSTER_TABLES: [&str; 5] = [
     "roster_items",
     "roster_pending_in",
     "roster_versions",
     "blocklist",
+    "last_activity",
 ];
 
 fn parts(user: &BareJid) -> (&str, &str) {
@@ -146,6 +155,40 @@ impl SqliteStorage {
         drop((items, pending, blocked));
         tx.commit()?;
         Ok(Some(roster))
+    }
+
+    /// XEP-0012: the account's last session ended at `at`.
+    pub(super) fn store_last_activity(
+        &mut self,
+        user: &BareJid,
+        at: u64,
+        status: &str,
+    ) -> rusqlite::Result<()> {
+        let (domain, username) = parts(user);
+        let tx = self.db.savepoint()?;
+        if super::account_exists(&tx, domain, username)? {
+            tx.execute(
+                "INSERT OR REPLACE INTO last_activity (domain, username, at, status)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![domain, username, at as i64, status],
+            )?;
+        }
+        tx.commit()
+    }
+
+    pub(super) fn load_last_activity(
+        &self,
+        user: &BareJid,
+    ) -> rusqlite::Result<Option<(u64, String)>> {
+        let (domain, username) = parts(user);
+        self.db
+            .prepare_cached(
+                "SELECT at, status FROM last_activity WHERE domain = ?1 AND username = ?2",
+            )?
+            .query_row(params![domain, username], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
+            })
+            .optional()
     }
 
     /// Apply roster changes and the new version in one transaction; when
@@ -264,6 +307,28 @@ mod tests {
         expected.apply(&changes, 7);
         let reopened = SqliteStorage::open(dir.path()).unwrap();
         assert_eq!(reopened.load_roster(&user).unwrap(), Some(expected));
+    }
+
+    #[test]
+    fn the_last_activity_of_an_account_is_kept_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStorage::open(dir.path()).unwrap();
+        let creds = StoredCredentials::derive("pw", b"0123456789abcdef", 4096).unwrap();
+        s.create_account(&Account::parse("juliet@localhost").unwrap(), &creds)
+            .unwrap();
+        let user = BareJid::new("juliet@localhost").unwrap();
+        assert_eq!(s.load_last_activity(&user).unwrap(), None);
+        s.store_last_activity(&user, 10, "away").unwrap();
+        s.store_last_activity(&user, 20, "Gone to Mantua").unwrap();
+        let reopened = SqliteStorage::open(dir.path()).unwrap();
+        assert_eq!(
+            reopened.load_last_activity(&user).unwrap(),
+            Some((20, "Gone to Mantua".to_owned()))
+        );
+        // No account, no record.
+        let ghost = BareJid::new("ghost@localhost").unwrap();
+        s.store_last_activity(&ghost, 30, "").unwrap();
+        assert_eq!(s.load_last_activity(&ghost).unwrap(), None);
     }
 
     #[test]
