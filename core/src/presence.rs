@@ -147,7 +147,12 @@ pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, 
     }
     // Bounded in number and size (`RosterLimits`), each a write of its
     // own so that none rides past the output budget on another's back.
-    for request in roster.pending_in.values() {
+    // Not from those the user blocks, who wait with them unseen.
+    let unblocked = roster
+        .pending_in
+        .iter()
+        .filter(|(jid, _)| !blocking::matches(&roster.blocked, &Jid::from((*jid).clone())));
+    for (_, request) in unblocked {
         ctx.deliver_separately(session, request);
     }
 }

@@ -206,3 +206,66 @@ fn blocking_past_the_limit_is_a_resource_constraint() {
     b.send(juliet, "<iq type='set' id='2'><block xmlns='urn:xmpp:blocking'><item jid='b@localhost'/></block></iq>");
     assert!(b.take(juliet).contains("<resource-constraint"));
 }
+
+#[test]
+fn blocking_a_stranger_reveals_nothing_of_their_presence() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard");
+    let juliet = online(&mut b, "juliet", "balcony");
+    b.take(romeo);
+    b.take(juliet);
+    b.send(juliet, BLOCK_ROMEO);
+    assert_eq!(
+        b.take(juliet),
+        "<iq type='result' id='b' to='juliet@localhost/balcony'/>"
+    );
+    assert_eq!(b.take(romeo), "");
+}
+
+#[test]
+fn a_block_repeating_one_jid_does_its_work_once() {
+    let mut b = Bench::new();
+    let (juliet, romeo) = lovers(&mut b);
+    let items = "<item jid='romeo@localhost'/>".repeat(500);
+    b.send(
+        juliet,
+        &format!("<iq type='set' id='b'><block xmlns='urn:xmpp:blocking'>{items}</block></iq>"),
+    );
+    assert_eq!(b.take(juliet).matches("type='unavailable'").count(), 1);
+    assert_eq!(b.take(romeo).matches("type='unavailable'").count(), 1);
+    assert_eq!(b.rosters["juliet@localhost"].blocked.len(), 1);
+}
+
+#[test]
+fn a_block_with_more_items_than_could_be_kept_is_refused() {
+    let mut b = Bench::with_config(Config {
+        roster: rookery_core::config::RosterLimits {
+            max_blocked: 3,
+            ..Default::default()
+        },
+        ..plaintext()
+    });
+    let juliet = online(&mut b, "juliet", "balcony");
+    b.take(juliet);
+    let items: String = (0..4)
+        .map(|i| format!("<item jid='u{i}@localhost'/>"))
+        .collect();
+    b.send(
+        juliet,
+        &format!("<iq type='set' id='b'><block xmlns='urn:xmpp:blocking'>{items}</block></iq>"),
+    );
+    assert!(b.take(juliet).contains("<resource-constraint"));
+}
+
+#[test]
+fn subscription_requests_from_blocked_contacts_are_not_shown_at_login() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard");
+    b.send(romeo, "<presence to='juliet@localhost' type='subscribe'/>");
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    b.send(juliet, BLOCK_ROMEO);
+    b.send(juliet, "</stream:stream>");
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    b.send(juliet, "<presence/>");
+    assert!(!b.take(juliet).contains("type='subscribe'"));
+}

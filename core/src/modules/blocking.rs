@@ -23,7 +23,7 @@ use crate::session::SessionId;
 use crate::stanza::{error_reply, iq_result, StanzaErrorCondition as E};
 use crate::xml::Element;
 use jid::{BareJid, Jid};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 pub const NS: &str = "urn:xmpp:blocking";
 pub const NS_ERRORS: &str = "urn:xmpp:blocking:errors";
@@ -158,13 +158,15 @@ pub(crate) fn blocked_error(stanza: &Element) -> Element {
 }
 
 /// Decide a blocklist request against the roster as it is: the changes
-/// to make durable and what to do once they are.
+/// to make durable and what to do once they are. `asker_live`: the
+/// session that asked still exists (it may have gone while the request
+/// waited in the queue).
 pub(crate) fn plan(
     state: &mut Blocking,
     config: &crate::config::Config,
     roster: &Roster,
     user: &BareJid,
-    session: SessionId,
+    (session, asker_live): (SessionId, bool),
     iq: &Element,
 ) -> (Vec<RosterChange>, Vec<Effect>) {
     let Some(payload) = iq.children().next() else {
@@ -173,7 +175,9 @@ pub(crate) fn plan(
     let reply = |e: Element| vec![Effect::Reply(session, e)];
     match payload.name() {
         "blocklist" => {
-            state.interested.insert(session);
+            if asker_live {
+                state.interested.insert(session);
+            }
             let mut list = Element::new("blocklist", NS);
             for jid in &roster.blocked {
                 list.push_child(Element::new("item", NS).attr("jid", jid));
@@ -181,10 +185,18 @@ pub(crate) fn plan(
             (Vec::new(), reply(iq_result(iq, Some(list))))
         }
         name @ ("block" | "unblock") => {
-            let mut jids = Vec::new();
-            for item in payload.children().filter(|c| c.is("item", NS)) {
+            let items = || payload.children().filter(|c| c.is("item", NS));
+            if items().count() > config.roster.max_blocked {
+                // More than could ever be kept: refused before any work.
+                return (Vec::new(), reply(error_reply(iq, E::ResourceConstraint)));
+            }
+            // Each JID once, in its prepared form.
+            let mut jids: BTreeMap<String, Jid> = BTreeMap::new();
+            for item in items() {
                 match item.get_attr("jid").map(Jid::new) {
-                    Some(Ok(jid)) => jids.push(jid),
+                    Some(Ok(jid)) => {
+                        jids.insert(jid.to_string(), jid);
+                    }
                     _ => return (Vec::new(), reply(error_reply(iq, E::JidMalformed))),
                 }
             }
@@ -198,13 +210,19 @@ pub(crate) fn plan(
     }
 }
 
+/// Bytes a blocklist of these entries takes in a reply.
+fn list_bytes<'a>(entries: impl Iterator<Item = &'a String>) -> usize {
+    // `<item jid='…'/>` around each.
+    entries.map(|j| j.len() + 16).sum()
+}
+
 fn block(
     config: &crate::config::Config,
     roster: &Roster,
     user: &BareJid,
     session: SessionId,
     iq: &Element,
-    jids: Vec<Jid>,
+    jids: BTreeMap<String, Jid>,
 ) -> (Vec<RosterChange>, Vec<Effect>) {
     if jids.is_empty() {
         // Section 3.3: a block with no items is a bad request.
@@ -213,34 +231,46 @@ fn block(
             vec![Effect::Reply(session, error_reply(iq, E::BadRequest))],
         );
     }
-    let new: BTreeSet<String> = jids
+    let new: Vec<&Jid> = jids
         .iter()
-        .map(|j| j.to_string())
-        .filter(|j| !roster.blocked.contains(j))
+        .filter(|(prepared, _)| !roster.blocked.contains(*prepared))
+        .map(|(_, jid)| jid)
         .collect();
-    if roster.blocked.len() + new.len() > config.roster.max_blocked {
+    // The list is sent whole to each client that asks: it must fit well
+    // within an output budget, in entries and in bytes.
+    let bytes = list_bytes(roster.blocked.iter())
+        + new.iter().map(|j| j.as_str().len() + 16).sum::<usize>();
+    if roster.blocked.len() + new.len() > config.roster.max_blocked
+        || bytes > config.output_buffer / 8
+    {
         let error = error_reply(iq, E::ResourceConstraint);
         return (Vec::new(), vec![Effect::Reply(session, error)]);
     }
-    let mut effects = vec![
-        Effect::Reply(session, iq_result(iq, None)),
-        Effect::BlocklistPush(push_of("block", &jids)),
-    ];
-    // Each side stops seeing the other.
-    for jid in &jids {
-        if jid.node().is_some() {
-            let contact = jid.to_bare();
+    let mut effects = vec![Effect::Reply(session, iq_result(iq, None))];
+    if new.is_empty() {
+        return (Vec::new(), effects);
+    }
+    effects.push(Effect::BlocklistPush(push_of("block", &new)));
+    // Each side stops seeing the other, where it could until now.
+    for contact in accounts(&new) {
+        let subscription = roster.subscription(&contact);
+        if subscription.has_from() {
             effects.push(Effect::UnavailableFromTo {
                 from: user.clone(),
                 to: contact.clone(),
             });
+        }
+        if subscription.has_to() {
             effects.push(Effect::UnavailableFromTo {
                 from: contact,
                 to: user.clone(),
             });
         }
     }
-    let changes = new.into_iter().map(RosterChange::Block).collect();
+    let changes = new
+        .into_iter()
+        .map(|j| RosterChange::Block(j.to_string()))
+        .collect();
     (changes, effects)
 }
 
@@ -249,34 +279,45 @@ fn unblock(
     user: &BareJid,
     session: SessionId,
     iq: &Element,
-    jids: Vec<Jid>,
+    jids: BTreeMap<String, Jid>,
 ) -> (Vec<RosterChange>, Vec<Effect>) {
     // Section 3.4: no items unblocks everyone.
-    let (changes, freed): (Vec<RosterChange>, Vec<Jid>) = if jids.is_empty() {
-        let freed = roster
+    let all = jids.is_empty();
+    let freed: Vec<Jid> = if all {
+        roster
             .blocked
             .iter()
             .filter_map(|j| Jid::new(j).ok())
-            .collect();
-        (vec![RosterChange::UnblockAll], freed)
+            .collect()
     } else {
-        let changes = jids
-            .iter()
-            .filter(|j| roster.blocked.contains(j.as_str()))
-            .map(|j| RosterChange::Unblock(j.to_string()))
-            .collect();
-        (changes, jids)
+        jids.into_iter()
+            .filter(|(prepared, _)| roster.blocked.contains(prepared))
+            .map(|(_, jid)| jid)
+            .collect()
     };
-    let mut effects = vec![
-        Effect::Reply(session, iq_result(iq, None)),
-        Effect::BlocklistPush(push_of(
-            "unblock",
-            if changes_all(&changes) { &[] } else { &freed },
-        )),
-    ];
+    let mut effects = vec![Effect::Reply(session, iq_result(iq, None))];
+    // Nothing was blocked of what is asked: nothing changes.
+    let nothing = if all { roster.blocked.is_empty() } else { freed.is_empty() };
+    if nothing {
+        return (Vec::new(), effects);
+    }
+    let changes = if all {
+        vec![RosterChange::UnblockAll]
+    } else {
+        freed
+            .iter()
+            .map(|j| RosterChange::Unblock(j.to_string()))
+            .collect()
+    };
+    let pushed: Vec<&Jid> = if all {
+        Vec::new()
+    } else {
+        freed.iter().collect()
+    };
+    effects.push(Effect::BlocklistPush(push_of("unblock", &pushed)));
     // Presence flows again where subscriptions say it should.
-    for jid in freed.iter().filter(|j| j.node().is_some()) {
-        let contact = jid.to_bare();
+    let freed: Vec<&Jid> = freed.iter().collect();
+    for contact in accounts(&freed) {
         let subscription = roster.subscription(&contact);
         if subscription.has_from() {
             effects.push(Effect::PresenceFromTo {
@@ -294,12 +335,17 @@ fn unblock(
     (changes, effects)
 }
 
-fn changes_all(changes: &[RosterChange]) -> bool {
-    matches!(changes, [RosterChange::UnblockAll])
+/// The accounts whole-account entries name (bare JIDs), each once. A
+/// full JID or a domain changes no roster contact's view as a whole.
+fn accounts(jids: &[&Jid]) -> BTreeSet<BareJid> {
+    jids.iter()
+        .filter(|j| j.node().is_some() && j.resource().is_none())
+        .map(|j| j.to_bare())
+        .collect()
 }
 
 /// `<block/>` or `<unblock/>` with these items, as pushed.
-fn push_of(name: &str, jids: &[Jid]) -> Element {
+fn push_of(name: &str, jids: &[&Jid]) -> Element {
     let mut payload = Element::new(name, NS);
     for jid in jids {
         payload.push_child(Element::new("item", NS).attr("jid", jid.as_str()));

@@ -409,8 +409,9 @@ fn plan(ctx: &mut Ctx, user: &BareJid, op: Op) -> Plan {
             }
         }
         Op::Blocking { session, iq } => {
+            let live = ctx.sessions.get(session).is_some();
             let (changes, effects) =
-                blocking::plan(ctx.blocking, ctx.config, roster, user, session, &iq);
+                blocking::plan(ctx.blocking, ctx.config, roster, user, (session, live), &iq);
             plan.changes = changes;
             plan.effects = effects;
             if !plan.changes.is_empty() {
