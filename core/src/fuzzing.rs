@@ -44,6 +44,12 @@ pub const FRAGMENTS: &[&[u8]] = &[
     b"<r xmlns='urn:xmpp:sm:3'/>",
     b"<a xmlns='urn:xmpp:sm:3' h='1'/>",
     b"<a xmlns='urn:xmpp:sm:3' h='4294967295'/>",
+    b"<iq type='set' id='c'><enable xmlns='urn:xmpp:carbons:2'/></iq>",
+    b"<inactive xmlns='urn:xmpp:csi:0'/>",
+    b"<active xmlns='urn:xmpp:csi:0'/>",
+    b"<iq type='set' id='k'><block xmlns='urn:xmpp:blocking'><item jid='romeo@localhost'/></block></iq>",
+    b"<iq type='set' id='u'><unblock xmlns='urn:xmpp:blocking'/></iq>",
+    b"<iq type='get' id='l' to='romeo@localhost'><query xmlns='jabber:iq:last'/></iq>",
 ];
 
 fn credentials() -> &'static StoredCredentials {

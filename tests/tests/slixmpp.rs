@@ -240,5 +240,21 @@ mod routing {
             assert!(stdout.contains("IQ Slixmpp"), "{stdout}");
             Ok(())
         }
+
+        fn slixmpp_enables_stream_management_and_carbons_blocks_and_asks_last_activity(shim) {
+            if !rookery_tests::slixmpp_ready()? {
+                return Ok(());
+            }
+            let server = TestServer::start(shim, BOTH, "")?;
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/slix_mobile.py");
+            let out = Command::new("/usr/bin/python3").args([script, &server.port().to_string()]).output()?;
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{stdout}");
+            assert!(stdout.contains("SM enabled resumable"), "{stdout}");
+            assert!(stdout.contains("CARBON Wherefore art thou"), "{stdout}");
+            assert!(stdout.contains("BLOCKED nurse@localhost"), "{stdout}");
+            assert!(stdout.contains("UPTIME ok"), "{stdout}");
+            Ok(())
+        }
     }
 }

@@ -297,7 +297,11 @@ fn unblock(
     };
     let mut effects = vec![Effect::Reply(session, iq_result(iq, None))];
     // Nothing was blocked of what is asked: nothing changes.
-    let nothing = if all { roster.blocked.is_empty() } else { freed.is_empty() };
+    let nothing = if all {
+        roster.blocked.is_empty()
+    } else {
+        freed.is_empty()
+    };
     if nothing {
         return (Vec::new(), effects);
     }
