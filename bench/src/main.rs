@@ -51,6 +51,8 @@ options:
   --mechanism M            plain | scram-sha-1 | scram-sha-256 (default plain)
   --starttls --ca FILE     STARTTLS, trusting the certificates in FILE
   --roster --presence      fetch the roster / send initial presence after binding
+  --stream-management      enable XEP-0198 with resumption after binding (idle: the
+                           memory it adds; the generator does not acknowledge)
   --login-concurrency C    logins in progress at once (default 100)
   --window W               pairs: messages in flight per direction (default 10)
   --rate R                 rate: messages/s in total (default 5000); presence: changes/s
@@ -79,6 +81,7 @@ struct Options {
     ca: Option<String>,
     roster: bool,
     presence: bool,
+    stream_management: bool,
     concurrency: usize,
     window: u32,
     rate: f64,
@@ -109,6 +112,7 @@ fn parse(args: Vec<String>) -> Result<Options> {
         ca: None,
         roster: false,
         presence: false,
+        stream_management: false,
         concurrency: 100,
         window: 10,
         rate: 5000.0,
@@ -147,6 +151,7 @@ fn parse(args: Vec<String>) -> Result<Options> {
             "--ca" => o.ca = Some(value()?),
             "--roster" => o.roster = true,
             "--presence" => o.presence = true,
+            "--stream-management" => o.stream_management = true,
             "--login-concurrency" => o.concurrency = value()?.parse()?,
             "--window" => o.window = value()?.parse()?,
             "--rate" => o.rate = value()?.parse()?,
@@ -226,6 +231,7 @@ fn login_spec(o: &Options) -> Result<LoginSpec> {
         tls,
         roster: o.roster || presence,
         presence: o.presence || presence,
+        stream_management: o.stream_management,
         timeout: o.timeout,
     })
 }

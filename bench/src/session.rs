@@ -173,6 +173,8 @@ pub struct LoginSpec {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     pub roster: bool,
     pub presence: bool,
+    /// Enable XEP-0198 with resumption after binding.
+    pub stream_management: bool,
     pub timeout: Duration,
 }
 
@@ -325,6 +327,18 @@ async fn login_steps(
         Some(jid) => jid.to_owned(),
         None => return Err(Failure::refused("bind", &result)),
     };
+    if spec.stream_management {
+        send(
+            &mut stream,
+            b"<enable xmlns='urn:xmpp:sm:3' resume='true'/>",
+            "enable",
+        )
+        .await?;
+        let answer = element(&mut stream, &mut reader, "enable").await?;
+        if !answer.starts_with("<enabled") {
+            return Err(Failure::refused("enable", &answer));
+        }
+    }
     let mut roster = None;
     if spec.roster {
         send(

@@ -26,6 +26,23 @@
 //! are inputs, the same inputs always give the same outputs: tests step many
 //! simulated clients with a fake clock, and fuzzing can replay anything.
 //!
+//! ## Inside: connections and the hub
+//!
+//! ```text
+//!  bytes ─▶ Connection ──(bind, stanza, SM/CSI element, lost)──▶ Hub ──▶ router ──▶ modules
+//!           stream/TLS/                                            │     (message, iq,
+//!           SASL/bind                                              │      presence, roster,
+//!              ▲                                                   ▼      carbons, blocking, …)
+//!              └── Transmit ◀── stream management ◀── client state ◀── Ctx::deliver(session, stanza)
+//! ```
+//!
+//! A `Connection` negotiates its stream and knows nothing of other users.
+//! The `Hub` owns every session (attached to a connection, or detached and
+//! hibernating for XEP-0198), the rosters and the modules' state, and
+//! reaches a client only through `Ctx::deliver`. Each XEP is a module that
+//! declares what it adds (`modules::Module`); disco replies and stream
+//! features are built from the loaded ones.
+//!
 //! ## Map
 //! - [`xml`]: incremental parsing of the XML stream (on `rxml`) into stanzas.
 //! - [`stream`]: stream headers, features and stream errors (RFC 6120 §4).
@@ -43,7 +60,10 @@
 //!   `message` (RFC 6121 §8.5), `offline` (XEP-0160) and `iq`.
 //! - `modules`: what each XEP adds (disco and stream features, iqs), and
 //!   the registry that builds disco replies and stream features from the
-//!   loaded modules: disco, ping, version, time, ...
+//!   loaded modules: disco (XEP-0030), ping (0199), time (0202), version
+//!   (0092), stream management (0198), carbons (0280), client state (0352),
+//!   blocking (0191), last activity (0012), contact addresses (0157) and
+//!   entity capabilities (0115).
 //! - [`storage`]: the storage queries the core emits and their answers.
 
 #![forbid(unsafe_code)]

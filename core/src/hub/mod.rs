@@ -343,6 +343,7 @@ impl Hub {
     pub fn check_invariants(&self) -> Result<(), String> {
         self.sessions.check_invariants()?;
         self.sm.check_invariants(&self.sessions)?;
+        self.rosters.check_invariants()?;
         for s in self.sessions.iter() {
             if !self.rosters.is_held(&s.jid.to_bare()) {
                 return Err(format!(

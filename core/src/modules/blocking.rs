@@ -106,9 +106,11 @@ pub fn matches(blocked: &BTreeSet<String>, jid: &Jid) -> bool {
 /// Whether `user` (whose roster is held while online or busy) blocks
 /// `other`.
 pub(crate) fn user_blocks(ctx: &Ctx, user: &BareJid, other: &Jid) -> bool {
-    ctx.rosters
-        .get(user)
-        .is_some_and(|r| matches(&r.blocked, other))
+    ctx.rosters.any_blocklist()
+        && ctx
+            .rosters
+            .get(user)
+            .is_some_and(|r| matches(&r.blocked, other))
 }
 
 /// Whether either of two local entities blocks the other.
@@ -120,6 +122,9 @@ pub(crate) fn between(ctx: &Ctx, a: &Jid, b: &Jid) -> bool {
 /// way; if so its sender has been told (unless it was an error, or
 /// presence, which are dropped).
 pub(crate) fn refused(ctx: &mut Ctx, sender: SessionId, stanza: &Element, to: &Jid) -> bool {
+    if !ctx.rosters.any_blocklist() {
+        return false;
+    }
     let Some(from) = ctx.sessions.get(sender).map(|s| Jid::from(s.jid.clone())) else {
         return true;
     };

@@ -73,9 +73,8 @@ fn eligible(message: &Element) -> bool {
 /// with carbons enabled get a `<sent/>` copy. Removes `<private/>`
 /// from the message itself, which goes on to its recipient.
 pub(crate) fn sent(ctx: &mut Ctx, sender: SessionId, message: &mut Element, to: &BareJid) {
-    let copy = eligible(message);
-    message.remove_children("private", NS);
-    if !copy || ctx.carbons.enabled.is_empty() {
+    let private = message.remove_children("private", NS);
+    if private || ctx.carbons.enabled.is_empty() || !eligible(message) {
         return;
     }
     let Some(user) = ctx.sessions.get(sender).map(|s| s.jid.to_bare()) else {

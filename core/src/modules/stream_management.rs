@@ -96,7 +96,7 @@ pub(crate) const REQUEST: &str = "<r xmlns='urn:xmpp:sm:3'/>";
 
 impl StreamManagement {
     pub fn is_managed(&self, session: SessionId) -> bool {
-        self.sessions.contains_key(&session)
+        !self.sessions.is_empty() && self.sessions.contains_key(&session)
     }
 
     /// Whether the session may keep another stanza while detached.
@@ -117,6 +117,11 @@ impl StreamManagement {
         stored: bool,
         config: &crate::config::Config,
     ) -> Keep {
+        if self.sessions.is_empty() {
+            // No session uses stream management: no hashing on the path
+            // of every stanza.
+            return Keep::Unmanaged;
+        }
         let Some(m) = self.sessions.get_mut(&session) else {
             return Keep::Unmanaged;
         };
@@ -249,6 +254,9 @@ impl StreamManagement {
 
 /// A stanza from the session's client was handled.
 pub(crate) fn handled(ctx: &mut Ctx, session: SessionId) {
+    if ctx.sm.sessions.is_empty() {
+        return;
+    }
     if let Some(m) = ctx.sm.sessions.get_mut(&session) {
         m.handled = m.handled.wrapping_add(1);
     }

@@ -98,6 +98,14 @@ pub(crate) struct Rosters {
     slots: HashMap<BareJid, Slot>,
     requests: HashMap<RequestId, BareJid>,
     pushes: u64,
+    /// Held rosters whose blocklist is not empty: while none is, no
+    /// stanza needs a blocklist look-up.
+    blocklists: usize,
+}
+
+/// 1 if the roster has a blocklist.
+fn blocks_any(roster: &Roster) -> usize {
+    usize::from(!roster.blocked.is_empty())
 }
 
 impl Rosters {
@@ -120,6 +128,39 @@ impl Rosters {
 
     pub fn loaded_count(&self) -> usize {
         self.slots.len()
+    }
+
+    /// The count of held blocklists is right.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let counted: usize = self
+            .slots
+            .values()
+            .map(|s| match &s.state {
+                State::Loaded(r) => blocks_any(r),
+                State::Loading(_) => 0,
+            })
+            .sum();
+        if counted != self.blocklists {
+            return Err(format!(
+                "{counted} blocklists held, {} counted",
+                self.blocklists
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether any held roster blocks anyone.
+    pub fn any_blocklist(&self) -> bool {
+        self.blocklists > 0
+    }
+
+    /// Forget a user's slot.
+    fn remove(&mut self, user: &BareJid) -> Option<Slot> {
+        let slot = self.slots.remove(user)?;
+        if let State::Loaded(roster) = &slot.state {
+            self.blocklists -= blocks_any(roster);
+        }
+        Some(slot)
     }
 
     /// A fresh id for a push (roster or blocklist).
@@ -197,6 +238,7 @@ pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageA
     };
     match (&slot.state, answer) {
         (State::Loading(r), StorageAnswer::Roster(Some(roster))) if *r == request => {
+            ctx.rosters.blocklists += blocks_any(&roster);
             slot.state = State::Loaded(roster);
         }
         (State::Loading(r), _) if *r == request => {
@@ -204,7 +246,7 @@ pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageA
             // section 8.5.1 allows for subscriptions and presence), or
             // storage failed. A user online without a roster cannot be
             // served: their sessions end.
-            let slot = ctx.rosters.slots.remove(&user);
+            let slot = ctx.rosters.remove(&user);
             fail_queue(ctx, slot.map(|s| s.queue).unwrap_or_default());
             let online: Vec<_> = ctx.sessions.resources_of(&user).map(|s| s.id).collect();
             for session in online {
@@ -230,7 +272,6 @@ pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageA
             }
             let queue = ctx
                 .rosters
-                .slots
                 .remove(&user)
                 .map(|s| s.queue)
                 .unwrap_or_default();
@@ -271,7 +312,7 @@ pub(crate) fn release_if_idle(ctx: &mut Ctx, user: &BareJid) {
         s.queue.is_empty() && s.writing.is_none() && matches!(s.state, State::Loaded(_))
     });
     if idle && ctx.sessions.resources_of(user).next().is_none() {
-        ctx.rosters.slots.remove(user);
+        ctx.rosters.remove(user);
     }
 }
 
@@ -313,7 +354,9 @@ fn drive(ctx: &mut Ctx, user: &BareJid) {
             return;
         };
         let version = roster.version + 1;
+        let before = blocks_any(roster);
         roster.apply(&plan.changes, version);
+        ctx.rosters.blocklists = ctx.rosters.blocklists + blocks_any(roster) - before;
         let request = ctx.out.storage(StorageRequest::WriteRoster {
             user: user.clone(),
             changes: plan.changes,
