@@ -5,14 +5,21 @@ use crate::hub::Ctx;
 use crate::modules::{self, blocking, Addressee};
 use crate::roster::manager::{self, Op};
 use crate::roster::NS_ROSTER;
+use crate::router::Destination;
 use crate::session::SessionId;
 use crate::stanza::{error_reply, StanzaErrorCondition as E};
 use crate::xml::Element;
 use jid::Jid;
 
-/// Route an iq from `session` (already stamped) addressed to a served
-/// domain, or to no one (the user's own account).
-pub(crate) fn route(ctx: &mut Ctx, session: SessionId, iq: Element, to: Option<Jid>) {
+/// Route an iq from `session` (already stamped) to `to`, which the
+/// router resolved to `destination`.
+pub(crate) fn route(
+    ctx: &mut Ctx,
+    session: SessionId,
+    iq: Element,
+    to: Option<Jid>,
+    destination: Destination,
+) {
     let Some(own) = ctx.sessions.get(session).map(|s| s.jid.to_bare()) else {
         return;
     };
@@ -47,29 +54,34 @@ pub(crate) fn route(ctx: &mut Ctx, session: SessionId, iq: Element, to: Option<J
     if someone_else && blocking::refused(ctx, session, &iq, &to) {
         return;
     }
-    if let Ok(full) = to.try_as_full() {
-        match ctx.sessions.by_full_jid(full).map(|s| s.id) {
-            // Requests to a client far behind in reading are refused.
-            Some(target) if request && !ctx.accepts(target) => {
-                ctx.deliver(session, &error_reply(&iq, E::ResourceConstraint))
+    let (bare, payload) = match (destination, payload.filter(|_| request)) {
+        // Requests to a client far behind in reading are refused; an
+        // answer nobody may be waiting for is dropped.
+        (Destination::Session(target), _) if !ctx.accepts(target) => {
+            if request {
+                ctx.deliver(session, &error_reply(&iq, E::ResourceConstraint));
             }
-            // An answer nobody may be waiting for is dropped.
-            Some(target) if !ctx.accepts(target) => {}
-            Some(target) => ctx.deliver(target, &iq),
-            None if request => ctx.deliver(session, &error_reply(&iq, E::ServiceUnavailable)),
-            None => {}
+            return;
         }
-        return;
-    }
-    let Some(payload) = payload.filter(|_| request) else {
+        (Destination::Session(target), _) => return ctx.deliver(target, &iq),
+        (
+            Destination::Account {
+                resource_gone: true,
+                ..
+            },
+            Some(_),
+        ) => return ctx.deliver(session, &error_reply(&iq, E::ServiceUnavailable)),
         // Results and errors for the server or an account have no one
         // waiting for them.
-        return;
+        (_, None) => return,
+        (Destination::Server, Some(payload)) => {
+            return answer(ctx, Addressee::Server, session, &iq, &payload)
+        }
+        (Destination::Account { user, .. }, Some(payload)) => (user, payload),
+        // Resolved by the router.
+        (Destination::Unaddressed | Destination::Remote, Some(_)) => return,
     };
-    let bare = to.to_bare();
-    if bare.node().is_none() {
-        answer(ctx, Addressee::Server, session, &iq, &payload);
-    } else if bare == own {
+    if bare == own {
         to_own_account(ctx, session, iq, &payload);
     } else if payload.is("query", NS_ROSTER) {
         // One user's roster is no one else's business.

@@ -4,16 +4,24 @@
 use crate::hub::Ctx;
 use crate::modules::{blocking, carbons};
 use crate::offline;
+use crate::router::Destination;
 use crate::session::{Priority, SessionId};
 use crate::stanza::{error_reply, is_error, StanzaErrorCondition as E};
 use crate::xml::Element;
 use jid::{BareJid, Jid};
 
-/// Route a message from `sender` (already stamped) to a served domain.
-pub(crate) fn route(ctx: &mut Ctx, sender: SessionId, mut stanza: Element, to: Jid) {
+/// Route a message from `sender` (already stamped) to `to`, which the
+/// router resolved to `destination` (here: the server, a session or an
+/// account).
+pub(crate) fn route(
+    ctx: &mut Ctx,
+    sender: SessionId,
+    mut stanza: Element,
+    to: Jid,
+    destination: Destination,
+) {
     let kind = stanza.get_attr("type").unwrap_or("normal").to_owned();
-    let bare = to.to_bare();
-    if bare.node().is_none() {
+    if destination == Destination::Server {
         // Addressed to the server itself, which has no message service.
         refuse(ctx, sender, &stanza, &kind);
         return;
@@ -21,27 +29,30 @@ pub(crate) fn route(ctx: &mut Ctx, sender: SessionId, mut stanza: Element, to: J
     if blocking::refused(ctx, sender, &stanza, &to) {
         return;
     }
+    let bare = to.to_bare();
     carbons::sent(ctx, sender, &mut stanza, &bare);
-    if let Ok(full) = to.try_as_full() {
-        if let Some(target) = ctx.sessions.by_full_jid(full).map(|s| s.id) {
+    match destination {
+        Destination::Session(target) => {
             if ctx.accepts(target) {
                 ctx.deliver(target, &stanza);
                 carbons::received(ctx, &bare, &stanza, &[target], sender);
             } else if kind != "headline" {
                 reply(ctx, sender, &stanza, E::ResourceConstraint);
             }
-            return;
         }
         // Section 8.5.3.2.1: no such resource.
-        if kind == "groupchat" {
-            reply(ctx, sender, &stanza, E::ServiceUnavailable);
-            return;
-        }
-        if kind == "error" {
-            return;
-        }
+        Destination::Account {
+            resource_gone: true,
+            ..
+        } if kind == "groupchat" => reply(ctx, sender, &stanza, E::ServiceUnavailable),
+        Destination::Account {
+            resource_gone: true,
+            ..
+        } if kind == "error" => {}
+        Destination::Account { user, .. } => to_bare(ctx, sender, stanza, &user, &kind),
+        // Resolved by the router.
+        Destination::Unaddressed | Destination::Server | Destination::Remote => {}
     }
-    to_bare(ctx, sender, stanza, &bare, &kind);
 }
 
 /// Section 8.5.2.1.1: a message to an account.

@@ -253,9 +253,6 @@ fn send_each(
 /// Directed presence (section 4.6): to one entity, remembered so that it
 /// gets an unavailable when the resource goes.
 fn directed(ctx: &mut Ctx, session: SessionId, stanza: Element, to: Jid) {
-    if !ctx.config.serves(to.domain().as_str()) {
-        return;
-    }
     let unavailable = stanza.get_attr("type") == Some("unavailable");
     // A recipient far behind in reading gets nothing more from others,
     // but for the retraction of a presence it was sent.

@@ -1,8 +1,10 @@
 //! Where a stanza from a bound session goes (RFC 6120 section 10).
 //!
-//! The router checks and stamps `from`, refuses remote domains until
-//! federation exists, and hands each stanza kind to its module: `presence`,
-//! `iq` and `message`.
+//! The router checks and stamps `from`, resolves `to` once into a
+//! [`Destination`], answers what is not here (no federation yet: the one
+//! place that says so), and hands each stanza kind with its destination to
+//! its module: `presence`, `iq` and `message`. Another core, node or
+//! domain will be more destinations, forwarded as envelopes.
 
 use crate::hub::Ctx;
 use crate::iq;
@@ -12,7 +14,54 @@ use crate::session::SessionId;
 use crate::stanza::{error_reply, is_error, StanzaErrorCondition as E, StanzaKind};
 use crate::stream::{StreamError, StreamErrorCondition};
 use crate::xml::Element;
-use jid::Jid;
+use jid::{BareJid, Jid};
+
+/// Where a stanza's `to` points, from its sender's account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Destination {
+    /// No `to`: the sender's own account, answered by the server on its
+    /// behalf (RFC 6120 section 10.3).
+    Unaddressed,
+    /// The server's domain.
+    Server,
+    /// A connected resource of a local account (the sender's own
+    /// included).
+    Session(SessionId),
+    /// A local account: its bare JID, or a full JID whose resource is not
+    /// connected (`resource_gone`).
+    Account { user: BareJid, resource_gone: bool },
+    /// A domain this server does not serve.
+    Remote,
+}
+
+impl Destination {
+    /// Resolve `to` as seen by a stanza from one of our sessions.
+    pub(crate) fn of(ctx: &Ctx, to: Option<&Jid>) -> Destination {
+        let Some(to) = to else {
+            return Destination::Unaddressed;
+        };
+        if !ctx.config.serves(to.domain().as_str()) {
+            return Destination::Remote;
+        }
+        if to.node().is_none() {
+            // `domain/resource` names nothing here either.
+            return Destination::Server;
+        }
+        if let Ok(full) = to.try_as_full() {
+            if let Some(s) = ctx.sessions.by_full_jid(full) {
+                return Destination::Session(s.id);
+            }
+            return Destination::Account {
+                user: to.to_bare(),
+                resource_gone: true,
+            };
+        }
+        Destination::Account {
+            user: to.to_bare(),
+            resource_gone: false,
+        }
+    }
+}
 
 pub(crate) fn from_session(
     session: SessionId,
@@ -46,21 +95,38 @@ pub(crate) fn from_session(
             return Ok(());
         }
     };
-    if let Some(to) = &to {
-        // No federation yet (RFC 6120 section 10.4.3 until then); presence
-        // decides for itself (subscriptions are refused, the rest dropped).
-        if !ctx.config.serves(to.domain().as_str()) && kind != StanzaKind::Presence {
+    let destination = Destination::of(ctx, to.as_ref());
+    if destination == Destination::Remote {
+        // No federation yet (RFC 6120 section 10.4.3 until then): a
+        // subscription request or a message or iq is told; other presence
+        // is dropped.
+        let subscription = kind == StanzaKind::Presence
+            && stanza
+                .get_attr("type")
+                .and_then(crate::roster::SubscriptionKind::parse)
+                .is_some();
+        if kind != StanzaKind::Presence || subscription {
             reply(&stanza, E::RemoteServerNotFound, session, ctx);
-            return Ok(());
         }
+        return Ok(());
     }
     match kind {
         StanzaKind::Presence => presence::handle(ctx, session, stanza, to),
-        StanzaKind::Iq => iq::route(ctx, session, stanza, to),
+        StanzaKind::Iq => iq::route(ctx, session, stanza, to, destination),
         StanzaKind::Message => {
             // No `to`: the user's own account (RFC 6120 section 10.3.1).
-            let to = to.unwrap_or_else(|| Jid::from(my_jid.to_bare()));
-            message::route(ctx, session, stanza, to);
+            let (to, destination) = match (to, destination) {
+                (None, _) => {
+                    let own = my_jid.to_bare();
+                    let account = Destination::Account {
+                        user: own.clone(),
+                        resource_gone: false,
+                    };
+                    (Jid::from(own), account)
+                }
+                (Some(to), destination) => (to, destination),
+            };
+            message::route(ctx, session, stanza, to, destination);
         }
     }
     Ok(())

@@ -666,3 +666,23 @@ fn a_sender_quiet_long_enough_to_park_its_parser_is_still_routed() {
         )
     );
 }
+
+/// "Not here" is decided once, by the router: every stanza kind to a
+/// domain this server does not serve.
+#[test]
+fn stanzas_to_a_domain_not_served_get_remote_server_not_found_or_are_dropped() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard", 0);
+    let error = "<remote-server-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>";
+    for stanza in [
+        "<message to='mercutio@verona.example' type='chat'><body>hi</body></message>",
+        "<iq type='get' id='i' to='verona.example'><ping xmlns='urn:xmpp:ping'/></iq>",
+        "<presence to='mercutio@verona.example' type='subscribe'/>",
+    ] {
+        b.send(romeo, stanza);
+        assert!(b.take(romeo).contains(error), "{stanza}");
+    }
+    // Directed presence has no one to tell.
+    b.send(romeo, "<presence to='mercutio@verona.example'/>");
+    assert_eq!(b.take(romeo), "");
+}

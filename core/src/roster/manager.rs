@@ -471,14 +471,6 @@ fn plan(ctx: &mut Ctx, user: &BareJid, op: Op) -> Plan {
                 // Presence to a blocked contact is not routed.
                 return plan;
             }
-            if !ctx.config.serves(contact.domain().as_str()) {
-                // No federation yet (RFC 6120 section 10.4.3 until then).
-                plan.effects.push(Effect::Reply(
-                    session,
-                    error_reply(&stanza, E::RemoteServerNotFound),
-                ));
-                return plan;
-            }
             let full = roster.items.len() >= ctx.config.roster.max_items;
             if full
                 && !roster.items.contains_key(&contact)
