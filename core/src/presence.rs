@@ -134,6 +134,16 @@ pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, 
         .collect();
     let me = Jid::from(full.clone());
     for contact in roster.presence_subscriptions() {
+        // The publisher's roster decides who sees its presence: a
+        // contact that withdrew the subscription shares nothing, whatever
+        // this roster still says.
+        let shared = ctx
+            .rosters
+            .get(contact)
+            .is_none_or(|r| r.subscription(&user).has_from());
+        if !shared {
+            continue;
+        }
         presences.extend(
             ctx.sessions
                 .available_of(contact)

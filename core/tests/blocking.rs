@@ -269,3 +269,30 @@ fn subscription_requests_from_blocked_contacts_are_not_shown_at_login() {
     b.send(juliet, "<presence/>");
     assert!(!b.take(juliet).contains("type='subscribe'"));
 }
+
+#[test]
+fn a_blocked_contact_withdrawing_its_subscription_shares_nothing_after_unblock() {
+    let mut b = Bench::new();
+    let (juliet, romeo) = lovers(&mut b);
+    b.send(juliet, BLOCK_ROMEO);
+    // Romeo stops sharing his presence with Juliet, while blocked.
+    b.send(
+        romeo,
+        "<presence to='juliet@localhost' type='unsubscribed'/>",
+    );
+    b.send(
+        juliet,
+        "<iq type='set' id='u'><unblock xmlns='urn:xmpp:blocking'/></iq>",
+    );
+    b.take(juliet);
+    b.take(romeo);
+    // At her next login she is not shown his presence.
+    let again = b.bound("juliet", "r0m30", "chamber");
+    b.send(again, "<presence/>");
+    assert!(!b.take(again).contains("from='romeo@localhost/orchard'"));
+    // And her roster knows he withdrew it.
+    let romeo_jid: jid::BareJid = "romeo@localhost".parse().unwrap();
+    assert!(!b.rosters["juliet@localhost"].items[&romeo_jid]
+        .subscription
+        .has_to());
+}

@@ -467,7 +467,8 @@ fn plan(ctx: &mut Ctx, user: &BareJid, op: Op) -> Plan {
             kind,
             stanza,
         } => {
-            if blocking::matches(&roster.blocked, &Jid::from(contact.clone())) {
+            let blocked = blocking::matches(&roster.blocked, &Jid::from(contact.clone()));
+            if blocked && !kind.withdraws() {
                 // Presence to a blocked contact is not routed.
                 return plan;
             }
@@ -485,7 +486,9 @@ fn plan(ctx: &mut Ctx, user: &BareJid, op: Op) -> Plan {
             }
             let out = subscription::outbound(roster, &contact, kind);
             push_upserts(&out.changes, next_version, &mut plan.effects);
-            if out.forward {
+            // A withdrawal to a blocked contact still changes the user's
+            // roster, but is not routed to the contact.
+            if out.forward && !blocked {
                 plan.effects.push(Effect::Enqueue(
                     contact.clone(),
                     Op::Inbound {
@@ -502,8 +505,10 @@ fn plan(ctx: &mut Ctx, user: &BareJid, op: Op) -> Plan {
             kind,
             stanza,
         } => {
-            if blocking::matches(&roster.blocked, &Jid::from(sender.clone())) {
-                // Presence from a blocked contact is dropped.
+            let blocked = blocking::matches(&roster.blocked, &Jid::from(sender.clone()));
+            if blocked && !kind.withdraws() {
+                // Presence from a blocked contact is dropped; a withdrawal
+                // still takes effect, unseen.
                 return plan;
             }
             let limits = &ctx.config.roster;
@@ -518,7 +523,7 @@ fn plan(ctx: &mut Ctx, user: &BareJid, op: Op) -> Plan {
             let kept = kept_request(&stanza, limits.max_request_bytes);
             let out = subscription::inbound(roster, &sender, kind, &kept);
             push_upserts(&out.changes, next_version, &mut plan.effects);
-            if out.deliver {
+            if out.deliver && !blocked {
                 plan.effects.push(Effect::DeliverToAvailable(stanza));
             }
             if let Some(reply) = out.auto_reply {

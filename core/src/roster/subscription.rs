@@ -25,6 +25,15 @@ impl SubscriptionKind {
         }
     }
 
+    /// Whether it only takes access away (`unsubscribe`, `unsubscribed`):
+    /// such a change is applied even between users who block each other.
+    pub fn withdraws(self) -> bool {
+        matches!(
+            self,
+            SubscriptionKind::Unsubscribe | SubscriptionKind::Unsubscribed
+        )
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             SubscriptionKind::Subscribe => "subscribe",
