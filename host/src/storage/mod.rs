@@ -64,6 +64,26 @@ pub struct SqliteStorage {
 
 const SCHEMA_VERSION: i64 = 5;
 
+/// Schema 1: accounts and their SCRAM keys.
+fn create_accounts(db: &Connection) -> rusqlite::Result<()> {
+    db.execute_batch(
+        "BEGIN;
+         CREATE TABLE accounts (
+             domain TEXT NOT NULL,
+             username TEXT NOT NULL,
+             salt BLOB NOT NULL,
+             iterations INTEGER NOT NULL,
+             sha1_stored_key BLOB NOT NULL,
+             sha1_server_key BLOB NOT NULL,
+             sha256_stored_key BLOB NOT NULL,
+             sha256_server_key BLOB NOT NULL,
+             PRIMARY KEY (domain, username)
+         ) WITHOUT ROWID;
+         PRAGMA user_version = 1;
+         COMMIT;",
+    )
+}
+
 impl SqliteStorage {
     /// Open (creating if needed) `<data_dir>/rookery.sqlite`.
     pub fn open(data_dir: &Path) -> Result<SqliteStorage> {
@@ -80,50 +100,24 @@ impl SqliteStorage {
         db.pragma_update(None, "synchronous", "FULL")?;
         db.busy_timeout(std::time::Duration::from_secs(5))?;
         let version: i64 = db.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        match version {
-            0 => {
-                db.execute_batch(
-                    "BEGIN;
-                     CREATE TABLE accounts (
-                         domain TEXT NOT NULL,
-                         username TEXT NOT NULL,
-                         salt BLOB NOT NULL,
-                         iterations INTEGER NOT NULL,
-                         sha1_stored_key BLOB NOT NULL,
-                         sha1_server_key BLOB NOT NULL,
-                         sha256_stored_key BLOB NOT NULL,
-                         sha256_server_key BLOB NOT NULL,
-                         PRIMARY KEY (domain, username)
-                     ) WITHOUT ROWID;
-                     PRAGMA user_version = 1;
-                     COMMIT;",
-                )?;
-                roster::migrate_to_2(&db)?;
-                offline::migrate_to_3(&db)?;
-                offline::migrate_to_4(&db)?;
-                roster::migrate_to_5(&db)?;
-            }
-            1 => {
-                roster::migrate_to_2(&db)?;
-                offline::migrate_to_3(&db)?;
-                offline::migrate_to_4(&db)?;
-                roster::migrate_to_5(&db)?;
-            }
-            2 => {
-                offline::migrate_to_3(&db)?;
-                offline::migrate_to_4(&db)?;
-                roster::migrate_to_5(&db)?;
-            }
-            3 => {
-                offline::migrate_to_4(&db)?;
-                roster::migrate_to_5(&db)?;
-            }
-            4 => roster::migrate_to_5(&db)?,
-            SCHEMA_VERSION => {}
-            v => bail!(
+        if !(0..=SCHEMA_VERSION).contains(&version) {
+            bail!(
                 "{} has schema version {v}, newer than this Rookery knows",
-                path.display()
-            ),
+                path.display(),
+                v = version
+            );
+        }
+        // Each step takes the schema one version up, in its own
+        // transaction: a database starts at the step after its version.
+        let steps: [fn(&Connection) -> rusqlite::Result<()>; SCHEMA_VERSION as usize] = [
+            create_accounts,
+            roster::migrate_to_2,
+            offline::migrate_to_3,
+            offline::migrate_to_4,
+            roster::migrate_to_5,
+        ];
+        for step in &steps[version as usize..] {
+            step(&db)?;
         }
         Ok(SqliteStorage { db })
     }
@@ -371,6 +365,37 @@ mod tests {
 
     fn creds(pw: &str) -> StoredCredentials {
         StoredCredentials::derive(pw, b"0123456789abcdef", 4096).unwrap()
+    }
+
+    #[test]
+    fn an_older_database_is_migrated_step_by_step_and_a_newer_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rookery.sqlite");
+        {
+            // A schema 3 database, as an earlier Rookery left it.
+            let db = Connection::open(&path).unwrap();
+            create_accounts(&db).unwrap();
+            roster::migrate_to_2(&db).unwrap();
+            offline::migrate_to_3(&db).unwrap();
+        }
+        let s = SqliteStorage::open(dir.path()).unwrap();
+        let version: i64 =
+            s.db.pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        s.db.prepare("SELECT sender FROM offline_messages").unwrap();
+        s.db.prepare("SELECT jid FROM blocklist").unwrap();
+        s.db.prepare("SELECT at FROM last_activity").unwrap();
+        drop(s);
+        let db = Connection::open(&path).unwrap();
+        db.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(db);
+        let err = SqliteStorage::open(dir.path()).err().unwrap();
+        assert!(
+            err.to_string().contains("newer than this Rookery knows"),
+            "{err}"
+        );
     }
 
     fn load(s: &mut SqliteStorage, user: &str) -> StorageAnswer {
