@@ -257,21 +257,8 @@ fn block(
     }
     effects.push(Effect::BlocklistPush(push_of("block", &new)));
     // Each side stops seeing the other, where it could until now.
-    for contact in accounts(&new) {
-        let subscription = roster.subscription(&contact);
-        if subscription.has_from() {
-            effects.push(Effect::UnavailableFromTo {
-                from: user.clone(),
-                to: contact.clone(),
-            });
-        }
-        if subscription.has_to() {
-            effects.push(Effect::UnavailableFromTo {
-                from: contact,
-                to: user.clone(),
-            });
-        }
-    }
+    let unavailable = |from, to| Effect::UnavailableFromTo { from, to };
+    effects.extend(presence_flows(roster, user, &new, unavailable));
     let changes = new
         .into_iter()
         .map(|j| RosterChange::Block(j.to_string()))
@@ -326,31 +313,38 @@ fn unblock(
     effects.push(Effect::BlocklistPush(push_of("unblock", &pushed)));
     // Presence flows again where subscriptions say it should.
     let freed: Vec<&Jid> = freed.iter().collect();
-    for contact in accounts(&freed) {
-        let subscription = roster.subscription(&contact);
-        if subscription.has_from() {
-            effects.push(Effect::PresenceFromTo {
-                from: user.clone(),
-                to: contact.clone(),
-            });
-        }
-        if subscription.has_to() {
-            effects.push(Effect::PresenceFromTo {
-                from: contact,
-                to: user.clone(),
-            });
-        }
-    }
+    let available = |from, to| Effect::PresenceFromTo { from, to };
+    effects.extend(presence_flows(roster, user, &freed, available));
     (changes, effects)
 }
 
-/// The accounts whole-account entries name (bare JIDs), each once. A
-/// full JID or a domain changes no roster contact's view as a whole.
-fn accounts(jids: &[&Jid]) -> BTreeSet<BareJid> {
-    jids.iter()
+/// One `effect(from, to)` for each direction presence flows between the
+/// user and each account the entries name, as the user's subscriptions
+/// say: to a contact with `from`, from a contact with `to`. Only
+/// whole-account entries (bare JIDs) count, each once: a full JID or a
+/// domain changes no contact's view as a whole.
+fn presence_flows(
+    roster: &Roster,
+    user: &BareJid,
+    jids: &[&Jid],
+    effect: impl Fn(BareJid, BareJid) -> Effect,
+) -> Vec<Effect> {
+    let accounts: BTreeSet<BareJid> = jids
+        .iter()
         .filter(|j| j.node().is_some() && j.resource().is_none())
         .map(|j| j.to_bare())
-        .collect()
+        .collect();
+    let mut effects = Vec::new();
+    for contact in accounts {
+        let subscription = roster.subscription(&contact);
+        if subscription.has_from() {
+            effects.push(effect(user.clone(), contact.clone()));
+        }
+        if subscription.has_to() {
+            effects.push(effect(contact, user.clone()));
+        }
+    }
+    effects
 }
 
 /// `<block/>` or `<unblock/>` with these items, as pushed.
