@@ -9,11 +9,12 @@
 //! client is inactive. (Carbons copy before delivery, in `message`.)
 
 use super::Ctx;
-use crate::modules::csi::{self, Importance};
+use crate::modules::csi::{self, Importance, Waiting};
 use crate::modules::stream_management::{Keep, REQUEST};
 use crate::session::{Link, SessionId};
 use crate::stream::{StreamError, StreamErrorCondition};
 use crate::xml::Element;
+use std::collections::VecDeque;
 
 impl Ctx<'_> {
     /// Deliver `stanza` to the session's client.
@@ -57,27 +58,11 @@ impl Ctx<'_> {
                 .hold(session, stanza, separately, stored, importance, limits)
             {
                 // Held; and what must go because the queue is full.
-                Some(due) => {
-                    for waiting in due {
-                        self.transmit_now(
-                            session,
-                            &waiting.stanza,
-                            waiting.separately,
-                            waiting.stored,
-                        );
-                    }
-                    return;
-                }
+                Some(due) => return self.transmit_held(session, due),
                 // Urgent: what waited goes first.
                 None => {
-                    for waiting in self.csi.take_held(session) {
-                        self.transmit_now(
-                            session,
-                            &waiting.stanza,
-                            waiting.separately,
-                            waiting.stored,
-                        );
-                    }
+                    let held = self.csi.take_held(session);
+                    self.transmit_held(session, held);
                 }
             }
         }
@@ -86,7 +71,13 @@ impl Ctx<'_> {
 
     /// The client is active (again): everything held is sent, in order.
     pub fn flush_held(&mut self, session: SessionId) {
-        for waiting in self.csi.set_active(session) {
+        let held = self.csi.set_active(session);
+        self.transmit_held(session, held);
+    }
+
+    /// Send on what client state indication held, in order.
+    fn transmit_held(&mut self, session: SessionId, held: VecDeque<Waiting>) {
+        for waiting in held {
             self.transmit_now(session, &waiting.stanza, waiting.separately, waiting.stored);
         }
     }
