@@ -9,15 +9,9 @@ const BLOCK_ROMEO: &str = "<iq type='set' id='b'><block xmlns='urn:xmpp:blocking
     <item jid='romeo@localhost'/></block></iq>";
 
 fn both_ways(b: &mut Bench) {
-    use rookery_core::roster::{Roster, RosterItem, Subscription};
-    for (user, contact) in [("juliet", "romeo"), ("romeo", "juliet")] {
-        let contact: jid::BareJid = format!("{contact}@localhost").parse().unwrap();
-        let mut item = RosterItem::new(contact.clone());
-        item.subscription = Subscription::Both;
-        let mut roster = Roster::default();
-        roster.items.insert(contact, item);
-        b.rosters.insert(format!("{user}@localhost"), roster);
-    }
+    use rookery_core::roster::Subscription::Both;
+    b.stored_contact("juliet@localhost", "romeo@localhost", Both);
+    b.stored_contact("romeo@localhost", "juliet@localhost", Both);
 }
 
 fn online(b: &mut Bench, user: &str, resource: &str) -> ConnectionId {

@@ -12,10 +12,9 @@ const ACTIVE: &str = "<active xmlns='urn:xmpp:csi:0'/>";
 /// Juliet and Romeo, subscribed to each other, both available; Juliet's
 /// client then goes inactive.
 fn friends(b: &mut Bench) -> (ConnectionId, ConnectionId) {
-    b.rosters
-        .insert("juliet@localhost".into(), both_ways("romeo@localhost"));
-    b.rosters
-        .insert("romeo@localhost".into(), both_ways("juliet@localhost"));
+    use rookery_core::roster::Subscription::Both;
+    b.stored_contact("juliet@localhost", "romeo@localhost", Both);
+    b.stored_contact("romeo@localhost", "juliet@localhost", Both);
     let juliet = b.bound("juliet", "r0m30", "balcony");
     b.send(juliet, "<presence/>");
     let romeo = b.bound("romeo", "j00l13t", "orchard");
@@ -25,16 +24,6 @@ fn friends(b: &mut Bench) -> (ConnectionId, ConnectionId) {
     b.send(juliet, INACTIVE);
     assert_eq!(b.take(juliet), "");
     (juliet, romeo)
-}
-
-fn both_ways(contact: &str) -> rookery_core::roster::Roster {
-    use rookery_core::roster::{Roster, RosterItem, Subscription};
-    let contact: jid::BareJid = contact.parse().unwrap();
-    let mut item = RosterItem::new(contact.clone());
-    item.subscription = Subscription::Both;
-    let mut roster = Roster::default();
-    roster.items.insert(contact, item);
-    roster
 }
 
 #[test]

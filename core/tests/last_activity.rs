@@ -16,13 +16,8 @@ fn at(b: &mut Bench, seconds_after_start: u64) {
 
 /// Juliet shares her presence with Romeo.
 fn romeo_may_see_juliet(b: &mut Bench) {
-    use rookery_core::roster::{Roster, RosterItem, Subscription};
-    let romeo: jid::BareJid = "romeo@localhost".parse().unwrap();
-    let mut item = RosterItem::new(romeo.clone());
-    item.subscription = Subscription::From;
-    let mut roster = Roster::default();
-    roster.items.insert(romeo, item);
-    b.rosters.insert("juliet@localhost".into(), roster);
+    let from = rookery_core::roster::Subscription::From;
+    b.stored_contact("juliet@localhost", "romeo@localhost", from);
 }
 
 const ASK_JULIET: &str =

@@ -571,13 +571,8 @@ fn hidden_version_is_service_unavailable() {
 
 /// juliet's stored roster shares her presence with romeo.
 fn juliet_shares_presence_with_romeo(b: &mut Bench) {
-    use rookery_core::roster::{Roster, RosterItem, Subscription};
-    let romeo: jid::BareJid = "romeo@localhost".parse().unwrap();
-    let mut item = RosterItem::new(romeo.clone());
-    item.subscription = Subscription::From;
-    let mut roster = Roster::default();
-    roster.items.insert(romeo, item);
-    b.rosters.insert("juliet@localhost".into(), roster);
+    let from = rookery_core::roster::Subscription::From;
+    b.stored_contact("juliet@localhost", "romeo@localhost", from);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! clock and an in-memory account store. No sockets, no threads.
 #![allow(dead_code)]
 
-use rookery_core::roster::Roster;
+use rookery_core::roster::{Roster, RosterItem, Subscription};
 use rookery_core::sasl::StoredCredentials;
 use rookery_core::{
     Config, ConnectionId, Output, RequestId, Seed, Server, StorageAnswer, StorageRequest,
@@ -151,6 +151,16 @@ impl Bench {
         bench.record = false;
         bench.checks = false;
         bench
+    }
+
+    /// Store a roster for `user` (a bare JID) with `contact` at this
+    /// subscription, as if set up earlier.
+    pub fn stored_contact(&mut self, user: &str, contact: &str, subscription: Subscription) {
+        let contact: jid::BareJid = contact.parse().unwrap();
+        let mut item = RosterItem::new(contact.clone());
+        item.subscription = subscription;
+        let roster = self.rosters.entry(user.to_owned()).or_default();
+        roster.items.insert(contact, item);
     }
 
     pub fn add_user(&mut self, name: &str, password: &str, iterations: u32) {
