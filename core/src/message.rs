@@ -2,10 +2,11 @@
 //! by priority, and offline storage when no resource can take it.
 
 use crate::hub::Ctx;
+use crate::hub::{AccountReach, Recipients, Urgency};
 use crate::modules::{blocking, carbons};
 use crate::offline;
 use crate::router::Destination;
-use crate::session::{Priority, SessionId};
+use crate::session::SessionId;
 use crate::stanza::{error_reply, is_error, StanzaErrorCondition as E};
 use crate::xml::Element;
 use jid::{BareJid, Jid};
@@ -35,7 +36,7 @@ pub(crate) fn route(
         Destination::Session(target) => {
             if ctx.accepts(target) {
                 ctx.deliver(target, &stanza);
-                carbons::received(ctx, &bare, &stanza, &[target], sender);
+                carbons::received(ctx, &bare, &stanza, &Recipients::of(target), sender);
             } else if kind != "headline" {
                 reply(ctx, sender, &stanza, E::ResourceConstraint);
             }
@@ -57,51 +58,22 @@ pub(crate) fn route(
 
 /// Section 8.5.2.1.1: a message to an account.
 fn to_bare(ctx: &mut Ctx, sender: SessionId, stanza: Element, user: &BareJid, kind: &str) {
-    // Resources of negative priority never receive bare-JID messages.
-    let available: Vec<(Priority, SessionId)> = ctx
-        .sessions
-        .available_of(user)
-        .filter(|s| s.priority >= Priority(0))
-        .map(|s| (s.priority, s.id))
-        .collect();
-    // Resources whose clients are far behind in reading take nothing
-    // more from others; with none left, the sender is told to wait.
-    let any_available = !available.is_empty();
-    let candidates: Vec<_> = available
-        .into_iter()
-        .filter(|(_, s)| ctx.accepts(*s))
-        .collect();
-    if any_available && candidates.is_empty() {
-        if kind != "headline" {
-            reply(ctx, sender, &stanza, E::ResourceConstraint);
-        }
-        return;
-    }
-    match kind {
-        "error" => {}
-        "groupchat" => reply(ctx, sender, &stanza, E::ServiceUnavailable),
-        "headline" => {
-            for (_, target) in candidates {
-                ctx.deliver(target, &stanza);
-            }
-        }
+    let reach = ctx.message_reach(user, kind);
+    match (kind, reach) {
+        ("error", _) => {}
+        // With none left that could take it now, the sender is told to
+        // wait.
+        ("headline", AccountReach::Congested) => {}
+        (_, AccountReach::Congested) => reply(ctx, sender, &stanza, E::ResourceConstraint),
+        ("groupchat", _) => reply(ctx, sender, &stanza, E::ServiceUnavailable),
+        ("headline", AccountReach::NoneAvailable) => {}
         // chat, normal, and unknown types (treated as normal).
-        _ => {
-            let Some(top) = candidates.iter().map(|(p, _)| *p).max() else {
-                offline::store(ctx, sender, user, stanza);
-                return;
-            };
-            // Several resources share the highest priority: all get it,
-            // as with Prosody; a client that is not looking loses nothing.
-            let top: Vec<SessionId> = candidates
-                .into_iter()
-                .filter(|(p, _)| *p == top)
-                .map(|(_, s)| s)
-                .collect();
-            for target in &top {
-                ctx.deliver(*target, &stanza);
+        (_, AccountReach::NoneAvailable) => offline::store(ctx, sender, user, stanza),
+        (_, AccountReach::Resources(recipients)) => {
+            ctx.deliver_all(&stanza, &recipients, Urgency::Owed);
+            if kind != "headline" {
+                carbons::received(ctx, user, &stanza, &recipients, sender);
             }
-            carbons::received(ctx, user, &stanza, &top, sender);
         }
     }
 }

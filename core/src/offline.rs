@@ -9,13 +9,13 @@
 //! fails before that leaves the page stored, to be delivered (again) at
 //! the next login.
 
-use crate::hub::Ctx;
+use crate::hub::{Ctx, Urgency};
 use crate::modules::blocking;
 use crate::session::SessionId;
 use crate::stanza::{error_reply, StanzaErrorCondition as E};
 use crate::storage::{RequestId, StorageAnswer, StorageRequest, StoreOutcome};
 use crate::xml::Element;
-use jid::{BareJid, Jid};
+use jid::{BareJid, FullJid, Jid};
 use std::collections::{HashMap, HashSet};
 
 pub const NS_DELAY: &str = "urn:xmpp:delay";
@@ -30,7 +30,7 @@ pub(crate) const MODULE: crate::modules::Module = crate::modules::Module {
 #[derive(Default)]
 pub(crate) struct Offline {
     /// Messages being stored, with the session to tell if refused.
-    stores: HashMap<RequestId, (Option<SessionId>, Element)>,
+    stores: HashMap<RequestId, Element>,
     /// Pages of stored messages being read for this session.
     takes: HashMap<RequestId, (SessionId, BareJid)>,
     /// Pages handed to the shim, by the token it reports them written
@@ -64,7 +64,7 @@ pub(crate) fn store(ctx: &mut Ctx, sender: SessionId, user: &BareJid, message: E
     let Some(from) = ctx.sessions.get(sender).map(|s| Jid::from(s.jid.clone())) else {
         return;
     };
-    keep(ctx, Some(sender), from, user, message);
+    keep(ctx, from, user, message);
 }
 
 /// A message delivered to one of `user`'s sessions whose client never
@@ -85,24 +85,25 @@ pub(crate) fn undelivered(ctx: &mut Ctx, user: &BareJid, stanza: &str) {
     let (Some(from), true) = (from, storable) else {
         return;
     };
-    let sender = from
-        .try_as_full()
-        .ok()
-        .and_then(|full| ctx.sessions.by_full_jid(full))
-        .map(|s| s.id);
-    keep(ctx, sender, from, user, message);
+    keep(ctx, from, user, message);
+}
+
+/// Tell the sender of a message (its full JID, the `from` the router
+/// stamped) that it was not kept, if that resource is still connected.
+fn bounce(ctx: &mut Ctx, message: &Element, condition: E) {
+    let Some(Ok(from)) = message.get_attr("from").map(FullJid::new) else {
+        return;
+    };
+    let sender = ctx.resource(&from);
+    ctx.deliver_all(&error_reply(message, condition), &sender, Urgency::Owed);
 }
 
 /// Store the message unless the user blocks its sender (XEP-0191):
 /// known at once if the user's blocklist is held, else checked by
 /// storage in the same transaction, against the JIDs the core says
 /// would match.
-fn keep(ctx: &mut Ctx, sender: Option<SessionId>, from: Jid, user: &BareJid, message: Element) {
-    let refuse = |ctx: &mut Ctx, condition| {
-        if let Some(sender) = sender {
-            ctx.deliver(sender, &error_reply(&message, condition));
-        }
-    };
+fn keep(ctx: &mut Ctx, from: Jid, user: &BareJid, message: Element) {
+    let refuse = |ctx: &mut Ctx, condition| bounce(ctx, &message, condition);
     if blocking::user_blocks(ctx, user, &from) {
         refuse(ctx, E::ServiceUnavailable);
         return;
@@ -129,7 +130,7 @@ fn keep(ctx: &mut Ctx, sender: Option<SessionId>, from: Jid, user: &BareJid, mes
         quota: ctx.config.offline_quota,
         sender_quota: ctx.config.offline_quota_per_sender,
     });
-    ctx.offline.stores.insert(request, (sender, message));
+    ctx.offline.stores.insert(request, message);
 }
 
 /// The session sent initial presence: fetch what waited for the user.
@@ -152,15 +153,15 @@ pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageA
         // next login, which is better than lost.
         return;
     }
-    if let Some((sender, message)) = ctx.offline.stores.remove(&request) {
+    if let Some(message) = ctx.offline.stores.remove(&request) {
         let refused = match answer {
             StorageAnswer::Stored(StoreOutcome::Stored) => false,
             // Over quota, no such user, or storage failed: the sender must
             // know the message was not kept (RFC 6121 section 8.5.2.1.1).
             _ => true,
         };
-        if let Some(sender) = sender.filter(|_| refused) {
-            ctx.deliver(sender, &error_reply(&message, E::ServiceUnavailable));
+        if refused {
+            bounce(ctx, &message, E::ServiceUnavailable);
         }
         return;
     }

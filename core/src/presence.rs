@@ -5,7 +5,7 @@
 //! All contacts here are local (no federation yet), so a probe is answered
 //! directly from the session manager instead of travelling as a stanza.
 
-use crate::hub::Ctx;
+use crate::hub::{Ctx, Recipients, Urgency};
 use crate::modules::blocking;
 use crate::ns;
 use crate::offline;
@@ -93,7 +93,7 @@ pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, 
         crate::modules::last_activity::unavailable(ctx, session, &stanza);
         // Owed to every observer, congested or not (and small).
         let recipients = observers(ctx, session, roster, true);
-        send_each(ctx, &stanza, recipients, None);
+        ctx.deliver_all(&stanza, &recipients, Urgency::Owed);
         ctx.sessions
             .set_presence(session, None, Priority::default());
         return;
@@ -118,19 +118,19 @@ pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, 
     }
     // Section 4.2.2 and 4.4.2: to the user's available resources (this one
     // included) and to every contact subscribed to the user.
-    let mut recipients = own_available(ctx, &user, None);
+    let mut recipients = ctx.available(&user);
     recipients.extend(subscribers(ctx, roster, &full));
-    send_each(ctx, &stanza, recipients, Some(session));
+    ctx.deliver_all(&stanza, &recipients, Urgency::Update { from: session });
     if was_available {
         return;
     }
     // Initial presence: the new resource learns what its peers and
     // contacts already know, and sees requests that waited for it.
     let mut presences: Vec<Element> = ctx
-        .sessions
-        .available_of(&user)
-        .filter(|o| o.id != session)
-        .filter_map(|o| o.presence.clone())
+        .probe(&user)
+        .into_iter()
+        .filter(|(jid, _)| *jid != full)
+        .map(|(_, p)| p)
         .collect();
     let me = Jid::from(full.clone());
     for contact in roster.presence_subscriptions() {
@@ -145,10 +145,10 @@ pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, 
             continue;
         }
         presences.extend(
-            ctx.sessions
-                .available_of(contact)
-                .filter(|o| !blocked(ctx, roster, &me, &Jid::from(o.jid.clone())))
-                .filter_map(|o| o.presence.clone()),
+            ctx.probe(contact)
+                .into_iter()
+                .filter(|(jid, _)| !blocked(ctx, roster, &me, &Jid::from(jid.clone())))
+                .map(|(_, p)| p),
         );
     }
     for mut p in presences {
@@ -167,30 +167,15 @@ pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, 
     }
 }
 
-/// Available resources of `user`.
-fn own_available(ctx: &Ctx, user: &BareJid, except: Option<SessionId>) -> BTreeSet<SessionId> {
-    ctx.sessions
-        .available_of(user)
-        .filter(|s| Some(s.id) != except)
-        .map(|s| s.id)
-        .collect()
-}
-
-/// Available resources of the contacts subscribed to the presence of
-/// `from`, but those blocked by or blocking it (XEP-0191). Only local
+/// The available resources of the contacts subscribed to the presence
+/// of `from`, but those blocked by or blocking it (XEP-0191). Only local
 /// contacts can be reached until federation exists.
-fn subscribers(ctx: &Ctx, roster: &Roster, from: &FullJid) -> BTreeSet<SessionId> {
-    let from = Jid::from(from.clone());
-    let mut out = BTreeSet::new();
+fn subscribers(ctx: &Ctx, roster: &Roster, from: &FullJid) -> Recipients {
+    let mut out = Recipients::default();
     for contact in roster.presence_subscribers() {
-        out.extend(
-            ctx.sessions
-                .available_of(contact)
-                .filter(|s| !blocked(ctx, roster, &from, &Jid::from(s.jid.clone())))
-                .map(|s| s.id),
-        );
+        out.extend(ctx.available(contact));
     }
-    out
+    ctx.unblocked(out, &Jid::from(from.clone()), &roster.blocked)
 }
 
 /// Whether `user` (whose `roster` is lent to presence while it runs)
@@ -202,98 +187,54 @@ fn blocked(ctx: &Ctx, roster: &Roster, user: &Jid, other: &Jid) -> bool {
 /// Everyone who may currently see `session` as available: own resources
 /// (with or without the session itself), subscribers, and the targets of
 /// its directed presence. A set, so that each gets exactly one unavailable.
-fn observers(
-    ctx: &Ctx,
-    session: SessionId,
-    roster: &Roster,
-    include_self: bool,
-) -> BTreeSet<SessionId> {
+fn observers(ctx: &Ctx, session: SessionId, roster: &Roster, include_self: bool) -> Recipients {
     let Some(s) = ctx.sessions.get(session) else {
-        return BTreeSet::new();
+        return Recipients::default();
     };
-    let user = s.jid.to_bare();
-    let mut out = BTreeSet::new();
+    let mut out = Recipients::default();
     if s.is_available() {
-        out = own_available(ctx, &user, (!include_self).then_some(session));
+        out = ctx.available(&s.jid.to_bare());
         out.extend(subscribers(ctx, roster, &s.jid));
     }
-    for target in &s.directed {
-        if ctx.sessions.get(*target).is_some() {
-            out.insert(*target);
-        }
-    }
+    out.extend(s.directed.iter().copied().collect());
     if !include_self {
         // Directed presence may have been sent to oneself.
-        out.remove(&session);
+        out.remove(session);
     }
     out
-}
-
-fn directed_targets(ctx: &Ctx, target: &str) -> Vec<SessionId> {
-    match Jid::new(target).ok().map(Jid::try_into_full) {
-        Some(Ok(full)) => ctx
-            .sessions
-            .by_full_jid(&full)
-            .map(|s| s.id)
-            .into_iter()
-            .collect(),
-        Some(Err(bare)) => ctx.sessions.available_of(&bare).map(|s| s.id).collect(),
-        None => Vec::new(),
-    }
-}
-
-/// Send `stanza` to each recipient; with `sender`, an update others may
-/// miss: recipients far behind in reading (see `backpressure`) other than
-/// the sender itself are skipped.
-fn send_each(
-    ctx: &mut Ctx,
-    stanza: &Element,
-    recipients: BTreeSet<SessionId>,
-    sender: Option<SessionId>,
-) {
-    let text = stanza.to_stream_string();
-    for id in recipients {
-        let skip = sender.is_some_and(|s| s != id) && !ctx.accepts(id);
-        if !skip {
-            ctx.deliver_serialized(id, stanza, &text);
-        }
-    }
 }
 
 /// Directed presence (section 4.6): to one entity, remembered so that it
 /// gets an unavailable when the resource goes.
 fn directed(ctx: &mut Ctx, session: SessionId, stanza: Element, to: Jid) {
-    let unavailable = stanza.get_attr("type") == Some("unavailable");
-    // A recipient far behind in reading gets nothing more from others,
-    // but for the retraction of a presence it was sent.
-    let owed = |target: &SessionId| {
-        unavailable
-            && ctx
-                .sessions
-                .get(session)
-                .is_some_and(|s| s.directed.contains(target))
-    };
-    let Some(me) = ctx.sessions.get(session).map(|s| Jid::from(s.jid.clone())) else {
+    let Some(s) = ctx.sessions.get(session) else {
         return;
     };
-    let unblocked = |target: &SessionId| {
-        ctx.sessions
-            .get(*target)
-            .is_some_and(|t| !blocking::between(ctx, &me, &Jid::from(t.jid.clone())))
+    let me = Jid::from(s.jid.clone());
+    let unavailable = stanza.get_attr("type") == Some("unavailable");
+    let targets = ctx.reach(&to);
+    // The retraction of a presence a recipient was sent is owed to it;
+    // anything else skips a recipient far behind in reading, or blocked
+    // either way.
+    let owed = if unavailable {
+        let told: Recipients = s.directed.iter().copied().collect();
+        targets.intersection(&told)
+    } else {
+        Recipients::default()
     };
-    let targets: Vec<_> = directed_targets(ctx, to.as_str())
-        .into_iter()
-        .filter(|target| ctx.accepts(*target) || owed(target))
-        .filter(|target| owed(target) || unblocked(target))
-        .collect();
-    let text = stanza.to_stream_string();
-    for target in &targets {
-        ctx.deliver_serialized(*target, &stanza, &text);
-    }
+    let empty = BTreeSet::new();
+    let blocks = ctx
+        .rosters
+        .get(&me.to_bare())
+        .map_or(&empty, |r| &r.blocked);
+    let fresh = ctx.unblocked(targets.difference(&owed), &me, blocks);
+    let mut reached: Recipients = fresh.iter().filter(|t| ctx.accepts(*t)).collect();
+    reached.extend(owed);
+    ctx.deliver_all(&stanza, &reached, Urgency::Owed);
     // Tracked even for subscribers: a resource that is not broadcasting
     // (gone unavailable, "invisible") still owes them the retraction.
     if let Some(s) = ctx.sessions.get_mut(session) {
-        for target in targets {
+        for target in reached.iter() {
             if unavailable {
                 s.directed.remove(&target);
             } else {
@@ -317,44 +258,34 @@ pub(crate) fn session_ended(ctx: &mut Ctx, session: SessionId) {
     let unavailable = Element::new("presence", ns::CLIENT)
         .attr("type", "unavailable")
         .attr("from", full.as_str());
-    send_each(ctx, &unavailable, recipients, None);
+    ctx.deliver_all(&unavailable, &recipients, Urgency::Owed);
     ctx.sessions.destroy(session);
     manager::release_if_idle(ctx, &user);
 }
 
 /// `from` and `to` just became subscribed (`to` receives `from`'s
 /// presence): send `to`'s available resources the presence of each of
-/// `from`'s.
+/// `from`'s, as if `to` had probed `from`.
 pub(crate) fn share_presence(ctx: &mut Ctx, from: &BareJid, to: &BareJid) {
     if blocking::between(ctx, &Jid::from(from.clone()), &Jid::from(to.clone())) {
         return;
     }
-    let presences: Vec<Element> = ctx
-        .sessions
-        .available_of(from)
-        .filter_map(|s| s.presence.clone())
-        .collect();
-    let recipients = own_available(ctx, to, None);
-    for mut p in presences {
+    let recipients = ctx.available(to);
+    for (_, mut p) in ctx.probe(from) {
         p.set_attr("to", to.as_str());
-        send_each(ctx, &p, recipients.clone(), None);
+        ctx.deliver_all(&p, &recipients, Urgency::Owed);
     }
 }
 
 /// `to` no longer receives `from`'s presence: send an unavailable from each
 /// of `from`'s available resources to `to`'s.
 pub(crate) fn share_unavailable(ctx: &mut Ctx, from: &BareJid, to: &BareJid) {
-    let sources: Vec<String> = ctx
-        .sessions
-        .available_of(from)
-        .map(|s| s.jid.to_string())
-        .collect();
-    let recipients = own_available(ctx, to, None);
-    for source in sources {
+    let recipients = ctx.available(to);
+    for (source, _) in ctx.probe(from) {
         let p = Element::new("presence", ns::CLIENT)
             .attr("type", "unavailable")
-            .attr("from", &source)
+            .attr("from", source.as_str())
             .attr("to", to.as_str());
-        send_each(ctx, &p, recipients.clone(), None);
+        ctx.deliver_all(&p, &recipients, Urgency::Owed);
     }
 }

@@ -9,7 +9,10 @@
 //! only through [`Ctx::deliver`] (see `delivery`): none of them knows
 //! which connection, if any, carries a session.
 
+mod accounts;
 mod delivery;
+
+pub(crate) use accounts::{AccountReach, Recipients, Urgency};
 
 use crate::clock::WallClock;
 use crate::config::Config;

@@ -6,7 +6,7 @@
 //! a message out of carbons; `<private/>` is removed before delivery.
 
 use super::{Addressee, Answer, IqHandler, Module, Request};
-use crate::hub::Ctx;
+use crate::hub::{Ctx, Recipients};
 use crate::ns;
 use crate::session::SessionId;
 use crate::xml::Element;
@@ -94,13 +94,13 @@ pub(crate) fn received(
     ctx: &mut Ctx,
     user: &BareJid,
     message: &Element,
-    recipients: &[SessionId],
+    recipients: &Recipients,
     sender: SessionId,
 ) {
     if recipients.is_empty() || ctx.carbons.enabled.is_empty() || !eligible(message) {
         return;
     }
-    let mut except = recipients.to_vec();
+    let mut except: Vec<SessionId> = recipients.iter().collect();
     // A message between the user's own resources is not copied back to
     // the one that sent it.
     except.push(sender);

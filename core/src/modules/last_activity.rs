@@ -91,7 +91,7 @@ fn last_logout(ctx: &mut Ctx, request: &Request) -> Answer {
             None => return Answer::Error(E::ServiceUnavailable),
         },
     };
-    if ctx.sessions.available_of(&account).next().is_some() {
+    if ctx.is_available(&account) {
         return Answer::Result(Some(query(0, "")));
     }
     if ctx.last.lookups.len() >= ctx.config.max_offline_in_flight {
