@@ -5,24 +5,21 @@ use crate::hub::Ctx;
 use crate::modules::{self, blocking, Addressee};
 use crate::roster::manager::{self, Op};
 use crate::roster::NS_ROSTER;
-use crate::router::Destination;
+use crate::router::{Destination, Envelope};
 use crate::session::SessionId;
 use crate::stanza::{error_reply, StanzaErrorCondition as E};
 use crate::xml::Element;
-use jid::Jid;
 
-/// Route an iq from `session` (already stamped) to `to`, which the
-/// router resolved to `destination`.
-pub(crate) fn route(
-    ctx: &mut Ctx,
-    session: SessionId,
-    iq: Element,
-    to: Option<Jid>,
-    destination: Destination,
-) {
-    let Some(own) = ctx.sessions.get(session).map(|s| s.jid.to_bare()) else {
-        return;
-    };
+/// Route an iq to where the router resolved it.
+pub(crate) fn route(ctx: &mut Ctx, envelope: Envelope) {
+    let Envelope {
+        sender: session,
+        from,
+        to,
+        destination,
+        stanza: iq,
+    } = envelope;
+    let own = from.to_bare();
     let request = match iq.get_attr("type") {
         Some("get") | Some("set") => true,
         Some("result") | Some("error") => false,

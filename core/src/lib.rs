@@ -39,9 +39,13 @@
 //! A `Connection` negotiates its stream and knows nothing of other users.
 //! The `Hub` owns every session (attached to a connection, or detached and
 //! hibernating for XEP-0198), the rosters and the modules' state, and
-//! reaches a client only through `Ctx::deliver`. Each XEP is a module that
-//! declares what it adds (`modules::Module`); disco replies and stream
-//! features are built from the loaded ones.
+//! reaches a client only through `Ctx::deliver`. The router stamps each
+//! stanza's `from` and resolves its `to` once into an envelope; a module
+//! reaches another account only by address, through the hub's accounts
+//! view (`Ctx::reach`, `message_reach`, `probe`), never by reading that
+//! account's sessions. Each XEP is a module that declares what it adds
+//! (`modules::Module`); disco replies and stream features are built from
+//! the loaded ones.
 //!
 //! ## Map
 //! - [`xml`]: incremental parsing of the XML stream (on `rxml`) into stanzas.
@@ -51,12 +55,14 @@
 //! - `connection`: one connection's negotiation state machine; once bound,
 //!   it hands its stanzas to the hub as typed events.
 //! - `hub`: owns sessions, rosters and the IM modules, and reaches a client
-//!   only through one delivery point, `Ctx::deliver`.
+//!   only through one delivery point, `Ctx::deliver`; `hub::accounts` turns
+//!   addresses into the resources they reach.
 //! - [`session`], [`session_manager`]: sessions (attached to a connection or
 //!   detached) and the connected, available and interested resource sets.
 //! - [`roster`]: rosters, subscriptions and their durability (RFC 6121 §2-3).
 //! - `presence`: presence broadcast, probes and directed presence (RFC 6121 §4).
-//! - `router`: where a stanza from a session goes (RFC 6120 §10), then
+//! - `router`: where a stanza from a session goes (RFC 6120 §10), as an
+//!   `Envelope`, then
 //!   `message` (RFC 6121 §8.5), `offline` (XEP-0160) and `iq`.
 //! - `modules`: what each XEP adds (disco and stream features, iqs), and
 //!   the registry that builds disco replies and stream features from the

@@ -5,22 +5,34 @@ use crate::hub::Ctx;
 use crate::hub::{AccountReach, Recipients, Urgency};
 use crate::modules::{blocking, carbons};
 use crate::offline;
-use crate::router::Destination;
+use crate::router::{Destination, Envelope};
 use crate::session::SessionId;
 use crate::stanza::{error_reply, is_error, StanzaErrorCondition as E};
 use crate::xml::Element;
 use jid::{BareJid, Jid};
 
-/// Route a message from `sender` (already stamped) to `to`, which the
-/// router resolved to `destination` (here: the server, a session or an
-/// account).
-pub(crate) fn route(
-    ctx: &mut Ctx,
-    sender: SessionId,
-    mut stanza: Element,
-    to: Jid,
-    destination: Destination,
-) {
+/// Route a message, which the router resolved to the server, a session
+/// or an account.
+pub(crate) fn route(ctx: &mut Ctx, envelope: Envelope) {
+    let Envelope {
+        sender,
+        from,
+        to,
+        destination,
+        mut stanza,
+    } = envelope;
+    let (to, destination) = match to {
+        Some(to) => (to, destination),
+        // No `to`: the sender's own account (RFC 6120 section 10.3.1).
+        None => {
+            let own = from.to_bare();
+            let account = Destination::Account {
+                user: own.clone(),
+                resource_gone: false,
+            };
+            (Jid::from(own), account)
+        }
+    };
     let kind = stanza.get_attr("type").unwrap_or("normal").to_owned();
     if destination == Destination::Server {
         // Addressed to the server itself, which has no message service.

@@ -3,7 +3,9 @@
 //! unavailable every observer is owed when a resource goes.
 //!
 //! All contacts here are local (no federation yet), so a probe is answered
-//! directly from the session manager instead of travelling as a stanza.
+//! at once by the hub's accounts view (`Ctx::probe`) instead of travelling
+//! as a stanza; subscribers and directed targets are reached by address
+//! (`Ctx::reach`, `Ctx::available`).
 
 use crate::hub::{Ctx, Recipients, Urgency};
 use crate::modules::blocking;
@@ -11,17 +13,23 @@ use crate::ns;
 use crate::offline;
 use crate::roster::manager::{self, Op};
 use crate::roster::{Roster, SubscriptionKind};
+use crate::router::{Destination, Envelope};
 use crate::session::{Priority, SessionId};
 use crate::stanza::{error_reply, StanzaErrorCondition as E};
 use crate::xml::Element;
 use jid::{BareJid, FullJid, Jid};
 use std::collections::BTreeSet;
 
-/// A presence stanza from a bound session, `from` already stamped.
-pub(crate) fn handle(ctx: &mut Ctx, session: SessionId, stanza: Element, to: Option<Jid>) {
-    let Some(user) = ctx.sessions.get(session).map(|s| s.jid.to_bare()) else {
-        return;
-    };
+/// A presence stanza from a bound session.
+pub(crate) fn handle(ctx: &mut Ctx, envelope: Envelope) {
+    let Envelope {
+        sender: session,
+        from,
+        to,
+        destination,
+        stanza,
+    } = envelope;
+    let user = from.to_bare();
     let kind = stanza.get_attr("type").map(str::to_owned);
     if let Some(sub) = kind.as_deref().and_then(SubscriptionKind::parse) {
         let Some(contact) = to.map(|t| t.to_bare()) else {
@@ -64,7 +72,7 @@ pub(crate) fn handle(ctx: &mut Ctx, session: SessionId, stanza: Element, to: Opt
     }
     match to {
         None => manager::submit(ctx, &user, Op::Broadcast { session, stanza }),
-        Some(to) => directed(ctx, session, stanza, to),
+        Some(_) => directed(ctx, session, stanza, &destination),
     }
 }
 
@@ -206,13 +214,13 @@ fn observers(ctx: &Ctx, session: SessionId, roster: &Roster, include_self: bool)
 
 /// Directed presence (section 4.6): to one entity, remembered so that it
 /// gets an unavailable when the resource goes.
-fn directed(ctx: &mut Ctx, session: SessionId, stanza: Element, to: Jid) {
+fn directed(ctx: &mut Ctx, session: SessionId, stanza: Element, to: &Destination) {
     let Some(s) = ctx.sessions.get(session) else {
         return;
     };
     let me = Jid::from(s.jid.clone());
     let unavailable = stanza.get_attr("type") == Some("unavailable");
-    let targets = ctx.reach(&to);
+    let targets = ctx.reach(to);
     // The retraction of a presence a recipient was sent is owed to it;
     // anything else skips a recipient far behind in reading, or blocked
     // either way.

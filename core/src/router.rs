@@ -14,7 +14,22 @@ use crate::session::SessionId;
 use crate::stanza::{error_reply, is_error, StanzaErrorCondition as E, StanzaKind};
 use crate::stream::{StreamError, StreamErrorCondition};
 use crate::xml::Element;
-use jid::{BareJid, Jid};
+use jid::{BareJid, FullJid, Jid};
+
+/// A stanza from one of our sessions on its way: `from` checked and
+/// stamped, `to` parsed and resolved once. Modules act on envelopes and
+/// never resolve an address again; one for another core or node will
+/// travel as it is.
+#[derive(Debug)]
+pub(crate) struct Envelope {
+    /// The session that sent it, which replies and errors go back to.
+    pub sender: SessionId,
+    /// The sender's full JID, as stamped on the stanza.
+    pub from: FullJid,
+    pub to: Option<Jid>,
+    pub destination: Destination,
+    pub stanza: Element,
+}
 
 /// Where a stanza's `to` points, from its sender's account.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,24 +125,17 @@ pub(crate) fn from_session(
         }
         return Ok(());
     }
+    let envelope = Envelope {
+        sender: session,
+        from: my_jid,
+        to,
+        destination,
+        stanza,
+    };
     match kind {
-        StanzaKind::Presence => presence::handle(ctx, session, stanza, to),
-        StanzaKind::Iq => iq::route(ctx, session, stanza, to, destination),
-        StanzaKind::Message => {
-            // No `to`: the user's own account (RFC 6120 section 10.3.1).
-            let (to, destination) = match (to, destination) {
-                (None, _) => {
-                    let own = my_jid.to_bare();
-                    let account = Destination::Account {
-                        user: own.clone(),
-                        resource_gone: false,
-                    };
-                    (Jid::from(own), account)
-                }
-                (Some(to), destination) => (to, destination),
-            };
-            message::route(ctx, session, stanza, to, destination);
-        }
+        StanzaKind::Presence => presence::handle(ctx, envelope),
+        StanzaKind::Iq => iq::route(ctx, envelope),
+        StanzaKind::Message => message::route(ctx, envelope),
     }
     Ok(())
 }

@@ -234,6 +234,39 @@ fn directed_presence_to_a_non_contact_is_retracted_when_the_session_ends() {
 }
 
 #[test]
+fn directed_presence_to_an_account_reaches_each_available_resource_and_is_retracted_once() {
+    let mut b = Bench::new();
+    let orchard = online(&mut b, "romeo", "orchard");
+    let garden = online(&mut b, "romeo", "garden");
+    b.take(orchard);
+    let juliet = online(&mut b, "juliet", "balcony");
+    b.send(juliet, "<presence to='romeo@localhost'/>");
+    for romeo in [orchard, garden] {
+        assert_eq!(
+            b.take(romeo),
+            "<presence to='romeo@localhost' from='juliet@localhost/balcony'/>"
+        );
+    }
+    b.send(juliet, "</stream:stream>");
+    for romeo in [orchard, garden] {
+        assert_eq!(
+            b.take(romeo),
+            "<presence type='unavailable' from='juliet@localhost/balcony'/>"
+        );
+    }
+}
+
+#[test]
+fn directed_presence_to_a_resource_that_is_gone_reaches_no_one() {
+    let mut b = Bench::new();
+    let romeo = online(&mut b, "romeo", "orchard");
+    let juliet = online(&mut b, "juliet", "balcony");
+    b.send(juliet, "<presence to='romeo@localhost/garden'/>");
+    b.send(juliet, "</stream:stream>");
+    assert_eq!(b.take(romeo), "");
+}
+
+#[test]
 fn unsubscribed_removes_the_contacts_presence() {
     let mut b = Bench::new();
     let romeo = online(&mut b, "romeo", "orchard");

@@ -15,6 +15,7 @@
 
 use super::Ctx;
 use crate::modules::blocking;
+use crate::router::Destination;
 use crate::session::{Priority, SessionId};
 use crate::xml::Element;
 use jid::{BareJid, FullJid, Jid};
@@ -103,12 +104,17 @@ pub(crate) enum AccountReach {
 }
 
 impl Ctx<'_> {
-    /// The resources a stanza to `to` reaches: a full JID, its connected
-    /// resource; a bare JID, the account's available resources.
-    pub fn reach(&self, to: &Jid) -> Recipients {
-        match to.try_as_full() {
-            Ok(full) => self.resource(full),
-            Err(bare) => self.available(bare),
+    /// The resources a stanza to `to` reaches: a connected resource
+    /// itself; an account, its available resources; nothing else (a
+    /// resource that is gone, the server).
+    pub fn reach(&self, to: &Destination) -> Recipients {
+        match to {
+            Destination::Session(session) => Recipients::of(*session),
+            Destination::Account {
+                user,
+                resource_gone: false,
+            } => self.available(user),
+            _ => Recipients::default(),
         }
     }
 
