@@ -2,14 +2,14 @@
 //! by priority, and offline storage when no resource can take it.
 
 use crate::hub::Ctx;
-use crate::hub::{AccountReach, Recipients, Urgency};
+use crate::hub::{AccountReach, Recipients};
 use crate::modules::{blocking, carbons};
 use crate::offline;
 use crate::router::{Destination, Envelope};
 use crate::session::SessionId;
 use crate::stanza::{error_reply, is_error, StanzaErrorCondition as E};
 use crate::xml::Element;
-use jid::{BareJid, Jid};
+use jid::{BareJid, FullJid, Jid};
 
 /// Route a message, which the router resolved to the server, a session
 /// or an account.
@@ -47,8 +47,7 @@ pub(crate) fn route(ctx: &mut Ctx, envelope: Envelope) {
     match destination {
         Destination::Session(target) => {
             if ctx.accepts(target) {
-                ctx.deliver(target, &stanza);
-                carbons::received(ctx, &bare, &stanza, &Recipients::of(target), sender);
+                ctx.deliver_message(&bare, &stanza, &Recipients::of(target), &from);
             } else if kind != "headline" {
                 reply(ctx, sender, &stanza, E::ResourceConstraint);
             }
@@ -62,14 +61,21 @@ pub(crate) fn route(ctx: &mut Ctx, envelope: Envelope) {
             resource_gone: true,
             ..
         } if kind == "error" => {}
-        Destination::Account { user, .. } => to_bare(ctx, sender, stanza, &user, &kind),
+        Destination::Account { user, .. } => to_bare(ctx, sender, &from, stanza, &user, &kind),
         // Resolved by the router.
         Destination::Unaddressed | Destination::Server | Destination::Remote => {}
     }
 }
 
 /// Section 8.5.2.1.1: a message to an account.
-fn to_bare(ctx: &mut Ctx, sender: SessionId, stanza: Element, user: &BareJid, kind: &str) {
+fn to_bare(
+    ctx: &mut Ctx,
+    sender: SessionId,
+    from: &FullJid,
+    stanza: Element,
+    user: &BareJid,
+    kind: &str,
+) {
     let reach = ctx.message_reach(user, kind);
     match (kind, reach) {
         ("error", _) => {}
@@ -82,10 +88,7 @@ fn to_bare(ctx: &mut Ctx, sender: SessionId, stanza: Element, user: &BareJid, ki
         // chat, normal, and unknown types (treated as normal).
         (_, AccountReach::NoneAvailable) => offline::store(ctx, sender, user, stanza),
         (_, AccountReach::Resources(recipients)) => {
-            ctx.deliver_all(&stanza, &recipients, Urgency::Owed);
-            if kind != "headline" {
-                carbons::received(ctx, user, &stanza, &recipients, sender);
-            }
+            ctx.deliver_message(user, &stanza, &recipients, from);
         }
     }
 }

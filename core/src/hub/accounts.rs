@@ -10,11 +10,12 @@
 //! is one more answer here, not a change in every module.
 //!
 //! What a module does for the account it acts for (its own resources:
-//! roster pushes, carbons copies, the blocklist) it still does with the
-//! session manager directly.
+//! roster pushes, `<sent/>` carbon copies, the blocklist) it still does
+//! with the session manager directly. A message's `<received/>` copies
+//! are made here, on the receiving account's side.
 
 use super::Ctx;
-use crate::modules::blocking;
+use crate::modules::{blocking, carbons};
 use crate::router::Destination;
 use crate::session::{Priority, SessionId};
 use crate::xml::Element;
@@ -205,6 +206,20 @@ impl Ctx<'_> {
                 })
             })
             .collect()
+    }
+
+    /// Deliver a message to some of `user`'s resources, `from` the
+    /// sender's resource; the account's other resources get their
+    /// carbon copies (XEP-0280) here, on the receiving account's side.
+    pub fn deliver_message(
+        &mut self,
+        user: &BareJid,
+        message: &Element,
+        recipients: &Recipients,
+        from: &FullJid,
+    ) {
+        self.deliver_all(message, recipients, Urgency::Owed);
+        carbons::received(self, user, message, recipients, from);
     }
 
     /// Deliver `stanza` to each recipient, serialized once.

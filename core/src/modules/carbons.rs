@@ -10,7 +10,7 @@ use crate::hub::{Ctx, Recipients};
 use crate::ns;
 use crate::session::SessionId;
 use crate::xml::Element;
-use jid::BareJid;
+use jid::{BareJid, FullJid};
 use std::collections::HashSet;
 
 pub const NS: &str = "urn:xmpp:carbons:2";
@@ -87,15 +87,15 @@ pub(crate) fn sent(ctx: &mut Ctx, sender: SessionId, message: &mut Element, to: 
     copy_to(ctx, &user, "sent", message, &[sender]);
 }
 
-/// `message` for `user` was delivered to `recipients` (none if it was
-/// stored offline): the user's other resources with carbons enabled get
-/// a `<received/>` copy, but for `sender`.
+/// `message` for `user` was delivered to `recipients`: the user's
+/// other resources with carbons enabled get a `<received/>` copy, but
+/// for the one that sent it (`from`, when the user writes to itself).
 pub(crate) fn received(
     ctx: &mut Ctx,
     user: &BareJid,
     message: &Element,
     recipients: &Recipients,
-    sender: SessionId,
+    from: &FullJid,
 ) {
     if recipients.is_empty() || ctx.carbons.enabled.is_empty() || !eligible(message) {
         return;
@@ -103,7 +103,7 @@ pub(crate) fn received(
     let mut except: Vec<SessionId> = recipients.iter().collect();
     // A message between the user's own resources is not copied back to
     // the one that sent it.
-    except.push(sender);
+    except.extend(ctx.resource(from).iter());
     copy_to(ctx, user, "received", message, &except);
 }
 
