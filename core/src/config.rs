@@ -70,6 +70,10 @@ pub struct Config {
     pub modules_disabled: Vec<String>,
     pub stream_management: StreamManagementLimits,
     pub csi: CsiLimits,
+    /// XEP-0054: the largest vCard kept.
+    pub vcard: VCardLimits,
+    /// XEP-0049: what an account may keep as private XML.
+    pub private_storage: PrivateStorageLimits,
     /// Sessions one account may have at once, hibernating ones included
     /// (RFC 6120 section 7.6.2.1: past it, binding another resource gets
     /// `<resource-constraint/>`, once the oldest hibernating one, if any,
@@ -161,6 +165,40 @@ impl Default for CsiLimits {
     }
 }
 
+/// vcard-temp (XEP-0054).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VCardLimits {
+    /// Bytes of one serialized vCard, photo included.
+    pub max_bytes: usize,
+}
+
+impl Default for VCardLimits {
+    fn default() -> Self {
+        // Room for a photo of a few hundred pixels, base64-encoded.
+        VCardLimits {
+            max_bytes: 128 * 1024,
+        }
+    }
+}
+
+/// Private XML storage (XEP-0049), per account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PrivateStorageLimits {
+    /// Fragments (one per element name and namespace).
+    pub max_documents: usize,
+    /// Bytes of all fragments together.
+    pub max_bytes: usize,
+}
+
+impl Default for PrivateStorageLimits {
+    fn default() -> Self {
+        PrivateStorageLimits {
+            max_documents: 100,
+            max_bytes: 512 * 1024,
+        }
+    }
+}
+
 impl Default for RosterLimits {
     fn default() -> Self {
         RosterLimits {
@@ -200,6 +238,8 @@ impl Default for Config {
             modules_disabled: Vec::new(),
             stream_management: StreamManagementLimits::default(),
             csi: CsiLimits::default(),
+            vcard: VCardLimits::default(),
+            private_storage: PrivateStorageLimits::default(),
             max_resources_per_account: 16,
             contact_info: Vec::new(),
             limits: Limits::default(),

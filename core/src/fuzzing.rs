@@ -50,6 +50,10 @@ pub const FRAGMENTS: &[&[u8]] = &[
     b"<iq type='set' id='k'><block xmlns='urn:xmpp:blocking'><item jid='romeo@localhost'/></block></iq>",
     b"<iq type='set' id='u'><unblock xmlns='urn:xmpp:blocking'/></iq>",
     b"<iq type='get' id='l' to='romeo@localhost'><query xmlns='jabber:iq:last'/></iq>",
+    b"<iq type='set' id='v'><vCard xmlns='vcard-temp'><FN>Juliet</FN></vCard></iq>",
+    b"<iq type='get' id='w' to='romeo@localhost'><vCard xmlns='vcard-temp'/></iq>",
+    b"<iq type='set' id='q'><query xmlns='jabber:iq:private'><a xmlns='a:b'>x</a></query></iq>",
+    b"<iq type='get' id='g'><query xmlns='jabber:iq:private'><a xmlns='a:b'/></query></iq>",
 ];
 
 fn credentials() -> &'static StoredCredentials {
@@ -212,6 +216,19 @@ impl Harness {
                     StorageRequest::StoreLastActivity { .. } => StorageAnswer::Written,
                     StorageRequest::LoadLastActivity { .. } => {
                         StorageAnswer::LastActivity(Some((0, "gone".into())))
+                    }
+                    // Every other document is missing, the rest a vCard.
+                    StorageRequest::LoadDocument { key, .. } => {
+                        StorageAnswer::Document((key.len() % 2 == 0).then(|| {
+                            "<vCard xmlns='vcard-temp'><FN>Juliet</FN></vCard>".to_owned()
+                        }))
+                    }
+                    StorageRequest::StoreDocuments { documents, .. } => {
+                        StorageAnswer::Stored(if documents.len() > 3 {
+                            StoreOutcome::QuotaExceeded
+                        } else {
+                            StoreOutcome::Stored
+                        })
                     }
                 };
                 self.server.handle_storage(request, answer, self.now);

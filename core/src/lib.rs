@@ -109,5 +109,7 @@ pub use entropy::Seed;
 pub use modules::contact_info::KINDS as CONTACT_KINDS;
 pub use modules::names as module_names;
 pub use server::{ConnectionId, Output, Server};
-pub use storage::{OfflineMessage, RequestId, StorageAnswer, StorageRequest, StoreOutcome};
+pub use storage::{
+    DocumentStore, OfflineMessage, RequestId, StorageAnswer, StorageRequest, StoreOutcome,
+};
 pub use tls::{ChannelBinding, Encryption};

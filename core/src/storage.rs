@@ -69,6 +69,46 @@ pub enum StorageRequest {
     },
     /// What `StoreLastActivity` last kept for the account.
     LoadLastActivity { user: BareJid },
+    /// One document of an account's store, answered with
+    /// [`StorageAnswer::Document`].
+    LoadDocument {
+        user: BareJid,
+        store: DocumentStore,
+        key: String,
+    },
+    /// Replace (`Some`) or remove (`None`) documents of an account's
+    /// store, all or none: refused with `QuotaExceeded` if the store
+    /// would then hold more than `max_documents`, or more than
+    /// `max_bytes` in all. Answered with [`StorageAnswer::Stored`] once
+    /// durable.
+    StoreDocuments {
+        user: BareJid,
+        store: DocumentStore,
+        documents: Vec<(String, Option<String>)>,
+        max_documents: usize,
+        max_bytes: usize,
+    },
+}
+
+/// An account's small stores of XML documents, each document under a
+/// key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DocumentStore {
+    /// XEP-0054: the account's vCard, under the empty key.
+    VCard,
+    /// XEP-0049: private XML, one fragment per element name and
+    /// namespace.
+    Private,
+}
+
+impl DocumentStore {
+    /// The store's name in storage.
+    pub fn name(self) -> &'static str {
+        match self {
+            DocumentStore::VCard => "vcard",
+            DocumentStore::Private => "private",
+        }
+    }
 }
 
 /// One stored offline message and its number (increasing in arrival
@@ -109,6 +149,8 @@ pub enum StorageAnswer {
     /// When the account's last session ended, and its status; `None`
     /// if never recorded.
     LastActivity(Option<(u64, String)>),
+    /// A stored document; `None` if there is none under that key.
+    Document(Option<String>),
     /// The backend failed; the reason is for logs.
     Failed(String),
 }

@@ -496,9 +496,9 @@ fn server_disco_info_lists_identity_and_features() {
         "<iq type='result' id='d' to='romeo@localhost/orchard' from='localhost'>\
          <query xmlns='http://jabber.org/protocol/disco#info'><identity category='server' type='im' name='Rookery'/>\
          <feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/>\
-         <feature var='jabber:iq:last'/><feature var='jabber:iq:version'/><feature var='msgoffline'/><feature var='urn:xmpp:blocking'/><feature var='urn:xmpp:carbons:2'/>\
-         <feature var='urn:xmpp:ping'/>\
-         <feature var='urn:xmpp:time'/></query></iq>"
+         <feature var='jabber:iq:last'/><feature var='jabber:iq:private'/><feature var='jabber:iq:version'/>\
+         <feature var='msgoffline'/><feature var='urn:xmpp:blocking'/><feature var='urn:xmpp:carbons:2'/>\
+         <feature var='urn:xmpp:ping'/><feature var='urn:xmpp:time'/><feature var='vcard-temp'/></query></iq>"
     );
 }
 
@@ -531,6 +531,11 @@ fn every_advertised_iq_feature_has_a_working_handler() {
             "urn:xmpp:blocking" => {
                 "<iq type='get' id='f'><blocklist xmlns='urn:xmpp:blocking'/></iq>".to_owned()
             }
+            "jabber:iq:private" => {
+                "<iq type='get' id='f'><query xmlns='jabber:iq:private'><x xmlns='x:y'/></query></iq>"
+                    .to_owned()
+            }
+            "vcard-temp" => "<iq type='set' id='f'><vCard xmlns='vcard-temp'/></iq>".to_owned(),
             ns => format!("<iq type='get' id='f' to='localhost'><query xmlns='{ns}'/></iq>"),
         };
         b.send(romeo, &iq);

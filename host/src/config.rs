@@ -28,9 +28,47 @@ struct File {
     max_presence_bytes: usize,
     stream_management: StreamManagementSection,
     csi: CsiSection,
+    vcard: VCardSection,
+    private_storage: PrivateStorageSection,
     /// XEP-0157: `abuse = ["mailto:…"]`, `admin = […]`, …
     contact_info: std::collections::BTreeMap<String, Vec<String>>,
     tls: TlsSection,
+}
+
+/// `[vcard]`: XEP-0054.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct VCardSection {
+    /// Default: 128 KiB, or `c2s.max_stanza_size` if smaller.
+    max_bytes: Option<usize>,
+}
+
+/// The largest vCard kept: as configured, or the default within the
+/// stanza limit.
+fn vcard_bytes(file: &File) -> usize {
+    let default = rookery_core::config::VCardLimits::default().max_bytes;
+    let c = &file.c2s;
+    file.vcard
+        .max_bytes
+        .unwrap_or(default.min(c.max_stanza_size))
+}
+
+/// `[private_storage]`: XEP-0049.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct PrivateStorageSection {
+    max_documents: usize,
+    max_bytes: usize,
+}
+
+impl Default for PrivateStorageSection {
+    fn default() -> Self {
+        let limits = rookery_core::config::PrivateStorageLimits::default();
+        PrivateStorageSection {
+            max_documents: limits.max_documents,
+            max_bytes: limits.max_bytes,
+        }
+    }
 }
 
 /// `[csi]`: XEP-0352.
@@ -181,6 +219,8 @@ impl Default for File {
             max_presence_bytes: CoreConfig::default().max_presence_bytes,
             stream_management: StreamManagementSection::default(),
             csi: CsiSection::default(),
+            vcard: VCardSection::default(),
+            private_storage: PrivateStorageSection::default(),
             contact_info: Default::default(),
             tls: TlsSection::default(),
         }
@@ -322,6 +362,17 @@ fn check_ranges(file: &File) -> Result<()> {
         1,
         10_000,
     )?;
+    // Stored documents arrive in one stanza each, and a larger store
+    // than the database should hold per account is a mistake.
+    within("vcard.max_bytes", vcard_bytes(file), 1, c.max_stanza_size)?;
+    let private = &file.private_storage;
+    within(
+        "private_storage.max_documents",
+        private.max_documents,
+        1,
+        100_000,
+    )?;
+    within("private_storage.max_bytes", private.max_bytes, 1, 64 << 20)?;
     let sm = &file.stream_management;
     // At least one stanza must fit, or nothing could be delivered.
     within(
@@ -469,6 +520,7 @@ impl Settings {
     fn from_file(file: File) -> Result<Settings> {
         check_ranges(&file)?;
         let (unacked_bytes, held_bytes) = held_bytes(&file);
+        let vcard_bytes = vcard_bytes(&file);
         if file.domains.is_empty() {
             bail!("`domains` must name at least one domain");
         }
@@ -576,6 +628,13 @@ impl Settings {
             csi: rookery_core::config::CsiLimits {
                 max_held_stanzas: file.csi.max_held_stanzas,
                 max_held_bytes: held_bytes,
+            },
+            vcard: rookery_core::config::VCardLimits {
+                max_bytes: vcard_bytes,
+            },
+            private_storage: rookery_core::config::PrivateStorageLimits {
+                max_documents: file.private_storage.max_documents,
+                max_bytes: file.private_storage.max_bytes,
             },
             // Read from the data dir when the server starts
             // (`Settings::server_config`), not by commands that only

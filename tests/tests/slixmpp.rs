@@ -256,5 +256,20 @@ mod routing {
             assert!(stdout.contains("UPTIME ok"), "{stdout}");
             Ok(())
         }
+
+        fn slixmpp_publishes_and_reads_vcards_and_keeps_bookmarks_in_private_storage(shim) {
+            if !rookery_tests::slixmpp_ready()? {
+                return Ok(());
+            }
+            let server = TestServer::start(shim, BOTH, "")?;
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/slix_data.py");
+            let out = Command::new("/usr/bin/python3").args([script, &server.port().to_string()]).output()?;
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{stdout}");
+            assert!(stdout.contains("VCARD own Juliet Capulet"), "{stdout}");
+            assert!(stdout.contains("VCARD seen Juliet Capulet"), "{stdout}");
+            assert!(stdout.contains("BOOKMARKS verona@conference.localhost"), "{stdout}");
+            Ok(())
+        }
     }
 }

@@ -23,6 +23,7 @@ use crate::modules::carbons::{self, Carbons};
 use crate::modules::csi::ClientState;
 use crate::modules::last_activity::{self, LastActivity};
 use crate::modules::stream_management::{self as sm, StreamManagement};
+use crate::modules::waiting::{self, Waiting};
 use crate::modules::Loaded;
 use crate::offline::{self, Offline};
 use crate::presence;
@@ -51,6 +52,7 @@ pub(crate) struct Hub {
     csi: ClientState,
     blocking: Blocking,
     last: LastActivity,
+    waiting: Waiting,
 }
 
 /// What a module borrows from the hub while it handles one event.
@@ -65,6 +67,7 @@ pub(crate) struct Ctx<'a> {
     pub csi: &'a mut ClientState,
     pub blocking: &'a mut Blocking,
     pub last: &'a mut LastActivity,
+    pub waiting: &'a mut Waiting,
     pub out: &'a mut Outbox,
     pub now: Instant,
     pub clock: WallClock,
@@ -103,6 +106,7 @@ impl Hub {
             csi: ClientState::default(),
             blocking: Blocking::default(),
             last: LastActivity::default(),
+            waiting: Waiting::default(),
         }
     }
 
@@ -127,6 +131,7 @@ impl Hub {
             csi: &mut self.csi,
             blocking: &mut self.blocking,
             last: &mut self.last,
+            waiting: &mut self.waiting,
             out: env.out,
             now: env.now,
             clock: env.clock,
@@ -335,6 +340,8 @@ impl Hub {
             offline::handle_storage(&mut self.ctx(env), request, answer);
         } else if self.last.owns(request) {
             last_activity::handle_storage(&mut self.ctx(env), request, answer);
+        } else if self.waiting.owns(request) {
+            waiting::handle_storage(&mut self.ctx(env), request, answer);
         } else {
             return false;
         }

@@ -17,9 +17,12 @@ pub(crate) mod csi;
 mod disco;
 pub(crate) mod last_activity;
 mod ping;
+mod private_storage;
 pub(crate) mod stream_management;
 mod time;
+mod vcard;
 mod version;
+pub(crate) mod waiting;
 
 use crate::config::Config;
 use crate::hub::Ctx;
@@ -39,6 +42,9 @@ pub(crate) enum Addressee {
     Account,
     /// The sender's own account: no `to`, or its own bare JID.
     OwnAccount,
+    /// An account's bare JID, answered on its behalf to anyone (a
+    /// vCard); a public handler also answers those `Account` ones do.
+    Public,
 }
 
 /// An iq get or set for a handler.
@@ -114,6 +120,8 @@ const ALL: &[&Module] = &[
     &blocking::MODULE,
     &csi::MODULE,
     &last_activity::MODULE,
+    &vcard::MODULE,
+    &private_storage::MODULE,
     &contact_info::MODULE,
     &caps::MODULE,
 ];
@@ -176,10 +184,10 @@ impl Loaded {
 
     /// The handler of `payload` for `to`, among loaded modules.
     fn handler(&self, to: Addressee, payload: &Element) -> Option<&'static IqHandler> {
-        self.modules
-            .iter()
-            .flat_map(|m| m.iqs)
-            .find(|h| h.to == to && payload.is(h.name, h.ns))
+        self.modules.iter().flat_map(|m| m.iqs).find(|h| {
+            let public = to == Addressee::Account && h.to == Addressee::Public;
+            (h.to == to || public) && payload.is(h.name, h.ns)
+        })
     }
 
     /// Whether the module of this name is loaded.

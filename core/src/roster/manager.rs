@@ -560,12 +560,15 @@ fn plan(ctx: &mut Ctx, user: &BareJid, op: Op) -> Plan {
                 roster.subscription(&s.jid.to_bare()).has_from()
                     && !blocking::matches(&roster.blocked, &Jid::from(s.jid.clone()))
             });
+            // What is public (a vCard) anyone may ask.
+            let to = if subscribed {
+                Addressee::Account
+            } else {
+                Addressee::Public
+            };
             let answer = match iq.children().next() {
-                Some(payload) if subscribed => {
-                    let to = Addressee::Account;
-                    modules::answer(ctx, to, requester, &iq, payload)
-                }
-                _ => Some(error_reply(&iq, E::ServiceUnavailable)),
+                Some(payload) => modules::answer(ctx, to, requester, &iq, payload),
+                None => Some(error_reply(&iq, E::ServiceUnavailable)),
             };
             if let Some(answer) = answer {
                 plan.effects.push(Effect::Reply(requester, answer));

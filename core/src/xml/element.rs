@@ -92,6 +92,16 @@ impl Element {
         self
     }
 
+    /// The element with its attributes, without its children.
+    pub fn shallow(&self) -> Element {
+        Element {
+            name: self.name.clone(),
+            ns: self.ns.clone(),
+            attrs: self.attrs.clone(),
+            children: Vec::new(),
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -5,8 +5,8 @@
 use rookery_core::roster::{Roster, RosterItem, Subscription};
 use rookery_core::sasl::StoredCredentials;
 use rookery_core::{
-    Config, ConnectionId, Output, RequestId, Seed, Server, StorageAnswer, StorageRequest,
-    StoreOutcome, WallClock,
+    Config, ConnectionId, DocumentStore, Output, RequestId, Seed, Server, StorageAnswer,
+    StorageRequest, StoreOutcome, WallClock,
 };
 use rookery_tests::scram::{Hash, ScramClient};
 use std::collections::{HashMap, HashSet};
@@ -22,7 +22,7 @@ pub const SASL_FEATURES: &str = "<stream:features><mechanisms xmlns='urn:ietf:pa
 pub const BIND_FEATURES: &str = "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>\
     <ver xmlns='urn:xmpp:features:rosterver'/><sub xmlns='urn:xmpp:features:pre-approval'/>\
     <sm xmlns='urn:xmpp:sm:3'/><csi xmlns='urn:xmpp:csi:0'/>\
-    <c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://rookery.chat' ver='2/szZ7LQ0ek/KiuRa2/ZdoJP7Gg='/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>";
+    <c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://rookery.chat' ver='/1kIcwNZFI7JF4WMK4aV169WPh4='/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>";
 
 /// Our stream header as the server sends it, with the id replaced by `ID`.
 pub const SERVER_HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
@@ -52,6 +52,8 @@ pub struct Bench {
     offline_deleted: HashMap<String, u64>,
     /// Each account's last logout and status (XEP-0012).
     pub last_activity: HashMap<String, (u64, String)>,
+    /// Stored documents by account, store and key.
+    pub documents: HashMap<(String, DocumentStore, String), String>,
     /// When false, the shim's reports that a write reached the socket
     /// wait in `unwritten` for `report_written`.
     pub auto_written: bool,
@@ -112,6 +114,7 @@ impl Bench {
             offline: HashMap::new(),
             offline_deleted: HashMap::new(),
             last_activity: HashMap::new(),
+            documents: HashMap::new(),
             auto_written: true,
             unwritten: Vec::new(),
             auto_socket_close: true,
@@ -334,6 +337,46 @@ impl Bench {
             }
             StorageRequest::LoadLastActivity { user } => {
                 StorageAnswer::LastActivity(self.last_activity.get(user.as_str()).cloned())
+            }
+            StorageRequest::LoadDocument { user, store, key } => StorageAnswer::Document(
+                self.documents
+                    .get(&(user.to_string(), *store, key.clone()))
+                    .cloned(),
+            ),
+            StorageRequest::StoreDocuments {
+                user,
+                store,
+                documents,
+                max_documents,
+                max_bytes,
+            } => {
+                if !self
+                    .accounts
+                    .contains_key(user.node().map_or("", |n| n.as_str()))
+                {
+                    return StorageAnswer::Stored(StoreOutcome::NoSuchUser);
+                }
+                let mut after = self.documents.clone();
+                for (key, document) in documents {
+                    let at = (user.to_string(), *store, key.clone());
+                    match document {
+                        Some(d) => after.insert(at, d.clone()),
+                        None => after.remove(&at),
+                    };
+                }
+                let usage = |all: &HashMap<(String, DocumentStore, String), String>| {
+                    let mine = all
+                        .iter()
+                        .filter(|((u, s, _), _)| u == user.as_str() && s == store);
+                    mine.fold((0, 0), |(n, b), (_, d)| (n + 1, b + d.len()))
+                };
+                let (before, now) = (usage(&self.documents), usage(&after));
+                let grows = |now: usize, then: usize, max: usize| now > max && now > then;
+                if grows(now.0, before.0, *max_documents) || grows(now.1, before.1, *max_bytes) {
+                    return StorageAnswer::Stored(StoreOutcome::QuotaExceeded);
+                }
+                self.documents = after;
+                StorageAnswer::Stored(StoreOutcome::Stored)
             }
             StorageRequest::DeleteOffline { user, up_to } => {
                 let base = self.offline_deleted.entry(user.to_string()).or_insert(0);

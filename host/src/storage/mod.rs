@@ -13,6 +13,7 @@ use rookery_core::{StorageAnswer, StorageRequest};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 
+mod documents;
 mod offline;
 mod roster;
 
@@ -62,7 +63,7 @@ pub struct SqliteStorage {
     db: Connection,
 }
 
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// Schema 1: accounts and their SCRAM keys.
 fn create_accounts(db: &Connection) -> rusqlite::Result<()> {
@@ -115,6 +116,7 @@ impl SqliteStorage {
             offline::migrate_to_3,
             offline::migrate_to_4,
             roster::migrate_to_5,
+            documents::migrate_to_6,
         ];
         for step in &steps[version as usize..] {
             step(&db)?;
@@ -308,6 +310,18 @@ impl Storage for SqliteStorage {
             StorageRequest::LoadLastActivity { user } => self
                 .load_last_activity(user)
                 .map(StorageAnswer::LastActivity),
+            StorageRequest::LoadDocument { user, store, key } => self
+                .load_document(user, *store, key)
+                .map(StorageAnswer::Document),
+            StorageRequest::StoreDocuments {
+                user,
+                store,
+                documents,
+                max_documents,
+                max_bytes,
+            } => self
+                .store_documents(user, *store, documents, (*max_documents, *max_bytes))
+                .map(StorageAnswer::Stored),
         };
         answer.unwrap_or_else(|e| StorageAnswer::Failed(e.to_string()))
     }
@@ -348,7 +362,8 @@ impl Storage for SqliteStorage {
         if changed == 0 {
             bail!("{}@{} does not exist", account.username, account.domain);
         }
-        for table in roster::ROSTER_TABLES.iter().chain(&["offline_messages"]) {
+        let tables = roster::ROSTER_TABLES.iter();
+        for table in tables.chain(&["offline_messages", "documents"]) {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE domain = ?1 AND username = ?2"),
                 params![account.domain, account.username],
@@ -561,5 +576,100 @@ mod tests {
         s.delete_account(&a).unwrap();
         assert_eq!(load(&mut s, "juliet"), StorageAnswer::Credentials(None));
         assert!(s.delete_account(&a).is_err());
+    }
+
+    fn store_documents(documents: &[(&str, Option<&str>)], max: (usize, usize)) -> StorageRequest {
+        StorageRequest::StoreDocuments {
+            user: "juliet@localhost".parse().unwrap(),
+            store: rookery_core::DocumentStore::Private,
+            documents: documents
+                .iter()
+                .map(|(k, d)| (k.to_string(), d.map(str::to_owned)))
+                .collect(),
+            max_documents: max.0,
+            max_bytes: max.1,
+        }
+    }
+
+    fn load_document(s: &mut SqliteStorage, key: &str) -> StorageAnswer {
+        s.execute(&StorageRequest::LoadDocument {
+            user: "juliet@localhost".parse().unwrap(),
+            store: rookery_core::DocumentStore::Private,
+            key: key.into(),
+        })
+    }
+
+    #[test]
+    fn documents_are_stored_replaced_and_removed_per_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStorage::open(dir.path()).unwrap();
+        let a = Account::parse("juliet@localhost").unwrap();
+        s.create_account(&a, &creds("pw")).unwrap();
+        let stored = StorageAnswer::Stored(rookery_core::StoreOutcome::Stored);
+        let both = [("a", Some("<a/>")), ("b", Some("<b/>"))];
+        assert_eq!(s.execute(&store_documents(&both, (10, 100))), stored);
+        let change = [("a", Some("<a>2</a>")), ("b", None)];
+        assert_eq!(s.execute(&store_documents(&change, (10, 100))), stored);
+        assert_eq!(
+            load_document(&mut s, "a"),
+            StorageAnswer::Document(Some("<a>2</a>".into()))
+        );
+        assert_eq!(load_document(&mut s, "b"), StorageAnswer::Document(None));
+    }
+
+    #[test]
+    fn documents_past_the_quota_are_refused_whole_but_a_store_may_shrink() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStorage::open(dir.path()).unwrap();
+        let a = Account::parse("juliet@localhost").unwrap();
+        s.create_account(&a, &creds("pw")).unwrap();
+        let three = [
+            ("a", Some("<a/>")),
+            ("b", Some("<b/>")),
+            ("c", Some("<c/>")),
+        ];
+        s.execute(&store_documents(&three, (3, 100)));
+        // The limit is lowered to 2: adding fails, and changes nothing.
+        let more = [("a", None), ("d", Some("<d/>")), ("e", Some("<e/>"))];
+        assert_eq!(
+            s.execute(&store_documents(&more, (2, 100))),
+            StorageAnswer::Stored(rookery_core::StoreOutcome::QuotaExceeded)
+        );
+        assert_eq!(
+            load_document(&mut s, "a"),
+            StorageAnswer::Document(Some("<a/>".into()))
+        );
+        // Removing one still succeeds, though three minus one is over.
+        assert_eq!(
+            s.execute(&store_documents(&[("a", None)], (1, 100))),
+            StorageAnswer::Stored(rookery_core::StoreOutcome::Stored)
+        );
+        let big = [("b", Some("<b>much longer than before</b>"))];
+        assert_eq!(
+            s.execute(&store_documents(&big, (10, 20))),
+            StorageAnswer::Stored(rookery_core::StoreOutcome::QuotaExceeded)
+        );
+    }
+
+    #[test]
+    fn deleting_an_account_deletes_its_documents() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStorage::open(dir.path()).unwrap();
+        let a = Account::parse("juliet@localhost").unwrap();
+        s.create_account(&a, &creds("pw")).unwrap();
+        s.execute(&store_documents(&[("a", Some("<a/>"))], (10, 100)));
+        s.delete_account(&a).unwrap();
+        s.create_account(&a, &creds("pw")).unwrap();
+        assert_eq!(load_document(&mut s, "a"), StorageAnswer::Document(None));
+    }
+
+    #[test]
+    fn documents_for_a_missing_account_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStorage::open(dir.path()).unwrap();
+        assert_eq!(
+            s.execute(&store_documents(&[("a", Some("<a/>"))], (10, 100))),
+            StorageAnswer::Stored(rookery_core::StoreOutcome::NoSuchUser)
+        );
     }
 }

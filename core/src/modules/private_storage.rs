@@ -1,0 +1,109 @@
+//! Private XML storage (XEP-0049): fragments of XML an account's own
+//! resources keep on the server, one per element name and namespace
+//! (client preferences; legacy bookmarks, XEP-0048).
+//!
+//! Storing an element without children removes the fragment, as with
+//! Prosody: reading it back gives that same empty element either way.
+
+use super::{waiting, Addressee, Answer, IqHandler, Module, Request};
+use crate::hub::Ctx;
+use crate::stanza::StanzaErrorCondition as E;
+use crate::storage::{DocumentStore, StorageAnswer, StorageRequest};
+use crate::xml::Element;
+use jid::BareJid;
+
+pub const NS: &str = "jabber:iq:private";
+
+pub(crate) const MODULE: Module = Module {
+    name: "private_storage",
+    features: &[NS],
+    iqs: &[IqHandler {
+        to: Addressee::OwnAccount,
+        name: "query",
+        ns: NS,
+        get: Some(get),
+        set: Some(set),
+    }],
+    ..Module::NONE
+};
+
+/// A fragment's key: its element's name and namespace.
+fn key(fragment: &Element) -> String {
+    format!("{} {}", fragment.name(), fragment.ns())
+}
+
+/// The fragments of a query, or the error the XEP names: at least one,
+/// each in a namespace of its own (section 2.3).
+fn fragments(query: &Element) -> Result<Vec<&Element>, E> {
+    let fragments: Vec<&Element> = query.children().collect();
+    if fragments.is_empty() || fragments.iter().any(|f| f.ns() == NS) {
+        return Err(E::NotAcceptable);
+    }
+    Ok(fragments)
+}
+
+fn own_account(ctx: &Ctx, request: &Request) -> Option<BareJid> {
+    ctx.sessions.get(request.session).map(|s| s.jid.to_bare())
+}
+
+/// Read one fragment (a client asks for one namespace at a time).
+fn get(ctx: &mut Ctx, request: &Request) -> Answer {
+    let fragment = match fragments(request.payload).as_deref() {
+        Ok([one]) => one.shallow(),
+        Ok(_) => return Answer::Error(E::BadRequest),
+        Err(condition) => return Answer::Error(*condition),
+    };
+    let Some(user) = own_account(ctx, request) else {
+        return Answer::Error(E::ServiceUnavailable);
+    };
+    let load = StorageRequest::LoadDocument {
+        user,
+        store: DocumentStore::Private,
+        key: key(&fragment),
+    };
+    waiting::ask(ctx, request, load, Some(fragment), |ctx, asked, answer| {
+        let stored = match answer {
+            StorageAnswer::Document(Some(text)) => crate::xml::parse_stanza(&text, ctx.config.xml),
+            StorageAnswer::Document(None) => asked.cloned(),
+            _ => return Answer::Error(E::InternalServerError),
+        };
+        match stored {
+            Some(fragment) => Answer::Result(Some(Element::new("query", NS).child(fragment))),
+            // Stored under larger limits than today's.
+            None => Answer::Error(E::InternalServerError),
+        }
+    })
+}
+
+/// Store (or, empty, remove) each fragment, all or none; answered once
+/// durable.
+fn set(ctx: &mut Ctx, request: &Request) -> Answer {
+    let fragments = match fragments(request.payload) {
+        Ok(fragments) => fragments,
+        Err(condition) => return Answer::Error(condition),
+    };
+    let limits = ctx.config.private_storage;
+    if fragments.len() > limits.max_documents {
+        return Answer::Error(E::ResourceConstraint);
+    }
+    let Some(user) = own_account(ctx, request) else {
+        return Answer::Error(E::ServiceUnavailable);
+    };
+    let documents = fragments
+        .into_iter()
+        .map(|f| {
+            let document = f.children().next().is_some() || !f.text_content().is_empty();
+            (key(f), document.then(|| f.to_stream_string()))
+        })
+        .collect();
+    let store = StorageRequest::StoreDocuments {
+        user,
+        store: DocumentStore::Private,
+        documents,
+        max_documents: limits.max_documents,
+        max_bytes: limits.max_bytes,
+    };
+    waiting::ask(ctx, request, store, None, |_, _, answer| {
+        waiting::written(answer)
+    })
+}
