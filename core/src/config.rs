@@ -74,6 +74,8 @@ pub struct Config {
     pub vcard: VCardLimits,
     /// XEP-0049: what an account may keep as private XML.
     pub private_storage: PrivateStorageLimits,
+    /// XEP-0313: what archives keep, and how much a query returns.
+    pub archive: ArchiveLimits,
     /// Sessions one account may have at once, hibernating ones included
     /// (RFC 6120 section 7.6.2.1: past it, binding another resource gets
     /// `<resource-constraint/>`, once the oldest hibernating one, if any,
@@ -165,6 +167,31 @@ impl Default for CsiLimits {
     }
 }
 
+/// Message archives (XEP-0313).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArchiveLimits {
+    /// How long a message is kept.
+    pub expires_after: Duration,
+    /// Messages kept per account; past it the oldest go.
+    pub max_messages: usize,
+    /// Messages in a page when the query does not say.
+    pub default_page: usize,
+    /// Messages in a page at most.
+    pub max_page: usize,
+}
+
+impl Default for ArchiveLimits {
+    fn default() -> Self {
+        ArchiveLimits {
+            expires_after: Duration::from_secs(365 * 24 * 60 * 60),
+            max_messages: 100_000,
+            // Prosody's default and largest page.
+            default_page: 20,
+            max_page: 50,
+        }
+    }
+}
+
 /// vcard-temp (XEP-0054).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VCardLimits {
@@ -240,6 +267,7 @@ impl Default for Config {
             csi: CsiLimits::default(),
             vcard: VCardLimits::default(),
             private_storage: PrivateStorageLimits::default(),
+            archive: ArchiveLimits::default(),
             max_resources_per_account: 16,
             contact_info: Vec::new(),
             limits: Limits::default(),

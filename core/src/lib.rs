@@ -110,6 +110,7 @@ pub use modules::contact_info::KINDS as CONTACT_KINDS;
 pub use modules::names as module_names;
 pub use server::{ConnectionId, Output, Server};
 pub use storage::{
-    DocumentStore, OfflineMessage, RequestId, StorageAnswer, StorageRequest, StoreOutcome,
+    ArchiveQuery, ArchivedMessage, DocumentStore, OfflineMessage, RequestId, StorageAnswer,
+    StorageRequest, StoreOutcome,
 };
 pub use tls::{ChannelBinding, Encryption};

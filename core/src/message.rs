@@ -3,7 +3,7 @@
 
 use crate::hub::Ctx;
 use crate::hub::{AccountReach, Recipients};
-use crate::modules::{blocking, carbons};
+use crate::modules::{blocking, carbons, mam};
 use crate::offline;
 use crate::router::{Destination, Envelope};
 use crate::session::SessionId;
@@ -47,6 +47,7 @@ pub(crate) fn route(ctx: &mut Ctx, envelope: Envelope) {
     match destination {
         Destination::Session(target) => {
             if ctx.accepts(target) {
+                mam::archive(ctx, &from, &to, &bare, &mut stanza);
                 ctx.deliver_message(&bare, &stanza, &Recipients::of(target), &from);
             } else if kind != "headline" {
                 reply(ctx, sender, &stanza, E::ResourceConstraint);
@@ -61,7 +62,9 @@ pub(crate) fn route(ctx: &mut Ctx, envelope: Envelope) {
             resource_gone: true,
             ..
         } if kind == "error" => {}
-        Destination::Account { user, .. } => to_bare(ctx, sender, &from, stanza, &user, &kind),
+        Destination::Account { user, .. } => {
+            to_bare(ctx, (sender, &from, &to), stanza, &user, &kind)
+        }
         // Resolved by the router.
         Destination::Unaddressed | Destination::Server | Destination::Remote => {}
     }
@@ -70,9 +73,8 @@ pub(crate) fn route(ctx: &mut Ctx, envelope: Envelope) {
 /// Section 8.5.2.1.1: a message to an account.
 fn to_bare(
     ctx: &mut Ctx,
-    sender: SessionId,
-    from: &FullJid,
-    stanza: Element,
+    (sender, from, to): (SessionId, &FullJid, &Jid),
+    mut stanza: Element,
     user: &BareJid,
     kind: &str,
 ) {
@@ -86,8 +88,12 @@ fn to_bare(
         ("groupchat", _) => reply(ctx, sender, &stanza, E::ServiceUnavailable),
         ("headline", AccountReach::NoneAvailable) => {}
         // chat, normal, and unknown types (treated as normal).
-        (_, AccountReach::NoneAvailable) => offline::store(ctx, sender, user, stanza),
+        (_, AccountReach::NoneAvailable) => {
+            mam::archive(ctx, from, to, user, &mut stanza);
+            offline::store(ctx, sender, user, stanza);
+        }
         (_, AccountReach::Resources(recipients)) => {
+            mam::archive(ctx, from, to, user, &mut stanza);
             ctx.deliver_message(user, &stanza, &recipients, from);
         }
     }

@@ -69,6 +69,25 @@ pub enum StorageRequest {
     },
     /// What `StoreLastActivity` last kept for the account.
     LoadLastActivity { user: BareJid },
+    /// XEP-0313: keep a message in the account's archive under `id`, and
+    /// drop its oldest messages past `max_messages`. Answered with
+    /// `Written`.
+    ArchiveMessage {
+        user: BareJid,
+        id: String,
+        /// The other party, as a bare JID and resource (if any).
+        with: (String, Option<String>),
+        stamp: u64,
+        stanza: String,
+        max_messages: usize,
+    },
+    /// A page of the account's archive, answered with
+    /// [`StorageAnswer::Archive`].
+    QueryArchive { user: BareJid, query: ArchiveQuery },
+    /// Delete up to `max` of the oldest archived messages, of any
+    /// account, stamped before `before`; answered with
+    /// [`StorageAnswer::Expired`].
+    ExpireArchive { before: u64, max: usize },
     /// One document of an account's store, answered with
     /// [`StorageAnswer::Document`].
     LoadDocument {
@@ -88,6 +107,34 @@ pub enum StorageRequest {
         max_documents: usize,
         max_bytes: usize,
     },
+}
+
+/// XEP-0313: what an archive query asks for. Bounds are exclusive ids
+/// and inclusive stamps; the page runs forward from the oldest match, or
+/// `backward` from the newest.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ArchiveQuery {
+    /// Messages with this bare JID, and with this resource of it if set.
+    pub with: Option<(String, Option<String>)>,
+    /// Microseconds since the Unix epoch.
+    pub start: Option<u64>,
+    pub end: Option<u64>,
+    pub after_id: Option<String>,
+    pub before_id: Option<String>,
+    pub max: usize,
+    /// Bytes of stanzas in the page, at most (but at least one message).
+    pub max_bytes: usize,
+    pub backward: bool,
+}
+
+/// One archived message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchivedMessage {
+    /// Its archive id (the XEP-0359 stanza-id).
+    pub id: String,
+    /// When it was archived, in microseconds since the Unix epoch.
+    pub stamp: u64,
+    pub stanza: String,
 }
 
 /// An account's small stores of XML documents, each document under a
@@ -149,6 +196,12 @@ pub enum StorageAnswer {
     /// When the account's last session ended, and its status; `None`
     /// if never recorded.
     LastActivity(Option<(u64, String)>),
+    /// A page of an archive, in archive order, and whether it reaches the
+    /// end of the matches in its direction; `None` when an id the query
+    /// names is not in the archive.
+    Archive(Option<(Vec<ArchivedMessage>, bool)>),
+    /// How many expired messages were deleted.
+    Expired(usize),
     /// A stored document; `None` if there is none under that key.
     Document(Option<String>),
     /// The backend failed; the reason is for logs.

@@ -30,6 +30,7 @@ struct File {
     csi: CsiSection,
     vcard: VCardSection,
     private_storage: PrivateStorageSection,
+    archive: ArchiveSection,
     /// XEP-0157: `abuse = ["mailto:…"]`, `admin = […]`, …
     contact_info: std::collections::BTreeMap<String, Vec<String>>,
     tls: TlsSection,
@@ -67,6 +68,28 @@ impl Default for PrivateStorageSection {
         PrivateStorageSection {
             max_documents: limits.max_documents,
             max_bytes: limits.max_bytes,
+        }
+    }
+}
+
+/// `[archive]`: XEP-0313.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ArchiveSection {
+    expires_after_days: u64,
+    max_messages: usize,
+    default_page: usize,
+    max_page: usize,
+}
+
+impl Default for ArchiveSection {
+    fn default() -> Self {
+        let limits = rookery_core::config::ArchiveLimits::default();
+        ArchiveSection {
+            expires_after_days: limits.expires_after.as_secs() / (24 * 60 * 60),
+            max_messages: limits.max_messages,
+            default_page: limits.default_page,
+            max_page: limits.max_page,
         }
     }
 }
@@ -221,6 +244,7 @@ impl Default for File {
             csi: CsiSection::default(),
             vcard: VCardSection::default(),
             private_storage: PrivateStorageSection::default(),
+            archive: ArchiveSection::default(),
             contact_info: Default::default(),
             tls: TlsSection::default(),
         }
@@ -373,6 +397,21 @@ fn check_ranges(file: &File) -> Result<()> {
         100_000,
     )?;
     within("private_storage.max_bytes", private.max_bytes, 1, 64 << 20)?;
+    let archive = &file.archive;
+    within(
+        "archive.expires_after_days",
+        archive.expires_after_days,
+        1,
+        100 * 365,
+    )?;
+    within("archive.max_messages", archive.max_messages, 1, 100_000_000)?;
+    within("archive.max_page", archive.max_page, 1, 1000)?;
+    within(
+        "archive.default_page",
+        archive.default_page,
+        1,
+        archive.max_page,
+    )?;
     let sm = &file.stream_management;
     // At least one stanza must fit, or nothing could be delivered.
     within(
@@ -635,6 +674,12 @@ impl Settings {
             private_storage: rookery_core::config::PrivateStorageLimits {
                 max_documents: file.private_storage.max_documents,
                 max_bytes: file.private_storage.max_bytes,
+            },
+            archive: rookery_core::config::ArchiveLimits {
+                expires_after: Duration::from_secs(file.archive.expires_after_days * 24 * 60 * 60),
+                max_messages: file.archive.max_messages,
+                default_page: file.archive.default_page,
+                max_page: file.archive.max_page,
             },
             // Read from the data dir when the server starts
             // (`Settings::server_config`), not by commands that only

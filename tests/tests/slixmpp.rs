@@ -257,6 +257,20 @@ mod routing {
             Ok(())
         }
 
+        fn slixmpp_pages_through_the_message_archive(shim) {
+            if !rookery_tests::slixmpp_ready()? {
+                return Ok(());
+            }
+            let server = TestServer::start(shim, BOTH, "")?;
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/slix_mam.py");
+            let out = Command::new("/usr/bin/python3").args([script, &server.port().to_string()]).output()?;
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{stdout}");
+            assert!(stdout.contains("MAM one,two,three,four,five"), "{stdout}");
+            assert!(stdout.contains("IDS match"), "{stdout}");
+            Ok(())
+        }
+
         fn slixmpp_publishes_and_reads_vcards_and_keeps_bookmarks_in_private_storage(shim) {
             if !rookery_tests::slixmpp_ready()? {
                 return Ok(());

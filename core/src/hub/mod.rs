@@ -22,6 +22,7 @@ use crate::modules::blocking::{self, Blocking};
 use crate::modules::carbons::{self, Carbons};
 use crate::modules::csi::ClientState;
 use crate::modules::last_activity::{self, LastActivity};
+use crate::modules::mam::{self, Archive};
 use crate::modules::stream_management::{self as sm, StreamManagement};
 use crate::modules::waiting::{self, Waiting};
 use crate::modules::Loaded;
@@ -53,6 +54,7 @@ pub(crate) struct Hub {
     blocking: Blocking,
     last: LastActivity,
     waiting: Waiting,
+    mam: Archive,
 }
 
 /// What a module borrows from the hub while it handles one event.
@@ -68,6 +70,7 @@ pub(crate) struct Ctx<'a> {
     pub blocking: &'a mut Blocking,
     pub last: &'a mut LastActivity,
     pub waiting: &'a mut Waiting,
+    pub mam: &'a mut Archive,
     pub out: &'a mut Outbox,
     pub now: Instant,
     pub clock: WallClock,
@@ -107,6 +110,7 @@ impl Hub {
             blocking: Blocking::default(),
             last: LastActivity::default(),
             waiting: Waiting::default(),
+            mam: Archive::default(),
         }
     }
 
@@ -132,6 +136,7 @@ impl Hub {
             blocking: &mut self.blocking,
             last: &mut self.last,
             waiting: &mut self.waiting,
+            mam: &mut self.mam,
             out: env.out,
             now: env.now,
             clock: env.clock,
@@ -297,11 +302,13 @@ impl Hub {
 
     /// When [`Hub::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sm.next_expiry()
+        let archive = self.mam.next_expiry();
+        self.sm.next_expiry().into_iter().chain(archive).min()
     }
 
-    /// Hibernating sessions whose time is up end.
+    /// Hibernating sessions whose time is up end, and archives expire.
     pub fn handle_timeout(&mut self, env: &mut Env) {
+        mam::handle_timeout(&mut self.ctx(env));
         loop {
             let expired = self.sm.expired(env.now);
             if expired.is_empty() {
@@ -342,6 +349,8 @@ impl Hub {
             last_activity::handle_storage(&mut self.ctx(env), request, answer);
         } else if self.waiting.owns(request) {
             waiting::handle_storage(&mut self.ctx(env), request, answer);
+        } else if self.mam.owns(request) {
+            mam::handle_storage(&mut self.ctx(env), answer);
         } else {
             return false;
         }

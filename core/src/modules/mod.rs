@@ -16,6 +16,7 @@ pub(crate) mod contact_info;
 pub(crate) mod csi;
 mod disco;
 pub(crate) mod last_activity;
+pub(crate) mod mam;
 mod ping;
 mod private_storage;
 pub(crate) mod stream_management;
@@ -122,6 +123,7 @@ const ALL: &[&Module] = &[
     &last_activity::MODULE,
     &vcard::MODULE,
     &private_storage::MODULE,
+    &mam::MODULE,
     &contact_info::MODULE,
     &caps::MODULE,
 ];

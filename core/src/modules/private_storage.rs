@@ -61,18 +61,26 @@ fn get(ctx: &mut Ctx, request: &Request) -> Answer {
         store: DocumentStore::Private,
         key: key(&fragment),
     };
-    waiting::ask(ctx, request, load, Some(fragment), |ctx, asked, answer| {
-        let stored = match answer {
-            StorageAnswer::Document(Some(text)) => crate::xml::parse_stanza(&text, ctx.config.xml),
-            StorageAnswer::Document(None) => asked.cloned(),
-            _ => return Answer::Error(E::InternalServerError),
-        };
-        match stored {
-            Some(fragment) => Answer::Result(Some(Element::new("query", NS).child(fragment))),
-            // Stored under larger limits than today's.
-            None => Answer::Error(E::InternalServerError),
-        }
-    })
+    waiting::ask(
+        ctx,
+        request,
+        load,
+        Some(fragment),
+        |ctx, _, asked, answer| {
+            let stored = match answer {
+                StorageAnswer::Document(Some(text)) => {
+                    crate::xml::parse_stanza(&text, ctx.config.xml)
+                }
+                StorageAnswer::Document(None) => asked.cloned(),
+                _ => return Answer::Error(E::InternalServerError),
+            };
+            match stored {
+                Some(fragment) => Answer::Result(Some(Element::new("query", NS).child(fragment))),
+                // Stored under larger limits than today's.
+                None => Answer::Error(E::InternalServerError),
+            }
+        },
+    )
 }
 
 /// Store (or, empty, remove) each fragment, all or none; answered once
@@ -103,7 +111,7 @@ fn set(ctx: &mut Ctx, request: &Request) -> Answer {
         max_documents: limits.max_documents,
         max_bytes: limits.max_bytes,
     };
-    waiting::ask(ctx, request, store, None, |_, _, answer| {
+    waiting::ask(ctx, request, store, None, |_, _, _, answer| {
         waiting::written(answer)
     })
 }

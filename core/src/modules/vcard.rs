@@ -57,7 +57,7 @@ fn get_own(ctx: &mut Ctx, request: &Request) -> Answer {
     let Some(user) = own_account(ctx, request) else {
         return Answer::Error(E::ServiceUnavailable);
     };
-    waiting::ask(ctx, request, load(user), None, |ctx, _, answer| {
+    waiting::ask(ctx, request, load(user), None, |ctx, _, _, answer| {
         found(ctx, answer, E::ItemNotFound)
     })
 }
@@ -66,9 +66,13 @@ fn get_other(ctx: &mut Ctx, request: &Request) -> Answer {
     let Some(Ok(to)) = request.iq.get_attr("to").map(Jid::new) else {
         return Answer::Error(E::ServiceUnavailable);
     };
-    waiting::ask(ctx, request, load(to.to_bare()), None, |ctx, _, answer| {
-        found(ctx, answer, E::ServiceUnavailable)
-    })
+    waiting::ask(
+        ctx,
+        request,
+        load(to.to_bare()),
+        None,
+        |ctx, _, _, answer| found(ctx, answer, E::ServiceUnavailable),
+    )
 }
 
 /// The stored vCard, or `missing`.
@@ -102,7 +106,7 @@ fn set_own(ctx: &mut Ctx, request: &Request) -> Answer {
         max_documents: 1,
         max_bytes: ctx.config.vcard.max_bytes,
     };
-    waiting::ask(ctx, request, store, None, |_, _, answer| {
+    waiting::ask(ctx, request, store, None, |_, _, _, answer| {
         waiting::written(answer)
     })
 }

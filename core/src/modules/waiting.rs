@@ -10,9 +10,10 @@ use crate::storage::{RequestId, StorageAnswer, StorageRequest, StoreOutcome};
 use crate::xml::Element;
 use std::collections::HashMap;
 
-/// What answers an iq once storage has: given what the module kept of
-/// the request, and storage's answer.
-pub(crate) type Then = fn(&mut Ctx, Option<&Element>, StorageAnswer) -> Answer;
+/// What answers an iq once storage has: given the asking session (which
+/// it may send more to first), what the module kept of the request, and
+/// storage's answer.
+pub(crate) type Then = fn(&mut Ctx, SessionId, Option<&Element>, StorageAnswer) -> Answer;
 
 /// Iqs waiting for storage, by the request each waits for.
 #[derive(Default)]
@@ -67,7 +68,7 @@ pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageA
     let Some(iq) = ctx.waiting.iqs.remove(&request) else {
         return;
     };
-    let reply = match (iq.then)(ctx, iq.kept.as_ref(), answer) {
+    let reply = match (iq.then)(ctx, iq.session, iq.kept.as_ref(), answer) {
         Answer::Result(payload) => iq_result(&iq.head, payload),
         Answer::Error(condition) => error_reply(&iq.head, condition),
         // Answered by another request the module made.

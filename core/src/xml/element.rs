@@ -177,6 +177,12 @@ impl Element {
         self.children.len() != before
     }
 
+    /// Keep only the child elements `keep` accepts (and all text).
+    pub fn retain_children(&mut self, keep: impl Fn(&Element) -> bool) {
+        self.children
+            .retain(|n| !matches!(n, Node::Element(e) if !keep(e)));
+    }
+
     /// The concatenated character data directly inside this element.
     pub fn text_content(&self) -> String {
         let mut out = String::new();

@@ -5,8 +5,8 @@
 use rookery_core::roster::{Roster, RosterItem, Subscription};
 use rookery_core::sasl::StoredCredentials;
 use rookery_core::{
-    Config, ConnectionId, DocumentStore, Output, RequestId, Seed, Server, StorageAnswer,
-    StorageRequest, StoreOutcome, WallClock,
+    ArchivedMessage, Config, ConnectionId, DocumentStore, Output, RequestId, Seed, Server,
+    StorageAnswer, StorageRequest, StoreOutcome, WallClock,
 };
 use rookery_tests::scram::{Hash, ScramClient};
 use std::collections::{HashMap, HashSet};
@@ -54,6 +54,8 @@ pub struct Bench {
     pub last_activity: HashMap<String, (u64, String)>,
     /// Stored documents by account, store and key.
     pub documents: HashMap<(String, DocumentStore, String), String>,
+    /// Archived messages by account, in archive order, with the other party.
+    pub archive: HashMap<String, Vec<Archived>>,
     /// When false, the shim's reports that a write reached the socket
     /// wait in `unwritten` for `report_written`.
     pub auto_written: bool,
@@ -88,12 +90,27 @@ pub fn opened(b: &mut Bench) -> ConnectionId {
     c
 }
 
+/// An archived message and the other party (bare JID, resource).
+pub type Archived = (ArchivedMessage, (String, Option<String>));
+
 /// The defaults, minus TLS: most tests speak to the core in the clear,
-/// as a shim without TLS would (`tls.rs` covers encryption).
+/// as a shim without TLS would (`tls.rs` covers encryption). Minus
+/// message archives too: they stamp every delivered chat with a
+/// stanza-id, which `mam.rs` specifies, and which would be noise in every
+/// other test of routing.
 pub fn plaintext() -> Config {
     Config {
         encryption: rookery_core::Encryption::Unavailable,
+        modules_disabled: vec!["mam".into()],
         ..Config::default()
+    }
+}
+
+/// [`plaintext`] with message archives.
+pub fn archiving() -> Config {
+    Config {
+        modules_disabled: Vec::new(),
+        ..plaintext()
     }
 }
 
@@ -115,6 +132,7 @@ impl Bench {
             offline_deleted: HashMap::new(),
             last_activity: HashMap::new(),
             documents: HashMap::new(),
+            archive: HashMap::new(),
             auto_written: true,
             unwritten: Vec::new(),
             auto_socket_close: true,
@@ -337,6 +355,71 @@ impl Bench {
             }
             StorageRequest::LoadLastActivity { user } => {
                 StorageAnswer::LastActivity(self.last_activity.get(user.as_str()).cloned())
+            }
+            StorageRequest::ArchiveMessage {
+                user,
+                id,
+                with,
+                stamp,
+                stanza,
+                max_messages,
+            } => {
+                let archive = self.archive.entry(user.to_string()).or_default();
+                let message = ArchivedMessage {
+                    id: id.clone(),
+                    stamp: *stamp,
+                    stanza: stanza.clone(),
+                };
+                archive.push((message, with.clone()));
+                let excess = archive.len().saturating_sub(*max_messages);
+                archive.drain(..excess);
+                StorageAnswer::Written
+            }
+            StorageRequest::QueryArchive { user, query } => {
+                let empty = Vec::new();
+                let archive = self.archive.get(user.as_str()).unwrap_or(&empty);
+                let position = |id: &Option<String>| match id {
+                    None => Some(None),
+                    Some(id) => archive.iter().position(|(m, _)| &m.id == id).map(Some),
+                };
+                let (Some(after), Some(before)) =
+                    (position(&query.after_id), position(&query.before_id))
+                else {
+                    return StorageAnswer::Archive(None);
+                };
+                let matches: Vec<ArchivedMessage> = archive
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| after.is_none_or(|a| *i > a) && before.is_none_or(|b| *i < b))
+                    .filter(|(_, (m, _))| query.start.is_none_or(|s| m.stamp >= s))
+                    .filter(|(_, (m, _))| query.end.is_none_or(|e| m.stamp <= e))
+                    .filter(|(_, (_, with))| match &query.with {
+                        None => true,
+                        Some((bare, None)) => &with.0 == bare,
+                        Some(whole) => with == whole,
+                    })
+                    .map(|(_, (m, _))| m.clone())
+                    .collect();
+                let complete = matches.len() <= query.max;
+                let page = if query.backward {
+                    matches[matches.len().saturating_sub(query.max)..].to_vec()
+                } else {
+                    matches.into_iter().take(query.max).collect()
+                };
+                StorageAnswer::Archive(Some((page, complete)))
+            }
+            StorageRequest::ExpireArchive { before, max } => {
+                let mut expired = 0;
+                for archive in self.archive.values_mut() {
+                    let old = archive
+                        .iter()
+                        .take_while(|(m, _)| m.stamp < *before)
+                        .count();
+                    let n = old.min(max - expired);
+                    archive.drain(..n);
+                    expired += n;
+                }
+                StorageAnswer::Expired(expired)
             }
             StorageRequest::LoadDocument { user, store, key } => StorageAnswer::Document(
                 self.documents

@@ -13,6 +13,7 @@ use rookery_core::{StorageAnswer, StorageRequest};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 
+mod archive;
 mod documents;
 mod offline;
 mod roster;
@@ -63,7 +64,7 @@ pub struct SqliteStorage {
     db: Connection,
 }
 
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 /// Schema 1: accounts and their SCRAM keys.
 fn create_accounts(db: &Connection) -> rusqlite::Result<()> {
@@ -117,6 +118,7 @@ impl SqliteStorage {
             offline::migrate_to_4,
             roster::migrate_to_5,
             documents::migrate_to_6,
+            archive::migrate_to_7,
         ];
         for step in &steps[version as usize..] {
             step(&db)?;
@@ -310,6 +312,29 @@ impl Storage for SqliteStorage {
             StorageRequest::LoadLastActivity { user } => self
                 .load_last_activity(user)
                 .map(StorageAnswer::LastActivity),
+            StorageRequest::ArchiveMessage {
+                user,
+                id,
+                with,
+                stamp,
+                stanza,
+                max_messages,
+            } => {
+                let entry = archive::Entry {
+                    id,
+                    with,
+                    stamp: *stamp,
+                    stanza,
+                };
+                self.archive_message(user, entry, *max_messages)
+                    .map(|()| StorageAnswer::Written)
+            }
+            StorageRequest::QueryArchive { user, query } => {
+                self.query_archive(user, query).map(StorageAnswer::Archive)
+            }
+            StorageRequest::ExpireArchive { before, max } => self
+                .expire_archive(*before, *max)
+                .map(StorageAnswer::Expired),
             StorageRequest::LoadDocument { user, store, key } => self
                 .load_document(user, *store, key)
                 .map(StorageAnswer::Document),
@@ -363,7 +388,8 @@ impl Storage for SqliteStorage {
             bail!("{}@{} does not exist", account.username, account.domain);
         }
         let tables = roster::ROSTER_TABLES.iter();
-        for table in tables.chain(&["offline_messages", "documents"]) {
+        let more = ["offline_messages", "documents", "archive", "archive_sizes"];
+        for table in tables.chain(&more) {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE domain = ?1 AND username = ?2"),
                 params![account.domain, account.username],
@@ -671,5 +697,153 @@ mod tests {
             s.execute(&store_documents(&[("a", Some("<a/>"))], (10, 100))),
             StorageAnswer::Stored(rookery_core::StoreOutcome::NoSuchUser)
         );
+    }
+
+    fn archive(s: &mut SqliteStorage, n: u64, with: &str, max: usize) {
+        let answer = s.execute(&StorageRequest::ArchiveMessage {
+            user: "juliet@localhost".parse().unwrap(),
+            id: format!("m{n}"),
+            with: (with.into(), None),
+            stamp: n * 1_000_000,
+            stanza: format!("<message><body>{n}</body></message>"),
+            max_messages: max,
+        });
+        assert_eq!(answer, StorageAnswer::Written);
+    }
+
+    fn page(
+        s: &mut SqliteStorage,
+        query: rookery_core::ArchiveQuery,
+    ) -> Option<(Vec<String>, bool)> {
+        let answer = s.execute(&StorageRequest::QueryArchive {
+            user: "juliet@localhost".parse().unwrap(),
+            query,
+        });
+        let StorageAnswer::Archive(page) = answer else {
+            panic!("{answer:?}");
+        };
+        page.map(|(messages, complete)| (messages.into_iter().map(|m| m.id).collect(), complete))
+    }
+
+    /// An archive of `n` messages, alternately with romeo and the nurse,
+    /// in the directory returned beside it.
+    fn archive_of(n: u64) -> (tempfile::TempDir, SqliteStorage) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStorage::open(dir.path()).unwrap();
+        s.create_account(&Account::parse("juliet@localhost").unwrap(), &creds("pw"))
+            .unwrap();
+        for i in 1..=n {
+            let with = if i % 2 == 0 {
+                "nurse@localhost"
+            } else {
+                "romeo@localhost"
+            };
+            archive(&mut s, i, with, 1000);
+        }
+        (dir, s)
+    }
+
+    fn ids(range: std::ops::RangeInclusive<u64>) -> Vec<String> {
+        range.map(|i| format!("m{i}")).collect()
+    }
+
+    #[test]
+    fn archive_pages_run_forward_and_backward_from_an_id() {
+        let (_dir, mut s) = archive_of(5);
+        let query = |max| rookery_core::ArchiveQuery {
+            max,
+            max_bytes: 1 << 20,
+            ..Default::default()
+        };
+        assert_eq!(page(&mut s, query(2)), Some((ids(1..=2), false)));
+        let after = rookery_core::ArchiveQuery {
+            after_id: Some("m2".into()),
+            ..query(3)
+        };
+        assert_eq!(page(&mut s, after), Some((ids(3..=5), true)));
+        let last = rookery_core::ArchiveQuery {
+            backward: true,
+            ..query(2)
+        };
+        assert_eq!(page(&mut s, last), Some((ids(4..=5), false)));
+        let before = rookery_core::ArchiveQuery {
+            backward: true,
+            before_id: Some("m3".into()),
+            ..query(5)
+        };
+        assert_eq!(page(&mut s, before), Some((ids(1..=2), true)));
+        let unknown = rookery_core::ArchiveQuery {
+            after_id: Some("nonesuch".into()),
+            ..query(5)
+        };
+        assert_eq!(page(&mut s, unknown), None);
+    }
+
+    #[test]
+    fn archive_queries_filter_by_party_and_stamp() {
+        let (_dir, mut s) = archive_of(5);
+        let with_romeo = rookery_core::ArchiveQuery {
+            with: Some(("romeo@localhost".into(), None)),
+            start: Some(2_000_000),
+            end: Some(5_000_000),
+            max: 10,
+            max_bytes: 1 << 20,
+            ..Default::default()
+        };
+        let (got, complete) = page(&mut s, with_romeo).unwrap();
+        assert_eq!(got, ["m3", "m5"]);
+        assert!(complete);
+    }
+
+    #[test]
+    fn an_archive_page_stops_at_its_byte_budget_but_holds_one_message() {
+        let (_dir, mut s) = archive_of(3);
+        let small = rookery_core::ArchiveQuery {
+            max: 10,
+            max_bytes: 1,
+            ..Default::default()
+        };
+        assert_eq!(page(&mut s, small), Some((ids(1..=1), false)));
+    }
+
+    #[test]
+    fn an_archive_past_its_cap_drops_its_oldest() {
+        let (_dir, mut s) = archive_of(3);
+        archive(&mut s, 4, "romeo@localhost", 2);
+        let all = rookery_core::ArchiveQuery {
+            max: 10,
+            max_bytes: 1 << 20,
+            ..Default::default()
+        };
+        assert_eq!(page(&mut s, all), Some((ids(3..=4), true)));
+    }
+
+    #[test]
+    fn archive_expiry_deletes_the_oldest_in_batches() {
+        let (_dir, mut s) = archive_of(5);
+        let expire = |s: &mut SqliteStorage, max| {
+            s.execute(&StorageRequest::ExpireArchive {
+                before: 4_000_000,
+                max,
+            })
+        };
+        assert_eq!(expire(&mut s, 2), StorageAnswer::Expired(2));
+        assert_eq!(expire(&mut s, 2), StorageAnswer::Expired(1));
+        assert_eq!(expire(&mut s, 2), StorageAnswer::Expired(0));
+        let all = rookery_core::ArchiveQuery {
+            max: 10,
+            max_bytes: 1 << 20,
+            ..Default::default()
+        };
+        assert_eq!(page(&mut s, all), Some((ids(4..=5), true)));
+        // The count kept beside the archive followed: the cap of 3 keeps
+        // the 2 left and the new one.
+        archive(&mut s, 6, "romeo@localhost", 3);
+        let all = rookery_core::ArchiveQuery {
+            max: 10,
+            max_bytes: 1 << 20,
+            ..Default::default()
+        };
+        assert_eq!(page(&mut s, all), Some((ids(4..=6), true)));
     }
 }

@@ -1,0 +1,340 @@
+//! Message Archive Management (XEP-0313, `urn:xmpp:mam:2`): every chat
+//! or normal message with a body that reaches a local account is kept in
+//! its archive and in its sender's, under one XEP-0359 stanza-id the
+//! recipient sees; an account's own resources page through its archive
+//! with XEP-0059 result sets.
+//!
+//! Kept, as Prosody does by default: everything of those types (no
+//! archiving preferences yet), for `archive.expires_after`, at most
+//! `archive.max_messages` per account (the oldest go first). Expiry runs
+//! in small batches on a timer, each one short transaction, so that it
+//! never stalls storage.
+
+use super::{waiting, Addressee, Answer, IqHandler, Module, Request};
+use crate::clock::WallClock;
+use crate::hub::Ctx;
+use crate::ns;
+use crate::session::SessionId;
+use crate::stanza::StanzaErrorCondition as E;
+use crate::storage::{ArchiveQuery, RequestId, StorageAnswer, StorageRequest};
+use crate::xml::Element;
+use jid::{BareJid, FullJid, Jid};
+use std::time::{Duration, Instant};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+pub const NS: &str = "urn:xmpp:mam:2";
+/// XEP-0359 unique and stable stanza ids.
+pub const NS_SID: &str = "urn:xmpp:sid:0";
+const NS_RSM: &str = "http://jabber.org/protocol/rsm";
+const NS_DATA: &str = "jabber:x:data";
+const NS_FORWARD: &str = "urn:xmpp:forward:0";
+const NS_DELAY: &str = "urn:xmpp:delay";
+const NS_HINTS: &str = "urn:xmpp:hints";
+
+pub(crate) const MODULE: Module = Module {
+    name: "mam",
+    account_features: &[NS, NS_SID],
+    iqs: &[IqHandler {
+        to: Addressee::OwnAccount,
+        name: "query",
+        ns: NS,
+        get: Some(form),
+        set: Some(query),
+    }],
+    ..Module::NONE
+};
+
+/// Expired messages deleted per storage request.
+const EXPIRY_BATCH: usize = 1000;
+/// How often expiry runs once it has caught up.
+const EXPIRY_EVERY: Duration = Duration::from_secs(60 * 60);
+
+/// The archive's ids and its expiry timer.
+#[derive(Default)]
+pub(crate) struct Archive {
+    /// Messages archived since the server started (part of each id).
+    archived: u64,
+    /// When expiry next runs; `None` until the first event, and while a
+    /// batch is in flight.
+    next_expiry: Option<Instant>,
+    expiring: Option<RequestId>,
+}
+
+impl Archive {
+    pub fn owns(&self, request: RequestId) -> bool {
+        self.expiring == Some(request)
+    }
+
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.next_expiry
+    }
+}
+
+fn micros(clock: WallClock) -> u64 {
+    u64::try_from(clock.0.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Whether a message is kept (section 5.1.1): chats and normal messages
+/// with a body, unless the sender asks otherwise (XEP-0334).
+fn archivable(message: &Element) -> bool {
+    matches!(
+        message.get_attr("type"),
+        None | Some("chat") | Some("normal")
+    ) && message.get_child("body", ns::CLIENT).is_some()
+        && message.get_child("no-store", NS_HINTS).is_none()
+        && message.get_child("no-permanent-store", NS_HINTS).is_none()
+}
+
+/// The bare JID and resource an archive files a message under.
+fn party(jid: &Jid) -> (String, Option<String>) {
+    (
+        jid.to_bare().to_string(),
+        jid.resource().map(|r| r.as_str().to_owned()),
+    )
+}
+
+/// `message`, from `from` to `to`, reaches the local account `user`:
+/// kept in its archive and in the sender's, and stamped with the
+/// stanza-id it has there (a client's own claim to one is removed, as
+/// XEP-0359 requires).
+pub(crate) fn archive(
+    ctx: &mut Ctx,
+    from: &FullJid,
+    to: &Jid,
+    user: &BareJid,
+    message: &mut Element,
+) {
+    if !ctx.loaded.has(MODULE.name) || !archivable(message) {
+        return;
+    }
+    strip_claims(message, user);
+    let stamp = micros(ctx.clock);
+    ctx.mam.archived += 1;
+    let id = format!("{stamp:x}-{:x}", ctx.mam.archived);
+    let sender = from.to_bare();
+    let limit = ctx.config.archive.max_messages;
+    if sender != *user {
+        ctx.out.storage(StorageRequest::ArchiveMessage {
+            user: sender,
+            id: id.clone(),
+            with: party(to),
+            stamp,
+            stanza: message.to_stream_string(),
+            max_messages: limit,
+        });
+    }
+    message.push_child(
+        Element::new("stanza-id", NS_SID)
+            .attr("id", &id)
+            .attr("by", user.as_str()),
+    );
+    ctx.out.storage(StorageRequest::ArchiveMessage {
+        user: user.clone(),
+        id,
+        with: party(&Jid::from(from.clone())),
+        stamp,
+        stanza: message.to_stream_string(),
+        max_messages: limit,
+    });
+}
+
+/// Remove stanza-ids claiming to be by `user`'s archive.
+fn strip_claims(message: &mut Element, user: &BareJid) {
+    let forged = |e: &Element| e.is("stanza-id", NS_SID) && e.get_attr("by") == Some(user.as_str());
+    if message.children().any(forged) {
+        message.retain_children(|e| !forged(e));
+    }
+}
+
+/// The query form (section 4.1.1): the fields a query may filter by.
+fn form(_: &mut Ctx, _: &Request) -> Answer {
+    let field = |var: &str, kind: &str| {
+        Element::new("field", NS_DATA)
+            .attr("var", var)
+            .attr("type", kind)
+    };
+    let x = Element::new("x", NS_DATA)
+        .attr("type", "form")
+        .child(field("FORM_TYPE", "hidden").child(Element::new("value", NS_DATA).text(NS)))
+        .child(field("with", "jid-single"))
+        .child(field("start", "text-single"))
+        .child(field("end", "text-single"))
+        .child(field("before-id", "text-single"))
+        .child(field("after-id", "text-single"));
+    Answer::Result(Some(Element::new("query", NS).child(x)))
+}
+
+/// XEP-0082 DateTime as microseconds since the epoch.
+fn parse_stamp(value: &str) -> Option<u64> {
+    let t = OffsetDateTime::parse(value.trim(), &Rfc3339).ok()?;
+    u64::try_from(t.unix_timestamp_nanos() / 1000).ok()
+}
+
+/// The query's filters and page (sections 4.1 and 4.2, XEP-0059), or
+/// the error it deserves.
+fn parse_query(ctx: &Ctx, payload: &Element) -> Result<ArchiveQuery, E> {
+    let limits = ctx.config.archive;
+    let mut query = ArchiveQuery {
+        max: limits.default_page,
+        // Results go out at once: half the output budget leaves room.
+        max_bytes: ctx.config.output_buffer / 2,
+        ..ArchiveQuery::default()
+    };
+    if let Some(x) = payload.get_child("x", NS_DATA) {
+        for field in x.children().filter(|f| f.is("field", NS_DATA)) {
+            let value = field
+                .get_child("value", NS_DATA)
+                .map(|v| v.text_content())
+                .unwrap_or_default();
+            match field.get_attr("var").unwrap_or_default() {
+                "FORM_TYPE" if value == NS => {}
+                "with" => {
+                    let with = Jid::new(value.trim()).map_err(|_| E::JidMalformed)?;
+                    query.with = Some(party(&with));
+                }
+                "start" => query.start = Some(parse_stamp(&value).ok_or(E::BadRequest)?),
+                "end" => query.end = Some(parse_stamp(&value).ok_or(E::BadRequest)?),
+                "after-id" => query.after_id = Some(value),
+                "before-id" => query.before_id = Some(value),
+                // A filter not understood would return what was not
+                // asked for.
+                _ => return Err(E::FeatureNotImplemented),
+            }
+        }
+    }
+    if let Some(set) = payload.get_child("set", NS_RSM) {
+        if let Some(max) = set.get_child("max", NS_RSM) {
+            let max: usize = max
+                .text_content()
+                .trim()
+                .parse()
+                .map_err(|_| E::BadRequest)?;
+            query.max = max.min(limits.max_page);
+        }
+        if let Some(after) = set.get_child("after", NS_RSM) {
+            query.after_id = Some(after.text_content());
+        }
+        if let Some(before) = set.get_child("before", NS_RSM) {
+            // Empty: the last page.
+            query.backward = true;
+            let before = before.text_content();
+            if !before.is_empty() {
+                query.before_id = Some(before);
+            }
+        }
+        if set.get_child("index", NS_RSM).is_some() {
+            return Err(E::FeatureNotImplemented);
+        }
+    }
+    Ok(query)
+}
+
+/// A query of the account's own archive (section 4): its results as
+/// messages, then the iq's result with where the page ends.
+fn query(ctx: &mut Ctx, request: &Request) -> Answer {
+    let parsed = match parse_query(ctx, request.payload) {
+        Ok(parsed) => parsed,
+        Err(condition) => return Answer::Error(condition),
+    };
+    let Some(user) = ctx.sessions.get(request.session).map(|s| s.jid.to_bare()) else {
+        return Answer::Error(E::ServiceUnavailable);
+    };
+    let mut kept = Element::new("query", NS);
+    if let Some(id) = request.payload.get_attr("queryid") {
+        kept.set_attr("queryid", id);
+    }
+    if request.payload.get_child("flip-page", NS).is_some() {
+        kept.set_attr("flip", "true");
+    }
+    let page = StorageRequest::QueryArchive {
+        user,
+        query: parsed,
+    };
+    waiting::ask(ctx, request, page, Some(kept), results)
+}
+
+/// Storage found the page: each message goes out as a result, then the
+/// `<fin/>`.
+fn results(
+    ctx: &mut Ctx,
+    session: SessionId,
+    kept: Option<&Element>,
+    answer: StorageAnswer,
+) -> Answer {
+    let (mut messages, complete) = match answer {
+        StorageAnswer::Archive(Some(page)) => page,
+        // An id to page from that is not in the archive (section 4.2).
+        StorageAnswer::Archive(None) => return Answer::Error(E::ItemNotFound),
+        _ => return Answer::Error(E::InternalServerError),
+    };
+    let query_id = kept.and_then(|k| k.get_attr("queryid"));
+    if kept.and_then(|k| k.get_attr("flip")).is_some() {
+        messages.reverse();
+    }
+    let Some(to) = ctx.sessions.get(session).map(|s| s.jid.to_string()) else {
+        return Answer::Later;
+    };
+    for archived in &messages {
+        let Some(original) = crate::xml::parse_stanza(&archived.stanza, ctx.config.xml) else {
+            // Kept under larger limits than today's.
+            continue;
+        };
+        let stamp = WallClock(Duration::from_micros(archived.stamp)).xmpp_datetime();
+        let mut result = Element::new("result", NS).attr("id", &archived.id);
+        if let Some(query_id) = query_id {
+            result.set_attr("queryid", query_id);
+        }
+        let forwarded = Element::new("forwarded", NS_FORWARD)
+            .child(Element::new("delay", NS_DELAY).attr("stamp", &stamp))
+            .child(original);
+        let message = Element::new("message", ns::CLIENT)
+            .attr("to", &to)
+            .child(result.child(forwarded));
+        ctx.deliver_separately(session, &message.to_stream_string());
+    }
+    let mut set = Element::new("set", NS_RSM);
+    if let (Some(first), Some(last)) = (messages.first(), messages.last()) {
+        set.push_child(Element::new("first", NS_RSM).text(&first.id));
+        set.push_child(Element::new("last", NS_RSM).text(&last.id));
+    }
+    let mut fin = Element::new("fin", NS).child(set);
+    if complete {
+        fin.set_attr("complete", "true");
+    }
+    Answer::Result(Some(fin))
+}
+
+/// Expiry runs a minute after the server starts, then hourly, and batch
+/// after batch while it has not caught up.
+pub(crate) fn handle_timeout(ctx: &mut Ctx) {
+    if !ctx.loaded.has(MODULE.name) || ctx.mam.expiring.is_some() {
+        return;
+    }
+    let Some(due) = ctx.mam.next_expiry else {
+        ctx.mam.next_expiry = Some(ctx.now + Duration::from_secs(60));
+        return;
+    };
+    if due > ctx.now {
+        return;
+    }
+    let kept = ctx.config.archive.expires_after;
+    let before = micros(WallClock(ctx.clock.0.saturating_sub(kept)));
+    let request = ctx.out.storage(StorageRequest::ExpireArchive {
+        before,
+        max: EXPIRY_BATCH,
+    });
+    ctx.mam.expiring = Some(request);
+    ctx.mam.next_expiry = None;
+}
+
+pub(crate) fn handle_storage(ctx: &mut Ctx, answer: StorageAnswer) {
+    ctx.mam.expiring = None;
+    let more = matches!(answer, StorageAnswer::Expired(n) if n == EXPIRY_BATCH);
+    let wait = if more {
+        Duration::from_secs(1)
+    } else {
+        EXPIRY_EVERY
+    };
+    ctx.mam.next_expiry = Some(ctx.now + wait);
+}

@@ -1,0 +1,352 @@
+//! Message Archive Management (XEP-0313): chats are kept in both parties'
+//! archives under the stanza-id the recipient sees, and an account pages
+//! through its own archive.
+
+mod support;
+use rookery_core::{Config, WallClock};
+use std::time::Duration;
+use support::*;
+
+/// The stanza-id of the `n`th message archived since the bench started:
+/// its wall clock in microseconds and the count, in hex.
+fn sid(n: u64, by: &str) -> String {
+    format!("<stanza-id xmlns='urn:xmpp:sid:0' id='661120c10d800-{n:x}' by='{by}'/>")
+}
+
+fn id(n: u64) -> String {
+    format!("661120c10d800-{n:x}")
+}
+
+const STAMP: &str = "2026-11-25T04:13:20Z";
+
+fn bench() -> Bench {
+    Bench::with_config(archiving())
+}
+
+/// Juliet and Romeo, bound and available.
+fn pair(b: &mut Bench) -> (rookery_core::ConnectionId, rookery_core::ConnectionId) {
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    let romeo = b.bound("romeo", "j00l13t", "orchard");
+    for c in [juliet, romeo] {
+        b.send(c, "<presence/>");
+        b.take(c);
+    }
+    (juliet, romeo)
+}
+
+fn chat(to: &str, body: &str) -> String {
+    format!("<message to='{to}' type='chat'><body>{body}</body></message>")
+}
+
+/// What Juliet's archive answers a query with: each message as a result
+/// (re-read from storage: its namespace declared inside `<forwarded/>`,
+/// attributes in the parser's order), then the iq.
+fn result(n: u64, body: &str) -> String {
+    format!(
+        "<message to='juliet@localhost/balcony'><result xmlns='urn:xmpp:mam:2' id='{id}' queryid='q'>\
+         <forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' stamp='{STAMP}'/>\
+         <message xmlns='jabber:client' from='romeo@localhost/orchard' to='juliet@localhost' type='chat'>\
+         <body>{body}</body><stanza-id xmlns='urn:xmpp:sid:0' by='juliet@localhost' id='{id}'/></message>\
+         </forwarded></result></message>",
+        id = id(n),
+    )
+}
+
+fn query(inner: &str) -> String {
+    format!("<iq type='set' id='m'><query xmlns='urn:xmpp:mam:2' queryid='q'>{inner}</query></iq>")
+}
+
+fn rsm(inner: &str) -> String {
+    format!("<set xmlns='http://jabber.org/protocol/rsm'>{inner}</set>")
+}
+
+fn fin(complete: bool, first: u64, last: u64) -> String {
+    let complete = if complete { " complete='true'" } else { "" };
+    format!(
+        "<iq type='result' id='m' to='juliet@localhost/balcony'><fin xmlns='urn:xmpp:mam:2'{complete}>\
+         <set xmlns='http://jabber.org/protocol/rsm'><first>{}</first><last>{}</last></set></fin></iq>",
+        id(first),
+        id(last)
+    )
+}
+
+/// Romeo sends Juliet `bodies`, archived as 1, 2, …
+fn romeo_writes(b: &mut Bench, romeo: rookery_core::ConnectionId, bodies: &[&str]) {
+    for body in bodies {
+        b.send(romeo, &chat("juliet@localhost", body));
+    }
+}
+
+#[test]
+fn a_delivered_chat_carries_the_recipients_stanza_id_and_both_archives_keep_it() {
+    let mut b = bench();
+    let (juliet, romeo) = pair(&mut b);
+    b.send(romeo, &chat("juliet@localhost", "hi"));
+    assert_eq!(
+        b.take(juliet),
+        format!(
+            "<message to='juliet@localhost' type='chat' from='romeo@localhost/orchard'><body>hi</body>{}</message>",
+            sid(1, "juliet@localhost")
+        )
+    );
+    let kept = |user: &str| -> Vec<(String, (String, Option<String>))> {
+        b.archive[user]
+            .iter()
+            .map(|(m, with)| (m.id.clone(), with.clone()))
+            .collect()
+    };
+    assert_eq!(
+        kept("juliet@localhost"),
+        [(id(1), ("romeo@localhost".into(), Some("orchard".into())))]
+    );
+    assert_eq!(
+        kept("romeo@localhost"),
+        [(id(1), ("juliet@localhost".into(), None))]
+    );
+}
+
+#[test]
+fn a_stanza_id_a_client_claims_for_the_recipients_archive_is_removed() {
+    let mut b = bench();
+    let (juliet, romeo) = pair(&mut b);
+    b.send(
+        romeo,
+        "<message to='juliet@localhost' type='chat'><body>hi</body>\
+         <stanza-id xmlns='urn:xmpp:sid:0' id='forged' by='juliet@localhost'/></message>",
+    );
+    let got = b.take(juliet);
+    assert!(!got.contains("forged"), "{got}");
+    assert!(got.contains(&sid(1, "juliet@localhost")), "{got}");
+}
+
+#[test]
+fn only_chats_and_normal_messages_with_a_body_are_archived() {
+    let mut b = bench();
+    let (_, romeo) = pair(&mut b);
+    for stanza in [
+        "<message to='juliet@localhost' type='chat'><active xmlns='http://jabber.org/protocol/chatstates'/></message>",
+        "<message to='juliet@localhost' type='headline'><body>news</body></message>",
+        "<message to='juliet@localhost' type='chat'><body>off the record</body><no-store xmlns='urn:xmpp:hints'/></message>",
+    ] {
+        b.send(romeo, stanza);
+    }
+    assert!(b.archive.is_empty(), "{:?}", b.archive);
+    b.send(
+        romeo,
+        "<message to='juliet@localhost'><body>normal</body></message>",
+    );
+    assert_eq!(b.archive["juliet@localhost"].len(), 1);
+}
+
+#[test]
+fn a_message_stored_offline_is_archived_with_its_stanza_id() {
+    let mut b = bench();
+    let romeo = b.bound("romeo", "j00l13t", "orchard");
+    b.send(romeo, &chat("juliet@localhost", "later"));
+    let stored = &b.offline["juliet@localhost"][0];
+    assert!(stored.contains(&sid(1, "juliet@localhost")), "{stored}");
+    assert_eq!(b.archive["juliet@localhost"].len(), 1);
+}
+
+#[test]
+fn a_query_returns_each_message_then_a_complete_fin() {
+    let mut b = bench();
+    let (juliet, romeo) = pair(&mut b);
+    romeo_writes(&mut b, romeo, &["one", "two"]);
+    b.take(juliet);
+    b.send(juliet, &query(""));
+    assert_eq!(
+        b.take(juliet),
+        result(1, "one") + &result(2, "two") + &fin(true, 1, 2)
+    );
+}
+
+#[test]
+fn pages_run_forward_from_the_last_id_seen() {
+    let mut b = bench();
+    let (juliet, romeo) = pair(&mut b);
+    romeo_writes(&mut b, romeo, &["one", "two", "three"]);
+    b.take(juliet);
+    b.send(juliet, &query(&rsm("<max>2</max>")));
+    assert_eq!(
+        b.take(juliet),
+        result(1, "one") + &result(2, "two") + &fin(false, 1, 2)
+    );
+    b.send(
+        juliet,
+        &query(&rsm(&format!("<max>2</max><after>{}</after>", id(2)))),
+    );
+    assert_eq!(b.take(juliet), result(3, "three") + &fin(true, 3, 3));
+}
+
+#[test]
+fn an_empty_before_asks_for_the_last_page_and_flip_page_reverses_it() {
+    let mut b = bench();
+    let (juliet, romeo) = pair(&mut b);
+    romeo_writes(&mut b, romeo, &["one", "two", "three"]);
+    b.take(juliet);
+    b.send(juliet, &query(&rsm("<max>2</max><before/>")));
+    assert_eq!(
+        b.take(juliet),
+        result(2, "two") + &result(3, "three") + &fin(false, 2, 3)
+    );
+    b.send(
+        juliet,
+        &query(&(rsm("<max>2</max><before/>") + "<flip-page/>")),
+    );
+    assert_eq!(
+        b.take(juliet),
+        result(3, "three") + &result(2, "two") + &fin(false, 3, 2)
+    );
+}
+
+#[test]
+fn the_with_field_filters_by_the_other_party() {
+    let mut b = bench();
+    let (juliet, romeo) = pair(&mut b);
+    romeo_writes(&mut b, romeo, &["one"]);
+    b.send(juliet, &chat("romeo@localhost", "reply"));
+    b.take(juliet);
+    b.take(romeo);
+    let form = "<x xmlns='jabber:x:data' type='submit'>\
+        <field var='FORM_TYPE' type='hidden'><value>urn:xmpp:mam:2</value></field>\
+        <field var='with'><value>nurse@localhost</value></field></x>";
+    b.send(juliet, &query(form));
+    assert_eq!(
+        b.take(juliet),
+        "<iq type='result' id='m' to='juliet@localhost/balcony'><fin xmlns='urn:xmpp:mam:2' complete='true'>\
+         <set xmlns='http://jabber.org/protocol/rsm'/></fin></iq>"
+    );
+    b.send(juliet, &query(&form.replace("nurse", "romeo")));
+    let got = b.take(juliet);
+    assert_eq!(got.matches("<result ").count(), 2, "{got}");
+}
+
+#[test]
+fn start_and_end_bound_the_messages_by_their_stamps() {
+    let mut b = bench();
+    let (juliet, romeo) = pair(&mut b);
+    romeo_writes(&mut b, romeo, &["one"]);
+    b.take(juliet);
+    let form = |var: &str, value: &str| {
+        format!("<x xmlns='jabber:x:data' type='submit'><field var='{var}'><value>{value}</value></field></x>")
+    };
+    b.send(juliet, &query(&form("start", "2026-11-25T04:13:21Z")));
+    assert!(!b.take(juliet).contains("<result "));
+    b.send(juliet, &query(&form("end", "2026-11-25T04:13:20Z")));
+    assert!(b.take(juliet).contains("<result "));
+    b.send(juliet, &query(&form("start", "yesterday")));
+    assert!(b.take(juliet).contains("<bad-request "));
+}
+
+#[test]
+fn paging_from_an_id_not_in_the_archive_is_item_not_found() {
+    let mut b = bench();
+    let (juliet, _) = pair(&mut b);
+    b.send(juliet, &query(&rsm("<after>nonesuch</after>")));
+    assert_eq!(
+        b.take(juliet),
+        "<iq type='error' id='m' to='juliet@localhost/balcony'><error type='cancel'>\
+         <item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+    );
+}
+
+#[test]
+fn a_filter_the_server_does_not_know_is_refused_not_ignored() {
+    let mut b = bench();
+    let (juliet, _) = pair(&mut b);
+    b.send(
+        juliet,
+        &query("<x xmlns='jabber:x:data' type='submit'><field var='fulltext'><value>love</value></field></x>"),
+    );
+    assert!(b.take(juliet).contains("<feature-not-implemented "));
+}
+
+#[test]
+fn a_page_is_never_larger_than_the_configured_maximum() {
+    let mut config = archiving();
+    config.archive.max_page = 2;
+    let mut b = Bench::with_config(config);
+    let (juliet, romeo) = pair(&mut b);
+    romeo_writes(&mut b, romeo, &["one", "two", "three"]);
+    b.take(juliet);
+    b.send(juliet, &query(&rsm("<max>1000</max>")));
+    assert_eq!(
+        b.take(juliet),
+        result(1, "one") + &result(2, "two") + &fin(false, 1, 2)
+    );
+}
+
+#[test]
+fn the_query_form_lists_the_supported_filters() {
+    let mut b = bench();
+    let (juliet, _) = pair(&mut b);
+    b.send(
+        juliet,
+        "<iq type='get' id='f'><query xmlns='urn:xmpp:mam:2'/></iq>",
+    );
+    let form = b.take(juliet);
+    for var in ["FORM_TYPE", "with", "start", "end", "before-id", "after-id"] {
+        assert!(form.contains(&format!("var='{var}'")), "{var}: {form}");
+    }
+}
+
+#[test]
+fn the_account_advertises_mam_and_stanza_ids() {
+    let mut b = bench();
+    let (juliet, _) = pair(&mut b);
+    b.send(
+        juliet,
+        "<iq type='get' id='d' to='juliet@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>",
+    );
+    let info = b.take(juliet);
+    assert!(info.contains("<feature var='urn:xmpp:mam:2'/>"), "{info}");
+    assert!(info.contains("<feature var='urn:xmpp:sid:0'/>"), "{info}");
+}
+
+#[test]
+fn past_the_cap_an_accounts_oldest_messages_go() {
+    let mut config = archiving();
+    config.archive.max_messages = 2;
+    let mut b = Bench::with_config(config);
+    let (_, romeo) = pair(&mut b);
+    romeo_writes(&mut b, romeo, &["one", "two", "three"]);
+    let ids: Vec<&str> = b.archive["juliet@localhost"]
+        .iter()
+        .map(|(m, _)| m.id.as_str())
+        .collect();
+    assert_eq!(ids, [id(2), id(3)]);
+}
+
+#[test]
+fn messages_older_than_the_retention_expire_in_the_background() {
+    let mut b = bench();
+    let (_, romeo) = pair(&mut b);
+    romeo_writes(&mut b, romeo, &["old"]);
+    let year_and_a_day = Duration::from_secs(366 * 24 * 60 * 60);
+    b.server.handle_wall_clock(WallClock(
+        Duration::from_secs(1_795_580_000) + year_and_a_day,
+    ));
+    romeo_writes(&mut b, romeo, &["new"]);
+    // Expiry first runs a minute after the server started.
+    b.advance(Duration::from_secs(61));
+    let left: Vec<&str> = b.archive["juliet@localhost"]
+        .iter()
+        .map(|(m, _)| m.stanza.as_str())
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].contains("<body>new</body>"), "{left:?}");
+}
+
+#[test]
+fn disabling_the_module_stops_archiving_and_the_feature() {
+    let config = Config {
+        modules_disabled: vec!["mam".into()],
+        ..archiving()
+    };
+    let mut b = Bench::with_config(config);
+    let (juliet, romeo) = pair(&mut b);
+    b.send(romeo, &chat("juliet@localhost", "hi"));
+    assert!(!b.take(juliet).contains("stanza-id"));
+    assert!(b.archive.is_empty());
+}
