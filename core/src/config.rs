@@ -178,6 +178,10 @@ pub struct ArchiveLimits {
     pub default_page: usize,
     /// Messages in a page at most.
     pub max_page: usize,
+    /// Archive writes storage has not answered, server-wide; past it
+    /// messages that would be archived are refused with
+    /// `<resource-constraint/>` until storage catches up.
+    pub max_writes_in_flight: usize,
 }
 
 impl Default for ArchiveLimits {
@@ -188,6 +192,8 @@ impl Default for ArchiveLimits {
             // Prosody's default and largest page.
             default_page: 20,
             max_page: 50,
+            // Two per chat, each a copy of it: a few MiB at most.
+            max_writes_in_flight: 16_384,
         }
     }
 }

@@ -55,7 +55,7 @@ pub const FRAGMENTS: &[&[u8]] = &[
     b"<iq type='set' id='q'><query xmlns='jabber:iq:private'><a xmlns='a:b'>x</a></query></iq>",
     b"<iq type='get' id='g'><query xmlns='jabber:iq:private'><a xmlns='a:b'/></query></iq>",
     b"<iq type='set' id='m'><query xmlns='urn:xmpp:mam:2' queryid='q'><set xmlns='http://jabber.org/protocol/rsm'><max>5</max><before/></set></query></iq>",
-    b"<iq type='set' id='n'><query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' type='submit'><field var='with'><value>romeo@localhost</value></field><field var='start'><value>2026-01-01T00:00:00Z</value></field></x><set xmlns='http://jabber.org/protocol/rsm'><after>1-1</after></set><flip-page/></query></iq>",
+    b"<iq type='set' id='n'><query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' type='submit'><field var='with'><value>romeo@localhost</value></field><field var='start'><value>2026-01-01T00:00:00Z</value></field></x><set xmlns='http://jabber.org/protocol/rsm'><after>1</after></set><flip-page/></query></iq>",
 ];
 
 fn credentials() -> &'static StoredCredentials {
@@ -228,17 +228,19 @@ impl Harness {
                     StorageRequest::ArchiveMessage { .. } => StorageAnswer::Written,
                     // A page of one message, or an unknown id.
                     StorageRequest::QueryArchive { query, .. } => {
-                        StorageAnswer::Archive(query.after_id.is_none().then(|| {
+                        StorageAnswer::Archive(query.after.is_none().then(|| {
                             let stanza = "<message type='chat'><body>old</body></message>";
                             let message = crate::storage::ArchivedMessage {
-                                id: "1-1".into(),
-                                stamp: 1,
+                                seq: 1,
                                 stanza: stanza.into(),
                             };
                             (vec![message], query.backward)
                         }))
                     }
-                    StorageRequest::ExpireArchive { max, .. } => StorageAnswer::Expired(max / 2),
+                    StorageRequest::ExpireArchive { max, .. } => StorageAnswer::Expired {
+                        deleted: max / 2,
+                        more: false,
+                    },
                     StorageRequest::StoreDocuments { documents, .. } => {
                         StorageAnswer::Stored(if documents.len() > 3 {
                             StoreOutcome::QuotaExceeded

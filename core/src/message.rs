@@ -46,8 +46,10 @@ pub(crate) fn route(ctx: &mut Ctx, envelope: Envelope) {
     carbons::sent(ctx, sender, &mut stanza, &bare);
     match destination {
         Destination::Session(target) => {
-            if ctx.accepts(target) {
-                mam::archive(ctx, &from, &to, &bare, &mut stanza);
+            // A client far behind in reading, or storage too far behind
+            // to archive: the sender is told to wait.
+            let taken = ctx.accepts(target) && mam::archive(ctx, &from, &to, &bare, &mut stanza);
+            if taken {
                 ctx.deliver_message(&bare, &stanza, &Recipients::of(target), &from);
             } else if kind != "headline" {
                 reply(ctx, sender, &stanza, E::ResourceConstraint);
@@ -88,12 +90,11 @@ fn to_bare(
         ("groupchat", _) => reply(ctx, sender, &stanza, E::ServiceUnavailable),
         ("headline", AccountReach::NoneAvailable) => {}
         // chat, normal, and unknown types (treated as normal).
-        (_, AccountReach::NoneAvailable) => {
-            mam::archive(ctx, from, to, user, &mut stanza);
-            offline::store(ctx, sender, user, stanza);
+        _ if !mam::archive(ctx, from, to, user, &mut stanza) => {
+            reply(ctx, sender, &stanza, E::ResourceConstraint)
         }
+        (_, AccountReach::NoneAvailable) => offline::store(ctx, sender, user, stanza),
         (_, AccountReach::Resources(recipients)) => {
-            mam::archive(ctx, from, to, user, &mut stanza);
             ctx.deliver_message(user, &stanza, &recipients, from);
         }
     }

@@ -69,24 +69,22 @@ pub enum StorageRequest {
     },
     /// What `StoreLastActivity` last kept for the account.
     LoadLastActivity { user: BareJid },
-    /// XEP-0313: keep a message in the account's archive under `id`, and
-    /// drop its oldest messages past `max_messages`. Answered with
-    /// `Written`.
+    /// XEP-0313: keep a message in the account's archive as number
+    /// `seq` (see [`ArchiveQuery`]), and drop its oldest messages past
+    /// `max_messages`. Answered with `Written`.
     ArchiveMessage {
         user: BareJid,
-        id: String,
+        seq: u64,
         /// The other party, as a bare JID and resource (if any).
         with: (String, Option<String>),
-        stamp: u64,
         stanza: String,
         max_messages: usize,
     },
     /// A page of the account's archive, answered with
     /// [`StorageAnswer::Archive`].
     QueryArchive { user: BareJid, query: ArchiveQuery },
-    /// Delete up to `max` of the oldest archived messages, of any
-    /// account, stamped before `before`; answered with
-    /// [`StorageAnswer::Expired`].
+    /// Delete up to `max` archived messages, of any accounts, numbered
+    /// below `before`; answered with [`StorageAnswer::Expired`].
     ExpireArchive { before: u64, max: usize },
     /// One document of an account's store, answered with
     /// [`StorageAnswer::Document`].
@@ -109,9 +107,12 @@ pub enum StorageRequest {
     },
 }
 
-/// XEP-0313: what an archive query asks for. Bounds are exclusive ids
-/// and inclusive stamps; the page runs forward from the oldest match, or
-/// `backward` from the newest.
+/// XEP-0313: what an archive query asks for. An archived message is
+/// numbered by when it was archived (microseconds since the Unix epoch,
+/// made unique): `after` and `before` are exclusive bounds on those
+/// numbers and must name archived messages; `start` and `end` are
+/// inclusive. The page runs forward from the oldest match, or `backward`
+/// from the newest.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ArchiveQuery {
     /// Messages with this bare JID, and with this resource of it if set.
@@ -119,8 +120,8 @@ pub struct ArchiveQuery {
     /// Microseconds since the Unix epoch.
     pub start: Option<u64>,
     pub end: Option<u64>,
-    pub after_id: Option<String>,
-    pub before_id: Option<String>,
+    pub after: Option<u64>,
+    pub before: Option<u64>,
     pub max: usize,
     /// Bytes of stanzas in the page, at most (but at least one message).
     pub max_bytes: usize,
@@ -130,10 +131,9 @@ pub struct ArchiveQuery {
 /// One archived message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArchivedMessage {
-    /// Its archive id (the XEP-0359 stanza-id).
-    pub id: String,
-    /// When it was archived, in microseconds since the Unix epoch.
-    pub stamp: u64,
+    /// Its number: when it was archived, in microseconds since the Unix
+    /// epoch (its XEP-0359 stanza-id, in decimal).
+    pub seq: u64,
     pub stanza: String,
 }
 
@@ -200,8 +200,12 @@ pub enum StorageAnswer {
     /// end of the matches in its direction; `None` when an id the query
     /// names is not in the archive.
     Archive(Option<(Vec<ArchivedMessage>, bool)>),
-    /// How many expired messages were deleted.
-    Expired(usize),
+    /// How many expired messages were deleted, and whether expiry has
+    /// more to do now.
+    Expired {
+        deleted: usize,
+        more: bool,
+    },
     /// A stored document; `None` if there is none under that key.
     Document(Option<String>),
     /// The backend failed; the reason is for logs.

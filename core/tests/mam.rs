@@ -7,14 +7,18 @@ use rookery_core::{Config, WallClock};
 use std::time::Duration;
 use support::*;
 
-/// The stanza-id of the `n`th message archived since the bench started:
-/// its wall clock in microseconds and the count, in hex.
-fn sid(n: u64, by: &str) -> String {
-    format!("<stanza-id xmlns='urn:xmpp:sid:0' id='661120c10d800-{n:x}' by='{by}'/>")
+/// The id of the `n`th message archived since the bench started: the
+/// bench's wall clock in microseconds, one more for each message archived
+/// while it stands still.
+fn id(n: u64) -> String {
+    (1_795_580_000_000_000 + n - 1).to_string()
 }
 
-fn id(n: u64) -> String {
-    format!("661120c10d800-{n:x}")
+fn sid(n: u64, by: &str) -> String {
+    format!(
+        "<stanza-id xmlns='urn:xmpp:sid:0' id='{}' by='{by}'/>",
+        id(n)
+    )
 }
 
 const STAMP: &str = "2026-11-25T04:13:20Z";
@@ -92,7 +96,7 @@ fn a_delivered_chat_carries_the_recipients_stanza_id_and_both_archives_keep_it()
     let kept = |user: &str| -> Vec<(String, (String, Option<String>))> {
         b.archive[user]
             .iter()
-            .map(|(m, with)| (m.id.clone(), with.clone()))
+            .map(|(m, with)| (m.seq.to_string(), with.clone()))
             .collect()
     };
     assert_eq!(
@@ -311,9 +315,9 @@ fn past_the_cap_an_accounts_oldest_messages_go() {
     let mut b = Bench::with_config(config);
     let (_, romeo) = pair(&mut b);
     romeo_writes(&mut b, romeo, &["one", "two", "three"]);
-    let ids: Vec<&str> = b.archive["juliet@localhost"]
+    let ids: Vec<String> = b.archive["juliet@localhost"]
         .iter()
-        .map(|(m, _)| m.id.as_str())
+        .map(|(m, _)| m.seq.to_string())
         .collect();
     assert_eq!(ids, [id(2), id(3)]);
 }

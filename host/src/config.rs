@@ -80,6 +80,7 @@ struct ArchiveSection {
     max_messages: usize,
     default_page: usize,
     max_page: usize,
+    max_writes_in_flight: usize,
 }
 
 impl Default for ArchiveSection {
@@ -90,6 +91,7 @@ impl Default for ArchiveSection {
             max_messages: limits.max_messages,
             default_page: limits.default_page,
             max_page: limits.max_page,
+            max_writes_in_flight: limits.max_writes_in_flight,
         }
     }
 }
@@ -407,6 +409,12 @@ fn check_ranges(file: &File) -> Result<()> {
     within("archive.max_messages", archive.max_messages, 1, 100_000_000)?;
     within("archive.max_page", archive.max_page, 1, 1000)?;
     within(
+        "archive.max_writes_in_flight",
+        archive.max_writes_in_flight,
+        2,
+        1 << 20,
+    )?;
+    within(
         "archive.default_page",
         archive.default_page,
         1,
@@ -680,6 +688,7 @@ impl Settings {
                 max_messages: file.archive.max_messages,
                 default_page: file.archive.default_page,
                 max_page: file.archive.max_page,
+                max_writes_in_flight: file.archive.max_writes_in_flight,
             },
             // Read from the data dir when the server starts
             // (`Settings::server_config`), not by commands that only

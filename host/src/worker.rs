@@ -29,7 +29,7 @@ fn execute_all(storage: &mut dyn Storage, queries: &[StorageRequest]) -> Vec<Sto
 }
 
 /// Most queries in one group commit.
-const GROUP_COMMIT: usize = 64;
+const GROUP_COMMIT: usize = 512;
 
 /// One storage thread: its queue and its handle.
 struct Lane {

@@ -350,7 +350,7 @@ impl Hub {
         } else if self.waiting.owns(request) {
             waiting::handle_storage(&mut self.ctx(env), request, answer);
         } else if self.mam.owns(request) {
-            mam::handle_storage(&mut self.ctx(env), answer);
+            mam::handle_storage(&mut self.ctx(env), request, answer);
         } else {
             return false;
         }

@@ -19,6 +19,7 @@ use crate::stanza::StanzaErrorCondition as E;
 use crate::storage::{ArchiveQuery, RequestId, StorageAnswer, StorageRequest};
 use crate::xml::Element;
 use jid::{BareJid, FullJid, Jid};
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -50,11 +51,14 @@ const EXPIRY_BATCH: usize = 1000;
 /// How often expiry runs once it has caught up.
 const EXPIRY_EVERY: Duration = Duration::from_secs(60 * 60);
 
-/// The archive's ids and its expiry timer.
+/// The archive's numbering, its writes in flight, and its expiry timer.
 #[derive(Default)]
 pub(crate) struct Archive {
-    /// Messages archived since the server started (part of each id).
-    archived: u64,
+    /// The last number given to a message: numbers are microseconds of
+    /// the wall clock, one past the last if the clock has not moved on.
+    last: u64,
+    /// Archive writes storage has not answered yet.
+    writes: HashSet<RequestId>,
     /// When expiry next runs; `None` until the first event, and while a
     /// batch is in flight.
     next_expiry: Option<Instant>,
@@ -63,7 +67,7 @@ pub(crate) struct Archive {
 
 impl Archive {
     pub fn owns(&self, request: RequestId) -> bool {
-        self.expiring == Some(request)
+        self.expiring == Some(request) || self.writes.contains(&request)
     }
 
     pub fn next_expiry(&self) -> Option<Instant> {
@@ -97,46 +101,51 @@ fn party(jid: &Jid) -> (String, Option<String>) {
 /// `message`, from `from` to `to`, reaches the local account `user`:
 /// kept in its archive and in the sender's, and stamped with the
 /// stanza-id it has there (a client's own claim to one is removed, as
-/// XEP-0359 requires).
+/// XEP-0359 requires). `false` if storage is too far behind to take it
+/// now: the message must not go either, or it would be missing from the
+/// archive (its sender is told to wait).
 pub(crate) fn archive(
     ctx: &mut Ctx,
     from: &FullJid,
     to: &Jid,
     user: &BareJid,
     message: &mut Element,
-) {
+) -> bool {
     if !ctx.loaded.has(MODULE.name) || !archivable(message) {
-        return;
+        return true;
+    }
+    if ctx.mam.writes.len() + 2 > ctx.config.archive.max_writes_in_flight {
+        return false;
     }
     strip_claims(message, user);
-    let stamp = micros(ctx.clock);
-    ctx.mam.archived += 1;
-    let id = format!("{stamp:x}-{:x}", ctx.mam.archived);
+    let seq = micros(ctx.clock).max(ctx.mam.last + 1);
+    ctx.mam.last = seq;
     let sender = from.to_bare();
     let limit = ctx.config.archive.max_messages;
     if sender != *user {
-        ctx.out.storage(StorageRequest::ArchiveMessage {
+        let write = ctx.out.storage(StorageRequest::ArchiveMessage {
             user: sender,
-            id: id.clone(),
+            seq,
             with: party(to),
-            stamp,
             stanza: message.to_stream_string(),
             max_messages: limit,
         });
+        ctx.mam.writes.insert(write);
     }
     message.push_child(
         Element::new("stanza-id", NS_SID)
-            .attr("id", &id)
+            .attr("id", &seq.to_string())
             .attr("by", user.as_str()),
     );
-    ctx.out.storage(StorageRequest::ArchiveMessage {
+    let write = ctx.out.storage(StorageRequest::ArchiveMessage {
         user: user.clone(),
-        id,
+        seq,
         with: party(&Jid::from(from.clone())),
-        stamp,
         stanza: message.to_stream_string(),
         max_messages: limit,
     });
+    ctx.mam.writes.insert(write);
+    true
 }
 
 /// Remove stanza-ids claiming to be by `user`'s archive.
@@ -171,6 +180,12 @@ fn parse_stamp(value: &str) -> Option<u64> {
     u64::try_from(t.unix_timestamp_nanos() / 1000).ok()
 }
 
+/// The number of an archived message from its id; an id this server
+/// never gave names nothing in the archive (section 4.2).
+fn archived(id: &str) -> Result<u64, E> {
+    id.trim().parse().map_err(|_| E::ItemNotFound)
+}
+
 /// The query's filters and page (sections 4.1 and 4.2, XEP-0059), or
 /// the error it deserves.
 fn parse_query(ctx: &Ctx, payload: &Element) -> Result<ArchiveQuery, E> {
@@ -195,8 +210,8 @@ fn parse_query(ctx: &Ctx, payload: &Element) -> Result<ArchiveQuery, E> {
                 }
                 "start" => query.start = Some(parse_stamp(&value).ok_or(E::BadRequest)?),
                 "end" => query.end = Some(parse_stamp(&value).ok_or(E::BadRequest)?),
-                "after-id" => query.after_id = Some(value),
-                "before-id" => query.before_id = Some(value),
+                "after-id" => query.after = Some(archived(&value)?),
+                "before-id" => query.before = Some(archived(&value)?),
                 // A filter not understood would return what was not
                 // asked for.
                 _ => return Err(E::FeatureNotImplemented),
@@ -213,14 +228,14 @@ fn parse_query(ctx: &Ctx, payload: &Element) -> Result<ArchiveQuery, E> {
             query.max = max.min(limits.max_page);
         }
         if let Some(after) = set.get_child("after", NS_RSM) {
-            query.after_id = Some(after.text_content());
+            query.after = Some(archived(&after.text_content())?);
         }
         if let Some(before) = set.get_child("before", NS_RSM) {
             // Empty: the last page.
             query.backward = true;
             let before = before.text_content();
             if !before.is_empty() {
-                query.before_id = Some(before);
+                query.before = Some(archived(&before)?);
             }
         }
         if set.get_child("index", NS_RSM).is_some() {
@@ -280,8 +295,8 @@ fn results(
             // Kept under larger limits than today's.
             continue;
         };
-        let stamp = WallClock(Duration::from_micros(archived.stamp)).xmpp_datetime();
-        let mut result = Element::new("result", NS).attr("id", &archived.id);
+        let stamp = WallClock(Duration::from_micros(archived.seq)).xmpp_datetime();
+        let mut result = Element::new("result", NS).attr("id", &archived.seq.to_string());
         if let Some(query_id) = query_id {
             result.set_attr("queryid", query_id);
         }
@@ -295,8 +310,8 @@ fn results(
     }
     let mut set = Element::new("set", NS_RSM);
     if let (Some(first), Some(last)) = (messages.first(), messages.last()) {
-        set.push_child(Element::new("first", NS_RSM).text(&first.id));
-        set.push_child(Element::new("last", NS_RSM).text(&last.id));
+        set.push_child(Element::new("first", NS_RSM).text(&first.seq.to_string()));
+        set.push_child(Element::new("last", NS_RSM).text(&last.seq.to_string()));
     }
     let mut fin = Element::new("fin", NS).child(set);
     if complete {
@@ -328,9 +343,12 @@ pub(crate) fn handle_timeout(ctx: &mut Ctx) {
     ctx.mam.next_expiry = None;
 }
 
-pub(crate) fn handle_storage(ctx: &mut Ctx, answer: StorageAnswer) {
+pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageAnswer) {
+    if ctx.mam.writes.remove(&request) {
+        return;
+    }
     ctx.mam.expiring = None;
-    let more = matches!(answer, StorageAnswer::Expired(n) if n == EXPIRY_BATCH);
+    let more = matches!(answer, StorageAnswer::Expired { more: true, .. });
     let wait = if more {
         Duration::from_secs(1)
     } else {

@@ -358,16 +358,14 @@ impl Bench {
             }
             StorageRequest::ArchiveMessage {
                 user,
-                id,
+                seq,
                 with,
-                stamp,
                 stanza,
                 max_messages,
             } => {
                 let archive = self.archive.entry(user.to_string()).or_default();
                 let message = ArchivedMessage {
-                    id: id.clone(),
-                    stamp: *stamp,
+                    seq: *seq,
                     stanza: stanza.clone(),
                 };
                 archive.push((message, with.clone()));
@@ -378,12 +376,11 @@ impl Bench {
             StorageRequest::QueryArchive { user, query } => {
                 let empty = Vec::new();
                 let archive = self.archive.get(user.as_str()).unwrap_or(&empty);
-                let position = |id: &Option<String>| match id {
+                let position = |seq: &Option<u64>| match seq {
                     None => Some(None),
-                    Some(id) => archive.iter().position(|(m, _)| &m.id == id).map(Some),
+                    Some(seq) => archive.iter().position(|(m, _)| m.seq == *seq).map(Some),
                 };
-                let (Some(after), Some(before)) =
-                    (position(&query.after_id), position(&query.before_id))
+                let (Some(after), Some(before)) = (position(&query.after), position(&query.before))
                 else {
                     return StorageAnswer::Archive(None);
                 };
@@ -391,8 +388,8 @@ impl Bench {
                     .iter()
                     .enumerate()
                     .filter(|(i, _)| after.is_none_or(|a| *i > a) && before.is_none_or(|b| *i < b))
-                    .filter(|(_, (m, _))| query.start.is_none_or(|s| m.stamp >= s))
-                    .filter(|(_, (m, _))| query.end.is_none_or(|e| m.stamp <= e))
+                    .filter(|(_, (m, _))| query.start.is_none_or(|s| m.seq >= s))
+                    .filter(|(_, (m, _))| query.end.is_none_or(|e| m.seq <= e))
                     .filter(|(_, (_, with))| match &query.with {
                         None => true,
                         Some((bare, None)) => &with.0 == bare,
@@ -411,15 +408,15 @@ impl Bench {
             StorageRequest::ExpireArchive { before, max } => {
                 let mut expired = 0;
                 for archive in self.archive.values_mut() {
-                    let old = archive
-                        .iter()
-                        .take_while(|(m, _)| m.stamp < *before)
-                        .count();
+                    let old = archive.iter().take_while(|(m, _)| m.seq < *before).count();
                     let n = old.min(max - expired);
                     archive.drain(..n);
                     expired += n;
                 }
-                StorageAnswer::Expired(expired)
+                StorageAnswer::Expired {
+                    deleted: expired,
+                    more: expired == *max,
+                }
             }
             StorageRequest::LoadDocument { user, store, key } => StorageAnswer::Document(
                 self.documents

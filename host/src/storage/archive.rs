@@ -1,44 +1,65 @@
-//! Message archives in SQLite (XEP-0313), one table for every account,
-//! in archive order (`seq`).
+//! Message archives in SQLite (XEP-0313).
 //!
-//! Pages are read along an index in `seq` order and stop after one row
-//! more than asked for (which says whether the page is the last), so a
-//! page costs the same at a thousand messages as at a million. Each
-//! account's message count is kept beside the archive, so that the cap
-//! costs one row read per message, not a count.
+//! One row per message per archive, keyed by account and number (the
+//! microsecond it was archived, made unique by the core), in a table
+//! without row ids: the key is the archive order, so a page is a range
+//! read along it that stops one row past the page (which says whether it
+//! is the last), at the same cost for a thousand messages as for a
+//! million. A second index serves queries by the other party. Numbers
+//! are stamps, so time bounds are key ranges too.
+//!
+//! Archiving is the hottest write there is (two rows per chat), so it
+//! does no lookups of its own: which accounts exist, and how many
+//! messages each archive holds (for its cap), are remembered here once
+//! read.
 
 use super::SqliteStorage;
 use jid::BareJid;
 use rookery_core::{ArchiveQuery, ArchivedMessage};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use std::collections::HashMap;
 
-/// Schema 7: archives.
+/// Schema 7: archives, and the accounts that have one (for expiry).
 pub(super) fn migrate_to_7(db: &Connection) -> rusqlite::Result<()> {
     db.execute_batch(
         "BEGIN;
          CREATE TABLE archive (
-             seq INTEGER PRIMARY KEY AUTOINCREMENT,
              domain TEXT NOT NULL,
              username TEXT NOT NULL,
-             id TEXT NOT NULL,
-             stamp INTEGER NOT NULL,
+             seq INTEGER NOT NULL,
              with_bare TEXT NOT NULL,
              with_resource TEXT,
-             stanza TEXT NOT NULL
-         );
-         CREATE INDEX archive_by_user ON archive (domain, username, seq);
-         CREATE INDEX archive_by_contact ON archive (domain, username, with_bare, seq);
-         CREATE UNIQUE INDEX archive_by_id ON archive (domain, username, id);
-         CREATE TABLE archive_sizes (
+             stanza TEXT NOT NULL,
+             PRIMARY KEY (domain, username, seq)
+         ) WITHOUT ROWID;
+         CREATE INDEX archive_by_party ON archive (domain, username, with_bare, seq);
+         CREATE TABLE archive_owners (
              domain TEXT NOT NULL,
              username TEXT NOT NULL,
-             messages INTEGER NOT NULL,
              PRIMARY KEY (domain, username)
          ) WITHOUT ROWID;
          PRAGMA user_version = 7;
          COMMIT;",
     )
+}
+
+/// What archiving remembers between writes.
+#[derive(Default)]
+pub(super) struct Archives {
+    /// Messages in each archive written to since the start, by account
+    /// (only accounts that exist).
+    sizes: HashMap<(String, String), u64>,
+    /// Where expiry goes on: the account after which the next batch
+    /// starts.
+    expiry_cursor: Option<(String, String)>,
+}
+
+impl Archives {
+    /// The account was deleted: nothing of it is remembered.
+    pub(super) fn forget(&mut self, domain: &str, username: &str) {
+        self.sizes.remove(&(domain.to_owned(), username.to_owned()));
+    }
 }
 
 fn parts(user: &BareJid) -> (&str, &str) {
@@ -50,9 +71,8 @@ fn parts(user: &BareJid) -> (&str, &str) {
 
 /// What `archive_message` needs besides the account.
 pub(super) struct Entry<'a> {
-    pub id: &'a str,
+    pub seq: u64,
     pub with: &'a (String, Option<String>),
-    pub stamp: u64,
     pub stanza: &'a str,
 }
 
@@ -65,52 +85,59 @@ impl SqliteStorage {
         max: usize,
     ) -> rusqlite::Result<()> {
         let (domain, username) = parts(user);
+        let key = (domain.to_owned(), username.to_owned());
         let tx = self.db.savepoint()?;
-        if !super::account_exists(&tx, domain, username)? {
-            return Ok(());
-        }
+        let size = match self.archives.sizes.get(&key) {
+            Some(size) => *size,
+            None => {
+                if !super::account_exists(&tx, domain, username)? {
+                    return Ok(());
+                }
+                tx.execute(
+                    "INSERT OR IGNORE INTO archive_owners (domain, username) VALUES (?1, ?2)",
+                    params![domain, username],
+                )?;
+                tx.query_row(
+                    "SELECT COUNT(*) FROM archive WHERE domain = ?1 AND username = ?2",
+                    params![domain, username],
+                    |r| r.get::<_, i64>(0),
+                )? as u64
+            }
+        };
         let (bare, resource) = entry.with;
-        // A repeated id (a clock set back) keeps the first message.
+        // A repeated number (a clock set back) keeps the first message.
         let added = tx
             .prepare_cached(
-                "INSERT OR IGNORE INTO archive (domain, username, id, stamp, with_bare, with_resource, stanza)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT OR IGNORE INTO archive (domain, username, seq, with_bare, with_resource, stanza)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             .execute(params![
                 domain,
                 username,
-                entry.id,
-                entry.stamp as i64,
+                entry.seq as i64,
                 bare,
                 resource,
                 entry.stanza
-            ])?;
-        if added == 1 {
-            let messages: i64 = tx
-                .prepare_cached(
-                    "INSERT INTO archive_sizes (domain, username, messages) VALUES (?1, ?2, 1)
-                     ON CONFLICT (domain, username) DO UPDATE SET messages = messages + 1
-                     RETURNING messages",
-                )?
-                .query_row(params![domain, username], |r| r.get(0))?;
-            let excess = messages - max as i64;
-            if excess > 0 {
-                tx.prepare_cached(
-                    "DELETE FROM archive WHERE seq IN (
-                         SELECT seq FROM archive WHERE domain = ?1 AND username = ?2
-                         ORDER BY seq LIMIT ?3)",
-                )?
-                .execute(params![domain, username, excess])?;
-                tx.prepare_cached(
-                    "UPDATE archive_sizes SET messages = ?3 WHERE domain = ?1 AND username = ?2",
-                )?
-                .execute(params![domain, username, max as i64])?;
-            }
+            ])? as u64;
+        let mut size = size + added;
+        if size > max as u64 {
+            let excess = size - max as u64;
+            tx.prepare_cached(
+                "DELETE FROM archive WHERE domain = ?1 AND username = ?2 AND seq IN (
+                     SELECT seq FROM archive WHERE domain = ?1 AND username = ?2
+                     ORDER BY seq LIMIT ?3)",
+            )?
+            .execute(params![domain, username, excess as i64])?;
+            size = max as u64;
         }
-        tx.commit()
+        tx.commit()?;
+        // (Should the group commit around this fail, the count is a
+        // little high until the next expiry: the cap trims early.)
+        self.archives.sizes.insert(key, size);
+        Ok(())
     }
 
-    /// A page of the account's archive; `None` if an id bound is not in it.
+    /// A page of the account's archive; `None` if a bound is not in it.
     pub(super) fn query_archive(
         &self,
         user: &BareJid,
@@ -118,17 +145,20 @@ impl SqliteStorage {
     ) -> rusqlite::Result<Option<(Vec<ArchivedMessage>, bool)>> {
         let (domain, username) = parts(user);
         // No transaction of its own: it may run inside a group commit.
-        let tx = &self.db;
-        let seq_of = |id: &str| -> rusqlite::Result<Option<i64>> {
-            tx.prepare_cached(
-                "SELECT seq FROM archive WHERE domain = ?1 AND username = ?2 AND id = ?3",
-            )?
-            .query_row(params![domain, username, id], |r| r.get(0))
-            .optional()
-        };
-        let mut sql = String::from(
-            "SELECT id, stamp, stanza FROM archive WHERE domain = ?1 AND username = ?2",
-        );
+        let db = &self.db;
+        for seq in [query.after, query.before].into_iter().flatten() {
+            let known = db
+                .prepare_cached(
+                    "SELECT 1 FROM archive WHERE domain = ?1 AND username = ?2 AND seq = ?3",
+                )?
+                .query_row(params![domain, username, seq as i64], |_| Ok(()))
+                .optional()?;
+            if known.is_none() {
+                return Ok(None);
+            }
+        }
+        let mut sql =
+            String::from("SELECT seq, stanza FROM archive WHERE domain = ?1 AND username = ?2");
         let mut values: Vec<Value> = vec![domain.to_owned().into(), username.to_owned().into()];
         let mut condition = |sql: &mut String, clause: &str, value: Value| {
             values.push(value);
@@ -140,28 +170,24 @@ impl SqliteStorage {
                 condition(&mut sql, "with_resource =", resource.clone().into());
             }
         }
-        if let Some(start) = query.start {
-            condition(&mut sql, "stamp >=", (start as i64).into());
-        }
-        if let Some(end) = query.end {
-            condition(&mut sql, "stamp <=", (end as i64).into());
-        }
-        for (id, clause) in [(&query.after_id, "seq >"), (&query.before_id, "seq <")] {
-            if let Some(id) = id {
-                let Some(seq) = seq_of(id)? else {
-                    return Ok(None);
-                };
-                condition(&mut sql, clause, seq.into());
+        let bounds = [
+            (query.start, "seq >="),
+            (query.end, "seq <="),
+            (query.after, "seq >"),
+            (query.before, "seq <"),
+        ];
+        for (bound, clause) in bounds {
+            if let Some(seq) = bound {
+                condition(&mut sql, clause, (seq.min(i64::MAX as u64) as i64).into());
             }
         }
         let order = if query.backward { "DESC" } else { "ASC" };
         sql.push_str(&format!(" ORDER BY seq {order} LIMIT {}", query.max + 1));
-        let mut statement = tx.prepare(&sql)?;
+        let mut statement = db.prepare_cached(&sql)?;
         let rows = statement.query_map(params_from_iter(values), |r| {
             Ok(ArchivedMessage {
-                id: r.get(0)?,
-                stamp: r.get::<_, i64>(1)? as u64,
-                stanza: r.get(2)?,
+                seq: r.get::<_, i64>(0)? as u64,
+                stanza: r.get(1)?,
             })
         })?;
         let mut messages = rows.collect::<rusqlite::Result<Vec<_>>>()?;
@@ -186,30 +212,56 @@ impl SqliteStorage {
         Ok(Some((messages, complete)))
     }
 
-    /// Delete up to `max` of the oldest messages stamped before `before`;
-    /// how many went.
-    pub(super) fn expire_archive(&mut self, before: u64, max: usize) -> rusqlite::Result<usize> {
+    /// Delete up to `max` messages numbered below `before`, going through
+    /// the archives one account after another from where the last batch
+    /// stopped: how many went, and whether accounts are left to visit.
+    pub(super) fn expire_archive(
+        &mut self,
+        before: u64,
+        max: usize,
+    ) -> rusqlite::Result<(usize, bool)> {
         let tx = self.db.savepoint()?;
-        // The oldest rows first, by the primary key: no index on stamps
-        // needed, since stamps grow with seq (but for a clock set back).
-        let expired: Vec<(i64, String, String)> = tx
+        let cursor = self.archives.expiry_cursor.take();
+        let (domain, username) = cursor.clone().unwrap_or_default();
+        let owners: Vec<(String, String)> = tx
             .prepare_cached(
-                "SELECT seq, domain, username FROM (SELECT seq, domain, username, stamp FROM archive ORDER BY seq LIMIT ?1)
-                 WHERE stamp < ?2",
+                "SELECT domain, username FROM archive_owners
+                 WHERE (domain, username) > (?1, ?2) ORDER BY domain, username LIMIT 100",
             )?
-            .query_map(params![max as i64, before as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?
+            .query_map(params![domain, username], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
-        for (seq, domain, username) in &expired {
-            tx.prepare_cached("DELETE FROM archive WHERE seq = ?1")?
-                .execute(params![seq])?;
-            tx.prepare_cached(
-                "UPDATE archive_sizes SET messages = messages - 1 WHERE domain = ?1 AND username = ?2",
-            )?
-            .execute(params![domain, username])?;
+        let mut expired = 0;
+        // The last account done with: one cut short by `max` is visited
+        // again.
+        let mut last = cursor;
+        let visited_all = owners.len() < 100;
+        for (domain, username) in owners {
+            let left = max - expired;
+            let n = tx
+                .prepare_cached(
+                    "DELETE FROM archive WHERE domain = ?1 AND username = ?2 AND seq IN (
+                         SELECT seq FROM archive WHERE domain = ?1 AND username = ?2 AND seq < ?3
+                         ORDER BY seq LIMIT ?4)",
+                )?
+                .execute(params![
+                    domain,
+                    username,
+                    before.min(i64::MAX as u64) as i64,
+                    left as i64
+                ])?;
+            expired += n;
+            if n > 0 {
+                self.archives.forget(&domain, &username);
+            }
+            if expired == max {
+                break;
+            }
+            last = Some((domain, username));
         }
         tx.commit()?;
-        Ok(expired.len())
+        let more = expired == max || !visited_all;
+        // Past the last account, the next round starts from the first.
+        self.archives.expiry_cursor = if more { last } else { None };
+        Ok((expired, more))
     }
 }

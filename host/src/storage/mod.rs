@@ -62,6 +62,7 @@ pub trait Storage: Send {
 
 pub struct SqliteStorage {
     db: Connection,
+    archives: archive::Archives,
 }
 
 const SCHEMA_VERSION: i64 = 7;
@@ -123,7 +124,10 @@ impl SqliteStorage {
         for step in &steps[version as usize..] {
             step(&db)?;
         }
-        Ok(SqliteStorage { db })
+        Ok(SqliteStorage {
+            db,
+            archives: Default::default(),
+        })
     }
 
     fn load_credentials(
@@ -314,16 +318,14 @@ impl Storage for SqliteStorage {
                 .map(StorageAnswer::LastActivity),
             StorageRequest::ArchiveMessage {
                 user,
-                id,
+                seq,
                 with,
-                stamp,
                 stanza,
                 max_messages,
             } => {
                 let entry = archive::Entry {
-                    id,
+                    seq: *seq,
                     with,
-                    stamp: *stamp,
                     stanza,
                 };
                 self.archive_message(user, entry, *max_messages)
@@ -334,7 +336,7 @@ impl Storage for SqliteStorage {
             }
             StorageRequest::ExpireArchive { before, max } => self
                 .expire_archive(*before, *max)
-                .map(StorageAnswer::Expired),
+                .map(|(deleted, more)| StorageAnswer::Expired { deleted, more }),
             StorageRequest::LoadDocument { user, store, key } => self
                 .load_document(user, *store, key)
                 .map(StorageAnswer::Document),
@@ -388,7 +390,7 @@ impl Storage for SqliteStorage {
             bail!("{}@{} does not exist", account.username, account.domain);
         }
         let tables = roster::ROSTER_TABLES.iter();
-        let more = ["offline_messages", "documents", "archive", "archive_sizes"];
+        let more = ["offline_messages", "documents", "archive", "archive_owners"];
         for table in tables.chain(&more) {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE domain = ?1 AND username = ?2"),
@@ -396,6 +398,7 @@ impl Storage for SqliteStorage {
             )?;
         }
         tx.commit()?;
+        self.archives.forget(&account.domain, &account.username);
         Ok(())
     }
 }
@@ -702,19 +705,15 @@ mod tests {
     fn archive(s: &mut SqliteStorage, n: u64, with: &str, max: usize) {
         let answer = s.execute(&StorageRequest::ArchiveMessage {
             user: "juliet@localhost".parse().unwrap(),
-            id: format!("m{n}"),
+            seq: n * 1_000_000,
             with: (with.into(), None),
-            stamp: n * 1_000_000,
             stanza: format!("<message><body>{n}</body></message>"),
             max_messages: max,
         });
         assert_eq!(answer, StorageAnswer::Written);
     }
 
-    fn page(
-        s: &mut SqliteStorage,
-        query: rookery_core::ArchiveQuery,
-    ) -> Option<(Vec<String>, bool)> {
+    fn page(s: &mut SqliteStorage, query: rookery_core::ArchiveQuery) -> Option<(Vec<u64>, bool)> {
         let answer = s.execute(&StorageRequest::QueryArchive {
             user: "juliet@localhost".parse().unwrap(),
             query,
@@ -722,7 +721,7 @@ mod tests {
         let StorageAnswer::Archive(page) = answer else {
             panic!("{answer:?}");
         };
-        page.map(|(messages, complete)| (messages.into_iter().map(|m| m.id).collect(), complete))
+        page.map(|(messages, complete)| (messages.into_iter().map(|m| m.seq).collect(), complete))
     }
 
     /// An archive of `n` messages, alternately with romeo and the nurse,
@@ -743,8 +742,8 @@ mod tests {
         (dir, s)
     }
 
-    fn ids(range: std::ops::RangeInclusive<u64>) -> Vec<String> {
-        range.map(|i| format!("m{i}")).collect()
+    fn ids(range: std::ops::RangeInclusive<u64>) -> Vec<u64> {
+        range.map(|i| i * 1_000_000).collect()
     }
 
     #[test]
@@ -757,7 +756,7 @@ mod tests {
         };
         assert_eq!(page(&mut s, query(2)), Some((ids(1..=2), false)));
         let after = rookery_core::ArchiveQuery {
-            after_id: Some("m2".into()),
+            after: Some(2_000_000),
             ..query(3)
         };
         assert_eq!(page(&mut s, after), Some((ids(3..=5), true)));
@@ -768,12 +767,12 @@ mod tests {
         assert_eq!(page(&mut s, last), Some((ids(4..=5), false)));
         let before = rookery_core::ArchiveQuery {
             backward: true,
-            before_id: Some("m3".into()),
+            before: Some(3_000_000),
             ..query(5)
         };
         assert_eq!(page(&mut s, before), Some((ids(1..=2), true)));
         let unknown = rookery_core::ArchiveQuery {
-            after_id: Some("nonesuch".into()),
+            after: Some(7),
             ..query(5)
         };
         assert_eq!(page(&mut s, unknown), None);
@@ -791,7 +790,7 @@ mod tests {
             ..Default::default()
         };
         let (got, complete) = page(&mut s, with_romeo).unwrap();
-        assert_eq!(got, ["m3", "m5"]);
+        assert_eq!(got, [3_000_000, 5_000_000]);
         assert!(complete);
     }
 
@@ -827,9 +826,10 @@ mod tests {
                 max,
             })
         };
-        assert_eq!(expire(&mut s, 2), StorageAnswer::Expired(2));
-        assert_eq!(expire(&mut s, 2), StorageAnswer::Expired(1));
-        assert_eq!(expire(&mut s, 2), StorageAnswer::Expired(0));
+        let expired = |deleted, more| StorageAnswer::Expired { deleted, more };
+        assert_eq!(expire(&mut s, 2), expired(2, true));
+        assert_eq!(expire(&mut s, 2), expired(1, false));
+        assert_eq!(expire(&mut s, 2), expired(0, false));
         let all = rookery_core::ArchiveQuery {
             max: 10,
             max_bytes: 1 << 20,
