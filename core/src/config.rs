@@ -170,6 +170,8 @@ impl Default for CsiLimits {
 /// Message archives (XEP-0313).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ArchiveLimits {
+    /// Whether chats are archived at all (the `mam` module).
+    pub enabled: bool,
     /// How long a message is kept.
     pub expires_after: Duration,
     /// Messages kept per account; past it the oldest go.
@@ -178,22 +180,23 @@ pub struct ArchiveLimits {
     pub default_page: usize,
     /// Messages in a page at most.
     pub max_page: usize,
-    /// Archive writes storage has not answered, server-wide; past it
-    /// messages that would be archived are refused with
-    /// `<resource-constraint/>` until storage catches up.
+    /// Archive writes (one per message) storage has not answered,
+    /// server-wide; past it messages that would be archived are refused
+    /// with `<resource-constraint/>` until storage catches up.
     pub max_writes_in_flight: usize,
 }
 
 impl Default for ArchiveLimits {
     fn default() -> Self {
         ArchiveLimits {
+            enabled: false,
             expires_after: Duration::from_secs(365 * 24 * 60 * 60),
             max_messages: 100_000,
             // Prosody's default and largest page.
             default_page: 20,
             max_page: 50,
-            // Two per chat, each a copy of it: a few MiB at most.
-            max_writes_in_flight: 16_384,
+            // One copy of each chat: a few MiB at most.
+            max_writes_in_flight: 8192,
         }
     }
 }

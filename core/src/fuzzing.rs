@@ -84,10 +84,12 @@ impl Harness {
     pub fn new() -> Self {
         // STARTTLS offered but optional, so that both the plaintext logins
         // of the captured corpus and the TLS paths are reachable.
-        let config = Config {
+        let mut config = Config {
             encryption: crate::Encryption::Optional,
             ..Config::default()
         };
+        // Every module, the archive's too (off by default).
+        config.archive.enabled = true;
         Harness {
             server: Server::new(config),
             now: Instant::now(),

@@ -69,15 +69,14 @@ pub enum StorageRequest {
     },
     /// What `StoreLastActivity` last kept for the account.
     LoadLastActivity { user: BareJid },
-    /// XEP-0313: keep a message in the account's archive as number
-    /// `seq` (see [`ArchiveQuery`]), and drop its oldest messages past
-    /// `max_messages`. Answered with `Written`.
+    /// XEP-0313: keep a message as number `seq` (see [`ArchiveQuery`])
+    /// in the archive of each of `archives` (an account, and the other
+    /// party as a bare JID and resource), and drop each one's oldest
+    /// messages past `max_messages`. Answered with `Written`.
     ArchiveMessage {
-        user: BareJid,
         seq: u64,
-        /// The other party, as a bare JID and resource (if any).
-        with: (String, Option<String>),
         stanza: String,
+        archives: Vec<(BareJid, (String, Option<String>))>,
         max_messages: usize,
     },
     /// A page of the account's archive, answered with

@@ -76,6 +76,7 @@ impl Default for PrivateStorageSection {
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct ArchiveSection {
+    enabled: bool,
     expires_after_days: u64,
     max_messages: usize,
     default_page: usize,
@@ -87,6 +88,7 @@ impl Default for ArchiveSection {
     fn default() -> Self {
         let limits = rookery_core::config::ArchiveLimits::default();
         ArchiveSection {
+            enabled: limits.enabled,
             expires_after_days: limits.expires_after.as_secs() / (24 * 60 * 60),
             max_messages: limits.max_messages,
             default_page: limits.default_page,
@@ -411,7 +413,7 @@ fn check_ranges(file: &File) -> Result<()> {
     within(
         "archive.max_writes_in_flight",
         archive.max_writes_in_flight,
-        2,
+        1,
         1 << 20,
     )?;
     within(
@@ -684,6 +686,7 @@ impl Settings {
                 max_bytes: file.private_storage.max_bytes,
             },
             archive: rookery_core::config::ArchiveLimits {
+                enabled: file.archive.enabled,
                 expires_after: Duration::from_secs(file.archive.expires_after_days * 24 * 60 * 60),
                 max_messages: file.archive.max_messages,
                 default_page: file.archive.default_page,

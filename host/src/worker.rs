@@ -4,6 +4,7 @@
 use crate::storage::Storage;
 use rookery_core::{RequestId, StorageAnswer, StorageRequest};
 use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 /// Run one query. A backend that panics is not silent and leaves no one
 /// waiting: the panic is logged, the query answered as failed (a login
@@ -31,6 +32,12 @@ fn execute_all(storage: &mut dyn Storage, queries: &[StorageRequest]) -> Vec<Sto
 /// Most queries in one group commit.
 const GROUP_COMMIT: usize = 512;
 
+/// How long a write waits for others to share its commit. A commit costs
+/// a disk flush and the WAL's bookkeeping, a hundred times a row: without
+/// the wait, a steady trickle of archived chats commits one by one and
+/// the storage thread takes the core from the event loop.
+const COMMIT_DELAY: Duration = Duration::from_millis(2);
+
 /// One storage thread: its queue and its handle.
 struct Lane {
     /// `None` once told to finish.
@@ -42,7 +49,7 @@ impl Lane {
     /// A lane running up to `group` queries per commit.
     fn spawn(
         name: &str,
-        group: usize,
+        (group, delay): (usize, Duration),
         mut storage: Box<dyn Storage>,
         deliver: Arc<dyn Fn(RequestId, StorageAnswer) + Send + Sync>,
     ) -> std::io::Result<Lane> {
@@ -51,10 +58,12 @@ impl Lane {
             .name(name.into())
             .spawn(move || {
                 while let Ok(first) = incoming.recv() {
-                    // What queued up meanwhile goes in the same commit.
+                    // What queues up meanwhile goes in the same commit.
                     let mut batch = vec![first];
+                    let deadline = Instant::now() + delay;
                     while batch.len() < group {
-                        match incoming.try_recv() {
+                        let wait = deadline.saturating_duration_since(Instant::now());
+                        match incoming.recv_timeout(wait) {
                             Ok(next) => batch.push(next),
                             Err(_) => break,
                         }
@@ -110,8 +119,13 @@ impl StorageWorker {
         let deliver: Arc<dyn Fn(RequestId, StorageAnswer) + Send + Sync> = Arc::new(deliver);
         Ok(StorageWorker {
             // Reads run one by one, each in its own read transaction.
-            reader: Lane::spawn("storage-read", 1, reader, deliver.clone())?,
-            writer: Lane::spawn("storage-write", GROUP_COMMIT, writer, deliver)?,
+            reader: Lane::spawn("storage-read", (1, Duration::ZERO), reader, deliver.clone())?,
+            writer: Lane::spawn(
+                "storage-write",
+                (GROUP_COMMIT, COMMIT_DELAY),
+                writer,
+                deliver,
+            )?,
         })
     }
 

@@ -11,6 +11,9 @@ const USERS: &[(&str, &str)] = &[
     ("romeo@localhost", "j00l13t"),
 ];
 
+/// Message archives are off by default.
+const ARCHIVING: &str = "[archive]\nenabled = true";
+
 const CARD: &str = "<vCard xmlns='vcard-temp'><FN>Juliet Capulet</FN></vCard>";
 const PREFS: &str = "<exodus xmlns='exodus:prefs'><defaultnick>jc</defaultnick></exodus>";
 
@@ -38,7 +41,7 @@ for_both_shims! {
     }
 
     fn archived_messages_survive_a_kill_and_page_back(shim) {
-        let mut server = TestServer::start(shim, USERS, "")?;
+        let mut server = TestServer::start(shim, USERS, ARCHIVING)?;
         let (mut romeo, _) = RawClient::login(server.addr, "romeo", "j00l13t", Some("orchard"))?;
         for body in ["one", "two", "three"] {
             romeo.send(&format!("<message to='juliet@localhost' type='chat'><body>{body}</body></message>"))?;

@@ -32,10 +32,10 @@ for_both_shims! {
         let mut high = online(&server, "juliet", "r0m30", "high", 7)?;
         let mut romeo = online(&server, "romeo", "j00l13t", "orchard", 0)?;
         romeo.send("<message to='juliet@localhost' type='chat' id='m1'><body>To the high one</body></message>")?;
-        high.read_until("<body>To the high one</body>")?;
+        high.read_until("<body>To the high one</body></message>")?;
         // A marker to the low resource arrives after anything misrouted.
         romeo.send("<message to='juliet@localhost/low' type='chat' id='m2'><body>marker</body></message>")?;
-        let got = low.read_until("<body>marker</body>")?;
+        let got = low.read_until("<body>marker</body></message>")?;
         assert!(!got.contains("To the high one"), "{got}");
         Ok(())
     }

@@ -261,7 +261,8 @@ mod routing {
             if !rookery_tests::slixmpp_ready()? {
                 return Ok(());
             }
-            let server = TestServer::start(shim, BOTH, "")?;
+            // Message archives are off by default.
+            let server = TestServer::start(shim, BOTH, "[archive]\nenabled = true")?;
             let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/slix_mam.py");
             let out = Command::new("/usr/bin/python3").args([script, &server.port().to_string()]).output()?;
             let stdout = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);

@@ -4,8 +4,13 @@
 //! recipient sees; an account's own resources page through its archive
 //! with XEP-0059 result sets.
 //!
-//! Kept, as Prosody does by default: everything of those types (no
-//! archiving preferences yet), for `archive.expires_after`, at most
+//! Off unless `archive.enabled`, as in Prosody's default configuration:
+//! every archived chat is two rows and a text written to the database,
+//! which on one core costs most of the server's message throughput (see
+//! the closing note of issue 15 for the figures).
+//!
+//! Kept, as Prosody does: everything of those types (no archiving
+//! preferences yet), for `archive.expires_after`, at most
 //! `archive.max_messages` per account (the oldest go first). Expiry runs
 //! in small batches on a timer, each one short transaction, so that it
 //! never stalls storage.
@@ -35,6 +40,7 @@ const NS_HINTS: &str = "urn:xmpp:hints";
 
 pub(crate) const MODULE: Module = Module {
     name: "mam",
+    loaded: |config| config.archive.enabled,
     account_features: &[NS, NS_SID],
     iqs: &[IqHandler {
         to: Addressee::OwnAccount,
@@ -114,35 +120,28 @@ pub(crate) fn archive(
     if !ctx.loaded.has(MODULE.name) || !archivable(message) {
         return true;
     }
-    if ctx.mam.writes.len() + 2 > ctx.config.archive.max_writes_in_flight {
+    if ctx.mam.writes.len() >= ctx.config.archive.max_writes_in_flight {
         return false;
     }
     strip_claims(message, user);
     let seq = micros(ctx.clock).max(ctx.mam.last + 1);
     ctx.mam.last = seq;
-    let sender = from.to_bare();
-    let limit = ctx.config.archive.max_messages;
-    if sender != *user {
-        let write = ctx.out.storage(StorageRequest::ArchiveMessage {
-            user: sender,
-            seq,
-            with: party(to),
-            stanza: message.to_stream_string(),
-            max_messages: limit,
-        });
-        ctx.mam.writes.insert(write);
-    }
     message.push_child(
         Element::new("stanza-id", NS_SID)
             .attr("id", &seq.to_string())
             .attr("by", user.as_str()),
     );
+    // Kept once, as the recipient sees it, for both archives.
+    let mut archives = vec![(user.clone(), party(&Jid::from(from.clone())))];
+    let sender = from.to_bare();
+    if sender != *user {
+        archives.push((sender, party(to)));
+    }
     let write = ctx.out.storage(StorageRequest::ArchiveMessage {
-        user: user.clone(),
         seq,
-        with: party(&Jid::from(from.clone())),
         stanza: message.to_stream_string(),
-        max_messages: limit,
+        archives,
+        max_messages: ctx.config.archive.max_messages,
     });
     ctx.mam.writes.insert(write);
     true

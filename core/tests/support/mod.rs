@@ -94,24 +94,19 @@ pub fn opened(b: &mut Bench) -> ConnectionId {
 pub type Archived = (ArchivedMessage, (String, Option<String>));
 
 /// The defaults, minus TLS: most tests speak to the core in the clear,
-/// as a shim without TLS would (`tls.rs` covers encryption). Minus
-/// message archives too: they stamp every delivered chat with a
-/// stanza-id, which `mam.rs` specifies, and which would be noise in every
-/// other test of routing.
+/// as a shim without TLS would (`tls.rs` covers encryption).
 pub fn plaintext() -> Config {
     Config {
         encryption: rookery_core::Encryption::Unavailable,
-        modules_disabled: vec!["mam".into()],
         ..Config::default()
     }
 }
 
-/// [`plaintext`] with message archives.
+/// [`plaintext`] with message archives (off by default).
 pub fn archiving() -> Config {
-    Config {
-        modules_disabled: Vec::new(),
-        ..plaintext()
-    }
+    let mut config = plaintext();
+    config.archive.enabled = true;
+    config
 }
 
 impl Bench {
@@ -357,20 +352,21 @@ impl Bench {
                 StorageAnswer::LastActivity(self.last_activity.get(user.as_str()).cloned())
             }
             StorageRequest::ArchiveMessage {
-                user,
                 seq,
-                with,
                 stanza,
+                archives,
                 max_messages,
             } => {
-                let archive = self.archive.entry(user.to_string()).or_default();
-                let message = ArchivedMessage {
-                    seq: *seq,
-                    stanza: stanza.clone(),
-                };
-                archive.push((message, with.clone()));
-                let excess = archive.len().saturating_sub(*max_messages);
-                archive.drain(..excess);
+                for (user, with) in archives {
+                    let archive = self.archive.entry(user.to_string()).or_default();
+                    let message = ArchivedMessage {
+                        seq: *seq,
+                        stanza: stanza.clone(),
+                    };
+                    archive.push((message, with.clone()));
+                    let excess = archive.len().saturating_sub(*max_messages);
+                    archive.drain(..excess);
+                }
                 StorageAnswer::Written
             }
             StorageRequest::QueryArchive { user, query } => {

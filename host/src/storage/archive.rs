@@ -1,17 +1,19 @@
 //! Message archives in SQLite (XEP-0313).
 //!
-//! One row per message per archive, keyed by account and number (the
-//! microsecond it was archived, made unique by the core), in a table
-//! without row ids: the key is the archive order, so a page is a range
-//! read along it that stops one row past the page (which says whether it
-//! is the last), at the same cost for a thousand messages as for a
-//! million. A second index serves queries by the other party. Numbers
-//! are stamps, so time bounds are key ranges too.
+//! A message is stored once, under its number (the microsecond it was
+//! archived, made unique by the core), in a table whose row id is that
+//! number, so archiving appends. Each archive that holds it has a small
+//! entry keyed by account and number, in a table without row ids: the
+//! key is the archive order, so a page is a range read along it that
+//! stops one row past the page (which says whether it is the last), at
+//! the same cost for a thousand messages as for a million. A second
+//! index serves queries by the other party. Numbers are stamps, so time
+//! bounds are key ranges too.
 //!
-//! Archiving is the hottest write there is (two rows per chat), so it
-//! does no lookups of its own: which accounts exist, and how many
-//! messages each archive holds (for its cap), are remembered here once
-//! read.
+//! Archiving is the hottest write there is, so it does no lookups of its
+//! own: which accounts exist, and how many messages each archive holds
+//! (for its cap), are remembered here once read. A message's text goes
+//! when no archive holds it any more, or when it expires.
 
 use super::SqliteStorage;
 use jid::BareJid;
@@ -20,17 +22,21 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use std::collections::HashMap;
 
-/// Schema 7: archives, and the accounts that have one (for expiry).
+/// Schema 7: archived messages, each archive's entries, and the accounts
+/// that have one (for expiry).
 pub(super) fn migrate_to_7(db: &Connection) -> rusqlite::Result<()> {
     db.execute_batch(
         "BEGIN;
+         CREATE TABLE archive_messages (
+             seq INTEGER PRIMARY KEY,
+             stanza TEXT NOT NULL
+         );
          CREATE TABLE archive (
              domain TEXT NOT NULL,
              username TEXT NOT NULL,
              seq INTEGER NOT NULL,
              with_bare TEXT NOT NULL,
              with_resource TEXT,
-             stanza TEXT NOT NULL,
              PRIMARY KEY (domain, username, seq)
          ) WITHOUT ROWID;
          CREATE INDEX archive_by_party ON archive (domain, username, with_bare, seq);
@@ -69,72 +75,89 @@ fn parts(user: &BareJid) -> (&str, &str) {
     )
 }
 
-/// What `archive_message` needs besides the account.
-pub(super) struct Entry<'a> {
-    pub seq: u64,
-    pub with: &'a (String, Option<String>),
-    pub stanza: &'a str,
-}
-
 impl SqliteStorage {
-    /// Keep a message, then trim the account's oldest past `max`.
+    /// Keep a message for each archive, then trim each one's oldest past
+    /// `max`. No savepoint: each statement is atomic by itself, and what
+    /// a failed one leaves (a text no archive holds, an archive over its
+    /// cap) goes with the next expiry or trim.
     pub(super) fn archive_message(
         &mut self,
-        user: &BareJid,
-        entry: Entry,
+        seq: u64,
+        stanza: &str,
+        archives: &[(BareJid, (String, Option<String>))],
         max: usize,
     ) -> rusqlite::Result<()> {
-        let (domain, username) = parts(user);
-        let key = (domain.to_owned(), username.to_owned());
-        let tx = self.db.savepoint()?;
-        let size = match self.archives.sizes.get(&key) {
-            Some(size) => *size,
-            None => {
-                if !super::account_exists(&tx, domain, username)? {
-                    return Ok(());
-                }
-                tx.execute(
-                    "INSERT OR IGNORE INTO archive_owners (domain, username) VALUES (?1, ?2)",
-                    params![domain, username],
-                )?;
-                tx.query_row(
-                    "SELECT COUNT(*) FROM archive WHERE domain = ?1 AND username = ?2",
-                    params![domain, username],
-                    |r| r.get::<_, i64>(0),
-                )? as u64
+        let seq = seq.min(i64::MAX as u64) as i64;
+        let mut kept = false;
+        for (user, (bare, resource)) in archives {
+            let (domain, username) = parts(user);
+            let Some(size) = self.archive_size(domain, username)? else {
+                continue;
+            };
+            if !kept {
+                // A repeated number (a clock set back) keeps the first.
+                self.db
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO archive_messages (seq, stanza) VALUES (?1, ?2)",
+                    )?
+                    .execute(params![seq, stanza])?;
+                kept = true;
             }
-        };
-        let (bare, resource) = entry.with;
-        // A repeated number (a clock set back) keeps the first message.
-        let added = tx
-            .prepare_cached(
-                "INSERT OR IGNORE INTO archive (domain, username, seq, with_bare, with_resource, stanza)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                domain,
-                username,
-                entry.seq as i64,
-                bare,
-                resource,
-                entry.stanza
-            ])? as u64;
-        let mut size = size + added;
-        if size > max as u64 {
-            let excess = size - max as u64;
-            tx.prepare_cached(
-                "DELETE FROM archive WHERE domain = ?1 AND username = ?2 AND seq IN (
-                     SELECT seq FROM archive WHERE domain = ?1 AND username = ?2
-                     ORDER BY seq LIMIT ?3)",
-            )?
-            .execute(params![domain, username, excess as i64])?;
-            size = max as u64;
+            let added = self
+                .db
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO archive (domain, username, seq, with_bare, with_resource)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![domain, username, seq, bare, resource])?
+                as u64;
+            let mut size = size + added;
+            if size > max as u64 {
+                self.drop_oldest(domain, username, size - max as u64)?;
+                size = max as u64;
+            }
+            let key = (domain.to_owned(), username.to_owned());
+            self.archives.sizes.insert(key, size);
         }
-        tx.commit()?;
-        // (Should the group commit around this fail, the count is a
-        // little high until the next expiry: the cap trims early.)
-        self.archives.sizes.insert(key, size);
         Ok(())
+    }
+
+    /// How many messages the account's archive holds, once counted;
+    /// `None` if the account does not exist.
+    fn archive_size(&mut self, domain: &str, username: &str) -> rusqlite::Result<Option<u64>> {
+        let key = (domain.to_owned(), username.to_owned());
+        if let Some(size) = self.archives.sizes.get(&key) {
+            return Ok(Some(*size));
+        }
+        if !super::account_exists(&self.db, domain, username)? {
+            return Ok(None);
+        }
+        self.db.execute(
+            "INSERT OR IGNORE INTO archive_owners (domain, username) VALUES (?1, ?2)",
+            params![domain, username],
+        )?;
+        let size: i64 = self.db.query_row(
+            "SELECT COUNT(*) FROM archive WHERE domain = ?1 AND username = ?2",
+            params![domain, username],
+            |r| r.get(0),
+        )?;
+        Ok(Some(size as u64))
+    }
+
+    /// Remove the account's `n` oldest entries, and the texts of those
+    /// messages that no other archive holds.
+    fn drop_oldest(&self, domain: &str, username: &str, n: u64) -> rusqlite::Result<()> {
+        let dropped: Vec<(i64, String)> = self
+            .db
+            .prepare_cached(
+                "SELECT seq, with_bare FROM archive WHERE domain = ?1 AND username = ?2
+                 ORDER BY seq LIMIT ?3",
+            )?
+            .query_map(params![domain, username, n as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        forget_entries(&self.db, domain, username, &dropped)
     }
 
     /// A page of the account's archive; `None` if a bound is not in it.
@@ -157,24 +180,26 @@ impl SqliteStorage {
                 return Ok(None);
             }
         }
-        let mut sql =
-            String::from("SELECT seq, stanza FROM archive WHERE domain = ?1 AND username = ?2");
+        let mut sql = String::from(
+            "SELECT a.seq, m.stanza FROM archive a JOIN archive_messages m ON m.seq = a.seq
+             WHERE a.domain = ?1 AND a.username = ?2",
+        );
         let mut values: Vec<Value> = vec![domain.to_owned().into(), username.to_owned().into()];
         let mut condition = |sql: &mut String, clause: &str, value: Value| {
             values.push(value);
             sql.push_str(&format!(" AND {clause} ?{}", values.len()));
         };
         if let Some((bare, resource)) = &query.with {
-            condition(&mut sql, "with_bare =", bare.clone().into());
+            condition(&mut sql, "a.with_bare =", bare.clone().into());
             if let Some(resource) = resource {
-                condition(&mut sql, "with_resource =", resource.clone().into());
+                condition(&mut sql, "a.with_resource =", resource.clone().into());
             }
         }
         let bounds = [
-            (query.start, "seq >="),
-            (query.end, "seq <="),
-            (query.after, "seq >"),
-            (query.before, "seq <"),
+            (query.start, "a.seq >="),
+            (query.end, "a.seq <="),
+            (query.after, "a.seq >"),
+            (query.before, "a.seq <"),
         ];
         for (bound, clause) in bounds {
             if let Some(seq) = bound {
@@ -182,7 +207,7 @@ impl SqliteStorage {
             }
         }
         let order = if query.backward { "DESC" } else { "ASC" };
-        sql.push_str(&format!(" ORDER BY seq {order} LIMIT {}", query.max + 1));
+        sql.push_str(&format!(" ORDER BY a.seq {order} LIMIT {}", query.max + 1));
         let mut statement = db.prepare_cached(&sql)?;
         let rows = statement.query_map(params_from_iter(values), |r| {
             Ok(ArchivedMessage {
@@ -258,10 +283,47 @@ impl SqliteStorage {
             }
             last = Some((domain, username));
         }
+        // Texts go by number alone: the entries still naming them (of
+        // accounts not visited yet) are expired too, and no longer read.
+        tx.prepare_cached(
+            "DELETE FROM archive_messages WHERE seq IN (
+                 SELECT seq FROM archive_messages WHERE seq < ?1 LIMIT ?2)",
+        )?
+        .execute(params![before.min(i64::MAX as u64) as i64, max as i64])?;
         tx.commit()?;
         let more = expired == max || !visited_all;
         // Past the last account, the next round starts from the first.
         self.archives.expiry_cursor = if more { last } else { None };
         Ok((expired, more))
     }
+}
+
+/// Delete these entries of the account's archive, and each message's
+/// text unless the other party's archive holds it too.
+pub(super) fn forget_entries(
+    db: &Connection,
+    domain: &str,
+    username: &str,
+    entries: &[(i64, String)],
+) -> rusqlite::Result<()> {
+    for (seq, with) in entries {
+        db.prepare_cached("DELETE FROM archive WHERE domain = ?1 AND username = ?2 AND seq = ?3")?
+            .execute(params![domain, username, seq])?;
+        let other = jid::BareJid::new(with).ok();
+        let shared = match other.as_ref().map(parts) {
+            Some((d, u)) => db
+                .prepare_cached(
+                    "SELECT 1 FROM archive WHERE domain = ?1 AND username = ?2 AND seq = ?3",
+                )?
+                .query_row(params![d, u, seq], |_| Ok(()))
+                .optional()?
+                .is_some(),
+            None => false,
+        };
+        if !shared {
+            db.prepare_cached("DELETE FROM archive_messages WHERE seq = ?1")?
+                .execute(params![seq])?;
+        }
+    }
+    Ok(())
 }

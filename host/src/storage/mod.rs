@@ -317,20 +317,13 @@ impl Storage for SqliteStorage {
                 .load_last_activity(user)
                 .map(StorageAnswer::LastActivity),
             StorageRequest::ArchiveMessage {
-                user,
                 seq,
-                with,
                 stanza,
+                archives,
                 max_messages,
-            } => {
-                let entry = archive::Entry {
-                    seq: *seq,
-                    with,
-                    stanza,
-                };
-                self.archive_message(user, entry, *max_messages)
-                    .map(|()| StorageAnswer::Written)
-            }
+            } => self
+                .archive_message(*seq, stanza, archives, *max_messages)
+                .map(|()| StorageAnswer::Written),
             StorageRequest::QueryArchive { user, query } => {
                 self.query_archive(user, query).map(StorageAnswer::Archive)
             }
@@ -390,6 +383,14 @@ impl Storage for SqliteStorage {
             bail!("{}@{} does not exist", account.username, account.domain);
         }
         let tables = roster::ROSTER_TABLES.iter();
+        // Archived texts the other party does not hold go first.
+        let entries: Vec<(i64, String)> = tx
+            .prepare("SELECT seq, with_bare FROM archive WHERE domain = ?1 AND username = ?2")?
+            .query_map(params![account.domain, account.username], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        archive::forget_entries(&tx, &account.domain, &account.username, &entries)?;
         let more = ["offline_messages", "documents", "archive", "archive_owners"];
         for table in tables.chain(&more) {
             tx.execute(
@@ -704,9 +705,8 @@ mod tests {
 
     fn archive(s: &mut SqliteStorage, n: u64, with: &str, max: usize) {
         let answer = s.execute(&StorageRequest::ArchiveMessage {
-            user: "juliet@localhost".parse().unwrap(),
             seq: n * 1_000_000,
-            with: (with.into(), None),
+            archives: vec![("juliet@localhost".parse().unwrap(), (with.into(), None))],
             stanza: format!("<message><body>{n}</body></message>"),
             max_messages: max,
         });
