@@ -180,10 +180,10 @@ pub struct ArchiveLimits {
     pub default_page: usize,
     /// Messages in a page at most.
     pub max_page: usize,
-    /// Archive writes (one per message) storage has not answered,
-    /// server-wide; past it messages that would be archived are refused
-    /// with `<resource-constraint/>` until storage catches up.
-    pub max_writes_in_flight: usize,
+    /// Bytes of archive writes (a copy of each message) storage has not
+    /// answered, server-wide; past it messages that would be archived are
+    /// refused with `<resource-constraint/>` until storage catches up.
+    pub max_bytes_in_flight: usize,
 }
 
 impl Default for ArchiveLimits {
@@ -195,8 +195,7 @@ impl Default for ArchiveLimits {
             // Prosody's default and largest page.
             default_page: 20,
             max_page: 50,
-            // One copy of each chat: a few MiB at most.
-            max_writes_in_flight: 8192,
+            max_bytes_in_flight: 8 * 1024 * 1024,
         }
     }
 }

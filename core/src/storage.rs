@@ -77,6 +77,9 @@ pub enum StorageRequest {
         seq: u64,
         stanza: String,
         archives: Vec<(BareJid, (String, Option<String>))>,
+        /// The first archive (the recipient's) skips the message if its
+        /// account blocks any of these (XEP-0191, as for `StoreOffline`).
+        unless_blocked: Vec<String>,
         max_messages: usize,
     },
     /// A page of the account's archive, answered with

@@ -124,6 +124,54 @@ fn a_stanza_id_a_client_claims_for_the_recipients_archive_is_removed() {
 }
 
 #[test]
+fn a_forged_stanza_id_is_removed_from_messages_not_archived_too() {
+    let mut b = bench();
+    let (juliet, romeo) = pair(&mut b);
+    b.send(
+        romeo,
+        "<message to='juliet@localhost' type='headline'><body>news</body>\
+         <stanza-id xmlns='urn:xmpp:sid:0' id='forged' by='JULIET@localhost/x'/></message>",
+    );
+    assert!(!b.take(juliet).contains("forged"));
+}
+
+#[test]
+fn one_query_at_a_time_per_session() {
+    let mut b = bench();
+    let (juliet, _) = pair(&mut b);
+    b.auto_storage = false;
+    b.send(juliet, &query(""));
+    b.send(juliet, &query(""));
+    assert_eq!(
+        b.take(juliet),
+        "<iq type='error' id='m' to='juliet@localhost/balcony'><error type='wait'>\
+         <resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+    );
+    b.answer_storage();
+    assert!(b.take(juliet).contains("<fin "));
+    b.auto_storage = true;
+    b.send(juliet, &query(""));
+    assert!(b.take(juliet).contains("<fin "));
+}
+
+#[test]
+fn a_message_from_someone_the_offline_recipient_blocks_stays_out_of_its_archive() {
+    let mut b = bench();
+    b.rosters
+        .entry("juliet@localhost".into())
+        .or_default()
+        .blocked
+        .insert("romeo@localhost".into());
+    let romeo = b.bound("romeo", "j00l13t", "orchard");
+    b.send(romeo, &chat("juliet@localhost", "let me in"));
+    assert!(
+        !b.archive.contains_key("juliet@localhost"),
+        "{:?}",
+        b.archive
+    );
+}
+
+#[test]
 fn only_chats_and_normal_messages_with_a_body_are_archived() {
     let mut b = bench();
     let (_, romeo) = pair(&mut b);
@@ -200,7 +248,8 @@ fn an_empty_before_asks_for_the_last_page_and_flip_page_reverses_it() {
     );
     assert_eq!(
         b.take(juliet),
-        result(3, "three") + &result(2, "two") + &fin(false, 3, 2)
+        // The bounds stay in archive order.
+        result(3, "three") + &result(2, "two") + &fin(false, 2, 3)
     );
 }
 

@@ -97,6 +97,21 @@ fn a_missing_vcard_and_a_missing_account_look_the_same_to_others() {
 }
 
 #[test]
+fn someone_the_account_blocks_cannot_read_its_vcard() {
+    let mut b = Bench::new();
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    b.send(juliet, &set_card(CARD));
+    b.send(
+        juliet,
+        "<iq type='set' id='b'><block xmlns='urn:xmpp:blocking'><item jid='romeo@localhost'/></block></iq>",
+    );
+    b.send(juliet, "</stream:stream>");
+    let romeo = b.bound("romeo", "j00l13t", "orchard");
+    b.send(romeo, GET_JULIETS);
+    assert!(b.take(romeo).contains("<service-unavailable "));
+}
+
+#[test]
 fn nobody_sets_another_accounts_vcard() {
     let mut b = Bench::new();
     let romeo = b.bound("romeo", "j00l13t", "orchard");

@@ -29,6 +29,7 @@ fn message(seq: u64) -> StorageRequest {
             "<message to='juliet@localhost' type='chat' from='{with}/orchard'><body>Message number {seq}, of a usual length for a chat.</body></message>"
         ),
         archives: vec![("juliet@localhost".parse().unwrap(), (with.into(), None))],
+        unless_blocked: Vec::new(),
         max_messages: 2_000_000,
     }
 }

@@ -81,7 +81,7 @@ struct ArchiveSection {
     max_messages: usize,
     default_page: usize,
     max_page: usize,
-    max_writes_in_flight: usize,
+    max_bytes_in_flight: usize,
 }
 
 impl Default for ArchiveSection {
@@ -93,7 +93,7 @@ impl Default for ArchiveSection {
             max_messages: limits.max_messages,
             default_page: limits.default_page,
             max_page: limits.max_page,
-            max_writes_in_flight: limits.max_writes_in_flight,
+            max_bytes_in_flight: limits.max_bytes_in_flight,
         }
     }
 }
@@ -411,10 +411,10 @@ fn check_ranges(file: &File) -> Result<()> {
     within("archive.max_messages", archive.max_messages, 1, 100_000_000)?;
     within("archive.max_page", archive.max_page, 1, 1000)?;
     within(
-        "archive.max_writes_in_flight",
-        archive.max_writes_in_flight,
+        "archive.max_bytes_in_flight",
+        archive.max_bytes_in_flight,
         1,
-        1 << 20,
+        1 << 30,
     )?;
     within(
         "archive.default_page",
@@ -691,7 +691,7 @@ impl Settings {
                 max_messages: file.archive.max_messages,
                 default_page: file.archive.default_page,
                 max_page: file.archive.max_page,
-                max_writes_in_flight: file.archive.max_writes_in_flight,
+                max_bytes_in_flight: file.archive.max_bytes_in_flight,
             },
             // Read from the data dir when the server starts
             // (`Settings::server_config`), not by commands that only

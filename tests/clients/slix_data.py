@@ -10,35 +10,20 @@ exits 0 only if all worked.
 import asyncio
 import sys
 
-import slixmpp
+from slix_common import client, connect, run
 from slixmpp.plugins.xep_0048.stanza import Bookmarks
 
 PORT = int(sys.argv[1])
 
 
-def client(jid, password):
-    c = slixmpp.ClientXMPP(jid, password)
-    for plugin in ("xep_0030", "xep_0049", "xep_0048", "xep_0054"):
-        c.register_plugin(plugin)
-
-    async def no_dns(domain, port=None):
-        return [("127.0.0.1", "127.0.0.1", PORT)]
-
-    c.get_dns_records = no_dns
-    c.started = asyncio.Event()
-    c.add_event_handler("session_start", lambda _: c.started.set())
-    return c
-
-
-def connect(c):
-    c.connect(("127.0.0.1", PORT), use_ssl=False, force_starttls=False, disable_starttls=True)
+PLUGINS = ("xep_0030", "xep_0049", "xep_0048", "xep_0054")
 
 
 async def scenario():
-    juliet = client("juliet@localhost/balcony", "r0m30")
-    romeo = client("romeo@localhost/orchard", "j00l13t")
+    juliet = client("juliet@localhost/balcony", "r0m30", PORT, PLUGINS)
+    romeo = client("romeo@localhost/orchard", "j00l13t", PORT, PLUGINS)
     for c in (juliet, romeo):
-        connect(c)
+        connect(c, PORT)
     for c in (juliet, romeo):
         await asyncio.wait_for(c.started.wait(), 10)
 
@@ -67,9 +52,4 @@ async def scenario():
     )
 
 
-try:
-    ok = asyncio.get_event_loop().run_until_complete(scenario())
-except Exception as e:  # a timeout or protocol failure is a test failure
-    print("FAILED", repr(e), flush=True)
-    ok = False
-sys.exit(0 if ok else 1)
+run(scenario)

@@ -10,40 +10,20 @@ order, each with the stanza-id its delivery carried.
 import asyncio
 import sys
 
-import slixmpp
+from slix_common import client, connect, run
 
 PORT = int(sys.argv[1])
 BODIES = ["one", "two", "three", "four", "five"]
 
 
-def client(jid, password):
-    c = slixmpp.ClientXMPP(jid, password)
-    for plugin in ("xep_0030", "xep_0059", "xep_0313", "xep_0359"):
-        c.register_plugin(plugin)
-
-    async def no_dns(domain, port=None):
-        return [("127.0.0.1", "127.0.0.1", PORT)]
-
-    c.get_dns_records = no_dns
-    c.started = asyncio.Event()
-
-    def start(_):
-        c.send_presence()
-        c.started.set()
-
-    c.add_event_handler("session_start", start)
-    return c
-
-
-def connect(c):
-    c.connect(("127.0.0.1", PORT), use_ssl=False, force_starttls=False, disable_starttls=True)
+PLUGINS = ("xep_0030", "xep_0059", "xep_0313", "xep_0359")
 
 
 async def scenario():
-    juliet = client("juliet@localhost/balcony", "r0m30")
-    romeo = client("romeo@localhost/orchard", "j00l13t")
+    juliet = client("juliet@localhost/balcony", "r0m30", PORT, PLUGINS)
+    romeo = client("romeo@localhost/orchard", "j00l13t", PORT, PLUGINS)
     for c in (juliet, romeo):
-        connect(c)
+        connect(c, PORT)
     for c in (juliet, romeo):
         await asyncio.wait_for(c.started.wait(), 10)
 
@@ -74,9 +54,4 @@ async def scenario():
     return read == BODIES and ids == live
 
 
-try:
-    ok = asyncio.get_event_loop().run_until_complete(scenario())
-except Exception as e:  # a timeout or protocol failure is a test failure
-    print("FAILED", repr(e), flush=True)
-    ok = False
-sys.exit(0 if ok else 1)
+run(scenario)

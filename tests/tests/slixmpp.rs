@@ -223,16 +223,33 @@ mod routing {
         ("romeo@localhost", "j00l13t"),
     ];
 
+    /// Run a scenario script against a server started with `extra`
+    /// configuration; its output, once it succeeded, or `None` where
+    /// slixmpp is missing.
+    fn scenario(
+        shim: rookery_tests::server::Shim,
+        extra: &str,
+        script: &str,
+    ) -> Result<Option<String>> {
+        if !rookery_tests::slixmpp_ready()? {
+            return Ok(None);
+        }
+        let server = TestServer::start(shim, BOTH, extra)?;
+        let script = format!("{}/clients/{script}", env!("CARGO_MANIFEST_DIR"));
+        let out = Command::new("/usr/bin/python3")
+            .args([script, server.port().to_string()])
+            .output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stdout}");
+        Ok(Some(stdout))
+    }
+
     for_both_shims! {
         fn slixmpp_pings_discovers_routes_by_priority_and_gets_an_offline_message(shim) {
-            if !rookery_tests::slixmpp_ready()? {
+            let Some(stdout) = scenario(shim, "", "slix_routing.py")? else {
                 return Ok(());
-            }
-            let server = TestServer::start(shim, BOTH, "")?;
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/slix_routing.py");
-            let out = Command::new("/usr/bin/python3").args([script, &server.port().to_string()]).output()?;
-            let stdout = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-            assert!(out.status.success(), "{stdout}");
+            };
             assert!(stdout.contains("PING ok"), "{stdout}");
             assert!(stdout.contains("DISCO True True"), "{stdout}");
             assert!(stdout.contains("OFFLINE Parting is such sweet sorrow delayed"), "{stdout}");
@@ -242,14 +259,9 @@ mod routing {
         }
 
         fn slixmpp_enables_stream_management_and_carbons_blocks_and_asks_last_activity(shim) {
-            if !rookery_tests::slixmpp_ready()? {
+            let Some(stdout) = scenario(shim, "", "slix_mobile.py")? else {
                 return Ok(());
-            }
-            let server = TestServer::start(shim, BOTH, "")?;
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/slix_mobile.py");
-            let out = Command::new("/usr/bin/python3").args([script, &server.port().to_string()]).output()?;
-            let stdout = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-            assert!(out.status.success(), "{stdout}");
+            };
             assert!(stdout.contains("SM enabled resumable"), "{stdout}");
             assert!(stdout.contains("CARBON Wherefore art thou"), "{stdout}");
             assert!(stdout.contains("BLOCKED nurse@localhost"), "{stdout}");
@@ -258,29 +270,19 @@ mod routing {
         }
 
         fn slixmpp_pages_through_the_message_archive(shim) {
-            if !rookery_tests::slixmpp_ready()? {
-                return Ok(());
-            }
             // Message archives are off by default.
-            let server = TestServer::start(shim, BOTH, "[archive]\nenabled = true")?;
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/slix_mam.py");
-            let out = Command::new("/usr/bin/python3").args([script, &server.port().to_string()]).output()?;
-            let stdout = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-            assert!(out.status.success(), "{stdout}");
+            let Some(stdout) = scenario(shim, "[archive]\nenabled = true", "slix_mam.py")? else {
+                return Ok(());
+            };
             assert!(stdout.contains("MAM one,two,three,four,five"), "{stdout}");
             assert!(stdout.contains("IDS match"), "{stdout}");
             Ok(())
         }
 
         fn slixmpp_publishes_and_reads_vcards_and_keeps_bookmarks_in_private_storage(shim) {
-            if !rookery_tests::slixmpp_ready()? {
+            let Some(stdout) = scenario(shim, "", "slix_data.py")? else {
                 return Ok(());
-            }
-            let server = TestServer::start(shim, BOTH, "")?;
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/slix_data.py");
-            let out = Command::new("/usr/bin/python3").args([script, &server.port().to_string()]).output()?;
-            let stdout = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-            assert!(out.status.success(), "{stdout}");
+            };
             assert!(stdout.contains("VCARD own Juliet Capulet"), "{stdout}");
             assert!(stdout.contains("VCARD seen Juliet Capulet"), "{stdout}");
             assert!(stdout.contains("BOOKMARKS verona@conference.localhost"), "{stdout}");

@@ -24,7 +24,7 @@ use crate::stanza::StanzaErrorCondition as E;
 use crate::storage::{ArchiveQuery, RequestId, StorageAnswer, StorageRequest};
 use crate::xml::Element;
 use jid::{BareJid, FullJid, Jid};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -63,8 +63,11 @@ pub(crate) struct Archive {
     /// The last number given to a message: numbers are microseconds of
     /// the wall clock, one past the last if the clock has not moved on.
     last: u64,
-    /// Archive writes storage has not answered yet.
-    writes: HashSet<RequestId>,
+    /// Archive writes storage has not answered yet, and their bytes.
+    writes: HashMap<RequestId, usize>,
+    writing: usize,
+    /// Sessions with a query in flight: one each.
+    querying: HashSet<SessionId>,
     /// When expiry next runs; `None` until the first event, and while a
     /// batch is in flight.
     next_expiry: Option<Instant>,
@@ -73,7 +76,7 @@ pub(crate) struct Archive {
 
 impl Archive {
     pub fn owns(&self, request: RequestId) -> bool {
-        self.expiring == Some(request) || self.writes.contains(&request)
+        self.expiring == Some(request) || self.writes.contains_key(&request)
     }
 
     pub fn next_expiry(&self) -> Option<Instant> {
@@ -117,13 +120,16 @@ pub(crate) fn archive(
     user: &BareJid,
     message: &mut Element,
 ) -> bool {
-    if !ctx.loaded.has(MODULE.name) || !archivable(message) {
+    if !ctx.loaded.has(MODULE.name) {
         return true;
     }
-    if ctx.mam.writes.len() >= ctx.config.archive.max_writes_in_flight {
+    strip_claims(message, user);
+    if !archivable(message) {
+        return true;
+    }
+    if ctx.mam.writing >= ctx.config.archive.max_bytes_in_flight {
         return false;
     }
-    strip_claims(message, user);
     let seq = micros(ctx.clock).max(ctx.mam.last + 1);
     ctx.mam.last = seq;
     message.push_child(
@@ -137,19 +143,32 @@ pub(crate) fn archive(
     if sender != *user {
         archives.push((sender, party(to)));
     }
+    let stanza = message.to_stream_string();
+    let bytes = stanza.len();
     let write = ctx.out.storage(StorageRequest::ArchiveMessage {
         seq,
-        stanza: message.to_stream_string(),
+        stanza,
         archives,
+        // Not into the archive of a recipient who blocks the sender
+        // (XEP-0191), which storage knows even when its roster is not
+        // held.
+        unless_blocked: crate::modules::blocking::candidates(&Jid::from(from.clone())),
         max_messages: ctx.config.archive.max_messages,
     });
-    ctx.mam.writes.insert(write);
+    ctx.mam.writes.insert(write, bytes);
+    ctx.mam.writing += bytes;
     true
 }
 
-/// Remove stanza-ids claiming to be by `user`'s archive.
+/// Remove stanza-ids claiming to be by `user`'s archive (however the
+/// JID is spelled), from every message: clients take the first they see.
 fn strip_claims(message: &mut Element, user: &BareJid) {
-    let forged = |e: &Element| e.is("stanza-id", NS_SID) && e.get_attr("by") == Some(user.as_str());
+    let forged = |e: &Element| {
+        e.is("stanza-id", NS_SID)
+            && e.get_attr("by")
+                .and_then(|by| Jid::new(by).ok())
+                .is_some_and(|by| by.to_bare() == *user)
+    };
     if message.children().any(forged) {
         message.retain_children(|e| !forged(e));
     }
@@ -254,6 +273,11 @@ fn query(ctx: &mut Ctx, request: &Request) -> Answer {
     let Some(user) = ctx.sessions.get(request.session).map(|s| s.jid.to_bare()) else {
         return Answer::Error(E::ServiceUnavailable);
     };
+    // One query at a time per session: each reads up to a page of
+    // stanzas, and its results go out at once.
+    if !ctx.mam.querying.insert(request.session) {
+        return Answer::Error(E::ResourceConstraint);
+    }
     let mut kept = Element::new("query", NS);
     if let Some(id) = request.payload.get_attr("queryid") {
         kept.set_attr("queryid", id);
@@ -265,7 +289,11 @@ fn query(ctx: &mut Ctx, request: &Request) -> Answer {
         user,
         query: parsed,
     };
-    waiting::ask(ctx, request, page, Some(kept), results)
+    let answer = waiting::ask(ctx, request, page, Some(kept), results);
+    if !matches!(answer, Answer::Later) {
+        ctx.mam.querying.remove(&request.session);
+    }
+    answer
 }
 
 /// Storage found the page: each message goes out as a result, then the
@@ -276,6 +304,7 @@ fn results(
     kept: Option<&Element>,
     answer: StorageAnswer,
 ) -> Answer {
+    ctx.mam.querying.remove(&session);
     let (mut messages, complete) = match answer {
         StorageAnswer::Archive(Some(page)) => page,
         // An id to page from that is not in the archive (section 4.2).
@@ -283,6 +312,11 @@ fn results(
         _ => return Answer::Error(E::InternalServerError),
     };
     let query_id = kept.and_then(|k| k.get_attr("queryid"));
+    // The page's bounds, in archive order whatever order it goes out in.
+    let bounds = messages
+        .first()
+        .zip(messages.last())
+        .map(|(first, last)| (first.seq.to_string(), last.seq.to_string()));
     if kept.and_then(|k| k.get_attr("flip")).is_some() {
         messages.reverse();
     }
@@ -308,9 +342,9 @@ fn results(
         ctx.deliver_separately(session, &message.to_stream_string());
     }
     let mut set = Element::new("set", NS_RSM);
-    if let (Some(first), Some(last)) = (messages.first(), messages.last()) {
-        set.push_child(Element::new("first", NS_RSM).text(&first.seq.to_string()));
-        set.push_child(Element::new("last", NS_RSM).text(&last.seq.to_string()));
+    if let Some((first, last)) = bounds {
+        set.push_child(Element::new("first", NS_RSM).text(&first));
+        set.push_child(Element::new("last", NS_RSM).text(&last));
     }
     let mut fin = Element::new("fin", NS).child(set);
     if complete {
@@ -343,7 +377,8 @@ pub(crate) fn handle_timeout(ctx: &mut Ctx) {
 }
 
 pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageAnswer) {
-    if ctx.mam.writes.remove(&request) {
+    if let Some(bytes) = ctx.mam.writes.remove(&request) {
+        ctx.mam.writing -= bytes;
         return;
     }
     ctx.mam.expiring = None;

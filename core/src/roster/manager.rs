@@ -556,19 +556,23 @@ fn plan(ctx: &mut Ctx, user: &BareJid, op: Op) -> Plan {
             // anything of it (as in Prosody): to anyone else an existing
             // account answers as a missing one does, so that accounts
             // cannot be listed.
-            let subscribed = ctx.sessions.get(requester).is_some_and(|s| {
-                roster.subscription(&s.jid.to_bare()).has_from()
-                    && !blocking::matches(&roster.blocked, &Jid::from(s.jid.clone()))
-            });
-            // What is public (a vCard) anyone may ask.
+            let requester_jid = ctx.sessions.get(requester).map(|s| s.jid.clone());
+            let blocked = requester_jid
+                .as_ref()
+                .is_none_or(|j| blocking::matches(&roster.blocked, &Jid::from(j.clone())));
+            let subscribed = requester_jid
+                .as_ref()
+                .is_some_and(|j| roster.subscription(&j.to_bare()).has_from());
+            // What is public (a vCard) anyone may ask, but whom the
+            // account blocks (XEP-0191).
             let to = if subscribed {
                 Addressee::Account
             } else {
                 Addressee::Public
             };
             let answer = match iq.children().next() {
-                Some(payload) => modules::answer(ctx, to, requester, &iq, payload),
-                None => Some(error_reply(&iq, E::ServiceUnavailable)),
+                Some(payload) if !blocked => modules::answer(ctx, to, requester, &iq, payload),
+                _ => Some(error_reply(&iq, E::ServiceUnavailable)),
             };
             if let Some(answer) = answer {
                 plan.effects.push(Effect::Reply(requester, answer));

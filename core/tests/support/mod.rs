@@ -355,9 +355,17 @@ impl Bench {
                 seq,
                 stanza,
                 archives,
+                unless_blocked,
                 max_messages,
             } => {
-                for (user, with) in archives {
+                for (i, (user, with)) in archives.iter().enumerate() {
+                    let blocked = self
+                        .rosters
+                        .get(user.as_str())
+                        .is_some_and(|r| unless_blocked.iter().any(|j| r.blocked.contains(j)));
+                    if i == 0 && blocked {
+                        continue;
+                    }
                     let archive = self.archive.entry(user.to_string()).or_default();
                     let message = ArchivedMessage {
                         seq: *seq,

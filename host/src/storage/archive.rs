@@ -85,22 +85,32 @@ impl SqliteStorage {
         seq: u64,
         stanza: &str,
         archives: &[(BareJid, (String, Option<String>))],
+        unless_blocked: &[String],
         max: usize,
     ) -> rusqlite::Result<()> {
         let seq = seq.min(i64::MAX as u64) as i64;
         let mut kept = false;
-        for (user, (bare, resource)) in archives {
+        for (i, (user, (bare, resource))) in archives.iter().enumerate() {
             let (domain, username) = parts(user);
             let Some(size) = self.archive_size(domain, username)? else {
                 continue;
             };
+            if i == 0 && self.blocks_any(domain, username, unless_blocked)? {
+                continue;
+            }
             if !kept {
-                // A repeated number (a clock set back) keeps the first.
-                self.db
+                // A number already taken (a clock set back across a
+                // restart) archives nothing: entries must never point at
+                // another conversation's text.
+                let added = self
+                    .db
                     .prepare_cached(
                         "INSERT OR IGNORE INTO archive_messages (seq, stanza) VALUES (?1, ?2)",
                     )?
                     .execute(params![seq, stanza])?;
+                if added == 0 {
+                    return Ok(());
+                }
                 kept = true;
             }
             let added = self
@@ -120,6 +130,19 @@ impl SqliteStorage {
             self.archives.sizes.insert(key, size);
         }
         Ok(())
+    }
+
+    /// Whether the account blocks any of these JIDs (XEP-0191).
+    fn blocks_any(&self, domain: &str, username: &str, jids: &[String]) -> rusqlite::Result<bool> {
+        let mut blocked = self.db.prepare_cached(
+            "SELECT 1 FROM blocklist WHERE domain = ?1 AND username = ?2 AND jid = ?3",
+        )?;
+        for jid in jids {
+            if blocked.exists(params![domain, username, jid])? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// How many messages the account's archive holds, once counted;

@@ -320,9 +320,10 @@ impl Storage for SqliteStorage {
                 seq,
                 stanza,
                 archives,
+                unless_blocked,
                 max_messages,
             } => self
-                .archive_message(*seq, stanza, archives, *max_messages)
+                .archive_message(*seq, stanza, archives, unless_blocked, *max_messages)
                 .map(|()| StorageAnswer::Written),
             StorageRequest::QueryArchive { user, query } => {
                 self.query_archive(user, query).map(StorageAnswer::Archive)
@@ -707,6 +708,7 @@ mod tests {
         let answer = s.execute(&StorageRequest::ArchiveMessage {
             seq: n * 1_000_000,
             archives: vec![("juliet@localhost".parse().unwrap(), (with.into(), None))],
+            unless_blocked: Vec::new(),
             stanza: format!("<message><body>{n}</body></message>"),
             max_messages: max,
         });
