@@ -176,6 +176,9 @@ pub struct ArchiveLimits {
     pub expires_after: Duration,
     /// Messages kept per account; past it the oldest go.
     pub max_messages: usize,
+    /// Bytes of archived stanzas per account, likewise: a sender cannot
+    /// make an archive hold more than this, however large its chats.
+    pub max_bytes: usize,
     /// Messages in a page when the query does not say.
     pub default_page: usize,
     /// Messages in a page at most.
@@ -192,6 +195,7 @@ impl Default for ArchiveLimits {
             enabled: false,
             expires_after: Duration::from_secs(365 * 24 * 60 * 60),
             max_messages: 100_000,
+            max_bytes: 64 * 1024 * 1024,
             // Prosody's default and largest page.
             default_page: 20,
             max_page: 50,

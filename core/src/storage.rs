@@ -81,6 +81,8 @@ pub enum StorageRequest {
         /// account blocks any of these (XEP-0191, as for `StoreOffline`).
         unless_blocked: Vec<String>,
         max_messages: usize,
+        /// Bytes of archived stanzas per account; past it the oldest go.
+        max_bytes: usize,
     },
     /// A page of the account's archive, answered with
     /// [`StorageAnswer::Archive`].

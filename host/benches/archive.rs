@@ -31,6 +31,7 @@ fn message(seq: u64) -> StorageRequest {
         archives: vec![("juliet@localhost".parse().unwrap(), (with.into(), None))],
         unless_blocked: Vec::new(),
         max_messages: 2_000_000,
+        max_bytes: 1 << 40,
     }
 }
 

@@ -79,6 +79,7 @@ struct ArchiveSection {
     enabled: bool,
     expires_after_days: u64,
     max_messages: usize,
+    max_bytes: usize,
     default_page: usize,
     max_page: usize,
     max_bytes_in_flight: usize,
@@ -91,6 +92,7 @@ impl Default for ArchiveSection {
             enabled: limits.enabled,
             expires_after_days: limits.expires_after.as_secs() / (24 * 60 * 60),
             max_messages: limits.max_messages,
+            max_bytes: limits.max_bytes,
             default_page: limits.default_page,
             max_page: limits.max_page,
             max_bytes_in_flight: limits.max_bytes_in_flight,
@@ -410,6 +412,7 @@ fn check_ranges(file: &File) -> Result<()> {
     )?;
     within("archive.max_messages", archive.max_messages, 1, 100_000_000)?;
     within("archive.max_page", archive.max_page, 1, 1000)?;
+    within("archive.max_bytes", archive.max_bytes, 1, 1 << 40)?;
     within(
         "archive.max_bytes_in_flight",
         archive.max_bytes_in_flight,
@@ -689,6 +692,7 @@ impl Settings {
                 enabled: file.archive.enabled,
                 expires_after: Duration::from_secs(file.archive.expires_after_days * 24 * 60 * 60),
                 max_messages: file.archive.max_messages,
+                max_bytes: file.archive.max_bytes,
                 default_page: file.archive.default_page,
                 max_page: file.archive.max_page,
                 max_bytes_in_flight: file.archive.max_bytes_in_flight,

@@ -154,6 +154,7 @@ pub(crate) fn archive(
         // held.
         unless_blocked: crate::modules::blocking::candidates(&Jid::from(from.clone())),
         max_messages: ctx.config.archive.max_messages,
+        max_bytes: ctx.config.archive.max_bytes,
     });
     ctx.mam.writes.insert(write, bytes);
     ctx.mam.writing += bytes;

@@ -357,6 +357,7 @@ impl Bench {
                 archives,
                 unless_blocked,
                 max_messages,
+                ..
             } => {
                 for (i, (user, with)) in archives.iter().enumerate() {
                     let blocked = self

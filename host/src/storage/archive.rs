@@ -50,12 +50,19 @@ pub(super) fn migrate_to_7(db: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// How much an archive holds.
+#[derive(Clone, Copy, Debug, Default)]
+struct Size {
+    messages: u64,
+    bytes: u64,
+}
+
 /// What archiving remembers between writes.
 #[derive(Default)]
 pub(super) struct Archives {
-    /// Messages in each archive written to since the start, by account
-    /// (only accounts that exist).
-    sizes: HashMap<(String, String), u64>,
+    /// Messages in each archive written to since the start, and their
+    /// bytes, by account (only accounts that exist).
+    sizes: HashMap<(String, String), Size>,
     /// Where expiry goes on: the account after which the next batch
     /// starts.
     expiry_cursor: Option<(String, String)>,
@@ -77,16 +84,16 @@ fn parts(user: &BareJid) -> (&str, &str) {
 
 impl SqliteStorage {
     /// Keep a message for each archive, then trim each one's oldest past
-    /// `max`. No savepoint: each statement is atomic by itself, and what
-    /// a failed one leaves (a text no archive holds, an archive over its
-    /// cap) goes with the next expiry or trim.
+    /// `max` messages or `max_bytes`. No savepoint: each statement is
+    /// atomic by itself, and what a failed one leaves (a text no archive
+    /// holds, an archive over its cap) goes with the next expiry or trim.
     pub(super) fn archive_message(
         &mut self,
         seq: u64,
         stanza: &str,
         archives: &[(BareJid, (String, Option<String>))],
         unless_blocked: &[String],
-        max: usize,
+        (max, max_bytes): (usize, usize),
     ) -> rusqlite::Result<()> {
         let seq = seq.min(i64::MAX as u64) as i64;
         let mut kept = false;
@@ -121,10 +128,21 @@ impl SqliteStorage {
                 )?
                 .execute(params![domain, username, seq, bare, resource])?
                 as u64;
-            let mut size = size + added;
-            if size > max as u64 {
-                self.drop_oldest(domain, username, size - max as u64)?;
-                size = max as u64;
+            let mut size = Size {
+                messages: size.messages + added,
+                bytes: size.bytes + added * stanza.len() as u64,
+            };
+            // The oldest go until both limits hold (past the byte cap
+            // usually one or two); the newest message always stays.
+            while size.messages > 1 && (size.messages > max as u64 || size.bytes > max_bytes as u64)
+            {
+                let excess = size.messages.saturating_sub(max as u64).max(1);
+                let dropped = self.drop_oldest(domain, username, excess.min(size.messages - 1))?;
+                if dropped.messages == 0 {
+                    break;
+                }
+                size.messages -= dropped.messages;
+                size.bytes = size.bytes.saturating_sub(dropped.bytes);
             }
             let key = (domain.to_owned(), username.to_owned());
             self.archives.sizes.insert(key, size);
@@ -145,9 +163,9 @@ impl SqliteStorage {
         Ok(false)
     }
 
-    /// How many messages the account's archive holds, once counted;
-    /// `None` if the account does not exist.
-    fn archive_size(&mut self, domain: &str, username: &str) -> rusqlite::Result<Option<u64>> {
+    /// How much the account's archive holds, once counted; `None` if the
+    /// account does not exist.
+    fn archive_size(&mut self, domain: &str, username: &str) -> rusqlite::Result<Option<Size>> {
         let key = (domain.to_owned(), username.to_owned());
         if let Some(size) = self.archives.sizes.get(&key) {
             return Ok(Some(*size));
@@ -159,28 +177,40 @@ impl SqliteStorage {
             "INSERT OR IGNORE INTO archive_owners (domain, username) VALUES (?1, ?2)",
             params![domain, username],
         )?;
-        let size: i64 = self.db.query_row(
-            "SELECT COUNT(*) FROM archive WHERE domain = ?1 AND username = ?2",
+        let (messages, bytes): (i64, i64) = self.db.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(m.stanza AS BLOB))), 0)
+             FROM archive a JOIN archive_messages m ON m.seq = a.seq
+             WHERE a.domain = ?1 AND a.username = ?2",
             params![domain, username],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        Ok(Some(size as u64))
+        Ok(Some(Size {
+            messages: messages as u64,
+            bytes: bytes as u64,
+        }))
     }
 
     /// Remove the account's `n` oldest entries, and the texts of those
-    /// messages that no other archive holds.
-    fn drop_oldest(&self, domain: &str, username: &str, n: u64) -> rusqlite::Result<()> {
-        let dropped: Vec<(i64, String)> = self
+    /// messages that no other archive holds; how much went.
+    fn drop_oldest(&self, domain: &str, username: &str, n: u64) -> rusqlite::Result<Size> {
+        let dropped: Vec<(i64, String, i64)> = self
             .db
             .prepare_cached(
-                "SELECT seq, with_bare FROM archive WHERE domain = ?1 AND username = ?2
-                 ORDER BY seq LIMIT ?3",
+                "SELECT a.seq, a.with_bare, COALESCE(LENGTH(CAST(m.stanza AS BLOB)), 0)
+                 FROM archive a LEFT JOIN archive_messages m ON m.seq = a.seq
+                 WHERE a.domain = ?1 AND a.username = ?2 ORDER BY a.seq LIMIT ?3",
             )?
             .query_map(params![domain, username, n as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
-        forget_entries(&self.db, domain, username, &dropped)
+        let size = Size {
+            messages: dropped.len() as u64,
+            bytes: dropped.iter().map(|(_, _, b)| *b as u64).sum(),
+        };
+        let entries: Vec<(i64, String)> = dropped.into_iter().map(|(s, w, _)| (s, w)).collect();
+        forget_entries(&self.db, domain, username, &entries)?;
+        Ok(size)
     }
 
     /// A page of the account's archive; `None` if a bound is not in it.

@@ -322,8 +322,15 @@ impl Storage for SqliteStorage {
                 archives,
                 unless_blocked,
                 max_messages,
+                max_bytes,
             } => self
-                .archive_message(*seq, stanza, archives, unless_blocked, *max_messages)
+                .archive_message(
+                    *seq,
+                    stanza,
+                    archives,
+                    unless_blocked,
+                    (*max_messages, *max_bytes),
+                )
                 .map(|()| StorageAnswer::Written),
             StorageRequest::QueryArchive { user, query } => {
                 self.query_archive(user, query).map(StorageAnswer::Archive)
@@ -705,14 +712,34 @@ mod tests {
     }
 
     fn archive(s: &mut SqliteStorage, n: u64, with: &str, max: usize) {
+        archive_within(s, n, with, (max, 1 << 30));
+    }
+
+    fn archive_within(s: &mut SqliteStorage, n: u64, with: &str, (max, max_bytes): (usize, usize)) {
         let answer = s.execute(&StorageRequest::ArchiveMessage {
             seq: n * 1_000_000,
             archives: vec![("juliet@localhost".parse().unwrap(), (with.into(), None))],
             unless_blocked: Vec::new(),
             stanza: format!("<message><body>{n}</body></message>"),
             max_messages: max,
+            max_bytes,
         });
         assert_eq!(answer, StorageAnswer::Written);
+    }
+
+    #[test]
+    fn an_archive_past_its_byte_cap_drops_its_oldest() {
+        // Each stanza is 33 bytes: room for three.
+        let (_dir, mut s) = archive_of(0);
+        for n in 1..=5 {
+            archive_within(&mut s, n, "romeo@localhost", (1000, 3 * 33));
+        }
+        let all = rookery_core::ArchiveQuery {
+            max: 10,
+            max_bytes: 1 << 20,
+            ..Default::default()
+        };
+        assert_eq!(page(&mut s, all), Some((ids(3..=5), true)));
     }
 
     fn page(s: &mut SqliteStorage, query: rookery_core::ArchiveQuery) -> Option<(Vec<u64>, bool)> {
