@@ -128,6 +128,12 @@ impl Ctx<'_> {
             .collect()
     }
 
+    /// The account one of our sessions belongs to (the sender of what
+    /// is being handled), while the session lives.
+    pub fn account_of(&self, session: SessionId) -> Option<BareJid> {
+        self.sessions.get(session).map(|s| s.jid.to_bare())
+    }
+
     /// The account's available resources.
     pub fn available(&self, user: &BareJid) -> Recipients {
         self.sessions.available_of(user).map(|s| s.id).collect()

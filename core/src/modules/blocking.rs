@@ -65,7 +65,7 @@ pub(crate) struct Blocking {
 
 /// Blocklist requests run in the user's roster queue.
 fn queue(ctx: &mut Ctx, request: &Request) -> Answer {
-    let Some(user) = ctx.sessions.get(request.session).map(|s| s.jid.to_bare()) else {
+    let Some(user) = ctx.account_of(request.session) else {
         return Answer::Later;
     };
     let op = Op::Blocking {

@@ -77,7 +77,7 @@ pub(crate) fn sent(ctx: &mut Ctx, sender: SessionId, message: &mut Element, to: 
     if private || ctx.carbons.enabled.is_empty() || !eligible(message) {
         return;
     }
-    let Some(user) = ctx.sessions.get(sender).map(|s| s.jid.to_bare()) else {
+    let Some(user) = ctx.account_of(sender) else {
         return;
     };
     if *to == user {

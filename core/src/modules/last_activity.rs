@@ -11,7 +11,7 @@ use crate::session::SessionId;
 use crate::stanza::{error_reply, iq_result, StanzaErrorCondition as E};
 use crate::storage::{RequestId, StorageAnswer, StorageRequest};
 use crate::xml::Element;
-use jid::{BareJid, Jid};
+use jid::Jid;
 use std::collections::HashMap;
 
 pub const NS: &str = "jabber:iq:last";
@@ -145,7 +145,7 @@ pub(crate) fn session_ended(ctx: &mut Ctx, session: SessionId) {
     if !ctx.loaded.has(MODULE.name) {
         return;
     }
-    let Some(user): Option<BareJid> = ctx.sessions.get(session).map(|s| s.jid.to_bare()) else {
+    let Some(user) = ctx.account_of(session) else {
         return;
     };
     if ctx.sessions.resources_of(&user).any(|s| s.id != session) {

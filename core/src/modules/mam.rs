@@ -271,7 +271,7 @@ fn query(ctx: &mut Ctx, request: &Request) -> Answer {
         Ok(parsed) => parsed,
         Err(condition) => return Answer::Error(condition),
     };
-    let Some(user) = ctx.sessions.get(request.session).map(|s| s.jid.to_bare()) else {
+    let Some(user) = ctx.account_of(request.session) else {
         return Answer::Error(E::ServiceUnavailable);
     };
     // One query at a time per session: each reads up to a page of

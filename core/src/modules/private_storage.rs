@@ -10,7 +10,6 @@ use crate::hub::Ctx;
 use crate::stanza::StanzaErrorCondition as E;
 use crate::storage::{DocumentStore, StorageAnswer, StorageRequest};
 use crate::xml::Element;
-use jid::BareJid;
 
 pub const NS: &str = "jabber:iq:private";
 
@@ -42,10 +41,6 @@ fn fragments(query: &Element) -> Result<Vec<&Element>, E> {
     Ok(fragments)
 }
 
-fn own_account(ctx: &Ctx, request: &Request) -> Option<BareJid> {
-    ctx.sessions.get(request.session).map(|s| s.jid.to_bare())
-}
-
 /// Read one fragment (a client asks for one namespace at a time).
 fn get(ctx: &mut Ctx, request: &Request) -> Answer {
     let fragment = match fragments(request.payload).as_deref() {
@@ -53,7 +48,7 @@ fn get(ctx: &mut Ctx, request: &Request) -> Answer {
         Ok(_) => return Answer::Error(E::BadRequest),
         Err(condition) => return Answer::Error(*condition),
     };
-    let Some(user) = own_account(ctx, request) else {
+    let Some(user) = ctx.account_of(request.session) else {
         return Answer::Error(E::ServiceUnavailable);
     };
     let load = StorageRequest::LoadDocument {
@@ -94,7 +89,7 @@ fn set(ctx: &mut Ctx, request: &Request) -> Answer {
     if fragments.len() > limits.max_documents {
         return Answer::Error(E::ResourceConstraint);
     }
-    let Some(user) = own_account(ctx, request) else {
+    let Some(user) = ctx.account_of(request.session) else {
         return Answer::Error(E::ServiceUnavailable);
     };
     let documents = fragments

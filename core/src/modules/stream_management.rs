@@ -500,7 +500,7 @@ pub(crate) fn session_ended(ctx: &mut Ctx, session: SessionId) {
         let capacity = ctx.config.stream_management.remembered_tokens;
         ctx.sm.remember_gone(token, m.handled, capacity);
     }
-    let Some(user) = ctx.sessions.get(session).map(|s| s.jid.to_bare()) else {
+    let Some(user) = ctx.account_of(session) else {
         return;
     };
     for kept in m.unacked {

@@ -41,10 +41,6 @@ pub(crate) const MODULE: Module = Module {
 /// The vCard is the only document of its store.
 const KEY: &str = "";
 
-fn own_account(ctx: &Ctx, request: &Request) -> Option<BareJid> {
-    ctx.sessions.get(request.session).map(|s| s.jid.to_bare())
-}
-
 fn load(user: BareJid) -> StorageRequest {
     StorageRequest::LoadDocument {
         user,
@@ -54,7 +50,7 @@ fn load(user: BareJid) -> StorageRequest {
 }
 
 fn get_own(ctx: &mut Ctx, request: &Request) -> Answer {
-    let Some(user) = own_account(ctx, request) else {
+    let Some(user) = ctx.account_of(request.session) else {
         return Answer::Error(E::ServiceUnavailable);
     };
     waiting::ask(ctx, request, load(user), None, |ctx, _, _, answer| {
@@ -92,7 +88,7 @@ fn found(ctx: &Ctx, answer: StorageAnswer, missing: E) -> Answer {
 
 /// Replace the account's vCard; answered once durable.
 fn set_own(ctx: &mut Ctx, request: &Request) -> Answer {
-    let Some(user) = own_account(ctx, request) else {
+    let Some(user) = ctx.account_of(request.session) else {
         return Answer::Error(E::ServiceUnavailable);
     };
     let text = request.payload.to_stream_string();

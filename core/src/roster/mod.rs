@@ -41,7 +41,7 @@ pub(crate) const MODULE: Module = Module {
 /// Queued on the user's roster, answered once it has run (and, for a
 /// set, once its change is durable).
 fn roster_iq(ctx: &mut crate::hub::Ctx, request: &Request) -> Answer {
-    let Some(user) = ctx.sessions.get(request.session).map(|s| s.jid.to_bare()) else {
+    let Some(user) = ctx.account_of(request.session) else {
         return Answer::Later;
     };
     let op = manager::Op::RosterIq {
