@@ -34,6 +34,17 @@ def connect(c, port):
     c.connect(("127.0.0.1", port), use_ssl=False, force_starttls=False, disable_starttls=True)
 
 
+async def juliet_and_romeo(port, plugins):
+    """Juliet (balcony) and Romeo (orchard), connected and available."""
+    juliet = client("juliet@localhost/balcony", "r0m30", port, plugins)
+    romeo = client("romeo@localhost/orchard", "j00l13t", port, plugins)
+    for c in (juliet, romeo):
+        connect(c, port)
+    for c in (juliet, romeo):
+        await asyncio.wait_for(c.started.wait(), 10)
+    return juliet, romeo
+
+
 def run(scenario):
     """Run the scenario; exit 0 only if it returned true."""
     import sys

@@ -7,10 +7,9 @@ juliet publishes her vCard (XEP-0054) and keeps legacy bookmarks
 romeo, who is no contact of hers, reads her vCard. Prints milestones;
 exits 0 only if all worked.
 """
-import asyncio
 import sys
 
-from slix_common import client, connect, run
+from slix_common import juliet_and_romeo, run
 from slixmpp.plugins.xep_0048.stanza import Bookmarks
 
 PORT = int(sys.argv[1])
@@ -20,12 +19,7 @@ PLUGINS = ("xep_0030", "xep_0049", "xep_0048", "xep_0054")
 
 
 async def scenario():
-    juliet = client("juliet@localhost/balcony", "r0m30", PORT, PLUGINS)
-    romeo = client("romeo@localhost/orchard", "j00l13t", PORT, PLUGINS)
-    for c in (juliet, romeo):
-        connect(c, PORT)
-    for c in (juliet, romeo):
-        await asyncio.wait_for(c.started.wait(), 10)
+    juliet, romeo = await juliet_and_romeo(PORT, PLUGINS)
 
     card = juliet["xep_0054"].make_vcard()
     card["FN"] = "Juliet Capulet"

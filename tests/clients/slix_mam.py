@@ -10,7 +10,7 @@ order, each with the stanza-id its delivery carried.
 import asyncio
 import sys
 
-from slix_common import client, connect, run
+from slix_common import juliet_and_romeo, run
 
 PORT = int(sys.argv[1])
 BODIES = ["one", "two", "three", "four", "five"]
@@ -20,12 +20,7 @@ PLUGINS = ("xep_0030", "xep_0059", "xep_0313", "xep_0359")
 
 
 async def scenario():
-    juliet = client("juliet@localhost/balcony", "r0m30", PORT, PLUGINS)
-    romeo = client("romeo@localhost/orchard", "j00l13t", PORT, PLUGINS)
-    for c in (juliet, romeo):
-        connect(c, PORT)
-    for c in (juliet, romeo):
-        await asyncio.wait_for(c.started.wait(), 10)
+    juliet, romeo = await juliet_and_romeo(PORT, PLUGINS)
 
     live = []
     got_all = asyncio.Event()

@@ -198,6 +198,25 @@ impl RawClient {
         }
     }
 
+    /// Log in as `user` with `resource` and send `presence` (initial
+    /// presence); returns once the server has sent it back to this
+    /// resource (RFC 6121 section 4.2.2), so the session is available.
+    pub fn available(
+        addr: SocketAddr,
+        user: &str,
+        password: &str,
+        resource: &str,
+        presence: &str,
+    ) -> Result<RawClient> {
+        let (mut c, jid) = RawClient::login(addr, user, password, Some(resource))?;
+        c.send(presence)?;
+        c.read_until(&format!("<presence from='{jid}'"))?;
+        if !c.read_until(">")?.ends_with("/>") {
+            c.read_until("</presence>")?;
+        }
+        Ok(c)
+    }
+
     /// Wait for the server to close the connection; return what it sent.
     pub fn read_to_close(&mut self) -> Result<String> {
         let deadline = Instant::now() + Duration::from_secs(10);

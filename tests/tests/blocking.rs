@@ -16,11 +16,7 @@ fn online(
     password: &str,
     resource: &str,
 ) -> anyhow::Result<RawClient> {
-    let (mut c, _) = RawClient::login(server.addr, user, password, Some(resource))?;
-    c.send("<presence/>")?;
-    c.read_until("</presence>")
-        .or_else(|_| c.read_until("/>"))?;
-    Ok(c)
+    RawClient::available(server.addr, user, password, resource, "<presence/>")
 }
 
 for_both_shims! {

@@ -16,10 +16,7 @@ fn online(
     password: &str,
     resource: &str,
 ) -> anyhow::Result<RawClient> {
-    let (mut c, jid) = RawClient::login(server.addr, user, password, Some(resource))?;
-    c.send("<presence/>")?;
-    c.read_until(&format!("<presence from='{jid}'/>"))?;
-    Ok(c)
+    RawClient::available(server.addr, user, password, resource, "<presence/>")
 }
 
 fn enable_carbons(c: &mut RawClient) -> anyhow::Result<()> {

@@ -16,13 +16,8 @@ fn online(
     resource: &str,
     priority: i8,
 ) -> anyhow::Result<RawClient> {
-    let (mut c, jid) = RawClient::login(server.addr, user, password, Some(resource))?;
-    c.send(&format!(
-        "<presence><priority>{priority}</priority></presence>"
-    ))?;
-    c.read_until(&format!("<presence from='{jid}'>"))?;
-    c.read_until("</presence>")?;
-    Ok(c)
+    let presence = format!("<presence><priority>{priority}</priority></presence>");
+    RawClient::available(server.addr, user, password, resource, &presence)
 }
 
 for_both_shims! {
