@@ -74,6 +74,8 @@ pub struct Config {
     pub vcard: VCardLimits,
     /// XEP-0049: what an account may keep as private XML.
     pub private_storage: PrivateStorageLimits,
+    /// XEP-0163: what an account's personal eventing service keeps.
+    pub pep: PepLimits,
     /// XEP-0313: what archives keep, and how much a query returns.
     pub archive: ArchiveLimits,
     /// Sessions one account may have at once, hibernating ones included
@@ -238,6 +240,41 @@ impl Default for PrivateStorageLimits {
     }
 }
 
+/// Personal eventing (XEP-0163), per account, and the entity
+/// capabilities (XEP-0115) remembered to filter its notifications.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PepLimits {
+    /// Nodes of one account (legacy OMEMO has one per device).
+    pub max_nodes: usize,
+    /// Bytes of all nodes' configurations and items together.
+    pub max_bytes: usize,
+    /// Items one node keeps at most: what `pubsub#max_items` = `max`
+    /// means (Prosody's `pep_max_items`).
+    pub max_items: usize,
+    /// Operations on one account's nodes waiting for the one before to be
+    /// written; past it, `<resource-constraint/>`.
+    pub max_queued: usize,
+    /// Verified capability hashes (XEP-0115 `ver`) remembered, with the
+    /// nodes each asks notifications of.
+    pub max_known_caps: usize,
+    /// Nodes a client's capabilities may ask notifications of; past it,
+    /// the rest are ignored.
+    pub max_notify_nodes: usize,
+}
+
+impl Default for PepLimits {
+    fn default() -> Self {
+        PepLimits {
+            max_nodes: 128,
+            max_bytes: 4 * 1024 * 1024,
+            max_items: 256,
+            max_queued: 16,
+            max_known_caps: 1000,
+            max_notify_nodes: 64,
+        }
+    }
+}
+
 impl Default for RosterLimits {
     fn default() -> Self {
         RosterLimits {
@@ -279,6 +316,7 @@ impl Default for Config {
             csi: CsiLimits::default(),
             vcard: VCardLimits::default(),
             private_storage: PrivateStorageLimits::default(),
+            pep: PepLimits::default(),
             archive: ArchiveLimits::default(),
             max_resources_per_account: 16,
             contact_info: Vec::new(),

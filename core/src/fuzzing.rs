@@ -11,6 +11,12 @@ use std::collections::HashSet;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// A stored personal eventing node, as storage answers every read of one.
+const NODE: &str = "<node xmlns='urn:rookery:pep:0' name='http://jabber.org/protocol/nick' \
+    access='presence' max-items='1' persist='1' send-last='on_sub_and_presence' \
+    notify-retract='1'><item id='current'><nick xmlns='http://jabber.org/protocol/nick'>\
+    Juliet</nick></item></node>";
+
 /// A stream header for `localhost`.
 pub const HEADER: &[u8] = b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
     xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
@@ -221,6 +227,19 @@ impl Harness {
                     StorageRequest::LoadLastActivity { .. } => {
                         StorageAnswer::LastActivity(Some((0, "gone".into())))
                     }
+                    // Every other node is missing, the rest hold a nick.
+                    StorageRequest::LoadDocument {
+                        key,
+                        store: crate::storage::DocumentStore::Pep,
+                        ..
+                    } => StorageAnswer::Document((key.len() % 2 == 0).then(|| NODE.to_owned())),
+                    StorageRequest::LoadDocuments { users, keys, .. } => StorageAnswer::Documents(
+                        users
+                            .iter()
+                            .zip(keys.iter().cycle())
+                            .map(|(user, key)| (user.clone(), key.clone(), NODE.to_owned()))
+                            .collect(),
+                    ),
                     // Every other document is missing, the rest a vCard.
                     StorageRequest::LoadDocument { key, .. } => {
                         StorageAnswer::Document((key.len() % 2 == 0).then(|| {

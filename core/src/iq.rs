@@ -68,8 +68,12 @@ pub(crate) fn route(ctx: &mut Ctx, envelope: Envelope) {
             },
             Some(_),
         ) => return ctx.deliver(session, &error_reply(&iq, E::ServiceUnavailable)),
-        // Results and errors for the server or an account have no one
-        // waiting for them.
+        // What a client's capabilities stand for (XEP-0115).
+        (Destination::Server, None) if !request => {
+            return crate::modules::caps::answered(ctx, session, &iq)
+        }
+        // Results and errors for an account have no one waiting for
+        // them.
         (_, None) => return,
         (Destination::Server, Some(payload)) => {
             return answer(ctx, Addressee::Server, session, &iq, &payload)

@@ -106,6 +106,11 @@ pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, 
             .set_presence(session, None, Priority::default());
         return;
     }
+    let old_caps = s
+        .presence
+        .as_ref()
+        .and_then(crate::modules::caps::advertised)
+        .map(|(ver, _)| ver.to_owned());
     let priority = stanza
         .get_child("priority", ns::CLIENT)
         .and_then(|p| p.text_content().trim().parse::<i8>().ok())
@@ -129,6 +134,12 @@ pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, 
     let mut recipients = ctx.available(&user);
     recipients.extend(subscribers(ctx, roster, &full));
     ctx.deliver_all(&stanza, &recipients, Urgency::Update { from: session });
+    // XEP-0163: the nodes it follows may have changed with its
+    // capabilities.
+    let caps = crate::modules::caps::advertised(&stanza).map(|(ver, _)| ver);
+    if !was_available || caps != old_caps.as_deref() {
+        crate::modules::pep::available(ctx, session, roster);
+    }
     if was_available {
         return;
     }

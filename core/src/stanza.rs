@@ -38,6 +38,7 @@ pub enum StanzaErrorCondition {
     JidMalformed,
     NotAcceptable,
     NotAllowed,
+    NotAuthorized,
     /// RFC 6120 section 8.3.3.12: the entity broke a local policy (a
     /// limit).
     PolicyViolation,
@@ -58,6 +59,7 @@ impl StanzaErrorCondition {
             StanzaErrorCondition::JidMalformed => "jid-malformed",
             StanzaErrorCondition::NotAcceptable => "not-acceptable",
             StanzaErrorCondition::NotAllowed => "not-allowed",
+            StanzaErrorCondition::NotAuthorized => "not-authorized",
             StanzaErrorCondition::PolicyViolation => "policy-violation",
             StanzaErrorCondition::ResourceConstraint => "resource-constraint",
             StanzaErrorCondition::RemoteServerNotFound => "remote-server-not-found",
@@ -77,6 +79,7 @@ impl StanzaErrorCondition {
             StanzaErrorCondition::JidMalformed => "modify",
             StanzaErrorCondition::NotAcceptable => "modify",
             StanzaErrorCondition::NotAllowed => "cancel",
+            StanzaErrorCondition::NotAuthorized => "auth",
             StanzaErrorCondition::PolicyViolation => "modify",
             StanzaErrorCondition::ResourceConstraint => "wait",
             StanzaErrorCondition::RemoteServerNotFound => "cancel",
@@ -119,6 +122,23 @@ pub fn error_reply(stanza: &Element, condition: StanzaErrorCondition) -> Element
             .attr("type", condition.error_type())
             .child(Element::new(condition.name(), ns::STANZAS)),
     )
+}
+
+/// An error reply with an application-specific condition beside the
+/// defined one (RFC 6120 section 8.3.2).
+pub fn error_reply_with(
+    stanza: &Element,
+    condition: StanzaErrorCondition,
+    app: Element,
+) -> Element {
+    let mut reply = error_reply(stanza, condition);
+    let error = Element::new("error", ns::CLIENT)
+        .attr("type", condition.error_type())
+        .child(Element::new(condition.name(), ns::STANZAS))
+        .child(app);
+    reply.remove_children("error", ns::CLIENT);
+    reply.push_child(error);
+    reply
 }
 
 pub fn is_error(stanza: &Element) -> bool {

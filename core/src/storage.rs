@@ -97,6 +97,15 @@ pub enum StorageRequest {
         store: DocumentStore,
         key: String,
     },
+    /// The documents under any of `keys` in the store of each of
+    /// `users`, answered with [`StorageAnswer::Documents`]: at most
+    /// `max_bytes` of them (but at least one), the rest left out.
+    LoadDocuments {
+        users: Vec<BareJid>,
+        store: DocumentStore,
+        keys: Vec<String>,
+        max_bytes: usize,
+    },
     /// Replace (`Some`) or remove (`None`) documents of an account's
     /// store, all or none: refused with `QuotaExceeded` if the store
     /// would then hold more than `max_documents`, or more than
@@ -150,6 +159,9 @@ pub enum DocumentStore {
     /// XEP-0049: private XML, one fragment per element name and
     /// namespace.
     Private,
+    /// XEP-0163: one document per personal eventing node, its
+    /// configuration and items, under the node's name.
+    Pep,
 }
 
 impl DocumentStore {
@@ -158,6 +170,7 @@ impl DocumentStore {
         match self {
             DocumentStore::VCard => "vcard",
             DocumentStore::Private => "private",
+            DocumentStore::Pep => "pep",
         }
     }
 }
@@ -212,6 +225,8 @@ pub enum StorageAnswer {
     },
     /// A stored document; `None` if there is none under that key.
     Document(Option<String>),
+    /// Stored documents: whose, under which key, and the document.
+    Documents(Vec<(BareJid, String, String)>),
     /// The backend failed; the reason is for logs.
     Failed(String),
 }
@@ -227,6 +242,9 @@ impl StorageRequest {
                 | StorageRequest::VerifyPlain { .. }
                 | StorageRequest::LoadRoster { .. }
                 | StorageRequest::LoadLastActivity { .. }
+                // The last items a newly available resource is sent: at
+                // worst one publish behind, which notifies it anyway.
+                | StorageRequest::LoadDocuments { .. }
         )
     }
 }

@@ -586,12 +586,36 @@ fn disco_info_on_an_account_is_answered_to_a_contact_it_shares_presence_with() {
     juliet_shares_presence_with_romeo(&mut b);
     let romeo = online(&mut b, "romeo", "orchard", 0);
     b.send(romeo, "<iq type='get' id='a' to='juliet@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+    let pubsub = [
+        "access-open",
+        "access-presence",
+        "access-roster",
+        "access-whitelist",
+        "auto-create",
+        "config-node",
+        "delete-nodes",
+        "filtered-notifications",
+        "item-ids",
+        "last-published",
+        "persistent-items",
+        "presence-notifications",
+        "publish",
+        "publish-options",
+        "retract-items",
+        "retrieve-items",
+    ]
+    .map(|f| format!("<feature var='http://jabber.org/protocol/pubsub#{f}'/>"))
+    .concat();
     assert_eq!(
         b.take(romeo),
-        "<iq type='result' id='a' to='romeo@localhost/orchard' from='juliet@localhost'>\
-         <query xmlns='http://jabber.org/protocol/disco#info'><identity category='account' type='registered'/>\
-         <feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/>\
-         <feature var='jabber:iq:last'/></query></iq>"
+        format!(
+            "<iq type='result' id='a' to='romeo@localhost/orchard' from='juliet@localhost'>\
+             <query xmlns='http://jabber.org/protocol/disco#info'><identity category='account' type='registered'/>\
+             <identity category='pubsub' type='pep'/>\
+             <feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/>\
+             <feature var='http://jabber.org/protocol/pubsub'/>{pubsub}\
+             <feature var='jabber:iq:last'/></query></iq>"
+        )
     );
     assert_eq!(
         b.server.rosters_held(),

@@ -30,6 +30,7 @@ struct File {
     csi: CsiSection,
     vcard: VCardSection,
     private_storage: PrivateStorageSection,
+    pep: PepSection,
     archive: ArchiveSection,
     /// XEP-0157: `abuse = ["mailto:…"]`, `admin = […]`, …
     contact_info: std::collections::BTreeMap<String, Vec<String>>,
@@ -68,6 +69,32 @@ impl Default for PrivateStorageSection {
         PrivateStorageSection {
             max_documents: limits.max_documents,
             max_bytes: limits.max_bytes,
+        }
+    }
+}
+
+/// `[pep]`: XEP-0163.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct PepSection {
+    max_nodes: usize,
+    max_bytes: usize,
+    max_items: usize,
+    max_queued: usize,
+    max_known_caps: usize,
+    max_notify_nodes: usize,
+}
+
+impl Default for PepSection {
+    fn default() -> Self {
+        let limits = rookery_core::config::PepLimits::default();
+        PepSection {
+            max_nodes: limits.max_nodes,
+            max_bytes: limits.max_bytes,
+            max_items: limits.max_items,
+            max_queued: limits.max_queued,
+            max_known_caps: limits.max_known_caps,
+            max_notify_nodes: limits.max_notify_nodes,
         }
     }
 }
@@ -250,6 +277,7 @@ impl Default for File {
             csi: CsiSection::default(),
             vcard: VCardSection::default(),
             private_storage: PrivateStorageSection::default(),
+            pep: PepSection::default(),
             archive: ArchiveSection::default(),
             contact_info: Default::default(),
             tls: TlsSection::default(),
@@ -403,6 +431,13 @@ fn check_ranges(file: &File) -> Result<()> {
         100_000,
     )?;
     within("private_storage.max_bytes", private.max_bytes, 1, 64 << 20)?;
+    let pep = &file.pep;
+    within("pep.max_nodes", pep.max_nodes, 1, 100_000)?;
+    within("pep.max_bytes", pep.max_bytes, 1, 256 << 20)?;
+    within("pep.max_items", pep.max_items, 1, 100_000)?;
+    within("pep.max_queued", pep.max_queued, 1, 10_000)?;
+    within("pep.max_known_caps", pep.max_known_caps, 1, 1_000_000)?;
+    within("pep.max_notify_nodes", pep.max_notify_nodes, 1, 10_000)?;
     let archive = &file.archive;
     within(
         "archive.expires_after_days",
@@ -687,6 +722,14 @@ impl Settings {
             private_storage: rookery_core::config::PrivateStorageLimits {
                 max_documents: file.private_storage.max_documents,
                 max_bytes: file.private_storage.max_bytes,
+            },
+            pep: rookery_core::config::PepLimits {
+                max_nodes: file.pep.max_nodes,
+                max_bytes: file.pep.max_bytes,
+                max_items: file.pep.max_items,
+                max_queued: file.pep.max_queued,
+                max_known_caps: file.pep.max_known_caps,
+                max_notify_nodes: file.pep.max_notify_nodes,
             },
             archive: rookery_core::config::ArchiveLimits {
                 enabled: file.archive.enabled,

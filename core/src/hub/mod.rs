@@ -19,10 +19,12 @@ use crate::config::Config;
 use crate::connection::Outbox;
 use crate::entropy::Entropy;
 use crate::modules::blocking::{self, Blocking};
+use crate::modules::caps::{self, Capabilities};
 use crate::modules::carbons::{self, Carbons};
 use crate::modules::csi::ClientState;
 use crate::modules::last_activity::{self, LastActivity};
 use crate::modules::mam::{self, Archive};
+use crate::modules::pep::{self, Pep};
 use crate::modules::stream_management::{self as sm, StreamManagement};
 use crate::modules::waiting::{self, Waiting};
 use crate::modules::Loaded;
@@ -55,6 +57,8 @@ pub(crate) struct Hub {
     last: LastActivity,
     waiting: Waiting,
     mam: Archive,
+    caps: Capabilities,
+    pep: Pep,
 }
 
 /// What a module borrows from the hub while it handles one event.
@@ -71,6 +75,8 @@ pub(crate) struct Ctx<'a> {
     pub last: &'a mut LastActivity,
     pub waiting: &'a mut Waiting,
     pub mam: &'a mut Archive,
+    pub caps: &'a mut Capabilities,
+    pub pep: &'a mut Pep,
     pub out: &'a mut Outbox,
     pub now: Instant,
     pub clock: WallClock,
@@ -84,6 +90,7 @@ fn end_session(ctx: &mut Ctx, session: SessionId) {
     carbons::session_ended(ctx, session);
     blocking::session_ended(ctx, session);
     last_activity::session_ended(ctx, session);
+    caps::session_ended(ctx, session);
     ctx.csi.set_active(session);
     offline::session_ended(ctx, session);
     presence::session_ended(ctx, session);
@@ -111,6 +118,8 @@ impl Hub {
             last: LastActivity::default(),
             waiting: Waiting::default(),
             mam: Archive::default(),
+            caps: Capabilities::default(),
+            pep: Pep::default(),
         }
     }
 
@@ -137,6 +146,8 @@ impl Hub {
             last: &mut self.last,
             waiting: &mut self.waiting,
             mam: &mut self.mam,
+            caps: &mut self.caps,
+            pep: &mut self.pep,
             out: env.out,
             now: env.now,
             clock: env.clock,
@@ -351,6 +362,8 @@ impl Hub {
             waiting::handle_storage(&mut self.ctx(env), request, answer);
         } else if self.mam.owns(request) {
             mam::handle_storage(&mut self.ctx(env), request, answer);
+        } else if self.pep.owns(request) {
+            pep::handle_storage(&mut self.ctx(env), request, answer);
         } else {
             return false;
         }

@@ -54,7 +54,7 @@ fn server_info(ctx: &mut Ctx, request: &Request) -> Answer {
         .attr("category", category)
         .attr("type", kind)
         .attr("name", name);
-    let mut query = info(request, identity, &ctx.loaded.server_features);
+    let mut query = info(request, vec![identity], &ctx.loaded.server_features);
     for form in &ctx.loaded.server_forms {
         query.push_child(form.clone());
     }
@@ -67,11 +67,25 @@ fn account_info(ctx: &mut Ctx, request: &Request) -> Answer {
     let identity = Element::new("identity", NS_INFO)
         .attr("category", "account")
         .attr("type", "registered");
-    Answer::Result(Some(info(request, identity, &ctx.loaded.account_features)))
+    let mut identities = vec![identity];
+    for (category, kind) in &ctx.loaded.account_identities {
+        let identity = Element::new("identity", NS_INFO)
+            .attr("category", category)
+            .attr("type", kind);
+        identities.push(identity);
+    }
+    Answer::Result(Some(info(
+        request,
+        identities,
+        &ctx.loaded.account_features,
+    )))
 }
 
-fn info(request: &Request, identity: Element, features: &[&str]) -> Element {
-    let mut query = query(NS_INFO, request).child(identity);
+fn info(request: &Request, identities: Vec<Element>, features: &[&str]) -> Element {
+    let mut query = query(NS_INFO, request);
+    for identity in identities {
+        query.push_child(identity);
+    }
     for feature in features {
         query.push_child(Element::new("feature", NS_INFO).attr("var", feature));
     }

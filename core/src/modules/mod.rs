@@ -10,13 +10,14 @@
 //! `<service-unavailable/>`.
 
 pub(crate) mod blocking;
-mod caps;
+pub(crate) mod caps;
 pub(crate) mod carbons;
 pub(crate) mod contact_info;
 pub(crate) mod csi;
 mod disco;
 pub(crate) mod last_activity;
 pub(crate) mod mam;
+pub(crate) mod pep;
 mod ping;
 mod private_storage;
 pub(crate) mod stream_management;
@@ -28,7 +29,7 @@ pub(crate) mod waiting;
 use crate::config::Config;
 use crate::hub::Ctx;
 use crate::session::SessionId;
-use crate::stanza::{error_reply, iq_result, StanzaErrorCondition as E};
+use crate::stanza::{error_reply, error_reply_with, iq_result, StanzaErrorCondition as E};
 use crate::xml::Element;
 
 /// Whom an iq is addressed to, as far as a module's handler cares.
@@ -62,6 +63,8 @@ pub(crate) enum Answer {
     /// `<iq type='result'/>`, with this payload if any.
     Result(Option<Element>),
     Error(E),
+    /// An error with an application-specific condition beside it.
+    Refused(E, Element),
     /// The module answers later (once storage has spoken).
     Later,
 }
@@ -87,6 +90,9 @@ pub(crate) struct Module {
     pub features: &'static [&'static str],
     /// Features of an account in disco#info.
     pub account_features: &'static [&'static str],
+    /// Identities of an account in disco#info, beside
+    /// `account/registered`: category and type.
+    pub account_identities: &'static [(&'static str, &'static str)],
     /// Children of `<stream:features>` once authenticated, beside bind.
     pub stream_features: fn(&Config) -> Vec<Element>,
     /// Extended forms (XEP-0128) in the server's disco#info.
@@ -101,6 +107,7 @@ impl Module {
         loaded: |_| true,
         features: &[],
         account_features: &[],
+        account_identities: &[],
         stream_features: |_| Vec::new(),
         info_forms: |_| Vec::new(),
         iqs: &[],
@@ -124,6 +131,7 @@ const ALL: &[&Module] = &[
     &vcard::MODULE,
     &private_storage::MODULE,
     &mam::MODULE,
+    &pep::MODULE,
     &contact_info::MODULE,
     &caps::MODULE,
 ];
@@ -139,6 +147,7 @@ pub(crate) struct Loaded {
     /// The domain's disco#info features, sorted, without duplicates.
     pub server_features: Vec<&'static str>,
     pub account_features: Vec<&'static str>,
+    pub account_identities: Vec<(&'static str, &'static str)>,
     /// Extended forms of the domain's disco#info.
     pub server_forms: Vec<Element>,
     /// Serialized children of `<stream:features>` after authentication.
@@ -162,6 +171,11 @@ impl Loaded {
         };
         let server_features = sorted(|m| m.features);
         let account_features = sorted(|m| m.account_features);
+        let account_identities = modules
+            .iter()
+            .flat_map(|m| m.account_identities)
+            .copied()
+            .collect();
         let server_forms: Vec<Element> = modules
             .iter()
             .flat_map(|m| (m.info_forms)(config))
@@ -179,6 +193,7 @@ impl Loaded {
             modules,
             server_features,
             account_features,
+            account_identities,
             server_forms,
             stream_features,
         }
@@ -225,9 +240,17 @@ pub(crate) fn answer(
         payload,
     };
     let answer = handle.map_or(Answer::Error(E::ServiceUnavailable), |h| h(ctx, &request));
-    match answer {
-        Answer::Result(payload) => Some(iq_result(iq, payload)),
-        Answer::Error(condition) => Some(error_reply(iq, condition)),
-        Answer::Later => None,
+    answer.reply(iq)
+}
+
+impl Answer {
+    /// The reply to `iq` this answer gives, unless it comes later.
+    pub fn reply(self, iq: &Element) -> Option<Element> {
+        match self {
+            Answer::Result(payload) => Some(iq_result(iq, payload)),
+            Answer::Error(condition) => Some(error_reply(iq, condition)),
+            Answer::Refused(condition, app) => Some(error_reply_with(iq, condition, app)),
+            Answer::Later => None,
+        }
     }
 }

@@ -5,7 +5,7 @@
 use super::{Answer, Request};
 use crate::hub::Ctx;
 use crate::session::SessionId;
-use crate::stanza::{error_reply, iq_result, StanzaErrorCondition as E};
+use crate::stanza::StanzaErrorCondition as E;
 use crate::storage::{RequestId, StorageAnswer, StorageRequest, StoreOutcome};
 use crate::xml::Element;
 use std::collections::HashMap;
@@ -68,11 +68,9 @@ pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageA
     let Some(iq) = ctx.waiting.iqs.remove(&request) else {
         return;
     };
-    let reply = match (iq.then)(ctx, iq.session, iq.kept.as_ref(), answer) {
-        Answer::Result(payload) => iq_result(&iq.head, payload),
-        Answer::Error(condition) => error_reply(&iq.head, condition),
-        // Answered by another request the module made.
-        Answer::Later => return,
+    // `None`: answered by another request the module made.
+    let Some(reply) = (iq.then)(ctx, iq.session, iq.kept.as_ref(), answer).reply(&iq.head) else {
+        return;
     };
     ctx.deliver(iq.session, &reply);
 }

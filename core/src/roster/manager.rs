@@ -52,6 +52,14 @@ pub(crate) enum Op {
     OnBehalf { requester: SessionId, iq: Element },
     /// A blocklist get or set (XEP-0191) from one of the user's sessions.
     Blocking { session: SessionId, iq: Element },
+    /// Deliver `stanza` to `session` if its account is in one of the
+    /// user's roster `groups` (a personal eventing node's `roster`
+    /// access model, XEP-0060 section 4.5).
+    DeliverToMember {
+        session: SessionId,
+        groups: Vec<String>,
+        stanza: Element,
+    },
 }
 
 /// What an operation does once its roster change is durable.
@@ -224,7 +232,7 @@ fn refuse(ctx: &mut Ctx, op: Op) {
         Op::Blocking { session, iq } => {
             reply(ctx, session, error_reply(&iq, E::ResourceConstraint))
         }
-        Op::Inbound { .. } | Op::Broadcast { .. } => {}
+        Op::Inbound { .. } | Op::Broadcast { .. } | Op::DeliverToMember { .. } => {}
     }
 }
 
@@ -551,6 +559,21 @@ fn plan(ctx: &mut Ctx, user: &BareJid, op: Op) -> Plan {
         }
         // Handled in `drive`, which lends the roster out.
         Op::Broadcast { .. } => {}
+        Op::DeliverToMember {
+            session,
+            groups,
+            stanza,
+        } => {
+            let member = ctx.account_of(session).is_some_and(|account| {
+                roster
+                    .items
+                    .get(&account)
+                    .is_some_and(|i| i.groups.iter().any(|g| groups.contains(g)))
+            });
+            if member {
+                plan.effects.push(Effect::Reply(session, stanza));
+            }
+        }
         Op::OnBehalf { requester, iq } => {
             // Only contacts the account shares its presence with learn
             // anything of it (as in Prosody): to anyone else an existing

@@ -428,6 +428,30 @@ impl Bench {
                     .get(&(user.to_string(), *store, key.clone()))
                     .cloned(),
             ),
+            StorageRequest::LoadDocuments {
+                users,
+                store,
+                keys,
+                max_bytes,
+            } => {
+                let mut found = Vec::new();
+                let mut bytes = 0;
+                for user in users {
+                    for key in keys {
+                        let Some(document) =
+                            self.documents.get(&(user.to_string(), *store, key.clone()))
+                        else {
+                            continue;
+                        };
+                        bytes += document.len();
+                        if bytes > *max_bytes && !found.is_empty() {
+                            return StorageAnswer::Documents(found);
+                        }
+                        found.push((user.clone(), key.clone(), document.clone()));
+                    }
+                }
+                StorageAnswer::Documents(found)
+            }
             StorageRequest::StoreDocuments {
                 user,
                 store,

@@ -47,6 +47,38 @@ impl SqliteStorage {
             .optional()
     }
 
+    /// The documents under any of `keys` in each of the users' stores,
+    /// up to `max_bytes` (but at least one).
+    pub(super) fn load_documents(
+        &self,
+        users: &[BareJid],
+        store: DocumentStore,
+        keys: &[String],
+        max_bytes: usize,
+    ) -> rusqlite::Result<Vec<(BareJid, String, String)>> {
+        let mut found = Vec::new();
+        let mut bytes = 0;
+        let mut statement = self.db.prepare_cached(
+            "SELECT document FROM documents
+             WHERE domain = ?1 AND username = ?2 AND store = ?3 AND key = ?4",
+        )?;
+        for user in users {
+            let (domain, username) = parts(user);
+            for key in keys {
+                let document: Option<String> = statement
+                    .query_row(params![domain, username, store.name(), key], |r| r.get(0))
+                    .optional()?;
+                let Some(document) = document else { continue };
+                bytes += document.len();
+                if bytes > max_bytes && !found.is_empty() {
+                    return Ok(found);
+                }
+                found.push((user.clone(), key.clone(), document));
+            }
+        }
+        Ok(found)
+    }
+
     /// Replace or remove documents, all or none; durable when this
     /// returns.
     pub(super) fn store_documents(

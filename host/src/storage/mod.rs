@@ -341,6 +341,14 @@ impl Storage for SqliteStorage {
             StorageRequest::LoadDocument { user, store, key } => self
                 .load_document(user, *store, key)
                 .map(StorageAnswer::Document),
+            StorageRequest::LoadDocuments {
+                users,
+                store,
+                keys,
+                max_bytes,
+            } => self
+                .load_documents(users, *store, keys, *max_bytes)
+                .map(StorageAnswer::Documents),
             StorageRequest::StoreDocuments {
                 user,
                 store,

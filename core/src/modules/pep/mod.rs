@@ -1,0 +1,843 @@
+//! Personal eventing (XEP-0163): each account is a publish-subscribe
+//! service of its own, on which its resources publish what their
+//! contacts follow (avatars, nicknames, OMEMO keys, bookmarks).
+//!
+//! The account's resources publish, retract, read, configure and delete
+//! nodes; others read the items a node's access model lets them see.
+//! Contacts do not subscribe: those subscribed to the account's presence
+//! are notified, each of its resources only of the nodes its
+//! capabilities (XEP-0115) ask for with `node+notify`, and a resource
+//! coming online is sent the last item of each such node.
+//!
+//! A node is stored as one document (see `node`), so a change reads the
+//! node, changes it, and writes it back; the changes to one account's
+//! nodes run one at a time, in order, each answered (and notified) once
+//! written, so that nothing acknowledged is lost by a crash.
+
+mod node;
+
+pub(crate) use node::NS;
+use node::{Access, Config, Item, Node, SendLast, Setting, NS_ERRORS, NS_EVENT, NS_OWNER};
+
+use super::caps::{self, NotifyNodes};
+use super::{Addressee, Answer, IqHandler, Module, Request};
+use crate::hub::{Ctx, Recipients};
+use crate::modules::blocking;
+use crate::roster::manager::{self as rosters, Op};
+use crate::roster::Roster;
+use crate::session::SessionId;
+use crate::stanza::StanzaErrorCondition as E;
+use crate::storage::{DocumentStore, RequestId, StorageAnswer, StorageRequest, StoreOutcome};
+use crate::xml::{Element, XmlLimits};
+use jid::{BareJid, FullJid, Jid};
+use std::collections::{HashMap, VecDeque};
+
+pub(crate) const MODULE: Module = Module {
+    name: "pep",
+    account_features: &[
+        NS,
+        "http://jabber.org/protocol/pubsub#access-open",
+        "http://jabber.org/protocol/pubsub#access-presence",
+        "http://jabber.org/protocol/pubsub#access-roster",
+        "http://jabber.org/protocol/pubsub#access-whitelist",
+        "http://jabber.org/protocol/pubsub#auto-create",
+        "http://jabber.org/protocol/pubsub#config-node",
+        "http://jabber.org/protocol/pubsub#delete-nodes",
+        "http://jabber.org/protocol/pubsub#filtered-notifications",
+        "http://jabber.org/protocol/pubsub#item-ids",
+        "http://jabber.org/protocol/pubsub#last-published",
+        "http://jabber.org/protocol/pubsub#persistent-items",
+        "http://jabber.org/protocol/pubsub#presence-notifications",
+        "http://jabber.org/protocol/pubsub#publish",
+        "http://jabber.org/protocol/pubsub#publish-options",
+        "http://jabber.org/protocol/pubsub#retract-items",
+        "http://jabber.org/protocol/pubsub#retrieve-items",
+    ],
+    account_identities: &[("pubsub", "pep")],
+    iqs: &[
+        IqHandler {
+            to: Addressee::OwnAccount,
+            name: "pubsub",
+            ns: NS,
+            get: Some(get_own),
+            set: Some(set_own),
+        },
+        IqHandler {
+            to: Addressee::OwnAccount,
+            name: "pubsub",
+            ns: NS_OWNER,
+            get: Some(get_owner),
+            set: Some(set_owner),
+        },
+        IqHandler {
+            to: Addressee::Public,
+            name: "pubsub",
+            ns: NS,
+            get: Some(get_other),
+            // Only the account publishes on its own service.
+            set: Some(|_, _| Answer::Error(E::Forbidden)),
+        },
+    ],
+    ..Module::NONE
+};
+
+/// What the service keeps: changes in order per account, and what each
+/// storage request in flight is for.
+#[derive(Default)]
+pub(crate) struct Pep {
+    /// Accounts with a change in flight, and the changes waiting behind
+    /// it (bounded by `pep.max_queued`).
+    busy: HashMap<BareJid, VecDeque<Change>>,
+    requests: HashMap<RequestId, Step>,
+    /// Item ids made for publishes without one.
+    made_ids: u64,
+}
+
+impl Pep {
+    pub fn owns(&self, request: RequestId) -> bool {
+        self.requests.contains_key(&request)
+    }
+}
+
+/// How the account that asked relates to the node's owner.
+#[derive(Clone, Debug)]
+enum Relation {
+    Owner,
+    /// In the owner's roster (or not): subscribed to the owner's
+    /// presence, and in these groups.
+    Other {
+        subscribed: bool,
+        groups: Vec<String>,
+    },
+}
+
+impl Relation {
+    /// How the owner's roster sees `other`.
+    fn of(roster: &Roster, other: &BareJid) -> Self {
+        let item = roster.items.get(other);
+        Relation::Other {
+            subscribed: roster.subscription(other).has_from(),
+            groups: item.map(|i| i.groups.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// Whether the node's access model lets this account see its items:
+    /// or the error XEP-0060 section 6.5.9 names.
+    fn may_see(&self, config: &Config) -> Result<(), Answer> {
+        let Relation::Other { subscribed, groups } = self else {
+            return Ok(());
+        };
+        let refuse = |condition, app| Err(Answer::Refused(condition, Element::new(app, NS_ERRORS)));
+        match config.access {
+            Access::Open => Ok(()),
+            Access::Presence if *subscribed => Ok(()),
+            Access::Presence => refuse(E::NotAuthorized, "presence-subscription-required"),
+            Access::Roster if groups.iter().any(|g| config.groups.contains(g)) => Ok(()),
+            Access::Roster => refuse(E::NotAuthorized, "not-in-roster-group"),
+            Access::Whitelist => refuse(E::NotAllowed, "closed-node"),
+        }
+    }
+}
+
+/// A change to one of an account's nodes, from one of its resources.
+struct Change {
+    session: SessionId,
+    /// The iq without its payload, for the reply.
+    head: Element,
+    owner: BareJid,
+    node: String,
+    what: What,
+}
+
+enum What {
+    Publish {
+        item: Item,
+        /// Preconditions (`publish-options`), which also configure a
+        /// node the publish creates.
+        options: Vec<Setting>,
+    },
+    Retract {
+        id: String,
+        notify: bool,
+    },
+    Configure(Vec<Setting>),
+    Delete,
+}
+
+/// What a storage request in flight is for.
+enum Step {
+    /// A change read its node.
+    Read(Change),
+    /// A change wrote it: once durable, the reply and notifications.
+    Write(Box<Written>),
+    /// Items asked for by `relation`.
+    Items {
+        session: SessionId,
+        head: Element,
+        relation: Relation,
+        select: Select,
+    },
+    /// A node's configuration form, for its owner.
+    Configuration { session: SessionId, head: Element },
+    /// The last items of the nodes a resource coming online follows.
+    LastItems { session: SessionId, jid: FullJid },
+}
+
+/// A change being written: once durable, the reply and notifications.
+struct Written {
+    change: Change,
+    reply: Option<Element>,
+    /// The event for those who may see the node as configured.
+    event: Option<(Config, Element)>,
+}
+
+/// Which items of a node a request asks for.
+struct Select {
+    node: String,
+    /// By id; empty: all (or the newest `max`).
+    ids: Vec<String>,
+    max: Option<usize>,
+}
+
+/// Stored nodes are parsed under the stanza limits, but as large as the
+/// account's whole store may be.
+fn stored_limits(ctx: &Ctx) -> XmlLimits {
+    XmlLimits {
+        max_stanza_size: ctx.config.pep.max_bytes.max(ctx.config.xml.max_stanza_size) * 2,
+        ..ctx.config.xml
+    }
+}
+
+fn refused(condition: E, app: &str) -> Answer {
+    Answer::Refused(condition, Element::new(app, NS_ERRORS))
+}
+
+/// The one child of a pubsub request that says what it does, and its
+/// `node` (XEP-0060: `<nodeid-required/>` without one).
+fn operation<'a>(payload: &'a Element, ns: &str) -> Result<(&'a Element, String), Answer> {
+    let Some(op) = payload
+        .children()
+        .find(|c| c.ns() == ns && c.name() != "publish-options")
+    else {
+        return Err(Answer::Error(E::BadRequest));
+    };
+    match op.get_attr("node") {
+        Some(node) if !node.is_empty() => Ok((op, node.to_owned())),
+        _ => Err(refused(E::BadRequest, "nodeid-required")),
+    }
+}
+
+/// XEP-0060 section 6.1.? errors for what this service does not do.
+fn unsupported(feature: &str) -> Answer {
+    Answer::Refused(
+        E::FeatureNotImplemented,
+        Element::new("unsupported", NS_ERRORS).attr("feature", feature),
+    )
+}
+
+fn get_own(ctx: &mut Ctx, request: &Request) -> Answer {
+    let Some(owner) = ctx.account_of(request.session) else {
+        return Answer::Error(E::ServiceUnavailable);
+    };
+    items(ctx, request, owner, Relation::Owner)
+}
+
+/// Items of another account's node: the roster manager runs this with
+/// the owner's roster held (see `Op::OnBehalf`).
+fn get_other(ctx: &mut Ctx, request: &Request) -> Answer {
+    let Some(Ok(to)) = request.iq.get_attr("to").map(Jid::new) else {
+        return Answer::Error(E::ServiceUnavailable);
+    };
+    let owner = to.to_bare();
+    let (Some(roster), Some(asker)) = (ctx.rosters.get(&owner), ctx.account_of(request.session))
+    else {
+        return Answer::Error(E::ServiceUnavailable);
+    };
+    let relation = Relation::of(roster, &asker);
+    items(ctx, request, owner, relation)
+}
+
+/// XEP-0060 section 6.5: all items, the newest `max_items`, or some by
+/// id.
+fn items(ctx: &mut Ctx, request: &Request, owner: BareJid, relation: Relation) -> Answer {
+    let (op, node) = match operation(request.payload, NS) {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    if op.name() != "items" {
+        return unsupported(match op.name() {
+            "subscriptions" => "retrieve-subscriptions",
+            "affiliations" => "retrieve-affiliations",
+            _ => "retrieve-items",
+        });
+    }
+    let max = match op.get_attr("max_items").map(str::parse::<usize>) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => return Answer::Error(E::BadRequest),
+    };
+    let ids = op
+        .children()
+        .filter(|c| c.is("item", NS))
+        .filter_map(|i| i.get_attr("id"))
+        .map(str::to_owned)
+        .collect();
+    let load = load(owner, &node);
+    let step = Step::Items {
+        session: request.session,
+        head: request.iq.shallow(),
+        relation,
+        select: Select { node, ids, max },
+    };
+    ask(ctx, load, step)
+}
+
+fn load(owner: BareJid, node: &str) -> StorageRequest {
+    StorageRequest::LoadDocument {
+        user: owner,
+        store: DocumentStore::Pep,
+        key: node.to_owned(),
+    }
+}
+
+/// Ask storage, unless too many requests wait already (as many as
+/// offline stores may).
+fn ask(ctx: &mut Ctx, query: StorageRequest, step: Step) -> Answer {
+    if ctx.pep.requests.len() >= ctx.config.max_offline_in_flight {
+        return Answer::Error(E::ResourceConstraint);
+    }
+    let id = ctx.out.storage(query);
+    ctx.pep.requests.insert(id, step);
+    Answer::Later
+}
+
+/// Publish or retract (XEP-0060 sections 7.1 and 7.2).
+fn set_own(ctx: &mut Ctx, request: &Request) -> Answer {
+    let (op, node) = match operation(request.payload, NS) {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let what = match op.name() {
+        "publish" => match publish(ctx, request.payload, op) {
+            Ok(what) => what,
+            Err(answer) => return answer,
+        },
+        "retract" => {
+            let Some(id) = op
+                .get_child("item", NS)
+                .and_then(|i| i.get_attr("id"))
+                .filter(|id| !id.is_empty())
+            else {
+                return refused(E::BadRequest, "item-required");
+            };
+            What::Retract {
+                id: id.to_owned(),
+                notify: matches!(op.get_attr("notify"), Some("1" | "true")),
+            }
+        }
+        "create" => return unsupported("create-nodes"),
+        "subscribe" | "unsubscribe" => return unsupported("subscribe"),
+        _ => return Answer::Error(E::FeatureNotImplemented),
+    };
+    change(ctx, request, node, what)
+}
+
+/// A publish's item and preconditions.
+fn publish(ctx: &mut Ctx, payload: &Element, op: &Element) -> Result<What, Answer> {
+    let mut items = op.children().filter(|c| c.is("item", NS));
+    let (Some(item), None) = (items.next(), items.next()) else {
+        return Err(refused(E::BadRequest, "item-required"));
+    };
+    let mut payloads = item.children();
+    let content = match (payloads.next(), payloads.next()) {
+        (Some(content), None) => content.clone(),
+        (None, _) => return Err(refused(E::BadRequest, "payload-required")),
+        (Some(_), Some(_)) => return Err(refused(E::BadRequest, "invalid-payload")),
+    };
+    let id = match item.get_attr("id").filter(|id| !id.is_empty()) {
+        Some(id) => id.to_owned(),
+        None => {
+            ctx.pep.made_ids += 1;
+            format!("{}-{}", ctx.clock.0.as_micros(), ctx.pep.made_ids)
+        }
+    };
+    let options = match payload
+        .get_child("publish-options", NS)
+        .and_then(|p| p.children().next())
+    {
+        Some(form) => node::options(form, true, ctx.config.pep.max_items)
+            .map_err(|_| refused(E::Conflict, "precondition-not-met"))?,
+        None => Vec::new(),
+    };
+    Ok(What::Publish {
+        item: Item {
+            id,
+            payload: content,
+        },
+        options,
+    })
+}
+
+/// Configure or delete a node (XEP-0060 sections 8.2 and 8.4).
+fn set_owner(ctx: &mut Ctx, request: &Request) -> Answer {
+    let (op, node) = match operation(request.payload, NS_OWNER) {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    let what = match op.name() {
+        "delete" => What::Delete,
+        "configure" => {
+            let Some(form) = op.children().next() else {
+                return Answer::Error(E::BadRequest);
+            };
+            if form.get_attr("type") == Some("cancel") {
+                return Answer::Result(None);
+            }
+            match node::options(form, false, ctx.config.pep.max_items) {
+                Ok(settings) => What::Configure(settings),
+                Err(condition) => return Answer::Error(condition),
+            }
+        }
+        _ => return Answer::Error(E::FeatureNotImplemented),
+    };
+    change(ctx, request, node, what)
+}
+
+/// A node's configuration form (XEP-0060 section 8.2).
+fn get_owner(ctx: &mut Ctx, request: &Request) -> Answer {
+    let (op, node) = match operation(request.payload, NS_OWNER) {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    if op.name() != "configure" {
+        return Answer::Error(E::FeatureNotImplemented);
+    }
+    let Some(owner) = ctx.account_of(request.session) else {
+        return Answer::Error(E::ServiceUnavailable);
+    };
+    let step = Step::Configuration {
+        session: request.session,
+        head: request.iq.shallow(),
+    };
+    ask(ctx, load(owner, &node), step)
+}
+
+/// Queue a change behind those to the account's nodes in flight.
+fn change(ctx: &mut Ctx, request: &Request, node: String, what: What) -> Answer {
+    let Some(owner) = ctx.account_of(request.session) else {
+        return Answer::Error(E::ServiceUnavailable);
+    };
+    let change = Change {
+        session: request.session,
+        head: request.iq.shallow(),
+        owner: owner.clone(),
+        node,
+        what,
+    };
+    match ctx.pep.busy.get_mut(&owner) {
+        Some(queue) if queue.len() >= ctx.config.pep.max_queued => {
+            Answer::Error(E::ResourceConstraint)
+        }
+        Some(queue) => {
+            queue.push_back(change);
+            Answer::Later
+        }
+        None => {
+            let answer = ask(ctx, load(owner.clone(), &change.node), Step::Read(change));
+            if matches!(answer, Answer::Later) {
+                ctx.pep.busy.insert(owner, VecDeque::new());
+            }
+            answer
+        }
+    }
+}
+
+/// The change to `owner`'s nodes in flight is done: start the next.
+fn next(ctx: &mut Ctx, owner: &BareJid) {
+    loop {
+        let Some(change) = ctx.pep.busy.get_mut(owner).and_then(VecDeque::pop_front) else {
+            ctx.pep.busy.remove(owner);
+            return;
+        };
+        let (session, head) = (change.session, change.head.clone());
+        let answer = ask(ctx, load(owner.clone(), &change.node), Step::Read(change));
+        match answer.reply(&head) {
+            Some(refusal) => ctx.deliver(session, &refusal),
+            None => return,
+        }
+    }
+}
+
+pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageAnswer) {
+    let Some(step) = ctx.pep.requests.remove(&request) else {
+        return;
+    };
+    match step {
+        Step::Read(change) => read(ctx, change, answer),
+        Step::Write(w) => written(ctx, w.change, w.reply, w.event, answer),
+        Step::Items {
+            session,
+            head,
+            relation,
+            select,
+        } => {
+            let answer = match stored_node(ctx, answer) {
+                Ok(Some(node)) => match relation.may_see(&node.config) {
+                    Ok(()) => Answer::Result(Some(selected(&node, &select))),
+                    Err(refusal) => refusal,
+                },
+                Ok(None) => Answer::Error(E::ItemNotFound),
+                Err(condition) => Answer::Error(condition),
+            };
+            reply(ctx, session, &head, answer);
+        }
+        Step::Configuration { session, head } => {
+            let answer = match stored_node(ctx, answer) {
+                Ok(Some(node)) => {
+                    let configure = Element::new("configure", NS_OWNER)
+                        .attr("node", &node.name)
+                        .child(node.config.form());
+                    Answer::Result(Some(Element::new("pubsub", NS_OWNER).child(configure)))
+                }
+                Ok(None) => Answer::Error(E::ItemNotFound),
+                Err(condition) => Answer::Error(condition),
+            };
+            reply(ctx, session, &head, answer);
+        }
+        Step::LastItems { session, jid } => last_items(ctx, session, &jid, answer),
+    }
+}
+
+fn reply(ctx: &mut Ctx, session: SessionId, head: &Element, answer: Answer) {
+    if let Some(reply) = answer.reply(head) {
+        ctx.deliver(session, &reply);
+    }
+}
+
+/// The node a read found, if any.
+fn stored_node(ctx: &Ctx, answer: StorageAnswer) -> Result<Option<Node>, E> {
+    match answer {
+        StorageAnswer::Document(None) => Ok(None),
+        StorageAnswer::Document(Some(text)) => Node::from_document(&text, stored_limits(ctx))
+            .map(Some)
+            .ok_or(E::InternalServerError),
+        _ => Err(E::InternalServerError),
+    }
+}
+
+/// `<pubsub><items node>` with the items asked for, oldest first.
+fn selected(node: &Node, select: &Select) -> Element {
+    let chosen: Vec<&Item> = if select.ids.is_empty() {
+        let skip = select
+            .max
+            .map_or(0, |max| node.items.len().saturating_sub(max));
+        node.items.iter().skip(skip).collect()
+    } else {
+        node.items
+            .iter()
+            .filter(|i| select.ids.contains(&i.id))
+            .collect()
+    };
+    let mut items = Element::new("items", NS).attr("node", &select.node);
+    for item in chosen {
+        items.push_child(item.to_element(NS));
+    }
+    Element::new("pubsub", NS).child(items)
+}
+
+/// A change read its node: make the change, or refuse it.
+fn read(ctx: &mut Ctx, change: Change, answer: StorageAnswer) {
+    let found = stored_node(ctx, answer);
+    let planned = found
+        .map_err(Answer::Error)
+        .and_then(|node| plan(ctx, &change, node));
+    let (document, reply, event) = match planned {
+        Ok(planned) => planned,
+        Err(refusal) => {
+            self::reply(ctx, change.session, &change.head, refusal);
+            return next(ctx, &change.owner);
+        }
+    };
+    let write = StorageRequest::StoreDocuments {
+        user: change.owner.clone(),
+        store: DocumentStore::Pep,
+        documents: vec![(change.node.clone(), document)],
+        max_documents: ctx.config.pep.max_nodes,
+        max_bytes: ctx.config.pep.max_bytes,
+    };
+    // Not bounded by `ask`: the read it follows held the place.
+    let id = ctx.out.storage(write);
+    let step = Step::Write(Box::new(Written {
+        change,
+        reply,
+        event,
+    }));
+    ctx.pep.requests.insert(id, step);
+}
+
+/// What a change writes (`None`: the node goes), answers, and notifies.
+type Planned = (Option<String>, Option<Element>, Option<(Config, Element)>);
+
+fn plan(ctx: &Ctx, change: &Change, node: Option<Node>) -> Result<Planned, Answer> {
+    let cap = ctx.config.pep.max_items;
+    let name = change.node.as_str();
+    let items_event = |child: Element| {
+        Element::new("event", NS_EVENT).child(
+            Element::new("items", NS_EVENT)
+                .attr("node", name)
+                .child(child),
+        )
+    };
+    match (&change.what, node) {
+        (What::Publish { item, options }, node) => {
+            let mut node = match node {
+                Some(node) if !node.config.satisfies(options) => {
+                    return Err(refused(E::Conflict, "precondition-not-met"))
+                }
+                Some(node) => node,
+                None => {
+                    let mut config = Config::default();
+                    config.apply(options);
+                    Node::new(name, config)
+                }
+            };
+            node.publish(item.clone(), cap);
+            let published = Element::new("publish", NS)
+                .attr("node", name)
+                .child(Element::new("item", NS).attr("id", &item.id));
+            let event = items_event(item.to_element(NS_EVENT));
+            Ok((
+                Some(node.to_document()),
+                Some(Element::new("pubsub", NS).child(published)),
+                Some((node.config.clone(), event)),
+            ))
+        }
+        (_, None) => Err(Answer::Error(E::ItemNotFound)),
+        (What::Retract { id, notify }, Some(mut node)) => {
+            if !node.retract(id) {
+                return Err(Answer::Error(E::ItemNotFound));
+            }
+            let event = (*notify || node.config.notify_retract)
+                .then(|| items_event(Element::new("retract", NS_EVENT).attr("id", id)))
+                .map(|e| (node.config.clone(), e));
+            Ok((Some(node.to_document()), None, event))
+        }
+        (What::Configure(settings), Some(mut node)) => {
+            node.config.apply(settings);
+            node.trim(cap);
+            Ok((Some(node.to_document()), None, None))
+        }
+        (What::Delete, Some(node)) => {
+            let event = Element::new("event", NS_EVENT)
+                .child(Element::new("delete", NS_EVENT).attr("node", name));
+            Ok((None, None, Some((node.config, event))))
+        }
+    }
+}
+
+/// A change is durable: answer it, notify, and start the next.
+fn written(
+    ctx: &mut Ctx,
+    change: Change,
+    reply: Option<Element>,
+    event: Option<(Config, Element)>,
+    answer: StorageAnswer,
+) {
+    let answer = match answer {
+        StorageAnswer::Stored(StoreOutcome::Stored) => {
+            if let Some((config, event)) = event {
+                notify(ctx, &change.owner, &change.node, &config, &event);
+            }
+            Answer::Result(reply)
+        }
+        // XEP-0060 names no condition for a full service.
+        StorageAnswer::Stored(StoreOutcome::QuotaExceeded) => Answer::Error(E::ResourceConstraint),
+        _ => Answer::Error(E::InternalServerError),
+    };
+    self::reply(ctx, change.session, &change.head, answer);
+    next(ctx, &change.owner);
+}
+
+/// XEP-0163 section 4.3: the event goes to each available resource,
+/// the owner's and its presence subscribers' (as the access model
+/// allows), whose capabilities ask for the node; not across a block.
+fn notify(ctx: &mut Ctx, owner: &BareJid, node: &str, config: &Config, event: &Element) {
+    let mut recipients = ctx.available(owner);
+    let blocked = match ctx.rosters.get(owner) {
+        Some(roster) => {
+            let allowed: Vec<BareJid> = roster
+                .presence_subscribers()
+                .filter(|c| Relation::of(roster, c).may_see(config).is_ok())
+                .cloned()
+                .collect();
+            for contact in &allowed {
+                recipients.extend(ctx.available(contact));
+            }
+            roster.blocked.clone()
+        }
+        None => Default::default(),
+    };
+    let recipients = ctx.unblocked(recipients, &Jid::from(owner.clone()), &blocked);
+    send(ctx, owner, node, &recipients, event);
+}
+
+/// `event` from `owner`'s service to each recipient following `node`.
+fn send(ctx: &mut Ctx, owner: &BareJid, node: &str, recipients: &Recipients, event: &Element) {
+    for session in recipients.iter() {
+        let Some(s) = ctx.sessions.get(session) else {
+            continue;
+        };
+        let follows = s
+            .presence
+            .as_ref()
+            .and_then(|p| ctx.caps.notify_nodes(p))
+            .is_some_and(|nodes| nodes.binary_search_by(|n| n.as_str().cmp(node)).is_ok());
+        if !follows {
+            continue;
+        }
+        let message = Element::new("message", crate::ns::CLIENT)
+            .attr("from", owner.as_str())
+            .attr("to", s.jid.as_str())
+            .attr("type", "headline")
+            .child(event.clone());
+        ctx.deliver(session, &message);
+    }
+}
+
+/// A resource became available, or changed its capabilities, with the
+/// account's `roster` (lent by presence): once its capabilities are
+/// known, it is sent the last items of the nodes it follows.
+pub(crate) fn available(ctx: &mut Ctx, session: SessionId, roster: &Roster) {
+    if !ctx.loaded.has(MODULE.name) {
+        return;
+    }
+    if let Some(nodes) = caps::learn(ctx, session) {
+        send_last_items(ctx, session, &nodes, roster);
+    }
+}
+
+/// What a resource's capabilities stand for was learnt.
+pub(crate) fn caps_learnt(ctx: &mut Ctx, session: SessionId, nodes: &NotifyNodes) {
+    let Some(user) = ctx.account_of(session) else {
+        return;
+    };
+    // Held while the account is online; a roster lent out (this runs
+    // from an iq, never from presence) would read as empty.
+    let owners = match ctx.rosters.get(&user) {
+        Some(roster) => owners(ctx, &user, roster),
+        None => return,
+    };
+    request_last_items(ctx, session, nodes, owners);
+}
+
+fn send_last_items(ctx: &mut Ctx, session: SessionId, nodes: &NotifyNodes, roster: &Roster) {
+    let Some(user) = ctx.account_of(session) else {
+        return;
+    };
+    let owners = owners(ctx, &user, roster);
+    request_last_items(ctx, session, nodes, owners);
+}
+
+/// The services whose events `user` receives: its own, and those of
+/// the contacts who share their presence with it, but across a block.
+fn owners(ctx: &Ctx, user: &BareJid, roster: &Roster) -> Vec<BareJid> {
+    let me = Jid::from(user.clone());
+    let mut owners = vec![user.clone()];
+    for contact in roster.presence_subscriptions() {
+        let shared = ctx
+            .rosters
+            .get(contact)
+            .is_none_or(|r| r.subscription(user).has_from());
+        let other = Jid::from(contact.clone());
+        let blocked =
+            blocking::matches(&roster.blocked, &other) || blocking::user_blocks(ctx, contact, &me);
+        if shared && !blocked {
+            owners.push(contact.clone());
+        }
+    }
+    owners
+}
+
+fn request_last_items(
+    ctx: &mut Ctx,
+    session: SessionId,
+    nodes: &NotifyNodes,
+    owners: Vec<BareJid>,
+) {
+    let Some(jid) = ctx.sessions.get(session).map(|s| s.jid.clone()) else {
+        return;
+    };
+    if nodes.is_empty() {
+        return;
+    }
+    let query = StorageRequest::LoadDocuments {
+        users: owners,
+        store: DocumentStore::Pep,
+        keys: nodes.to_vec(),
+        // As much as stream management may hold unacknowledged.
+        max_bytes: ctx.config.output_buffer / 4,
+    };
+    // Too busy: the resource misses the last items, not later events.
+    let _ = ask(ctx, query, Step::LastItems { session, jid });
+}
+
+/// The last items of the followed nodes were read: each one its access
+/// model shows goes to the resource, if it is still the one that asked.
+fn last_items(ctx: &mut Ctx, session: SessionId, jid: &FullJid, answer: StorageAnswer) {
+    let StorageAnswer::Documents(documents) = answer else {
+        return;
+    };
+    if ctx
+        .sessions
+        .get(session)
+        .is_none_or(|s| s.jid != *jid || !s.is_available())
+    {
+        return;
+    }
+    let user = jid.to_bare();
+    let limits = stored_limits(ctx);
+    for (owner, _, document) in documents {
+        let Some(node) = Node::from_document(&document, limits) else {
+            continue;
+        };
+        let Some(item) = node
+            .last()
+            .filter(|_| node.config.send_last == SendLast::OnSubAndPresence)
+        else {
+            continue;
+        };
+        let event = Element::new("event", NS_EVENT).child(
+            Element::new("items", NS_EVENT)
+                .attr("node", &node.name)
+                .child(item.to_element(NS_EVENT)),
+        );
+        let message = Element::new("message", crate::ns::CLIENT)
+            .attr("from", owner.as_str())
+            .attr("to", jid.as_str())
+            .attr("type", "headline")
+            .child(event);
+        if owner == user {
+            ctx.deliver(session, &message);
+            continue;
+        }
+        match (node.config.access, ctx.rosters.get(&owner)) {
+            (Access::Open | Access::Presence, _) => ctx.deliver(session, &message),
+            (Access::Whitelist, _) => {}
+            (Access::Roster, Some(roster)) => {
+                if Relation::of(roster, &user).may_see(&node.config).is_ok() {
+                    ctx.deliver(session, &message);
+                }
+            }
+            // The owner's roster decides: it is read first.
+            (Access::Roster, None) => rosters::submit(
+                ctx,
+                &owner,
+                Op::DeliverToMember {
+                    session,
+                    groups: node.config.groups.clone(),
+                    stanza: message,
+                },
+            ),
+        }
+    }
+}
