@@ -556,3 +556,32 @@ fn others_cannot_publish_on_an_accounts_service() {
     );
     assert!(b.take(romeo).contains("<forbidden"));
 }
+
+#[test]
+fn new_capabilities_bring_the_last_items_of_newly_followed_nodes_only() {
+    let mut b = Bench::new();
+    lovers(&mut b);
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    let metadata = "urn:xmpp:avatar:metadata";
+    let info = "<metadata xmlns='urn:xmpp:avatar:metadata'><info bytes='9' id='abc' type='image/png'/></metadata>";
+    b.send(juliet, &publish(NICK, "current", &nick("Jules"), ""));
+    b.send(juliet, &publish(metadata, "abc", info, ""));
+    b.take(juliet);
+    let (romeo, got) = online(&mut b, "romeo", "j00l13t", "orchard", FOLLOWS_NICKS);
+    assert_eq!(got, nick_event("romeo@localhost/orchard", "Jules"));
+    let follows_both = [FOLLOWS_NICKS, &["urn:xmpp:avatar:metadata+notify"]].concat();
+    b.send(romeo, &caps_presence(&follows_both));
+    let asked = b.take(romeo);
+    let id = between(&asked, "<iq type='get' id='", "'")
+        .unwrap()
+        .to_owned();
+    b.send(romeo, &disco_answer(&id, &follows_both));
+    assert_eq!(
+        b.take(romeo),
+        format!(
+            "<message from='juliet@localhost' to='romeo@localhost/orchard' type='headline'>\
+             <event xmlns='http://jabber.org/protocol/pubsub#event'><items node='{metadata}'>\
+             <item id='abc'>{info}</item></items></event></message>"
+        )
+    );
+}

@@ -1,6 +1,6 @@
-//! An account's vCard (XEP-0054), private XML (XEP-0049) and message
-//! archive (XEP-0313) through each server binary: acknowledged writes
-//! survive a SIGKILL.
+//! An account's vCard (XEP-0054), private XML (XEP-0049), message
+//! archive (XEP-0313) and personal eventing nodes (XEP-0163) through each
+//! server binary: acknowledged writes survive a SIGKILL.
 
 use rookery_tests::client::RawClient;
 use rookery_tests::for_both_shims;
@@ -17,7 +17,59 @@ const ARCHIVING: &str = "[archive]\nenabled = true";
 const CARD: &str = "<vCard xmlns='vcard-temp'><FN>Juliet Capulet</FN></vCard>";
 const PREFS: &str = "<exodus xmlns='exodus:prefs'><defaultnick>jc</defaultnick></exodus>";
 
+/// A client following nicknames (XEP-0115 hash of its disco#info:
+/// client/pc//Tester, disco#info, nick, nick+notify).
+const FOLLOWS_NICKS: &str = "<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' \
+    node='https://tester' ver='vURgFtUSdFBvX8sSiItx4MN3H9o='/></presence>";
+
+fn nicks_disco(id: &str) -> String {
+    format!(
+        "<iq type='result' to='localhost' id='{id}'><query xmlns='http://jabber.org/protocol/disco#info' \
+         node='https://tester#vURgFtUSdFBvX8sSiItx4MN3H9o='>\
+         <identity category='client' type='pc' name='Tester'/>\
+         <feature var='http://jabber.org/protocol/disco#info'/>\
+         <feature var='http://jabber.org/protocol/nick'/>\
+         <feature var='http://jabber.org/protocol/nick+notify'/></query></iq>"
+    )
+}
+
 for_both_shims! {
+    fn a_published_item_survives_a_kill_and_reaches_a_resource_coming_online(shim) {
+        let mut server = TestServer::start(shim, USERS, "")?;
+        let (mut juliet, _) = RawClient::login(server.addr, "juliet", "r0m30", Some("balcony"))?;
+        juliet.send("<iq type='set' id='p'><pubsub xmlns='http://jabber.org/protocol/pubsub'>\
+            <publish node='http://jabber.org/protocol/nick'><item id='current'>\
+            <nick xmlns='http://jabber.org/protocol/nick'>Jules</nick></item></publish>\
+            <publish-options><x xmlns='jabber:x:data' type='submit'>\
+            <field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>\
+            <field var='pubsub#access_model'><value>open</value></field></x></publish-options>\
+            </pubsub></iq>")?;
+        let published = juliet.read_until("id='p'")?;
+        let published = published + &juliet.read_until("</iq>")?;
+        assert!(published.contains("type='result'") && published.contains("<item id='current'/>"), "{published}");
+        server.kill_and_restart()?;
+
+        // Open: anyone reads it.
+        let (mut romeo, _) = RawClient::login(server.addr, "romeo", "j00l13t", Some("orchard"))?;
+        romeo.send("<iq type='get' id='i' to='juliet@localhost'><pubsub xmlns='http://jabber.org/protocol/pubsub'>\
+            <items node='http://jabber.org/protocol/nick'/></pubsub></iq>")?;
+        let items = romeo.read_until("</iq>")?;
+        assert!(items.contains("<item id='current'><nick xmlns='http://jabber.org/protocol/nick'>Jules</nick></item>"), "{items}");
+        // Her own resource, following nicknames, is asked what its
+        // capabilities mean, then sent the last item.
+        let (mut juliet, _) = RawClient::login(server.addr, "juliet", "r0m30", Some("balcony"))?;
+        juliet.send(FOLLOWS_NICKS)?;
+        let asked = juliet.read_until("disco#info")?;
+        let asked = asked + &juliet.read_until("</iq>")?;
+        let id = asked.split("<iq type='get' id='").nth(1).and_then(|r| r.split('\'').next()).unwrap_or_default().to_owned();
+        juliet.send(&nicks_disco(&id))?;
+        let event = juliet.read_until("</message>")?;
+        assert!(event.contains("<message from='juliet@localhost' to='juliet@localhost/balcony' type='headline'>\
+            <event xmlns='http://jabber.org/protocol/pubsub#event'><items node='http://jabber.org/protocol/nick'>\
+            <item id='current'><nick xmlns='http://jabber.org/protocol/nick'>Jules</nick></item></items></event></message>"), "{event}");
+        Ok(())
+    }
+
     fn a_vcard_and_private_xml_acknowledged_survive_a_kill(shim) {
         let mut server = TestServer::start(shim, USERS, "")?;
         let (mut juliet, _) = RawClient::login(server.addr, "juliet", "r0m30", Some("balcony"))?;

@@ -130,8 +130,9 @@ struct Asking {
     id: String,
     /// Who was asked: the first of `waiting`.
     asked: SessionId,
-    /// Sessions showing this hash, waiting to learn what it stands for.
-    waiting: Vec<SessionId>,
+    /// Sessions showing this hash, waiting to learn what it stands for,
+    /// and what each followed before.
+    waiting: Vec<(SessionId, Option<NotifyNodes>)>,
 }
 
 /// The hash in a presence's `<c/>`: its `ver`, and where to ask about it
@@ -149,6 +150,11 @@ impl Capabilities {
     /// of, if its hash is known.
     pub fn notify_nodes(&self, presence: &Element) -> Option<NotifyNodes> {
         let (ver, _) = advertised(presence)?;
+        self.known_nodes(ver)
+    }
+
+    /// The nodes a known hash asks notifications of.
+    pub fn known_nodes(&self, ver: &str) -> Option<NotifyNodes> {
         self.known.get(ver).cloned()
     }
 }
@@ -156,7 +162,13 @@ impl Capabilities {
 /// What `session`'s capabilities ask notifications of: known now, or
 /// asked of its client (or of another showing the same hash) and passed
 /// to `personal_eventing::caps_learnt` once answered and verified.
-pub(crate) fn learn(ctx: &mut Ctx, session: SessionId) -> Option<NotifyNodes> {
+pub(crate) fn learn(
+    ctx: &mut Ctx,
+    session: SessionId,
+    followed: Option<NotifyNodes>,
+) -> Option<NotifyNodes> {
+    // A session waits for one answer at most, whatever hashes it shows.
+    forget(ctx, session);
     let s = ctx.sessions.get(session)?;
     let presence = s.presence.as_ref()?;
     let (ver, node) = advertised(presence)?;
@@ -164,9 +176,7 @@ pub(crate) fn learn(ctx: &mut Ctx, session: SessionId) -> Option<NotifyNodes> {
         return Some(nodes.clone());
     }
     if let Some(asking) = ctx.caps.asking.get_mut(ver) {
-        if !asking.waiting.contains(&session) {
-            asking.waiting.push(session);
-        }
+        asking.waiting.push((session, followed));
         return None;
     }
     // A flood of made-up hashes asks no more than this at once.
@@ -179,7 +189,7 @@ pub(crate) fn learn(ctx: &mut Ctx, session: SessionId) -> Option<NotifyNodes> {
     let asking = Asking {
         id,
         asked: session,
-        waiting: vec![session],
+        waiting: vec![(session, followed)],
     };
     ask(ctx, &asking, &ver, &node);
     ctx.caps.asking.insert(ver, asking);
@@ -233,8 +243,8 @@ pub(crate) fn answered(ctx: &mut Ctx, session: SessionId, iq: &Element) {
     }
     ctx.caps.known.insert(ver.clone(), nodes.clone());
     ctx.caps.learnt.push_back(ver);
-    for waiting in asking.waiting {
-        crate::modules::pep::caps_learnt(ctx, waiting, &nodes);
+    for (waiting, followed) in asking.waiting {
+        crate::modules::pep::caps_learnt(ctx, waiting, &nodes, followed);
     }
 }
 
@@ -277,17 +287,22 @@ fn verified(query: &Element, ver: &str, max_nodes: usize) -> Option<NotifyNodes>
     Some(nodes.into())
 }
 
-/// A session ends: it waits for no answer, and if it was the one asked,
-/// the next one waiting is asked instead.
+/// A session ends: it waits for no answer.
 pub(crate) fn session_ended(ctx: &mut Ctx, session: SessionId) {
+    forget(ctx, session);
+}
+
+/// The session waits for no answer; if it was the one asked, the next
+/// one waiting is asked instead.
+fn forget(ctx: &mut Ctx, session: SessionId) {
     if ctx.caps.asking.is_empty() {
         return;
     }
     let mut again: Vec<String> = Vec::new();
     ctx.caps.asking.retain(|ver, asking| {
-        asking.waiting.retain(|s| *s != session);
+        asking.waiting.retain(|(s, _)| *s != session);
         if asking.asked == session {
-            let Some(next) = asking.waiting.first() else {
+            let Some((next, _)) = asking.waiting.first() else {
                 return false;
             };
             asking.asked = *next;

@@ -423,6 +423,7 @@ impl Storage for SqliteStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jid::BareJid;
 
     fn creds(pw: &str) -> StoredCredentials {
         StoredCredentials::derive(pw, b"0123456789abcdef", 4096).unwrap()
@@ -661,6 +662,49 @@ mod tests {
             StorageAnswer::Document(Some("<a>2</a>".into()))
         );
         assert_eq!(load_document(&mut s, "b"), StorageAnswer::Document(None));
+    }
+
+    #[test]
+    fn documents_of_several_accounts_are_read_at_once_up_to_a_byte_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStorage::open(dir.path()).unwrap();
+        for user in ["juliet@localhost", "romeo@localhost"] {
+            s.create_account(&Account::parse(user).unwrap(), &creds("pw"))
+                .unwrap();
+        }
+        let juliet: BareJid = "juliet@localhost".parse().unwrap();
+        let romeo: BareJid = "romeo@localhost".parse().unwrap();
+        let private = rookery_core::DocumentStore::Private;
+        s.execute(&store_documents(
+            &[("a", Some("<a/>")), ("b", Some("<b/>"))],
+            (10, 100),
+        ));
+        let theirs = StorageRequest::StoreDocuments {
+            user: romeo.clone(),
+            store: private,
+            documents: vec![("a".into(), Some("<r/>".into()))],
+            max_documents: 10,
+            max_bytes: 100,
+        };
+        s.execute(&theirs);
+        let read = |max_bytes| StorageRequest::LoadDocuments {
+            users: vec![juliet.clone(), romeo.clone()],
+            store: private,
+            keys: vec!["a".into(), "missing".into()],
+            max_bytes,
+        };
+        assert_eq!(
+            s.execute(&read(100)),
+            StorageAnswer::Documents(vec![
+                (juliet.clone(), "a".into(), "<a/>".into()),
+                (romeo.clone(), "a".into(), "<r/>".into()),
+            ])
+        );
+        // Past the budget, the rest is left out; but one always comes.
+        assert_eq!(
+            s.execute(&read(1)),
+            StorageAnswer::Documents(vec![(juliet.clone(), "a".into(), "<a/>".into())])
+        );
     }
 
     #[test]

@@ -707,17 +707,40 @@ fn send(ctx: &mut Ctx, owner: &BareJid, node: &str, recipients: &Recipients, eve
 /// A resource became available, or changed its capabilities, with the
 /// account's `roster` (lent by presence): once its capabilities are
 /// known, it is sent the last items of the nodes it follows.
-pub(crate) fn available(ctx: &mut Ctx, session: SessionId, roster: &Roster) {
+/// Only nodes it did not follow before (under `old_caps`) are sent
+/// again, so that flipping between two hashes cannot make the server
+/// read and send the same items over and over.
+pub(crate) fn available(
+    ctx: &mut Ctx,
+    session: SessionId,
+    old_caps: Option<&str>,
+    roster: &Roster,
+) {
     if !ctx.loaded.has(MODULE.name) {
         return;
     }
-    if let Some(nodes) = caps::learn(ctx, session) {
-        send_last_items(ctx, session, &nodes, roster);
+    let followed = old_caps.and_then(|ver| ctx.caps.known_nodes(ver));
+    let Some(nodes) = caps::learn(ctx, session, followed.clone()) else {
+        return;
+    };
+    send_last_items(ctx, session, &newly(nodes, followed), roster);
+}
+
+/// The nodes of `nodes` not among those `followed` before.
+fn newly(nodes: NotifyNodes, followed: Option<NotifyNodes>) -> NotifyNodes {
+    match followed {
+        Some(old) => nodes.iter().filter(|n| !old.contains(n)).cloned().collect(),
+        None => nodes,
     }
 }
 
 /// What a resource's capabilities stand for was learnt.
-pub(crate) fn caps_learnt(ctx: &mut Ctx, session: SessionId, nodes: &NotifyNodes) {
+pub(crate) fn caps_learnt(
+    ctx: &mut Ctx,
+    session: SessionId,
+    nodes: &NotifyNodes,
+    followed: Option<NotifyNodes>,
+) {
     let Some(user) = ctx.account_of(session) else {
         return;
     };
@@ -727,7 +750,7 @@ pub(crate) fn caps_learnt(ctx: &mut Ctx, session: SessionId, nodes: &NotifyNodes
         Some(roster) => owners(ctx, &user, roster),
         None => return,
     };
-    request_last_items(ctx, session, nodes, owners);
+    request_last_items(ctx, session, &newly(nodes.clone(), followed), owners);
 }
 
 fn send_last_items(ctx: &mut Ctx, session: SessionId, nodes: &NotifyNodes, roster: &Roster) {
