@@ -27,17 +27,34 @@ macro_rules! for_both_shims {
 /// `.ci/run` does), when its absence fails them.
 pub fn slixmpp_ready() -> anyhow::Result<bool> {
     static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let ready = *READY.get_or_init(|| {
+    python_ready(&READY, "slixmpp", "python3-slixmpp")
+}
+
+/// Whether Debian's python3-nbxmpp (Gajim's library, the second
+/// independent client) can run; as [`slixmpp_ready`].
+pub fn nbxmpp_ready() -> anyhow::Result<bool> {
+    static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    python_ready(&READY, "nbxmpp", "python3-nbxmpp")
+}
+
+fn python_ready(
+    ready: &std::sync::OnceLock<bool>,
+    module: &str,
+    package: &str,
+) -> anyhow::Result<bool> {
+    let ready = *ready.get_or_init(|| {
         std::process::Command::new("/usr/bin/python3")
-            .args(["-c", "import slixmpp"])
+            .args(["-c", &format!("import {module}")])
             .output()
             .is_ok_and(|o| o.status.success())
     });
     if ready {
         return Ok(true);
     }
-    let how = "python3-slixmpp is not installed for /usr/bin/python3 \
-               (sudo apt-get install python3-slixmpp, or bash .ci/run)";
+    let how = format!(
+        "{package} is not installed for /usr/bin/python3 \
+         (sudo apt-get install {package}, or bash .ci/run)"
+    );
     if std::env::var_os("ROOKERY_REQUIRE_SLIXMPP").is_some() {
         anyhow::bail!("{how}");
     }

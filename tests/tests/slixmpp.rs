@@ -279,6 +279,29 @@ mod routing {
             Ok(())
         }
 
+        fn slixmpp_publishes_a_nick_and_an_avatar_on_pep_and_a_contact_follows_them(shim) {
+            let Some(stdout) = scenario(shim, "", "slix_pep.py")? else {
+                return Ok(());
+            };
+            for milestone in ["NICK ", "AVATAR ", "AVATARDATA ", "LASTNICK ", "RETRACT"] {
+                assert!(stdout.contains(milestone), "{milestone}: {stdout}");
+            }
+            Ok(())
+        }
+
+        fn slixmpp_and_nbxmpp_exchange_omemo_device_lists_and_bundles(shim) {
+            if !rookery_tests::nbxmpp_ready()? {
+                return Ok(());
+            }
+            let Some(stdout) = scenario(shim, "", "omemo_pep.py")? else {
+                return Ok(());
+            };
+            for milestone in ["ACCOUNT ", "DEVICELIST ", "BUNDLE ", "ROMEONOTIFY", "ROMEO ", "ROMEOBUNDLE "] {
+                assert!(stdout.contains(milestone), "{milestone}: {stdout}");
+            }
+            Ok(())
+        }
+
         fn slixmpp_publishes_and_reads_vcards_and_keeps_bookmarks_in_private_storage(shim) {
             let Some(stdout) = scenario(shim, "", "slix_data.py")? else {
                 return Ok(());

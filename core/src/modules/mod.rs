@@ -10,6 +10,7 @@
 //! `<service-unavailable/>`.
 
 pub(crate) mod blocking;
+mod bookmarks;
 pub(crate) mod caps;
 pub(crate) mod carbons;
 pub(crate) mod contact_info;
@@ -19,7 +20,7 @@ pub(crate) mod last_activity;
 pub(crate) mod mam;
 pub(crate) mod pep;
 mod ping;
-mod private_storage;
+pub(crate) mod private_storage;
 pub(crate) mod stream_management;
 mod time;
 mod vcard;
@@ -132,6 +133,7 @@ const ALL: &[&Module] = &[
     &private_storage::MODULE,
     &mam::MODULE,
     &pep::MODULE,
+    &bookmarks::MODULE,
     &contact_info::MODULE,
     &caps::MODULE,
 ];

@@ -4,8 +4,9 @@
 //!
 //! Storing an element without children removes the fragment, as with
 //! Prosody: reading it back gives that same empty element either way.
+//! Bookmarks (`storage:bookmarks`) are kept by `bookmarks`, on PEP.
 
-use super::{waiting, Addressee, Answer, IqHandler, Module, Request};
+use super::{bookmarks, waiting, Addressee, Answer, IqHandler, Module, Request};
 use crate::hub::Ctx;
 use crate::stanza::StanzaErrorCondition as E;
 use crate::storage::{DocumentStore, StorageAnswer, StorageRequest};
@@ -44,6 +45,7 @@ fn fragments(query: &Element) -> Result<Vec<&Element>, E> {
 /// Read one fragment (a client asks for one namespace at a time).
 fn get(ctx: &mut Ctx, request: &Request) -> Answer {
     let fragment = match fragments(request.payload).as_deref() {
+        Ok([one]) if bookmarks::converts(ctx, one) => return bookmarks::get(ctx, request),
         Ok([one]) => one.shallow(),
         Ok(_) => return Answer::Error(E::BadRequest),
         Err(condition) => return Answer::Error(*condition),
@@ -85,6 +87,13 @@ fn set(ctx: &mut Ctx, request: &Request) -> Answer {
         Ok(fragments) => fragments,
         Err(condition) => return Answer::Error(condition),
     };
+    // Bookmarks live on their PEP node: one write there, alone (clients
+    // store them in a query of their own).
+    match fragments.iter().position(|f| bookmarks::converts(ctx, f)) {
+        Some(_) if fragments.len() > 1 => return Answer::Error(E::NotAcceptable),
+        Some(i) => return bookmarks::set(ctx, request, fragments[i]),
+        None => {}
+    }
     let limits = ctx.config.private_storage;
     if fragments.len() > limits.max_documents {
         return Answer::Error(E::ResourceConstraint);

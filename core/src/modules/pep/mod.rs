@@ -16,8 +16,8 @@
 
 mod node;
 
-pub(crate) use node::NS;
-use node::{Access, Config, Item, Node, SendLast, Setting, NS_ERRORS, NS_EVENT, NS_OWNER};
+pub(crate) use node::{Access, Config, Item, Node, SendLast, NS};
+use node::{Setting, NS_ERRORS, NS_EVENT, NS_OWNER};
 
 use super::caps::{self, NotifyNodes};
 use super::{Addressee, Answer, IqHandler, Module, Request};
@@ -162,6 +162,14 @@ enum What {
     },
     Configure(Vec<Setting>),
     Delete,
+    /// The node holds exactly these items (created with `config` if
+    /// missing); `keep` carries over what a replaced item had that its
+    /// successor lacks.
+    Replace {
+        config: Config,
+        items: Vec<Item>,
+        keep: fn(&Element, &mut Element),
+    },
 }
 
 /// What a storage request in flight is for.
@@ -181,14 +189,20 @@ enum Step {
     Configuration { session: SessionId, head: Element },
     /// The last items of the nodes a resource coming online follows.
     LastItems { session: SessionId, jid: FullJid },
+    /// A node for another module of the account's own.
+    Node {
+        session: SessionId,
+        head: Element,
+        then: fn(Option<Node>) -> Answer,
+    },
 }
 
 /// A change being written: once durable, the reply and notifications.
 struct Written {
     change: Change,
     reply: Option<Element>,
-    /// The event for those who may see the node as configured.
-    event: Option<(Config, Element)>,
+    /// The events for those who may see the node as configured.
+    event: Option<(Config, Vec<Element>)>,
 }
 
 /// Which items of a node a request asks for.
@@ -452,6 +466,44 @@ fn change(ctx: &mut Ctx, request: &Request, node: String, what: What) -> Answer 
     }
 }
 
+/// Another module reads one of the asking account's own nodes, and
+/// answers the request with `then`.
+pub(crate) fn read_own(
+    ctx: &mut Ctx,
+    request: &Request,
+    node: &str,
+    then: fn(Option<Node>) -> Answer,
+) -> Answer {
+    let Some(owner) = ctx.account_of(request.session) else {
+        return Answer::Error(E::ServiceUnavailable);
+    };
+    let step = Step::Node {
+        session: request.session,
+        head: request.iq.shallow(),
+        then,
+    };
+    ask(ctx, load(owner, node), step)
+}
+
+/// Another module replaces the items of one of the asking account's
+/// nodes, in order with the account's other changes; followers are told
+/// of each item published and retracted.
+pub(crate) fn replace_own(
+    ctx: &mut Ctx,
+    request: &Request,
+    node: &str,
+    config: Config,
+    items: Vec<Item>,
+    keep: fn(&Element, &mut Element),
+) -> Answer {
+    let what = What::Replace {
+        config,
+        items,
+        keep,
+    };
+    change(ctx, request, node.to_owned(), what)
+}
+
 /// The change to `owner`'s nodes in flight is done: start the next.
 fn next(ctx: &mut Ctx, owner: &BareJid) {
     loop {
@@ -505,6 +557,17 @@ pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageA
             reply(ctx, session, &head, answer);
         }
         Step::LastItems { session, jid } => last_items(ctx, session, &jid, answer),
+        Step::Node {
+            session,
+            head,
+            then,
+        } => {
+            let answer = match stored_node(ctx, answer) {
+                Ok(node) => then(node),
+                Err(condition) => Answer::Error(condition),
+            };
+            reply(ctx, session, &head, answer);
+        }
     }
 }
 
@@ -576,7 +639,11 @@ fn read(ctx: &mut Ctx, change: Change, answer: StorageAnswer) {
 }
 
 /// What a change writes (`None`: the node goes), answers, and notifies.
-type Planned = (Option<String>, Option<Element>, Option<(Config, Element)>);
+type Planned = (
+    Option<String>,
+    Option<Element>,
+    Option<(Config, Vec<Element>)>,
+);
 
 fn plan(ctx: &Ctx, change: &Change, node: Option<Node>) -> Result<Planned, Answer> {
     let cap = ctx.config.pep.max_items;
@@ -609,17 +676,16 @@ fn plan(ctx: &Ctx, change: &Change, node: Option<Node>) -> Result<Planned, Answe
             Ok((
                 Some(node.to_document()),
                 Some(Element::new("pubsub", NS).child(published)),
-                Some((node.config.clone(), event)),
+                Some((node.config.clone(), vec![event])),
             ))
         }
-        (_, None) => Err(Answer::Error(E::ItemNotFound)),
         (What::Retract { id, notify }, Some(mut node)) => {
             if !node.retract(id) {
                 return Err(Answer::Error(E::ItemNotFound));
             }
             let event = (*notify || node.config.notify_retract)
                 .then(|| items_event(Element::new("retract", NS_EVENT).attr("id", id)))
-                .map(|e| (node.config.clone(), e));
+                .map(|e| (node.config.clone(), vec![e]));
             Ok((Some(node.to_document()), None, event))
         }
         (What::Configure(settings), Some(mut node)) => {
@@ -630,8 +696,43 @@ fn plan(ctx: &Ctx, change: &Change, node: Option<Node>) -> Result<Planned, Answe
         (What::Delete, Some(node)) => {
             let event = Element::new("event", NS_EVENT)
                 .child(Element::new("delete", NS_EVENT).attr("node", name));
-            Ok((None, None, Some((node.config, event))))
+            Ok((None, None, Some((node.config, vec![event]))))
         }
+        (
+            What::Replace {
+                config,
+                items,
+                keep,
+            },
+            node,
+        ) => {
+            let mut node = node.unwrap_or_else(|| Node::new(name, config.clone()));
+            let mut events = Vec::new();
+            for old in &node.items {
+                if !items.iter().any(|i| i.id == old.id) {
+                    events.push(items_event(
+                        Element::new("retract", NS_EVENT).attr("id", &old.id),
+                    ));
+                }
+            }
+            let mut kept = Vec::with_capacity(items.len());
+            for item in items {
+                let mut item = item.clone();
+                if let Some(old) = node.items.iter().find(|i| i.id == item.id) {
+                    keep(&old.payload, &mut item.payload);
+                    if *old == item {
+                        kept.push(item);
+                        continue;
+                    }
+                }
+                events.push(items_event(item.to_element(NS_EVENT)));
+                kept.push(item);
+            }
+            node.items = kept;
+            node.trim(cap);
+            Ok((Some(node.to_document()), None, Some((node.config, events))))
+        }
+        (_, None) => Err(Answer::Error(E::ItemNotFound)),
     }
 }
 
@@ -640,13 +741,13 @@ fn written(
     ctx: &mut Ctx,
     change: Change,
     reply: Option<Element>,
-    event: Option<(Config, Element)>,
+    event: Option<(Config, Vec<Element>)>,
     answer: StorageAnswer,
 ) {
     let answer = match answer {
         StorageAnswer::Stored(StoreOutcome::Stored) => {
-            if let Some((config, event)) = event {
-                notify(ctx, &change.owner, &change.node, &config, &event);
+            if let Some((config, events)) = event {
+                notify(ctx, &change.owner, &change.node, &config, &events);
             }
             Answer::Result(reply)
         }
@@ -661,7 +762,7 @@ fn written(
 /// XEP-0163 section 4.3: the event goes to each available resource,
 /// the owner's and its presence subscribers' (as the access model
 /// allows), whose capabilities ask for the node; not across a block.
-fn notify(ctx: &mut Ctx, owner: &BareJid, node: &str, config: &Config, event: &Element) {
+fn notify(ctx: &mut Ctx, owner: &BareJid, node: &str, config: &Config, events: &[Element]) {
     let mut recipients = ctx.available(owner);
     let blocked = match ctx.rosters.get(owner) {
         Some(roster) => {
@@ -678,7 +779,9 @@ fn notify(ctx: &mut Ctx, owner: &BareJid, node: &str, config: &Config, event: &E
         None => Default::default(),
     };
     let recipients = ctx.unblocked(recipients, &Jid::from(owner.clone()), &blocked);
-    send(ctx, owner, node, &recipients, event);
+    for event in events {
+        send(ctx, owner, node, &recipients, event);
+    }
 }
 
 /// `event` from `owner`'s service to each recipient following `node`.
