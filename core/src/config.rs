@@ -76,6 +76,8 @@ pub struct Config {
     pub private_storage: PrivateStorageLimits,
     /// XEP-0163: what an account's personal eventing service keeps.
     pub pep: PepLimits,
+    /// XEP-0077: whether strangers may create accounts, and how often.
+    pub registration: Registration,
     /// XEP-0313: what archives keep, and how much a query returns.
     pub archive: ArchiveLimits,
     /// Sessions one account may have at once, hibernating ones included
@@ -240,6 +242,28 @@ impl Default for PrivateStorageLimits {
     }
 }
 
+/// In-band registration (XEP-0077) before authentication.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Registration {
+    /// Off by default, as with Prosody: an open server is a spam relay's
+    /// first choice.
+    pub allowed: bool,
+    /// Accounts one address (an IPv6 /64) may create in one `window`;
+    /// past it, `<policy-violation/>`. 0: no limit.
+    pub max_per_address: u32,
+    pub window: std::time::Duration,
+}
+
+impl Default for Registration {
+    fn default() -> Self {
+        Registration {
+            allowed: false,
+            max_per_address: 5,
+            window: std::time::Duration::from_secs(3600),
+        }
+    }
+}
+
 /// Personal eventing (XEP-0163), per account, and the entity
 /// capabilities (XEP-0115) remembered to filter its notifications.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -317,6 +341,7 @@ impl Default for Config {
             vcard: VCardLimits::default(),
             private_storage: PrivateStorageLimits::default(),
             pep: PepLimits::default(),
+            registration: Registration::default(),
             archive: ArchiveLimits::default(),
             max_resources_per_account: 16,
             contact_info: Vec::new(),

@@ -10,8 +10,8 @@ use crate::config::Config;
 use crate::entropy::{Entropy, Seed};
 use crate::hub::{Env, Hub};
 use crate::limits::TokenBucket;
-use crate::modules::csi;
 use crate::modules::stream_management as sm;
+use crate::modules::{csi, register};
 use crate::ns;
 use crate::sasl::{self, Exchange, Mechanism, Offer, SaslFailure, Step};
 use crate::stanza::{error_reply, iq_result, StanzaErrorCondition, StanzaKind};
@@ -159,6 +159,9 @@ enum Kind {
         exchange: Option<Box<Exchange>>,
         /// The TLS session's channel bindings, kept until SASL is done.
         binding: Option<Box<ChannelBinding>>,
+        /// A registration (XEP-0077) waiting for storage: its iq, for
+        /// the answer.
+        registering: Option<Box<Element>>,
     },
     Authenticated {
         user: BareJid,
@@ -228,6 +231,7 @@ impl Connection {
                 refusals: 0,
                 exchange: None,
                 binding: None,
+                registering: None,
             },
             security,
             entropy: Entropy::new(seed),
@@ -312,7 +316,14 @@ impl Connection {
     }
 
     fn waiting_for_storage(&self) -> bool {
-        matches!(&self.kind, Kind::Unauthed { exchange: Some(e), .. } if e.is_looking_up())
+        match &self.kind {
+            Kind::Unauthed {
+                exchange,
+                registering,
+                ..
+            } => registering.is_some() || exchange.as_ref().is_some_and(|e| e.is_looking_up()),
+            Kind::Authenticated { .. } => false,
+        }
     }
 
     pub fn handle_bytes(&mut self, input: &[u8], ctx: &mut Ctx) -> Flow {
@@ -476,6 +487,7 @@ impl Connection {
                     starttls,
                     mechanisms,
                     binding_types,
+                    register: register::offered(ctx.config, self.sasl_allowed(ctx.config)),
                 })
             }
             Kind::Authenticated { .. } => stream::features(Features::Bind {
@@ -575,6 +587,10 @@ impl Connection {
     }
 
     fn handle_unauthed(&mut self, element: Element, ctx: &mut Ctx) -> Flow {
+        let offered = register::offered(ctx.config, self.sasl_allowed(ctx.config));
+        if offered && StanzaKind::of(&element) == Some(StanzaKind::Iq) {
+            return self.handle_registration(&element, ctx);
+        }
         if StanzaKind::of(&element).is_some() {
             return self.fail(StreamError::new(Cond::NotAuthorized), ctx);
         }
@@ -616,6 +632,44 @@ impl Connection {
             _ => (None, Step::Failure(SaslFailure::MalformedRequest)),
         };
         self.sasl_step(next, step, ctx)
+    }
+
+    /// XEP-0077 before authentication: the form, or an account created
+    /// (one storage request at a time; input waits meanwhile), at most
+    /// `registration.max_per_address` per window from one address.
+    fn handle_registration(&mut self, iq: &Element, ctx: &mut Ctx) -> Flow {
+        let domain = self.domain.clone().unwrap_or_default();
+        let (username, password, head) = match register::unauthed(iq, &domain) {
+            register::Unauthed::Reply(reply) => {
+                ctx.out.send_element(self.id, &reply);
+                return Flow::Open;
+            }
+            register::Unauthed::Create {
+                username,
+                password,
+                head,
+            } => (username, password, head),
+        };
+        let limits = &ctx.config.registration;
+        if !ctx
+            .throttle
+            .register(self.peer, limits.max_per_address, limits.window, ctx.now)
+        {
+            let refusal = error_reply(&head, StanzaErrorCondition::PolicyViolation);
+            ctx.out.send_element(self.id, &refusal);
+            return Flow::Open;
+        }
+        if let Kind::Unauthed { registering, .. } = &mut self.kind {
+            *registering = Some(Box::new(head));
+        }
+        let request = StorageRequest::CreateAccount {
+            username,
+            domain,
+            password,
+            iterations: ctx.config.scram_iterations,
+        };
+        ctx.out.request(self.id, request);
+        Flow::Open
     }
 
     fn sasl_step(&mut self, next: Option<Exchange>, step: Step, ctx: &mut Ctx) -> Flow {
@@ -762,9 +816,23 @@ impl Connection {
 
     /// Storage answered the credentials look-up.
     pub fn handle_credentials(&mut self, answer: StorageAnswer, ctx: &mut Ctx) -> Flow {
-        let Kind::Unauthed { exchange, .. } = &mut self.kind else {
+        let Kind::Unauthed {
+            exchange,
+            registering,
+            ..
+        } = &mut self.kind
+        else {
             return Flow::Open;
         };
+        if let Some(head) = registering.take() {
+            ctx.out
+                .send_element(self.id, &register::created(&head, &answer));
+            let flow = self.drain(ctx);
+            if flow == Flow::Open {
+                self.after_input(ctx);
+            }
+            return flow;
+        }
         let Some(current) = exchange.take() else {
             return Flow::Open;
         };

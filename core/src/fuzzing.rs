@@ -197,6 +197,12 @@ impl Harness {
             }
             for (request, query) in queries {
                 let answer = match query {
+                    StorageRequest::CreateAccount { username, .. } => {
+                        StorageAnswer::AccountCreated(username.len() % 2 == 0)
+                    }
+                    StorageRequest::SetPassword { .. } | StorageRequest::DeleteAccount { .. } => {
+                        StorageAnswer::Written
+                    }
                     StorageRequest::LoadCredentials { .. } => {
                         StorageAnswer::Credentials(Some(credentials().clone()))
                     }

@@ -177,7 +177,11 @@ struct Window {
 
 impl Window {
     fn current(&self, limits: &Limits, now: Instant) -> bool {
-        now.saturating_duration_since(self.since) < limits.auth_failure_window
+        self.within(limits.auth_failure_window, now)
+    }
+
+    fn within(&self, window: Duration, now: Instant) -> bool {
+        now.saturating_duration_since(self.since) < window
     }
 }
 
@@ -220,6 +224,8 @@ pub(crate) struct AuthThrottle {
     per_prefix: HashMap<Prefix, Window>,
     per_account: HashMap<(Prefix, AccountKey), Window>,
     since_expiry: u32,
+    /// Accounts created in-band (XEP-0077), per prefix.
+    registrations: HashMap<Prefix, Window>,
 }
 
 impl AuthThrottle {
@@ -294,6 +300,38 @@ impl AuthThrottle {
             };
         }
         window.failures = window.failures.saturating_add(1);
+    }
+
+    /// Whether `peer` may create another account now (at most
+    /// `max` per `window`, 0 for no limit); if so, it counts, whether or
+    /// not the name turns out to be free.
+    pub fn register(&mut self, peer: IpAddr, max: u32, window: Duration, now: Instant) -> bool {
+        if max == 0 {
+            return true;
+        }
+        if self.registrations.len() >= MAX_WINDOWS {
+            self.registrations.retain(|_, w| w.within(window, now));
+        }
+        let prefix = Prefix::of(peer);
+        if self.registrations.len() >= MAX_WINDOWS && !self.registrations.contains_key(&prefix) {
+            // A flood from more prefixes than the table holds: none more.
+            return false;
+        }
+        let w = self.registrations.entry(prefix).or_insert(Window {
+            failures: 0,
+            since: now,
+        });
+        if !w.within(window, now) {
+            *w = Window {
+                failures: 0,
+                since: now,
+            };
+        }
+        if w.failures >= max {
+            return false;
+        }
+        w.failures += 1;
+        true
     }
 
     /// Forget windows that have passed, so the tables stay small: a sweep

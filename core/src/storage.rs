@@ -26,6 +26,24 @@ pub enum StorageRequest {
         password: crate::sasl::Password,
         stand_in: crate::sasl::StandIn,
     },
+    /// XEP-0077: create `username@domain` with SCRAM credentials the
+    /// backend derives from `password` with a fresh random salt and
+    /// `iterations`; answered with [`StorageAnswer::AccountCreated`].
+    CreateAccount {
+        username: String,
+        domain: String,
+        password: crate::sasl::Password,
+        iterations: u32,
+    },
+    /// Replace an account's password likewise; answered with `Written`.
+    SetPassword {
+        user: BareJid,
+        password: crate::sasl::Password,
+        iterations: u32,
+    },
+    /// Delete an account and everything kept for it; answered with
+    /// `Written`.
+    DeleteAccount { user: BareJid },
     /// A user's roster, pending requests and roster version.
     LoadRoster { user: BareJid },
     /// Apply `changes` atomically and set the roster version; answer only
@@ -199,6 +217,8 @@ pub enum StorageAnswer {
     Credentials(Option<StoredCredentials>),
     /// The account exists and the password is right.
     PlainVerified(bool),
+    /// The account was created; `false` if it existed already.
+    AccountCreated(bool),
     /// `None` when the account does not exist.
     Roster(Option<Roster>),
     /// A write is durable.

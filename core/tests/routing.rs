@@ -496,7 +496,7 @@ fn server_disco_info_lists_identity_and_features() {
         "<iq type='result' id='d' to='romeo@localhost/orchard' from='localhost'>\
          <query xmlns='http://jabber.org/protocol/disco#info'><identity category='server' type='im' name='Rookery'/>\
          <feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/>\
-         <feature var='jabber:iq:last'/><feature var='jabber:iq:private'/><feature var='jabber:iq:version'/>\
+         <feature var='jabber:iq:last'/><feature var='jabber:iq:private'/><feature var='jabber:iq:register'/><feature var='jabber:iq:version'/>\
          <feature var='msgoffline'/><feature var='urn:xmpp:blocking'/><feature var='urn:xmpp:carbons:2'/>\
          <feature var='urn:xmpp:ping'/><feature var='urn:xmpp:time'/><feature var='vcard-temp'/></query></iq>"
     );
@@ -614,7 +614,7 @@ fn disco_info_on_an_account_is_answered_to_a_contact_it_shares_presence_with() {
              <identity category='pubsub' type='pep'/>\
              <feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/>\
              <feature var='http://jabber.org/protocol/pubsub'/>{pubsub}\
-             <feature var='jabber:iq:last'/></query></iq>"
+             <feature var='jabber:iq:last'/><feature var='urn:xmpp:bookmarks:1#compat'/></query></iq>"
         )
     );
     assert_eq!(

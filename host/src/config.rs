@@ -251,6 +251,11 @@ struct C2s {
     stanza_timeout_secs: u64,
     close_drain_timeout_secs: u64,
     max_resources_per_account: usize,
+    /// XEP-0077: strangers may create accounts (Prosody's name).
+    allow_registration: bool,
+    /// Of those, per address prefix and window.
+    registrations_per_address: u32,
+    registration_window_secs: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -322,6 +327,9 @@ impl Default for C2s {
             stanza_timeout_secs: core.limits.stanza_timeout.as_secs(),
             close_drain_timeout_secs: core.limits.close_drain_timeout.as_secs(),
             max_resources_per_account: core.max_resources_per_account,
+            allow_registration: core.registration.allowed,
+            registrations_per_address: core.registration.max_per_address,
+            registration_window_secs: core.registration.window.as_secs(),
         }
     }
 }
@@ -431,6 +439,12 @@ fn check_ranges(file: &File) -> Result<()> {
         100_000,
     )?;
     within("private_storage.max_bytes", private.max_bytes, 1, 64 << 20)?;
+    within(
+        "c2s.registration_window_secs",
+        file.c2s.registration_window_secs,
+        1,
+        365 * 24 * 3600,
+    )?;
     let pep = &file.pep;
     within("pep.max_nodes", pep.max_nodes, 1, 100_000)?;
     within("pep.max_bytes", pep.max_bytes, 1, 256 << 20)?;
@@ -698,6 +712,11 @@ impl Settings {
                 max_blocked: file.roster.max_blocked,
             },
             offline_quota: file.offline_quota,
+            registration: rookery_core::config::Registration {
+                allowed: file.c2s.allow_registration,
+                max_per_address: file.c2s.registrations_per_address,
+                window: Duration::from_secs(file.c2s.registration_window_secs),
+            },
             offline_quota_per_sender: file.offline_quota_per_sender,
             max_presence_bytes: file.max_presence_bytes,
             max_offline_in_flight: file.storage.max_offline_in_flight,

@@ -34,6 +34,31 @@ fn nicks_disco(id: &str) -> String {
 }
 
 for_both_shims! {
+    fn an_account_registered_in_band_survives_a_kill_changes_its_password_and_removes_itself(shim) {
+        let mut server = TestServer::start(shim, USERS, "allow_registration = true")?;
+        let mut c = RawClient::connect(server.addr)?;
+        let features = c.open_stream()?;
+        assert!(features.contains("<register xmlns='http://jabber.org/features/iq-register'/>"), "{features}");
+        c.send("<iq type='set' id='r'><query xmlns='jabber:iq:register'>\
+            <username>nurse</username><password>s3cret</password></query></iq>")?;
+        let created = c.read_until("</iq>").or_else(|_| c.read_until("/>"))?;
+        assert!(created.contains("<iq type='result' id='r'"), "{created}");
+        server.kill_and_restart()?;
+
+        let (mut nurse, _) = RawClient::login(server.addr, "nurse", "s3cret", Some("chamber"))?;
+        nurse.send("<iq type='set' id='p'><query xmlns='jabber:iq:register'>\
+            <username>nurse</username><password>n3w</password></query></iq>")?;
+        let changed = nurse.read_until("id='p'")?;
+        assert!(changed.contains("type='result'"), "{changed}");
+        assert!(RawClient::login(server.addr, "nurse", "s3cret", None).is_err());
+        let (mut nurse, _) = RawClient::login(server.addr, "nurse", "n3w", Some("chamber"))?;
+        nurse.send("<iq type='set' id='x'><query xmlns='jabber:iq:register'><remove/></query></iq>")?;
+        let removed = nurse.read_until("not-authorized")?;
+        assert!(removed.contains("<iq type='result' id='x'"), "{removed}");
+        assert!(RawClient::login(server.addr, "nurse", "n3w", None).is_err());
+        Ok(())
+    }
+
     fn a_published_item_survives_a_kill_and_reaches_a_resource_coming_online(shim) {
         let mut server = TestServer::start(shim, USERS, "")?;
         let (mut juliet, _) = RawClient::login(server.addr, "juliet", "r0m30", Some("balcony"))?;

@@ -21,6 +21,7 @@ pub(crate) mod mam;
 pub(crate) mod pep;
 mod ping;
 pub(crate) mod private_storage;
+pub(crate) mod register;
 pub(crate) mod stream_management;
 mod time;
 mod vcard;
@@ -134,6 +135,7 @@ const ALL: &[&Module] = &[
     &mam::MODULE,
     &pep::MODULE,
     &bookmarks::MODULE,
+    &register::MODULE,
     &contact_info::MODULE,
     &caps::MODULE,
 ];

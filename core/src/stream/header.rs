@@ -70,6 +70,8 @@ pub(crate) enum Features<'a> {
         starttls: Option<bool>,
         mechanisms: Vec<&'static str>,
         binding_types: Vec<&'static str>,
+        /// In-band registration (XEP-0077) is offered.
+        register: bool,
     },
     /// After authentication: resource binding, what the loaded modules
     /// offer (serialized), and the legacy session.
@@ -82,6 +84,7 @@ pub(crate) fn features(stage: Features) -> String {
             starttls,
             mechanisms,
             binding_types,
+            register,
         } => {
             let mut children = Vec::new();
             if let Some(required) = starttls {
@@ -104,6 +107,9 @@ pub(crate) fn features(stage: Features) -> String {
                     cb.push_child(Element::new("channel-binding", ns::SASL_CB).attr("type", kind));
                 }
                 children.push(cb);
+            }
+            if register {
+                children.push(Element::new("register", crate::modules::register::FEATURE));
             }
             children
         }

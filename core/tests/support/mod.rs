@@ -22,7 +22,7 @@ pub const SASL_FEATURES: &str = "<stream:features><mechanisms xmlns='urn:ietf:pa
 pub const BIND_FEATURES: &str = "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>\
     <ver xmlns='urn:xmpp:features:rosterver'/><sub xmlns='urn:xmpp:features:pre-approval'/>\
     <sm xmlns='urn:xmpp:sm:3'/><csi xmlns='urn:xmpp:csi:0'/>\
-    <c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://rookery.chat' ver='/1kIcwNZFI7JF4WMK4aV169WPh4='/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>";
+    <c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://rookery.chat' ver='TPQez/qlViUea1RqilANLbj0KvM='/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>";
 
 /// Our stream header as the server sends it, with the id replaced by `ID`.
 pub const SERVER_HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
@@ -244,6 +244,48 @@ impl Bench {
 
     fn lookup(&mut self, query: &StorageRequest) -> StorageAnswer {
         match query {
+            StorageRequest::CreateAccount {
+                username,
+                password,
+                iterations,
+                ..
+            } => {
+                if self.accounts.contains_key(username) {
+                    return StorageAnswer::AccountCreated(false);
+                }
+                let salt = format!("salt-of-{username}");
+                match StoredCredentials::derive(&password.0, salt.as_bytes(), *iterations) {
+                    Ok(creds) => {
+                        self.accounts.insert(username.clone(), creds);
+                        StorageAnswer::AccountCreated(true)
+                    }
+                    Err(e) => StorageAnswer::Failed(e.to_string()),
+                }
+            }
+            StorageRequest::SetPassword {
+                user,
+                password,
+                iterations,
+            } => {
+                let username = user.node().map_or("", |n| n.as_str()).to_owned();
+                let salt = format!("new-salt-of-{username}");
+                match StoredCredentials::derive(&password.0, salt.as_bytes(), *iterations) {
+                    Ok(creds) => {
+                        self.accounts.insert(username, creds);
+                        StorageAnswer::Written
+                    }
+                    Err(e) => StorageAnswer::Failed(e.to_string()),
+                }
+            }
+            StorageRequest::DeleteAccount { user } => {
+                let bare = user.to_string();
+                self.accounts.remove(user.node().map_or("", |n| n.as_str()));
+                self.rosters.remove(&bare);
+                self.offline.remove(&bare);
+                self.documents.retain(|(owner, _, _), _| *owner != bare);
+                self.archive.remove(&bare);
+                StorageAnswer::Written
+            }
             StorageRequest::LoadCredentials { username, .. } => {
                 StorageAnswer::Credentials(self.accounts.get(username).cloned())
             }

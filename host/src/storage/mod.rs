@@ -258,6 +258,20 @@ impl Storage for SqliteStorage {
 
     fn execute(&mut self, query: &StorageRequest) -> StorageAnswer {
         let answer = match query {
+            StorageRequest::CreateAccount {
+                username,
+                domain,
+                password,
+                iterations,
+            } => Ok(self.register(username, domain, &password.0, *iterations)),
+            StorageRequest::SetPassword {
+                user,
+                password,
+                iterations,
+            } => Ok(self.change_password(user, &password.0, *iterations)),
+            StorageRequest::DeleteAccount { user } => Ok(written(
+                Account::of(user).and_then(|account| self.delete_account(&account)),
+            )),
             StorageRequest::LoadCredentials { username, domain } => self
                 .load_credentials(username, domain)
                 .map(StorageAnswer::Credentials),
@@ -390,7 +404,9 @@ impl Storage for SqliteStorage {
     }
 
     fn delete_account(&mut self, account: &Account) -> Result<()> {
-        let tx = self.db.transaction()?;
+        // A savepoint: its own transaction from the command line, a part
+        // of a group commit when a client removes its account (XEP-0077).
+        let tx = self.db.savepoint()?;
         let changed = tx.execute(
             "DELETE FROM accounts WHERE domain = ?1 AND username = ?2",
             params![account.domain, account.username],
@@ -417,6 +433,72 @@ impl Storage for SqliteStorage {
         tx.commit()?;
         self.archives.forget(&account.domain, &account.username);
         Ok(())
+    }
+}
+
+/// Credentials derived from `password` with a fresh random salt.
+fn derived(password: &str, iterations: u32) -> Result<StoredCredentials> {
+    let mut salt = [0u8; 16];
+    getrandom::getrandom(&mut salt).context("reading the OS random number generator")?;
+    Ok(StoredCredentials::derive(password, &salt, iterations)?)
+}
+
+/// An account change done, as an answer.
+fn written(done: Result<()>) -> StorageAnswer {
+    match done {
+        Ok(()) => StorageAnswer::Written,
+        Err(e) => StorageAnswer::Failed(format!("{e:#}")),
+    }
+}
+
+impl Account {
+    /// The account of a bare JID.
+    pub fn of(user: &jid::BareJid) -> Result<Account> {
+        let Some(node) = user.node() else {
+            bail!("{user} has no user part");
+        };
+        Ok(Account {
+            username: node.as_str().to_owned(),
+            domain: user.domain().as_str().to_owned(),
+        })
+    }
+}
+
+impl SqliteStorage {
+    /// XEP-0077: create an account, unless it exists.
+    fn register(
+        &mut self,
+        username: &str,
+        domain: &str,
+        password: &str,
+        iterations: u32,
+    ) -> StorageAnswer {
+        let account = Account {
+            username: username.to_owned(),
+            domain: domain.to_owned(),
+        };
+        let credentials = match derived(password, iterations) {
+            Ok(credentials) => credentials,
+            Err(e) => return StorageAnswer::Failed(format!("{e:#}")),
+        };
+        match self.write(INSERT, &account, &credentials) {
+            Ok(_) => StorageAnswer::AccountCreated(true),
+            Err(e) if is_duplicate_key(&e) => StorageAnswer::AccountCreated(false),
+            Err(e) => StorageAnswer::Failed(e.to_string()),
+        }
+    }
+
+    fn change_password(
+        &mut self,
+        user: &jid::BareJid,
+        password: &str,
+        iterations: u32,
+    ) -> StorageAnswer {
+        let changed = Account::of(user).and_then(|account| {
+            let credentials = derived(password, iterations)?;
+            self.set_credentials(&account, &credentials)
+        });
+        written(changed)
     }
 }
 
@@ -662,6 +744,28 @@ mod tests {
             StorageAnswer::Document(Some("<a>2</a>".into()))
         );
         assert_eq!(load_document(&mut s, "b"), StorageAnswer::Document(None));
+    }
+
+    #[test]
+    fn an_account_registered_in_band_exists_once_and_is_removed_inside_a_group_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStorage::open(dir.path()).unwrap();
+        let register = StorageRequest::CreateAccount {
+            username: "nurse".into(),
+            domain: "localhost".into(),
+            password: rookery_core::sasl::Password("s3cret".into()),
+            iterations: 1,
+        };
+        assert_eq!(s.execute(&register), StorageAnswer::AccountCreated(true));
+        assert_eq!(s.execute(&register), StorageAnswer::AccountCreated(false));
+        let user: BareJid = "nurse@localhost".parse().unwrap();
+        let remove = StorageRequest::DeleteAccount { user };
+        // A client's removal rides in a group commit with other writes.
+        let answers = s.execute_all(&[remove.clone(), register.clone()]);
+        assert_eq!(
+            answers,
+            [StorageAnswer::Written, StorageAnswer::AccountCreated(true)]
+        );
     }
 
     #[test]
