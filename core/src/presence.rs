@@ -138,8 +138,7 @@ pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, 
     // capabilities.
     let caps = crate::modules::caps::advertised(&stanza).map(|(ver, _)| ver);
     if !was_available || caps != old_caps.as_deref() {
-        let old = old_caps.as_deref().filter(|_| was_available);
-        crate::modules::pep::available(ctx, session, old, roster);
+        crate::modules::pep::available(ctx, session, roster);
     }
     if was_available {
         return;

@@ -585,3 +585,74 @@ fn new_capabilities_bring_the_last_items_of_newly_followed_nodes_only() {
         )
     );
 }
+
+#[test]
+fn a_caps_answer_folding_features_into_an_identity_name_is_not_believed() {
+    let mut b = Bench::new();
+    lovers(&mut b);
+    let romeo = b.bound("romeo", "j00l13t", "orchard");
+    // The hash of a client following nicknames...
+    b.send(romeo, &caps_presence(FOLLOWS_NICKS));
+    b.take(romeo);
+    // ...answered by one identity whose name spells the same string.
+    let mut sorted = FOLLOWS_NICKS.to_vec();
+    sorted.sort_unstable();
+    let forged_name = format!("Tester<{}", sorted[..sorted.len() - 1].join("<"));
+    let forged = format!(
+        "<iq type='result' to='localhost' id='caps1'><query xmlns='{DISCO}'>\
+         <identity category='client' type='pc' name='{}'/>\
+         <feature var='{}'/></query></iq>",
+        forged_name.replace('<', "&lt;"),
+        sorted[sorted.len() - 1]
+    );
+    b.send(romeo, &forged);
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    b.send(juliet, &publish(NICK, "current", &nick("Jules"), ""));
+    b.take(juliet);
+    assert_eq!(b.take(romeo), "");
+}
+
+#[test]
+fn a_resource_that_never_answers_is_passed_over_for_the_next_showing_its_hash() {
+    let mut b = Bench::new();
+    lovers(&mut b);
+    let silent = b.bound("romeo", "j00l13t", "orchard");
+    b.send(silent, &caps_presence(FOLLOWS_NICKS));
+    assert!(b.take(silent).contains("id='caps1'"));
+    b.advance(std::time::Duration::from_secs(31));
+    let hall = b.bound("romeo", "j00l13t", "hall");
+    b.send(hall, &caps_presence(FOLLOWS_NICKS));
+    assert!(b.take(hall).contains("<iq type='get' id='caps1'"));
+    b.send(hall, &disco_answer("caps1", FOLLOWS_NICKS));
+    b.take(silent);
+    // Both now follow nicknames.
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    b.send(juliet, &publish(NICK, "current", &nick("Jules"), ""));
+    b.take(juliet);
+    assert_eq!(
+        b.take(silent),
+        nick_event("romeo@localhost/orchard", "Jules")
+    );
+    assert!(b
+        .take(hall)
+        .ends_with(&nick_event("romeo@localhost/hall", "Jules")));
+}
+
+#[test]
+fn a_resource_keeps_its_notifications_when_the_server_forgets_its_hash() {
+    let mut config = plaintext();
+    config.pep.max_known_caps = 1;
+    let mut b = Bench::with_config(config);
+    lovers(&mut b);
+    let (romeo, _) = online(&mut b, "romeo", "j00l13t", "orchard", FOLLOWS_NICKS);
+    // Another hash pushes Romeo's out of the server's memory.
+    let other = [FOLLOWS_NICKS, &["urn:example:other"]].concat();
+    online(&mut b, "romeo", "j00l13t", "hall", &other);
+    b.take(romeo);
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    b.send(juliet, &publish(NICK, "current", &nick("Jules"), ""));
+    assert_eq!(
+        b.take(romeo),
+        nick_event("romeo@localhost/orchard", "Jules")
+    );
+}

@@ -14,6 +14,7 @@ use base64::Engine;
 use sha1::{Digest, Sha1};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub const NS: &str = "http://jabber.org/protocol/caps";
 /// Where the hash's inputs can be asked for: `node#ver`.
@@ -113,27 +114,38 @@ fn form_fields(form: &Element) -> Form {
 pub(crate) type NotifyNodes = Arc<[String]>;
 
 /// What clients' capability hashes stand for, as far as notifications
-/// go, and the disco#info queries that will tell.
+/// go, the disco#info queries that will tell, and what each available
+/// resource follows.
 #[derive(Default)]
 pub(crate) struct Capabilities {
     /// Verified hashes (`ver`), with the nodes each asks notifications
-    /// of; the oldest learnt is forgotten first.
+    /// of; the oldest learnt is forgotten first. Only a shortcut: what a
+    /// resource follows is kept with the resource (`followed`), so a flood
+    /// of new hashes costs others a question, never their notifications.
     known: HashMap<String, NotifyNodes>,
     learnt: VecDeque<String>,
-    /// Hashes being asked about, each of one of the sessions showing it.
+    /// Hashes being asked about, each of one of the sessions showing it;
+    /// a session waits for one at most.
     asking: HashMap<String, Asking>,
     queries: u64,
+    /// The nodes each resource whose capabilities are known follows
+    /// (shared with `known`: a pointer per resource).
+    followed: HashMap<SessionId, NotifyNodes>,
 }
 
 struct Asking {
     /// The query's id.
     id: String,
-    /// Who was asked: the first of `waiting`.
+    /// Who was asked, and when: one of `waiting`.
     asked: SessionId,
-    /// Sessions showing this hash, waiting to learn what it stands for,
-    /// and what each followed before.
-    waiting: Vec<(SessionId, Option<NotifyNodes>)>,
+    since: Instant,
+    /// Sessions showing this hash, waiting to learn what it stands for.
+    waiting: Vec<SessionId>,
 }
+
+/// A client slower than this to say what its hash stands for is passed
+/// over: the next resource showing the hash is asked instead.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The hash in a presence's `<c/>`: its `ver`, and where to ask about it
 /// (`node#ver`). Only SHA-1, the hash every client uses, is checked.
@@ -146,74 +158,82 @@ pub(crate) fn advertised(presence: &Element) -> Option<(&str, &str)> {
 }
 
 impl Capabilities {
-    /// The nodes a resource showing this presence asks notifications
-    /// of, if its hash is known.
-    pub fn notify_nodes(&self, presence: &Element) -> Option<NotifyNodes> {
-        let (ver, _) = advertised(presence)?;
-        self.known_nodes(ver)
-    }
-
-    /// The nodes a known hash asks notifications of.
-    pub fn known_nodes(&self, ver: &str) -> Option<NotifyNodes> {
-        self.known.get(ver).cloned()
+    /// The nodes a resource follows, once its capabilities are known.
+    pub fn followed(&self, session: SessionId) -> Option<&NotifyNodes> {
+        self.followed.get(&session)
     }
 }
 
-/// What `session`'s capabilities ask notifications of: known now, or
-/// asked of its client (or of another showing the same hash) and passed
-/// to `personal_eventing::caps_learnt` once answered and verified.
+/// What `session`'s current capabilities ask notifications of, and
+/// what it followed before: known now, or asked of its client (or of
+/// another showing the same hash) and passed to `pep::caps_learnt` once
+/// answered and verified.
 pub(crate) fn learn(
     ctx: &mut Ctx,
     session: SessionId,
-    followed: Option<NotifyNodes>,
-) -> Option<NotifyNodes> {
+) -> Option<(NotifyNodes, Option<NotifyNodes>)> {
     // A session waits for one answer at most, whatever hashes it shows.
     forget(ctx, session);
-    let s = ctx.sessions.get(session)?;
-    let presence = s.presence.as_ref()?;
-    let (ver, node) = advertised(presence)?;
-    if let Some(nodes) = ctx.caps.known.get(ver) {
-        return Some(nodes.clone());
-    }
-    if let Some(asking) = ctx.caps.asking.get_mut(ver) {
-        asking.waiting.push((session, followed));
+    let advertised = ctx
+        .sessions
+        .get(session)
+        .and_then(|s| s.presence.as_ref())
+        .and_then(advertised)
+        .map(|(ver, node)| (ver.to_owned(), node.to_owned()));
+    let Some((ver, node)) = advertised else {
+        ctx.caps.followed.remove(&session);
         return None;
-    }
-    // A flood of made-up hashes asks no more than this at once.
-    if ctx.caps.asking.len() >= ctx.config.pep.max_known_caps {
-        return None;
-    }
-    let (ver, node) = (ver.to_owned(), node.to_owned());
-    ctx.caps.queries += 1;
-    let id = format!("caps{}", ctx.caps.queries);
-    let asking = Asking {
-        id,
-        asked: session,
-        waiting: vec![(session, followed)],
     };
-    ask(ctx, &asking, &ver, &node);
-    ctx.caps.asking.insert(ver, asking);
+    if let Some(nodes) = ctx.caps.known.get(&ver).cloned() {
+        let before = ctx.caps.followed.insert(session, nodes.clone());
+        return Some((nodes, before));
+    }
+    let now = ctx.now;
+    if let Some(asking) = ctx.caps.asking.get_mut(&ver) {
+        asking.waiting.push(session);
+        if now.saturating_duration_since(asking.since) < QUERY_TIMEOUT {
+            return None;
+        }
+        // The one asked never answered: this one is asked instead.
+        asking.asked = session;
+        asking.since = now;
+    } else {
+        ctx.caps.queries += 1;
+        let asking = Asking {
+            id: format!("caps{}", ctx.caps.queries),
+            asked: session,
+            since: now,
+            waiting: vec![session],
+        };
+        ctx.caps.asking.insert(ver.clone(), asking);
+    }
+    ask(ctx, &ver, &node);
     None
 }
 
-/// Send the disco#info query that `asking` waits for.
-fn ask(ctx: &mut Ctx, asking: &Asking, ver: &str, node: &str) {
-    let Some(s) = ctx.sessions.get(asking.asked) else {
+/// Send the disco#info query the hash `ver` waits for.
+fn ask(ctx: &mut Ctx, ver: &str, node: &str) {
+    let Some(asking) = ctx.caps.asking.get(ver) else {
+        return;
+    };
+    let (id, asked) = (asking.id.clone(), asking.asked);
+    let Some(s) = ctx.sessions.get(asked) else {
         return;
     };
     let query = Element::new("iq", crate::ns::CLIENT)
         .attr("type", "get")
-        .attr("id", &asking.id)
+        .attr("id", &id)
         .attr("from", s.jid.domain().as_str())
         .attr("to", s.jid.as_str())
         .child(Element::new("query", NS_INFO).attr("node", &format!("{node}#{ver}")));
-    ctx.deliver(asking.asked, &query);
+    ctx.deliver(asked, &query);
 }
 
 /// An iq result or error for the server from `session`: the answer to a
 /// capabilities query, if it is one. Verified (section 5.4), the hash is
 /// remembered and the sessions showing it learn what it asks for; a
-/// wrong answer teaches nothing.
+/// wrong answer or an error teaches nothing, and the next resource
+/// showing the hash is asked.
 pub(crate) fn answered(ctx: &mut Ctx, session: SessionId, iq: &Element) {
     let Some(id) = iq.get_attr("id") else {
         return;
@@ -227,13 +247,16 @@ pub(crate) fn answered(ctx: &mut Ctx, session: SessionId, iq: &Element) {
     else {
         return;
     };
+    let nodes = iq
+        .get_child("query", NS_INFO)
+        .filter(|_| !is_error(iq))
+        .and_then(|query| verified(query, &ver, ctx.config.pep.max_notify_nodes));
+    let Some(nodes) = nodes else {
+        // Not this one: ask another showing the same hash, if any.
+        forget(ctx, session);
+        return;
+    };
     let Some(asking) = ctx.caps.asking.remove(&ver) else {
-        return;
-    };
-    let Some(query) = iq.get_child("query", NS_INFO).filter(|_| !is_error(iq)) else {
-        return;
-    };
-    let Some(nodes) = verified(query, &ver, ctx.config.pep.max_notify_nodes) else {
         return;
     };
     if ctx.caps.known.len() >= ctx.config.pep.max_known_caps {
@@ -243,12 +266,15 @@ pub(crate) fn answered(ctx: &mut Ctx, session: SessionId, iq: &Element) {
     }
     ctx.caps.known.insert(ver.clone(), nodes.clone());
     ctx.caps.learnt.push_back(ver);
-    for (waiting, followed) in asking.waiting {
-        crate::modules::pep::caps_learnt(ctx, waiting, &nodes, followed);
+    for waiting in asking.waiting {
+        let before = ctx.caps.followed.insert(waiting, nodes.clone());
+        crate::modules::pep::caps_learnt(ctx, waiting, &nodes, before);
     }
 }
 
 /// The `+notify` nodes of a disco#info answer that hashes to `ver`.
+/// Section 5.4: no value may hold `<` (or different answers could hash
+/// alike), and no identity or feature may come twice.
 fn verified(query: &Element, ver: &str, max_nodes: usize) -> Option<NotifyNodes> {
     let identities: Vec<Identity> = query
         .children()
@@ -273,6 +299,19 @@ fn verified(query: &Element, ver: &str, max_nodes: usize) -> Option<NotifyNodes>
         .filter(|c| c.is("x", "jabber:x:data"))
         .cloned()
         .collect();
+    let texts = identities
+        .iter()
+        .flat_map(|(c, t, l, n)| [c.as_str(), t, l, n])
+        .chain(features.iter().copied());
+    let form_texts: Vec<String> = forms.iter().flat_map(form_fields_flat).collect();
+    if texts
+        .chain(form_texts.iter().map(String::as_str))
+        .any(|t| t.contains('<'))
+        || has_duplicates(&identities)
+        || has_duplicates(&features)
+    {
+        return None;
+    }
     if hash(&identities, &features, &forms) != ver {
         return None;
     }
@@ -287,9 +326,27 @@ fn verified(query: &Element, ver: &str, max_nodes: usize) -> Option<NotifyNodes>
     Some(nodes.into())
 }
 
-/// A session ends: it waits for no answer.
+/// Every text of a form that goes into the hash.
+fn form_fields_flat(form: &Element) -> Vec<String> {
+    let (form_type, fields) = form_fields(form);
+    let mut texts = vec![form_type];
+    for (var, values) in fields {
+        texts.push(var);
+        texts.extend(values);
+    }
+    texts
+}
+
+fn has_duplicates<T: Ord + Clone>(items: &[T]) -> bool {
+    let mut sorted = items.to_vec();
+    sorted.sort();
+    sorted.windows(2).any(|w| w[0] == w[1])
+}
+
+/// A session ends: it waits for no answer and follows nothing.
 pub(crate) fn session_ended(ctx: &mut Ctx, session: SessionId) {
     forget(ctx, session);
+    ctx.caps.followed.remove(&session);
 }
 
 /// The session waits for no answer; if it was the one asked, the next
@@ -298,31 +355,34 @@ fn forget(ctx: &mut Ctx, session: SessionId) {
     if ctx.caps.asking.is_empty() {
         return;
     }
+    let now = ctx.now;
     let mut again: Vec<String> = Vec::new();
     ctx.caps.asking.retain(|ver, asking| {
-        asking.waiting.retain(|(s, _)| *s != session);
+        asking.waiting.retain(|s| *s != session);
         if asking.asked == session {
-            let Some((next, _)) = asking.waiting.first() else {
+            let Some(next) = asking.waiting.first() else {
                 return false;
             };
             asking.asked = *next;
+            asking.since = now;
             again.push(String::clone(ver));
         }
         true
     });
     for ver in again {
-        let Some(asking) = ctx.caps.asking.remove(&ver) else {
-            continue;
-        };
         let node = ctx
-            .sessions
-            .get(asking.asked)
+            .caps
+            .asking
+            .get(&ver)
+            .and_then(|a| ctx.sessions.get(a.asked))
             .and_then(|s| s.presence.as_ref())
             .and_then(advertised)
             .map(|(_, node)| node.to_owned());
-        if let Some(node) = node {
-            ask(ctx, &asking, &ver, &node);
-            ctx.caps.asking.insert(ver, asking);
+        match node {
+            Some(node) => ask(ctx, &ver, &node),
+            None => {
+                ctx.caps.asking.remove(&ver);
+            }
         }
     }
 }

@@ -790,12 +790,12 @@ fn send(ctx: &mut Ctx, owner: &BareJid, node: &str, recipients: &Recipients, eve
         let Some(s) = ctx.sessions.get(session) else {
             continue;
         };
-        let follows = s
-            .presence
-            .as_ref()
-            .and_then(|p| ctx.caps.notify_nodes(p))
+        let follows = ctx
+            .caps
+            .followed(session)
             .is_some_and(|nodes| nodes.binary_search_by(|n| n.as_str().cmp(node)).is_ok());
-        if !follows {
+        // An update: not for a client too far behind in reading.
+        if !follows || !ctx.accepts(session) {
             continue;
         }
         let message = Element::new("message", crate::ns::CLIENT)
@@ -809,24 +809,16 @@ fn send(ctx: &mut Ctx, owner: &BareJid, node: &str, recipients: &Recipients, eve
 
 /// A resource became available, or changed its capabilities, with the
 /// account's `roster` (lent by presence): once its capabilities are
-/// known, it is sent the last items of the nodes it follows.
-/// Only nodes it did not follow before (under `old_caps`) are sent
-/// again, so that flipping between two hashes cannot make the server
-/// read and send the same items over and over.
-pub(crate) fn available(
-    ctx: &mut Ctx,
-    session: SessionId,
-    old_caps: Option<&str>,
-    roster: &Roster,
-) {
+/// known, it is sent the last items of the nodes it follows and did not
+/// follow before.
+pub(crate) fn available(ctx: &mut Ctx, session: SessionId, roster: &Roster) {
     if !ctx.loaded.has(MODULE.name) {
         return;
     }
-    let followed = old_caps.and_then(|ver| ctx.caps.known_nodes(ver));
-    let Some(nodes) = caps::learn(ctx, session, followed.clone()) else {
+    let Some((nodes, before)) = caps::learn(ctx, session) else {
         return;
     };
-    send_last_items(ctx, session, &newly(nodes, followed), roster);
+    send_last_items(ctx, session, &newly(nodes, before), roster);
 }
 
 /// The nodes of `nodes` not among those `followed` before.
