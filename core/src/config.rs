@@ -272,6 +272,9 @@ pub struct PepLimits {
     pub max_nodes: usize,
     /// Bytes of all nodes' configurations and items together.
     pub max_bytes: usize,
+    /// Bytes of one node, its items together: each change reads and
+    /// writes its node whole.
+    pub max_node_bytes: usize,
     /// Items one node keeps at most: what `pubsub#max_items` = `max`
     /// means (Prosody's `pep_max_items`).
     pub max_items: usize,
@@ -291,6 +294,8 @@ impl Default for PepLimits {
         PepLimits {
             max_nodes: 128,
             max_bytes: 4 * 1024 * 1024,
+            // An avatar of a full stanza, with room to spare.
+            max_node_bytes: 512 * 1024,
             max_items: 256,
             max_queued: 16,
             max_known_caps: 1000,

@@ -116,8 +116,9 @@ pub enum StorageRequest {
         key: String,
     },
     /// The documents under any of `keys` in the store of each of
-    /// `users`, answered with [`StorageAnswer::Documents`]: at most
-    /// `max_bytes` of them (but at least one), the rest left out.
+    /// `users`, answered with [`StorageAnswer::Documents`], in the order
+    /// of `users` then `keys`: those that would pass `max_bytes` are left
+    /// out (but at least one comes).
     LoadDocuments {
         users: Vec<BareJid>,
         store: DocumentStore,
@@ -262,9 +263,6 @@ impl StorageRequest {
                 | StorageRequest::VerifyPlain { .. }
                 | StorageRequest::LoadRoster { .. }
                 | StorageRequest::LoadLastActivity { .. }
-                // The last items a newly available resource is sent: at
-                // worst one publish behind, which notifies it anyway.
-                | StorageRequest::LoadDocuments { .. }
         )
     }
 }

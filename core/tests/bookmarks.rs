@@ -142,3 +142,44 @@ fn the_account_advertises_bookmarks_compatibility() {
         .take(juliet)
         .contains("<feature var='urn:xmpp:bookmarks:1#compat'/>"));
 }
+
+#[test]
+fn bookmarks_kept_in_private_xml_before_conversion_still_read_back() {
+    let mut b = Bench::new();
+    let old = "<storage xmlns='storage:bookmarks'><conference jid='verona@chat.localhost' autojoin='true'/></storage>";
+    b.documents.insert(
+        (
+            "juliet@localhost".to_owned(),
+            rookery_core::DocumentStore::Private,
+            "storage storage:bookmarks".to_owned(),
+        ),
+        old.to_owned(),
+    );
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    b.send(juliet, LEGACY_GET);
+    assert_eq!(
+        b.take(juliet),
+        format!(
+            "<iq type='result' id='g' to='juliet@localhost/balcony'><query xmlns='jabber:iq:private'>{}</query></iq>",
+            old.replace("jid='verona@chat.localhost' autojoin='true'", "autojoin='true' jid='verona@chat.localhost'")
+        )
+    );
+}
+
+#[test]
+fn more_legacy_bookmarks_than_a_node_keeps_are_refused_whole() {
+    let mut config = plaintext();
+    config.pep.max_items = 2;
+    let mut b = Bench::with_config(config);
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    b.send(
+        juliet,
+        &legacy_set(
+            "<conference jid='a@chat.localhost'/><conference jid='b@chat.localhost'/>\
+             <conference jid='c@chat.localhost'/>",
+        ),
+    );
+    assert!(b.take(juliet).contains("<policy-violation"));
+    b.send(juliet, ITEMS);
+    assert!(b.take(juliet).contains("<item-not-found"));
+}

@@ -656,3 +656,61 @@ fn a_resource_keeps_its_notifications_when_the_server_forgets_its_hash() {
         nick_event("romeo@localhost/orchard", "Jules")
     );
 }
+
+#[test]
+fn an_offline_owner_who_blocks_a_contact_sends_it_no_last_items() {
+    let mut b = Bench::new();
+    lovers(&mut b);
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    b.send(
+        juliet,
+        &publish(NICK, "current", &nick("Jules"), &access("open")),
+    );
+    b.send(
+        juliet,
+        "<iq type='set' id='b'><block xmlns='urn:xmpp:blocking'>\
+         <item jid='romeo@localhost'/></block></iq>",
+    );
+    b.take(juliet);
+    b.peer_close(juliet);
+    assert_eq!(b.server.rosters_held(), 0, "her roster is no longer held");
+    let (_, got) = online(&mut b, "romeo", "j00l13t", "orchard", FOLLOWS_NICKS);
+    assert_eq!(got, "");
+}
+
+#[test]
+fn a_node_past_its_byte_limit_is_refused_as_payload_too_big() {
+    let mut config = plaintext();
+    config.pep.max_node_bytes = 300;
+    let mut b = Bench::with_config(config);
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    b.send(
+        juliet,
+        &publish(NICK, "current", &nick(&"J".repeat(400)), ""),
+    );
+    assert_eq!(
+        b.take(juliet),
+        "<iq type='error' id='p' to='juliet@localhost/balcony'><error type='modify'>\
+         <not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+         <payload-too-big xmlns='http://jabber.org/protocol/pubsub#errors'/></error></iq>"
+    );
+}
+
+#[test]
+fn an_items_reply_holds_the_newest_items_that_fit_half_the_output_budget() {
+    let mut config = plaintext();
+    config.output_buffer = 8 * 1024;
+    let mut b = Bench::with_config(config);
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    let keep_all = "<field var='pubsub#max_items'><value>max</value></field>";
+    for id in ["a", "b", "c"] {
+        b.send(juliet, &publish("n", id, &nick(&id.repeat(1500)), keep_all));
+        b.take(juliet);
+    }
+    b.send(juliet, "<iq type='get' id='i'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='n'/></pubsub></iq>");
+    let got = b.take(juliet);
+    assert!(
+        !got.contains("id='a'") && got.contains("id='b'") && got.contains("id='c'"),
+        "{got}"
+    );
+}

@@ -79,6 +79,7 @@ impl Default for PrivateStorageSection {
 struct PepSection {
     max_nodes: usize,
     max_bytes: usize,
+    max_node_bytes: usize,
     max_items: usize,
     max_queued: usize,
     max_known_caps: usize,
@@ -91,6 +92,7 @@ impl Default for PepSection {
         PepSection {
             max_nodes: limits.max_nodes,
             max_bytes: limits.max_bytes,
+            max_node_bytes: limits.max_node_bytes,
             max_items: limits.max_items,
             max_queued: limits.max_queued,
             max_known_caps: limits.max_known_caps,
@@ -448,6 +450,12 @@ fn check_ranges(file: &File) -> Result<()> {
     let pep = &file.pep;
     within("pep.max_nodes", pep.max_nodes, 1, 100_000)?;
     within("pep.max_bytes", pep.max_bytes, 1, 256 << 20)?;
+    within(
+        "pep.max_node_bytes",
+        pep.max_node_bytes,
+        1,
+        pep.max_bytes.max(1),
+    )?;
     within("pep.max_items", pep.max_items, 1, 100_000)?;
     within("pep.max_queued", pep.max_queued, 1, 10_000)?;
     within("pep.max_known_caps", pep.max_known_caps, 1, 1_000_000)?;
@@ -745,6 +753,7 @@ impl Settings {
             pep: rookery_core::config::PepLimits {
                 max_nodes: file.pep.max_nodes,
                 max_bytes: file.pep.max_bytes,
+                max_node_bytes: file.pep.max_node_bytes,
                 max_items: file.pep.max_items,
                 max_queued: file.pep.max_queued,
                 max_known_caps: file.pep.max_known_caps,

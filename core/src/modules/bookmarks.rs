@@ -10,8 +10,11 @@
 //! XML has not (`<extensions>`) survives a write by a legacy client.
 
 use super::pep::{self, Access, Config, Item, Node, SendLast};
-use super::{Answer, Module, Request};
+use super::{private_storage, waiting, Answer, Module, Request};
 use crate::hub::Ctx;
+use crate::session::SessionId;
+use crate::stanza::StanzaErrorCondition as E;
+use crate::storage::{DocumentStore, StorageAnswer, StorageRequest};
 use crate::xml::Element;
 use jid::BareJid;
 
@@ -42,11 +45,44 @@ fn config() -> Config {
 
 /// A private XML get of `<storage xmlns='storage:bookmarks'/>`.
 pub(crate) fn get(ctx: &mut Ctx, request: &Request) -> Answer {
-    pep::read_own(ctx, request, NODE, |node| {
-        let storage = legacy(node.as_ref());
-        Answer::Result(Some(
-            Element::new("query", super::private_storage::NS).child(storage),
-        ))
+    pep::read_own(ctx, request, NODE, |ctx, session, head, node| match node {
+        Some(node) => answer(legacy(Some(&node))),
+        None => stored_before(ctx, session, head),
+    })
+}
+
+fn answer(storage: Element) -> Answer {
+    Answer::Result(Some(
+        Element::new("query", private_storage::NS).child(storage),
+    ))
+}
+
+/// No bookmarks on PEP yet: what private XML kept before this server
+/// converted them (an account from an older Rookery), until a client
+/// next stores its bookmarks.
+fn stored_before(ctx: &mut Ctx, session: SessionId, head: &Element) -> Answer {
+    let Some(user) = ctx.account_of(session) else {
+        return Answer::Error(E::ServiceUnavailable);
+    };
+    let load = StorageRequest::LoadDocument {
+        user,
+        store: DocumentStore::Private,
+        key: format!("storage {LEGACY}"),
+    };
+    let request = Request {
+        session,
+        iq: head,
+        payload: head,
+    };
+    waiting::ask(ctx, &request, load, None, |ctx, _, _, stored| {
+        let storage = match stored {
+            StorageAnswer::Document(Some(text)) => {
+                crate::xml::parse_stanza(&text, ctx.config.xml).filter(|s| s.is("storage", LEGACY))
+            }
+            StorageAnswer::Document(None) => Some(legacy(None)),
+            _ => None,
+        };
+        storage.map_or(Answer::Error(E::InternalServerError), answer)
     })
 }
 

@@ -52,12 +52,13 @@ pub(crate) enum Op {
     OnBehalf { requester: SessionId, iq: Element },
     /// A blocklist get or set (XEP-0191) from one of the user's sessions.
     Blocking { session: SessionId, iq: Element },
-    /// Deliver `stanza` to `session` if its account is in one of the
-    /// user's roster `groups` (a personal eventing node's `roster`
-    /// access model, XEP-0060 section 4.5).
-    DeliverToMember {
+    /// Deliver `stanza` (an item of one of the user's personal eventing
+    /// nodes, configured as `node`) to `session` if the user's roster
+    /// lets its account see it (XEP-0060 section 4.5) and does not block
+    /// it.
+    DeliverIfAllowed {
         session: SessionId,
-        groups: Vec<String>,
+        node: Box<crate::modules::pep::Config>,
         stanza: Element,
     },
 }
@@ -232,7 +233,7 @@ fn refuse(ctx: &mut Ctx, op: Op) {
         Op::Blocking { session, iq } => {
             reply(ctx, session, error_reply(&iq, E::ResourceConstraint))
         }
-        Op::Inbound { .. } | Op::Broadcast { .. } | Op::DeliverToMember { .. } => {}
+        Op::Inbound { .. } | Op::Broadcast { .. } | Op::DeliverIfAllowed { .. } => {}
     }
 }
 
@@ -559,18 +560,15 @@ fn plan(ctx: &mut Ctx, user: &BareJid, op: Op) -> Plan {
         }
         // Handled in `drive`, which lends the roster out.
         Op::Broadcast { .. } => {}
-        Op::DeliverToMember {
+        Op::DeliverIfAllowed {
             session,
-            groups,
+            node,
             stanza,
         } => {
-            let member = ctx.account_of(session).is_some_and(|account| {
-                roster
-                    .items
-                    .get(&account)
-                    .is_some_and(|i| i.groups.iter().any(|g| groups.contains(g)))
-            });
-            if member {
+            let allowed = ctx
+                .account_of(session)
+                .is_some_and(|account| crate::modules::pep::may_see(roster, &account, &node));
+            if allowed {
                 plan.effects.push(Effect::Reply(session, stanza));
             }
         }

@@ -485,10 +485,10 @@ impl Bench {
                         else {
                             continue;
                         };
-                        bytes += document.len();
-                        if bytes > *max_bytes && !found.is_empty() {
-                            return StorageAnswer::Documents(found);
+                        if bytes + document.len() > *max_bytes && !found.is_empty() {
+                            continue;
                         }
+                        bytes += document.len();
                         found.push((user.clone(), key.clone(), document.clone()));
                     }
                 }

@@ -48,7 +48,9 @@ impl SqliteStorage {
     }
 
     /// The documents under any of `keys` in each of the users' stores,
-    /// up to `max_bytes` (but at least one).
+    /// in the order of `users` then `keys`; those past `max_bytes` are
+    /// left out (but at least one comes), so that one large document
+    /// does not crowd out all the others.
     pub(super) fn load_documents(
         &self,
         users: &[BareJid],
@@ -56,27 +58,59 @@ impl SqliteStorage {
         keys: &[String],
         max_bytes: usize,
     ) -> rusqlite::Result<Vec<(BareJid, String, String)>> {
-        let mut found = Vec::new();
-        let mut bytes = 0;
-        let mut statement = self.db.prepare_cached(
-            "SELECT document FROM documents
-             WHERE domain = ?1 AND username = ?2 AND store = ?3 AND key = ?4",
-        )?;
-        for user in users {
-            let (domain, username) = parts(user);
-            for key in keys {
-                let document: Option<String> = statement
-                    .query_row(params![domain, username, store.name(), key], |r| r.get(0))
-                    .optional()?;
-                let Some(document) = document else { continue };
-                bytes += document.len();
-                if bytes > max_bytes && !found.is_empty() {
-                    return Ok(found);
+        if users.is_empty() || keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One query per domain (there is usually one): the primary key
+        // answers both lists.
+        let mut domains: Vec<&str> = users.iter().map(|u| u.domain().as_str()).collect();
+        domains.sort_unstable();
+        domains.dedup();
+        let mut rows: Vec<(usize, usize, String)> = Vec::new();
+        for domain in domains {
+            let mine: Vec<(usize, &str)> = users
+                .iter()
+                .enumerate()
+                .filter(|(_, u)| u.domain().as_str() == domain)
+                .map(|(i, u)| (i, u.node().map(|n| n.as_str()).unwrap_or_default()))
+                .collect();
+            let list = |n: usize| vec!["?"; n].join(", ");
+            let sql = format!(
+                "SELECT username, key, document FROM documents
+                 WHERE domain = ? AND store = ? AND username IN ({}) AND key IN ({})",
+                list(mine.len()),
+                list(keys.len())
+            );
+            let mut params: Vec<&str> = vec![domain, store.name()];
+            params.extend(mine.iter().map(|(_, name)| *name));
+            params.extend(keys.iter().map(String::as_str));
+            let mut statement = self.db.prepare(&sql)?;
+            let found = statement.query_map(rusqlite::params_from_iter(params), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?))
+            })?;
+            for row in found {
+                let (username, key, document) = row?;
+                let user = mine
+                    .iter()
+                    .find(|(_, name)| *name == username)
+                    .map(|(i, _)| *i);
+                let key = keys.iter().position(|k| *k == key);
+                if let (Some(user), Some(key)) = (user, key) {
+                    rows.push((user, key, document));
                 }
-                found.push((user.clone(), key.clone(), document));
             }
         }
-        Ok(found)
+        rows.sort_unstable_by_key(|(user, key, _)| (*user, *key));
+        let mut bytes = 0;
+        let mut kept = Vec::new();
+        for (user, key, document) in rows {
+            if bytes + document.len() > max_bytes && !kept.is_empty() {
+                continue;
+            }
+            bytes += document.len();
+            kept.push((users[user].clone(), keys[key].clone(), document));
+        }
+        Ok(kept)
     }
 
     /// Replace or remove documents, all or none; durable when this

@@ -30,7 +30,7 @@ use crate::stanza::StanzaErrorCondition as E;
 use crate::storage::{DocumentStore, RequestId, StorageAnswer, StorageRequest, StoreOutcome};
 use crate::xml::{Element, XmlLimits};
 use jid::{BareJid, FullJid, Jid};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 pub(crate) const MODULE: Module = Module {
     name: "pep",
@@ -89,6 +89,9 @@ pub(crate) struct Pep {
     /// it (bounded by `pep.max_queued`).
     busy: HashMap<BareJid, VecDeque<Change>>,
     requests: HashMap<RequestId, Step>,
+    /// Resources whose last items are being read: one read each at a
+    /// time, however often they change their capabilities.
+    reading_last: HashSet<SessionId>,
     /// Item ids made for publishes without one.
     made_ids: u64,
 }
@@ -137,6 +140,14 @@ impl Relation {
             Access::Whitelist => refuse(E::NotAllowed, "closed-node"),
         }
     }
+}
+
+/// Whether the owner whose `roster` this is lets `other` see a node
+/// configured as `config`: its access model allows, and the owner does
+/// not block `other` (XEP-0191).
+pub(crate) fn may_see(roster: &Roster, other: &BareJid, config: &Config) -> bool {
+    !blocking::matches(&roster.blocked, &Jid::from(other.clone()))
+        && Relation::of(roster, other).may_see(config).is_ok()
 }
 
 /// A change to one of an account's nodes, from one of its resources.
@@ -193,7 +204,7 @@ enum Step {
     Node {
         session: SessionId,
         head: Element,
-        then: fn(Option<Node>) -> Answer,
+        then: ThenNode,
     },
 }
 
@@ -216,8 +227,10 @@ struct Select {
 /// Stored nodes are parsed under the stanza limits, but as large as the
 /// account's whole store may be.
 fn stored_limits(ctx: &Ctx) -> XmlLimits {
+    // Cost counts each element and attribute besides the bytes (see
+    // `XmlLimits`); a write that would not read back is refused.
     XmlLimits {
-        max_stanza_size: ctx.config.pep.max_bytes.max(ctx.config.xml.max_stanza_size) * 2,
+        max_stanza_size: ctx.config.pep.max_node_bytes * 4,
         ..ctx.config.xml
     }
 }
@@ -466,14 +479,13 @@ fn change(ctx: &mut Ctx, request: &Request, node: String, what: What) -> Answer 
     }
 }
 
+/// What answers a request once one of the account's nodes is read:
+/// given the asking session and the request without its payload.
+pub(crate) type ThenNode = fn(&mut Ctx, SessionId, &Element, Option<Node>) -> Answer;
+
 /// Another module reads one of the asking account's own nodes, and
 /// answers the request with `then`.
-pub(crate) fn read_own(
-    ctx: &mut Ctx,
-    request: &Request,
-    node: &str,
-    then: fn(Option<Node>) -> Answer,
-) -> Answer {
+pub(crate) fn read_own(ctx: &mut Ctx, request: &Request, node: &str, then: ThenNode) -> Answer {
     let Some(owner) = ctx.account_of(request.session) else {
         return Answer::Error(E::ServiceUnavailable);
     };
@@ -535,7 +547,10 @@ pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageA
         } => {
             let answer = match stored_node(ctx, answer) {
                 Ok(Some(node)) => match relation.may_see(&node.config) {
-                    Ok(()) => Answer::Result(Some(selected(&node, &select))),
+                    Ok(()) => {
+                        let max_bytes = ctx.config.output_buffer / 2;
+                        Answer::Result(Some(selected(&node, &select, max_bytes)))
+                    }
                     Err(refusal) => refusal,
                 },
                 Ok(None) => Answer::Error(E::ItemNotFound),
@@ -563,7 +578,7 @@ pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageA
             then,
         } => {
             let answer = match stored_node(ctx, answer) {
-                Ok(node) => then(node),
+                Ok(node) => then(ctx, session, &head, node),
                 Err(condition) => Answer::Error(condition),
             };
             reply(ctx, session, &head, answer);
@@ -588,9 +603,11 @@ fn stored_node(ctx: &Ctx, answer: StorageAnswer) -> Result<Option<Node>, E> {
     }
 }
 
-/// `<pubsub><items node>` with the items asked for, oldest first.
-fn selected(node: &Node, select: &Select) -> Element {
-    let chosen: Vec<&Item> = if select.ids.is_empty() {
+/// `<pubsub><items node>` with the items asked for, oldest first: the
+/// newest of them that fit in `max_bytes` (at least one; XEP-0060
+/// section 6.5.7 lets a service return fewer than asked).
+fn selected(node: &Node, select: &Select, max_bytes: usize) -> Element {
+    let mut chosen: Vec<&Item> = if select.ids.is_empty() {
         let skip = select
             .max
             .map_or(0, |max| node.items.len().saturating_sub(max));
@@ -601,6 +618,16 @@ fn selected(node: &Node, select: &Select) -> Element {
             .filter(|i| select.ids.contains(&i.id))
             .collect()
     };
+    let mut bytes = 0;
+    let mut fitting = chosen.len();
+    for (i, item) in chosen.iter().enumerate().rev() {
+        bytes += item.payload.to_stream_string().len() + item.id.len();
+        if bytes > max_bytes && i + 1 < chosen.len() {
+            break;
+        }
+        fitting = i;
+    }
+    let chosen = chosen.split_off(fitting);
     let mut items = Element::new("items", NS).attr("node", &select.node);
     for item in chosen {
         items.push_child(item.to_element(NS));
@@ -610,10 +637,22 @@ fn selected(node: &Node, select: &Select) -> Element {
 
 /// A change read its node: make the change, or refuse it.
 fn read(ctx: &mut Ctx, change: Change, answer: StorageAnswer) {
-    let found = stored_node(ctx, answer);
+    let unreadable = matches!(&answer, StorageAnswer::Document(Some(_)));
+    let found = match stored_node(ctx, answer) {
+        // A node stored under larger limits than today's can still go.
+        Err(_) if unreadable && matches!(change.what, What::Delete) => {
+            let only_owner = Config {
+                access: Access::Whitelist,
+                ..Config::default()
+            };
+            Ok(Some(Node::new(&change.node, only_owner)))
+        }
+        found => found,
+    };
     let planned = found
         .map_err(Answer::Error)
-        .and_then(|node| plan(ctx, &change, node));
+        .and_then(|node| plan(ctx, &change, node))
+        .and_then(|planned| fits(ctx, planned));
     let (document, reply, event) = match planned {
         Ok(planned) => planned,
         Err(refusal) => {
@@ -636,6 +675,20 @@ fn read(ctx: &mut Ctx, change: Change, answer: StorageAnswer) {
         event,
     }));
     ctx.pep.requests.insert(id, step);
+}
+
+/// A node's document must stay within `pep.max_node_bytes` and read
+/// back (XEP-0060 section 7.1.3.6: `<payload-too-big/>`).
+fn fits(ctx: &Ctx, planned: Planned) -> Result<Planned, Answer> {
+    let fits = planned.0.as_ref().is_none_or(|document| {
+        document.len() <= ctx.config.pep.max_node_bytes
+            && Node::from_document(document, stored_limits(ctx)).is_some()
+    });
+    if fits {
+        Ok(planned)
+    } else {
+        Err(refused(E::NotAcceptable, "payload-too-big"))
+    }
 }
 
 /// What a change writes (`None`: the node goes), answers, and notifies.
@@ -706,7 +759,13 @@ fn plan(ctx: &Ctx, change: &Change, node: Option<Node>) -> Result<Planned, Answe
             },
             node,
         ) => {
+            // The node is configured as the module needs it (bookmarks
+            // are for the owner alone), and holds every item or none.
             let mut node = node.unwrap_or_else(|| Node::new(name, config.clone()));
+            node.config = config.clone();
+            if items.len() > node.config.kept(cap) {
+                return Err(Answer::Error(E::PolicyViolation));
+            }
             let mut events = Vec::new();
             for old in &node.items {
                 if !items.iter().any(|i| i.id == old.id) {
@@ -885,7 +944,7 @@ fn request_last_items(
     let Some(jid) = ctx.sessions.get(session).map(|s| s.jid.clone()) else {
         return;
     };
-    if nodes.is_empty() {
+    if nodes.is_empty() || ctx.pep.reading_last.contains(&session) {
         return;
     }
     let query = StorageRequest::LoadDocuments {
@@ -896,12 +955,18 @@ fn request_last_items(
         max_bytes: ctx.config.output_buffer / 4,
     };
     // Too busy: the resource misses the last items, not later events.
-    let _ = ask(ctx, query, Step::LastItems { session, jid });
+    if matches!(
+        ask(ctx, query, Step::LastItems { session, jid }),
+        Answer::Later
+    ) {
+        ctx.pep.reading_last.insert(session);
+    }
 }
 
 /// The last items of the followed nodes were read: each one its access
 /// model shows goes to the resource, if it is still the one that asked.
 fn last_items(ctx: &mut Ctx, session: SessionId, jid: &FullJid, answer: StorageAnswer) {
+    ctx.pep.reading_last.remove(&session);
     let StorageAnswer::Documents(documents) = answer else {
         return;
     };
@@ -938,21 +1003,20 @@ fn last_items(ctx: &mut Ctx, session: SessionId, jid: &FullJid, answer: StorageA
             ctx.deliver(session, &message);
             continue;
         }
-        match (node.config.access, ctx.rosters.get(&owner)) {
-            (Access::Open | Access::Presence, _) => ctx.deliver(session, &message),
-            (Access::Whitelist, _) => {}
-            (Access::Roster, Some(roster)) => {
-                if Relation::of(roster, &user).may_see(&node.config).is_ok() {
+        // The owner's roster decides (its access model, its blocklist):
+        // read first if the owner is offline.
+        match ctx.rosters.get(&owner) {
+            Some(roster) => {
+                if may_see(roster, &user, &node.config) {
                     ctx.deliver(session, &message);
                 }
             }
-            // The owner's roster decides: it is read first.
-            (Access::Roster, None) => rosters::submit(
+            None => rosters::submit(
                 ctx,
                 &owner,
-                Op::DeliverToMember {
+                Op::DeliverIfAllowed {
                     session,
-                    groups: node.config.groups.clone(),
+                    node: Box::new(node.config),
                     stanza: message,
                 },
             ),
