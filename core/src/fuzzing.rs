@@ -62,6 +62,22 @@ pub const FRAGMENTS: &[&[u8]] = &[
     b"<iq type='get' id='g'><query xmlns='jabber:iq:private'><a xmlns='a:b'/></query></iq>",
     b"<iq type='set' id='m'><query xmlns='urn:xmpp:mam:2' queryid='q'><set xmlns='http://jabber.org/protocol/rsm'><max>5</max><before/></set></query></iq>",
     b"<iq type='set' id='n'><query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' type='submit'><field var='with'><value>romeo@localhost</value></field><field var='start'><value>2026-01-01T00:00:00Z</value></field></x><set xmlns='http://jabber.org/protocol/rsm'><after>1</after></set><flip-page/></query></iq>",
+    // Entity capabilities following nicknames, and the answer to the
+    // server's first question about them.
+    b"<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://tester' ver='vURgFtUSdFBvX8sSiItx4MN3H9o='/></presence>",
+    b"<iq type='result' to='localhost' id='caps1'><query xmlns='http://jabber.org/protocol/disco#info' node='https://tester#vURgFtUSdFBvX8sSiItx4MN3H9o='><identity category='client' type='pc' name='Tester'/><feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/nick'/><feature var='http://jabber.org/protocol/nick+notify'/></query></iq>",
+    b"<iq type='set' id='pp'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='http://jabber.org/protocol/nick'><item id='current'><nick xmlns='http://jabber.org/protocol/nick'>J</nick></item></publish></pubsub></iq>",
+    b"<iq type='set' id='po'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='http://jabber.org/protocol/nick'><item><nick xmlns='http://jabber.org/protocol/nick'>J</nick></item></publish><publish-options><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value></field><field var='pubsub#access_model'><value>open</value></field><field var='pubsub#max_items'><value>max</value></field></x></publish-options></pubsub></iq>",
+    b"<iq type='get' id='pi' to='romeo@localhost'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='http://jabber.org/protocol/nick' max_items='1'/></pubsub></iq>",
+    b"<iq type='set' id='pr'><pubsub xmlns='http://jabber.org/protocol/pubsub'><retract node='http://jabber.org/protocol/nick' notify='1'><item id='current'/></retract></pubsub></iq>",
+    b"<iq type='set' id='pd'><pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><delete node='http://jabber.org/protocol/nick'/></pubsub></iq>",
+    b"<iq type='get' id='pc'><pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><configure node='http://jabber.org/protocol/nick'/></pubsub></iq>",
+    b"<iq type='set' id='bk'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'><conference jid='verona@chat.localhost' autojoin='true'><nick>j</nick></conference></storage></query></iq>",
+    b"<iq type='get' id='bg'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>",
+    // In-band registration before login, a password change, a removal.
+    b"<iq type='set' id='rg'><query xmlns='jabber:iq:register'><username>nurse</username><password>pw</password></query></iq>",
+    b"<iq type='set' id='rp'><query xmlns='jabber:iq:register'><username>juliet</username><password>r0m30</password></query></iq>",
+    b"<iq type='set' id='rx'><query xmlns='jabber:iq:register'><remove/></query></iq>",
 ];
 
 fn credentials() -> &'static StoredCredentials {
@@ -94,8 +110,10 @@ impl Harness {
             encryption: crate::Encryption::Optional,
             ..Config::default()
         };
-        // Every module, the archive's too (off by default).
+        // Every module, the archive's too (off by default), and
+        // registration.
         config.archive.enabled = true;
+        config.registration.allowed = true;
         Harness {
             server: Server::new(config),
             now: Instant::now(),
