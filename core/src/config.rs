@@ -78,6 +78,9 @@ pub struct Config {
     pub pep: PepLimits,
     /// XEP-0077: whether strangers may create accounts, and how often.
     pub registration: Registration,
+    /// Accounts that may run the service administration commands
+    /// (XEP-0133).
+    pub admins: Vec<jid::BareJid>,
     /// XEP-0313: what archives keep, and how much a query returns.
     pub archive: ArchiveLimits,
     /// Sessions one account may have at once, hibernating ones included
@@ -347,6 +350,7 @@ impl Default for Config {
             private_storage: PrivateStorageLimits::default(),
             pep: PepLimits::default(),
             registration: Registration::default(),
+            admins: Vec::new(),
             archive: ArchiveLimits::default(),
             max_resources_per_account: 16,
             contact_info: Vec::new(),

@@ -495,7 +495,7 @@ fn server_disco_info_lists_identity_and_features() {
         b.take(romeo),
         "<iq type='result' id='d' to='romeo@localhost/orchard' from='localhost'>\
          <query xmlns='http://jabber.org/protocol/disco#info'><identity category='server' type='im' name='Rookery'/>\
-         <feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/>\
+         <feature var='http://jabber.org/protocol/commands'/><feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/>\
          <feature var='jabber:iq:last'/><feature var='jabber:iq:private'/><feature var='jabber:iq:register'/><feature var='jabber:iq:version'/>\
          <feature var='msgoffline'/><feature var='urn:xmpp:blocking'/><feature var='urn:xmpp:carbons:2'/>\
          <feature var='urn:xmpp:ping'/><feature var='urn:xmpp:time'/><feature var='vcard-temp'/></query></iq>"
@@ -536,6 +536,11 @@ fn every_advertised_iq_feature_has_a_working_handler() {
                     .to_owned()
             }
             "vcard-temp" => "<iq type='set' id='f'><vCard xmlns='vcard-temp'/></iq>".to_owned(),
+            // Ad-hoc commands are listed as disco items (none for romeo).
+            "http://jabber.org/protocol/commands" => "<iq type='get' id='f' to='localhost'>\
+                <query xmlns='http://jabber.org/protocol/disco#items' \
+                node='http://jabber.org/protocol/commands'/></iq>"
+                .to_owned(),
             ns => format!("<iq type='get' id='f' to='localhost'><query xmlns='{ns}'/></iq>"),
         };
         b.send(romeo, &iq);

@@ -24,6 +24,8 @@ struct File {
     expose_version: bool,
     /// Modules not to load, by name (`rookery_core::module_names`).
     modules_disabled: Vec<String>,
+    /// Accounts that may run XEP-0133 service administration commands.
+    admins: Vec<String>,
     /// Bytes of a kept available presence.
     max_presence_bytes: usize,
     stream_management: StreamManagementSection,
@@ -279,6 +281,7 @@ impl Default for File {
             offline_quota_per_sender: CoreConfig::default().offline_quota_per_sender,
             expose_version: true,
             modules_disabled: Vec::new(),
+            admins: Vec::new(),
             max_presence_bytes: CoreConfig::default().max_presence_bytes,
             stream_management: StreamManagementSection::default(),
             csi: CsiSection::default(),
@@ -389,6 +392,12 @@ fn check_ranges(file: &File) -> Result<()> {
         if !rookery_core::CONTACT_KINDS.contains(&kind.as_str()) {
             let known = rookery_core::CONTACT_KINDS;
             bail!("contact_info: XEP-0157 has no {kind:?} addresses (known: {known:?})");
+        }
+    }
+    for admin in &file.admins {
+        match jid::BareJid::new(admin) {
+            Ok(jid) if jid.node().is_some() => {}
+            _ => bail!("admins: {admin:?} is not an account's bare JID (user@domain)"),
         }
     }
     for name in &file.modules_disabled {
@@ -731,6 +740,11 @@ impl Settings {
             output_buffer: file.c2s.output_buffer,
             expose_version: file.expose_version,
             modules_disabled: file.modules_disabled,
+            admins: file
+                .admins
+                .iter()
+                .filter_map(|a| jid::BareJid::new(a).ok())
+                .collect(),
             stream_management: rookery_core::config::StreamManagementLimits {
                 hibernation: Duration::from_secs(file.stream_management.hibernation_secs),
                 max_unacked_stanzas: file.stream_management.max_unacked_stanzas,
@@ -808,6 +822,25 @@ mod tests {
         .unwrap();
         assert_eq!(s.tls.default.unwrap().cert, PathBuf::from("/c"));
         assert_eq!(s.tls.per_domain["example.org"].key, PathBuf::from("/e.key"));
+    }
+
+    #[test]
+    fn admins_are_bare_jids_of_accounts() {
+        let s = Settings::from_toml("admins = ['Admin@localhost']\n").unwrap();
+        assert_eq!(
+            s.core.admins,
+            vec!["admin@localhost".parse::<jid::BareJid>().unwrap()]
+        );
+        let err = Settings::from_toml("admins = ['localhost']\n").unwrap_err();
+        assert!(err.to_string().contains("admins"), "{err}");
+    }
+
+    #[test]
+    fn registration_is_off_unless_allowed_in_c2s() {
+        let s = Settings::from_toml("").unwrap();
+        assert!(!s.core.registration.allowed);
+        let s = Settings::from_toml("[c2s]\nallow_registration = true\n").unwrap();
+        assert!(s.core.registration.allowed);
     }
 
     #[test]

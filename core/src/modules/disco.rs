@@ -31,7 +31,7 @@ pub(crate) const MODULE: Module = Module {
             to: Addressee::Server,
             name: "query",
             ns: NS_ITEMS,
-            get: Some(items),
+            get: Some(server_items),
             set: None,
         },
         IqHandler {
@@ -95,6 +95,23 @@ fn info(request: &Request, identities: Vec<Element>, features: &[&str]) -> Eleme
 /// No items: Rookery has no components or nodes yet.
 fn items(_: &mut Ctx, request: &Request) -> Answer {
     Answer::Result(Some(query(NS_ITEMS, request)))
+}
+
+/// The server's items: none (no components yet), but its ad-hoc
+/// commands (XEP-0050) for those who may run them.
+fn server_items(ctx: &mut Ctx, request: &Request) -> Answer {
+    let mut query = query(NS_ITEMS, request);
+    let commands = request.payload.get_attr("node") == Some(super::admin::NS);
+    if commands && ctx.loaded.has(super::admin::MODULE.name) {
+        let domain = match request.iq.get_attr("to") {
+            Some(to) => to.to_owned(),
+            None => ctx.config.domains.first().cloned().unwrap_or_default(),
+        };
+        for item in super::admin::items(ctx, request.session, &domain) {
+            query.push_child(item);
+        }
+    }
+    Answer::Result(Some(query))
 }
 
 fn query(ns: &'static str, request: &Request) -> Element {

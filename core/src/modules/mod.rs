@@ -9,6 +9,7 @@
 //! what it does not do, and an iq nothing loaded handles gets
 //! `<service-unavailable/>`.
 
+pub(crate) mod admin;
 pub(crate) mod blocking;
 mod bookmarks;
 pub(crate) mod caps;
@@ -136,6 +137,7 @@ const ALL: &[&Module] = &[
     &pep::MODULE,
     &bookmarks::MODULE,
     &register::MODULE,
+    &admin::MODULE,
     &contact_info::MODULE,
     &caps::MODULE,
 ];

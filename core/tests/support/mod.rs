@@ -22,7 +22,7 @@ pub const SASL_FEATURES: &str = "<stream:features><mechanisms xmlns='urn:ietf:pa
 pub const BIND_FEATURES: &str = "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>\
     <ver xmlns='urn:xmpp:features:rosterver'/><sub xmlns='urn:xmpp:features:pre-approval'/>\
     <sm xmlns='urn:xmpp:sm:3'/><csi xmlns='urn:xmpp:csi:0'/>\
-    <c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://rookery.chat' ver='TPQez/qlViUea1RqilANLbj0KvM='/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>";
+    <c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://rookery.chat' ver='v6TAkcexCj3HnySaitwUCKG2ZKc='/><session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>";
 
 /// Our stream header as the server sends it, with the id replaced by `ID`.
 pub const SERVER_HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
