@@ -619,7 +619,8 @@ fn disco_info_on_an_account_is_answered_to_a_contact_it_shares_presence_with() {
              <identity category='pubsub' type='pep'/>\
              <feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/>\
              <feature var='http://jabber.org/protocol/pubsub'/>{pubsub}\
-             <feature var='jabber:iq:last'/><feature var='urn:xmpp:bookmarks:1#compat'/></query></iq>"
+             <feature var='jabber:iq:last'/><feature var='urn:xmpp:bookmarks:1#compat'/>\
+             <feature var='urn:xmpp:pep-vcard-conversion:0'/></query></iq>"
         )
     );
     assert_eq!(

@@ -18,6 +18,7 @@ use crate::clock::WallClock;
 use crate::config::Config;
 use crate::connection::Outbox;
 use crate::entropy::Entropy;
+use crate::modules::avatar_conversion::{self, Conversions};
 use crate::modules::blocking::{self, Blocking};
 use crate::modules::caps::{self, Capabilities};
 use crate::modules::carbons::{self, Carbons};
@@ -59,6 +60,7 @@ pub(crate) struct Hub {
     mam: Archive,
     caps: Capabilities,
     pep: Pep,
+    avatars: Conversions,
 }
 
 /// What a module borrows from the hub while it handles one event.
@@ -77,6 +79,7 @@ pub(crate) struct Ctx<'a> {
     pub mam: &'a mut Archive,
     pub caps: &'a mut Capabilities,
     pub pep: &'a mut Pep,
+    pub avatars: &'a mut Conversions,
     pub out: &'a mut Outbox,
     pub now: Instant,
     pub clock: WallClock,
@@ -120,6 +123,7 @@ impl Hub {
             mam: Archive::default(),
             caps: Capabilities::default(),
             pep: Pep::default(),
+            avatars: Conversions::default(),
         }
     }
 
@@ -148,6 +152,7 @@ impl Hub {
             mam: &mut self.mam,
             caps: &mut self.caps,
             pep: &mut self.pep,
+            avatars: &mut self.avatars,
             out: env.out,
             now: env.now,
             clock: env.clock,
@@ -364,6 +369,8 @@ impl Hub {
             mam::handle_storage(&mut self.ctx(env), request, answer);
         } else if self.pep.owns(request) {
             pep::handle_storage(&mut self.ctx(env), request, answer);
+        } else if self.avatars.owns(request) {
+            avatar_conversion::handle_storage(&mut self.ctx(env), request, answer);
         } else {
             return false;
         }

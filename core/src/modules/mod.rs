@@ -10,6 +10,7 @@
 //! `<service-unavailable/>`.
 
 pub(crate) mod admin;
+pub(crate) mod avatar_conversion;
 pub(crate) mod blocking;
 mod bookmarks;
 pub(crate) mod caps;
@@ -136,6 +137,7 @@ const ALL: &[&Module] = &[
     &mam::MODULE,
     &pep::MODULE,
     &bookmarks::MODULE,
+    &avatar_conversion::MODULE,
     &register::MODULE,
     &admin::MODULE,
     &contact_info::MODULE,

@@ -102,7 +102,15 @@ fn set_own(ctx: &mut Ctx, request: &Request) -> Answer {
         max_documents: 1,
         max_bytes: ctx.config.vcard.max_bytes,
     };
-    waiting::ask(ctx, request, store, None, |_, _, _, answer| {
-        waiting::written(answer)
+    // Kept to convert its photo to an avatar once durable (XEP-0398).
+    let card = Some(request.payload.clone());
+    waiting::ask(ctx, request, store, card, |ctx, session, card, answer| {
+        let written = waiting::written(answer);
+        if let (Answer::Result(_), Some(card), Some(user)) =
+            (&written, card, ctx.account_of(session))
+        {
+            super::avatar_conversion::from_vcard(ctx, &user, card);
+        }
+        written
     })
 }

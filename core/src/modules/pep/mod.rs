@@ -16,9 +16,11 @@
 
 mod node;
 
+pub(crate) use node::Setting;
 pub(crate) use node::{Access, Config, Item, Node, SendLast, NS};
-use node::{Setting, NS_ERRORS, NS_EVENT, NS_OWNER};
+use node::{NS_ERRORS, NS_EVENT, NS_OWNER};
 
+use super::avatar_conversion;
 use super::caps::{self, NotifyNodes};
 use super::{Addressee, Answer, IqHandler, Module, Request};
 use crate::hub::{Ctx, Recipients};
@@ -152,9 +154,9 @@ pub(crate) fn may_see(roster: &Roster, other: &BareJid, config: &Config) -> bool
 
 /// A change to one of an account's nodes, from one of its resources.
 struct Change {
-    session: SessionId,
-    /// The iq without its payload, for the reply.
-    head: Element,
+    /// Who asked, and the iq without its payload, for the reply; `None`
+    /// for a change the server makes itself (avatar conversion).
+    asker: Option<(SessionId, Element)>,
     owner: BareJid,
     node: String,
     what: What,
@@ -166,6 +168,9 @@ enum What {
         /// Preconditions (`publish-options`), which also configure a
         /// node the publish creates.
         options: Vec<Setting>,
+        /// Whether `options` must hold on an existing node; if not, they
+        /// only configure a new one.
+        preconditions: bool,
     },
     Retract {
         id: String,
@@ -226,7 +231,7 @@ struct Select {
 
 /// Stored nodes are parsed under the stanza limits, but as large as the
 /// account's whole store may be.
-fn stored_limits(ctx: &Ctx) -> XmlLimits {
+pub(crate) fn stored_limits(ctx: &Ctx) -> XmlLimits {
     // Cost counts each element and attribute besides the bytes (see
     // `XmlLimits`); a write that would not read back is refused.
     XmlLimits {
@@ -402,6 +407,7 @@ fn publish(ctx: &mut Ctx, payload: &Element, op: &Element) -> Result<What, Answe
             payload: content,
         },
         options,
+        preconditions: true,
     })
 }
 
@@ -455,12 +461,41 @@ fn change(ctx: &mut Ctx, request: &Request, node: String, what: What) -> Answer 
         return Answer::Error(E::ServiceUnavailable);
     };
     let change = Change {
-        session: request.session,
-        head: request.iq.shallow(),
+        asker: Some((request.session, request.iq.shallow())),
         owner: owner.clone(),
         node,
         what,
     };
+    queue(ctx, change)
+}
+
+/// The server publishes on an account's node itself (converting a
+/// vCard photo to an avatar, XEP-0398): in order with the account's
+/// other changes, creating the node with `options` if missing.
+pub(crate) fn publish_as_server(
+    ctx: &mut Ctx,
+    owner: BareJid,
+    node: &str,
+    item: Item,
+    options: Vec<Setting>,
+) {
+    let what = What::Publish {
+        item,
+        options,
+        preconditions: false,
+    };
+    let change = Change {
+        asker: None,
+        owner,
+        node: node.to_owned(),
+        what,
+    };
+    // Refused (too busy): the conversion is skipped, as with Prosody.
+    let _ = queue(ctx, change);
+}
+
+fn queue(ctx: &mut Ctx, change: Change) -> Answer {
+    let owner = change.owner.clone();
     match ctx.pep.busy.get_mut(&owner) {
         Some(queue) if queue.len() >= ctx.config.pep.max_queued => {
             Answer::Error(E::ResourceConstraint)
@@ -523,11 +558,13 @@ fn next(ctx: &mut Ctx, owner: &BareJid) {
             ctx.pep.busy.remove(owner);
             return;
         };
-        let (session, head) = (change.session, change.head.clone());
+        let asker = change.asker.clone();
         let answer = ask(ctx, load(owner.clone(), &change.node), Step::Read(change));
-        match answer.reply(&head) {
-            Some(refusal) => ctx.deliver(session, &refusal),
-            None => return,
+        if matches!(answer, Answer::Later) {
+            return;
+        }
+        if let Some((session, head)) = asker {
+            reply(ctx, session, &head, answer);
         }
     }
 }
@@ -656,7 +693,7 @@ fn read(ctx: &mut Ctx, change: Change, answer: StorageAnswer) {
     let (document, reply, event) = match planned {
         Ok(planned) => planned,
         Err(refusal) => {
-            self::reply(ctx, change.session, &change.head, refusal);
+            answer_asker(ctx, &change, refusal);
             return next(ctx, &change.owner);
         }
     };
@@ -709,9 +746,16 @@ fn plan(ctx: &Ctx, change: &Change, node: Option<Node>) -> Result<Planned, Answe
         )
     };
     match (&change.what, node) {
-        (What::Publish { item, options }, node) => {
+        (
+            What::Publish {
+                item,
+                options,
+                preconditions,
+            },
+            node,
+        ) => {
             let mut node = match node {
-                Some(node) if !node.config.satisfies(options) => {
+                Some(node) if *preconditions && !node.config.satisfies(options) => {
                     return Err(refused(E::Conflict, "precondition-not-met"))
                 }
                 Some(node) => node,
@@ -808,14 +852,26 @@ fn written(
             if let Some((config, events)) = event {
                 notify(ctx, &change.owner, &change.node, &config, &events);
             }
+            // A client's avatar becomes the vCard's photo (XEP-0398).
+            if let (Some(_), What::Publish { item, .. }) = (&change.asker, &change.what) {
+                if change.node == avatar_conversion::METADATA {
+                    avatar_conversion::from_pep(ctx, &change.owner, &item.payload);
+                }
+            }
             Answer::Result(reply)
         }
         // XEP-0060 names no condition for a full service.
         StorageAnswer::Stored(StoreOutcome::QuotaExceeded) => Answer::Error(E::ResourceConstraint),
         _ => Answer::Error(E::InternalServerError),
     };
-    self::reply(ctx, change.session, &change.head, answer);
+    answer_asker(ctx, &change, answer);
     next(ctx, &change.owner);
+}
+
+fn answer_asker(ctx: &mut Ctx, change: &Change, answer: Answer) {
+    if let Some((session, head)) = &change.asker {
+        reply(ctx, *session, head, answer);
+    }
 }
 
 /// XEP-0163 section 4.3: the event goes to each available resource,
