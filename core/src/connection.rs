@@ -638,8 +638,12 @@ impl Connection {
     /// (one storage request at a time; input waits meanwhile), at most
     /// `registration.max_per_address` per window from one address.
     fn handle_registration(&mut self, iq: &Element, ctx: &mut Ctx) -> Flow {
+        // Answers to nothing the server asked (RFC 6120 section 8.3.1).
+        if matches!(iq.get_attr("type"), Some("result" | "error")) {
+            return Flow::Open;
+        }
         let domain = self.domain.clone().unwrap_or_default();
-        let (username, password, head) = match register::unauthed(iq, &domain) {
+        let (username, password, head) = match register::unauthed(iq, &domain, ctx.config) {
             register::Unauthed::Reply(reply) => {
                 ctx.out.send_element(self.id, &reply);
                 return Flow::Open;
@@ -825,6 +829,9 @@ impl Connection {
             return Flow::Open;
         };
         if let Some(head) = registering.take() {
+            if answer == StorageAnswer::AccountCreated(false) {
+                ctx.throttle.registration_refused(self.peer);
+            }
             ctx.out
                 .send_element(self.id, &register::created(&head, &answer));
             let flow = self.drain(ctx);

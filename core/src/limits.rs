@@ -154,6 +154,19 @@ impl TokenBucket {
 pub(crate) struct Prefix(IpAddr);
 
 impl Prefix {
+    /// What one site holds: an IPv4 address, or an IPv6 /48 (a site's
+    /// usual allocation). Coarser than [`Prefix::of`], for what one
+    /// site should not do many times over (create accounts).
+    pub fn site_of(peer: IpAddr) -> Prefix {
+        match Prefix::of(peer) {
+            Prefix(IpAddr::V6(v6)) => {
+                let bits = u128::from(v6) & !((1u128 << 80) - 1);
+                Prefix(IpAddr::V6(bits.into()))
+            }
+            v4 => v4,
+        }
+    }
+
     pub fn of(peer: IpAddr) -> Prefix {
         match peer {
             IpAddr::V4(v4) => Prefix(IpAddr::V4(v4)),
@@ -224,8 +237,11 @@ pub(crate) struct AuthThrottle {
     per_prefix: HashMap<Prefix, Window>,
     per_account: HashMap<(Prefix, AccountKey), Window>,
     since_expiry: u32,
-    /// Accounts created in-band (XEP-0077), per prefix.
+    /// Accounts created in-band (XEP-0077), per site (see
+    /// [`Prefix::site_of`]), in windows of `registration_window`.
     registrations: HashMap<Prefix, Window>,
+    registration_window: Duration,
+    registrations_swept: Option<Instant>,
 }
 
 impl AuthThrottle {
@@ -302,20 +318,28 @@ impl AuthThrottle {
         window.failures = window.failures.saturating_add(1);
     }
 
-    /// Whether `peer` may create another account now (at most
-    /// `max` per `window`, 0 for no limit); if so, it counts, whether or
-    /// not the name turns out to be free.
+    /// Whether `peer` may create another account now (at most `max` per
+    /// `window` from its site, 0 for no limit); if so, it counts until
+    /// [`AuthThrottle::registration_refused`] takes it back.
     pub fn register(&mut self, peer: IpAddr, max: u32, window: Duration, now: Instant) -> bool {
         if max == 0 {
             return true;
         }
-        if self.registrations.len() >= MAX_WINDOWS {
-            self.registrations.retain(|_, w| w.within(window, now));
-        }
-        let prefix = Prefix::of(peer);
+        self.registration_window = window;
+        let prefix = Prefix::site_of(peer);
         if self.registrations.len() >= MAX_WINDOWS && !self.registrations.contains_key(&prefix) {
-            // A flood from more prefixes than the table holds: none more.
-            return false;
+            // Full: passed windows go, at most once a second.
+            let due = self
+                .registrations_swept
+                .is_none_or(|at| now.saturating_duration_since(at) >= Duration::from_secs(1));
+            if due {
+                self.registrations_swept = Some(now);
+                self.registrations.retain(|_, w| w.within(window, now));
+            }
+            if self.registrations.len() >= MAX_WINDOWS {
+                // More sites than the table holds at once: none more.
+                return false;
+            }
         }
         let w = self.registrations.entry(prefix).or_insert(Window {
             failures: 0,
@@ -334,6 +358,15 @@ impl AuthThrottle {
         true
     }
 
+    /// The registration from `peer` created nothing (the name was
+    /// taken): it does not count, so that one person trying names cannot
+    /// use up what a shared address may register.
+    pub fn registration_refused(&mut self, peer: IpAddr) {
+        if let Some(w) = self.registrations.get_mut(&Prefix::site_of(peer)) {
+            w.failures = w.failures.saturating_sub(1);
+        }
+    }
+
     /// Forget windows that have passed, so the tables stay small: a sweep
     /// every [`EXPIRE_EVERY`] calls, never one per connection.
     pub fn expire(&mut self, limits: &Limits, now: Instant) {
@@ -344,12 +377,29 @@ impl AuthThrottle {
         self.since_expiry = 0;
         self.per_prefix.retain(|_, w| w.current(limits, now));
         self.per_account.retain(|_, w| w.current(limits, now));
+        let window = self.registration_window;
+        self.registrations.retain(|_, w| w.within(window, now));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registrations_count_per_ipv6_site_not_per_subnet() {
+        let t0 = Instant::now();
+        let mut t = AuthThrottle::default();
+        let hour = Duration::from_secs(3600);
+        let a: IpAddr = "2001:db8:1:1::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let elsewhere: IpAddr = "2001:db8:2::1".parse().unwrap();
+        assert!(t.register(a, 1, hour, t0));
+        // Another /64 of the same /48.
+        assert!(!t.register(b, 1, hour, t0));
+        assert!(t.register(elsewhere, 1, hour, t0));
+        assert!(t.register(b, 1, hour, t0 + hour));
+    }
 
     #[test]
     fn bucket_grants_the_burst_then_the_rate() {

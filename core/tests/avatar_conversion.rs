@@ -129,3 +129,62 @@ fn the_account_advertises_the_conversion() {
         .take(juliet)
         .contains("<feature var='urn:xmpp:pep-vcard-conversion:0'/>"));
 }
+
+#[test]
+fn a_vcard_set_while_an_avatar_converts_wins() {
+    let mut b = Bench::new();
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    b.send(
+        juliet,
+        &format!(
+            "<iq type='set' id='p'><pubsub xmlns='http://jabber.org/protocol/pubsub'>\
+             <publish node='urn:xmpp:avatar:data'><item id='{IMAGE_ID}'>\
+             <data xmlns='urn:xmpp:avatar:data'>{IMAGE}</data></item></publish></pubsub></iq>"
+        ),
+    );
+    b.take(juliet);
+    b.auto_storage = false;
+    b.send(
+        juliet,
+        &format!(
+            "<iq type='set' id='m'><pubsub xmlns='http://jabber.org/protocol/pubsub'>\
+             <publish node='urn:xmpp:avatar:metadata'><item id='{IMAGE_ID}'>\
+             <metadata xmlns='urn:xmpp:avatar:metadata'><info bytes='6' id='{IMAGE_ID}' type='image/gif'/>\
+             </metadata></item></publish></pubsub></iq>"
+        ),
+    );
+    // The node is read, written; the conversion reads the data node,
+    // then the vCard...
+    for _ in 0..3 {
+        b.answer_storage();
+    }
+    // ...while the client sets its vCard.
+    let card = "<vCard xmlns='vcard-temp'><FN>New</FN></vCard>";
+    b.send(juliet, &format!("<iq type='set' id='v'>{card}</iq>"));
+    for _ in 0..3 {
+        b.answer_storage();
+    }
+    assert!(b
+        .take(juliet)
+        .ends_with("<iq type='result' id='v' to='juliet@localhost/balcony'/>"));
+    assert_eq!(vcard("juliet@localhost", &b).as_deref(), Some(card));
+}
+
+#[test]
+fn an_avatar_kept_elsewhere_leaves_the_vcard_photo_alone() {
+    let mut b = Bench::new();
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    let card = format!(
+        "<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/gif</TYPE><BINVAL>{IMAGE}</BINVAL></PHOTO></vCard>"
+    );
+    b.send(juliet, &format!("<iq type='set' id='v'>{card}</iq>"));
+    b.send(
+        juliet,
+        "<iq type='set' id='m'><pubsub xmlns='http://jabber.org/protocol/pubsub'>\
+         <publish node='urn:xmpp:avatar:metadata'><item id='u'>\
+         <metadata xmlns='urn:xmpp:avatar:metadata'><info bytes='6' id='u' type='image/gif' \
+         url='https://example.org/a.gif'/></metadata></item></publish></pubsub></iq>",
+    );
+    b.take(juliet);
+    assert_eq!(vcard("juliet@localhost", &b), Some(card));
+}

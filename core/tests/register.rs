@@ -187,3 +187,63 @@ fn a_logged_in_account_is_registered_under_its_username() {
          <registered/><username>juliet</username></query></iq>"
     );
 }
+
+#[test]
+fn an_admins_name_cannot_be_registered_by_a_stranger() {
+    let mut config = allowing();
+    config.admins = vec!["boss@localhost".parse().unwrap()];
+    let mut b = Bench::with_config(config);
+    let (c, _) = opened_stream(&mut b);
+    b.send(c, &register("Boss", "mine"));
+    assert!(b.take(c).contains("<conflict"));
+}
+
+#[test]
+fn a_taken_name_does_not_count_against_the_address() {
+    let mut config = allowing();
+    config.registration.max_per_address = 1;
+    let mut b = Bench::with_config(config);
+    let (c, _) = opened_stream(&mut b);
+    b.send(c, &register("romeo", "other"));
+    assert!(b.take(c).contains("<conflict"));
+    b.send(c, &register("nurse", "secret"));
+    assert_eq!(b.take(c), CREATED);
+}
+
+#[test]
+fn a_removal_ends_the_other_sessions_even_if_the_asker_left_first() {
+    let mut b = Bench::new();
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    let other = b.bound("juliet", "r0m30", "hall");
+    b.auto_storage = false;
+    b.send(
+        juliet,
+        "<iq type='set' id='x'><query xmlns='jabber:iq:register'><remove/></query></iq></stream:stream>",
+    );
+    b.answer_storage();
+    assert!(b.take(other).contains("<not-authorized"));
+}
+
+#[test]
+fn password_changes_come_one_per_interval() {
+    let mut b = Bench::new();
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    b.send(juliet, &register("juliet", "one"));
+    assert!(b.take(juliet).contains("type='result'"));
+    b.send(juliet, &register("juliet", "two"));
+    assert!(b.take(juliet).contains("<resource-constraint"));
+    b.advance(std::time::Duration::from_secs(10));
+    b.send(juliet, &register("juliet", "two"));
+    assert!(b.take(juliet).contains("type='result'"));
+}
+
+#[test]
+fn answers_to_nothing_are_ignored_before_login() {
+    let mut b = Bench::with_config(allowing());
+    let (c, _) = opened_stream(&mut b);
+    b.send(
+        c,
+        "<iq type='error' id='e'><query xmlns='jabber:iq:register'/></iq>",
+    );
+    assert_eq!(b.take(c), "");
+}

@@ -26,6 +26,7 @@ use crate::modules::csi::ClientState;
 use crate::modules::last_activity::{self, LastActivity};
 use crate::modules::mam::{self, Archive};
 use crate::modules::pep::{self, Pep};
+use crate::modules::register::Passwords;
 use crate::modules::stream_management::{self as sm, StreamManagement};
 use crate::modules::waiting::{self, Waiting};
 use crate::modules::Loaded;
@@ -61,6 +62,7 @@ pub(crate) struct Hub {
     caps: Capabilities,
     pep: Pep,
     avatars: Conversions,
+    passwords: Passwords,
 }
 
 /// What a module borrows from the hub while it handles one event.
@@ -80,6 +82,7 @@ pub(crate) struct Ctx<'a> {
     pub caps: &'a mut Capabilities,
     pub pep: &'a mut Pep,
     pub avatars: &'a mut Conversions,
+    pub passwords: &'a mut Passwords,
     pub out: &'a mut Outbox,
     pub now: Instant,
     pub clock: WallClock,
@@ -124,6 +127,7 @@ impl Hub {
             caps: Capabilities::default(),
             pep: Pep::default(),
             avatars: Conversions::default(),
+            passwords: Passwords::default(),
         }
     }
 
@@ -153,6 +157,7 @@ impl Hub {
             caps: &mut self.caps,
             pep: &mut self.pep,
             avatars: &mut self.avatars,
+            passwords: &mut self.passwords,
             out: env.out,
             now: env.now,
             clock: env.clock,

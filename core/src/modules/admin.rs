@@ -253,10 +253,15 @@ fn run(ctx: &mut Ctx, request: &Request, command: &Command, form: Option<&Elemen
             })
         }
         "delete-user" => {
-            let accounts: Vec<BareJid> = values(form, "accountjids")
-                .iter()
-                .filter_map(|j| local_account(ctx, j))
-                .collect();
+            let mut accounts = Vec::new();
+            for jid in values(form, "accountjids") {
+                let Some(account) = local_account(ctx, &jid) else {
+                    return Answer::Error(E::JidMalformed);
+                };
+                if !accounts.contains(&account) {
+                    accounts.push(account);
+                }
+            }
             delete_next(ctx, request.session, &request.iq.shallow(), accounts)
         }
         "get-online-users-list" => {
@@ -267,6 +272,12 @@ fn run(ctx: &mut Ctx, request: &Request, command: &Command, form: Option<&Elemen
                 .collect();
             online.sort_unstable();
             online.dedup();
+            // As many as fit half the output budget.
+            let mut bytes = 0;
+            online.retain(|jid| {
+                bytes += jid.len() + 16;
+                bytes <= ctx.config.output_buffer / 2
+            });
             let mut field = Element::new("field", NS_DATA)
                 .attr("var", "onlineuserjids")
                 .attr("type", "jid-multi")
@@ -284,6 +295,9 @@ fn run(ctx: &mut Ctx, request: &Request, command: &Command, form: Option<&Elemen
             let Some(body) = value(form, "announcement") else {
                 return Answer::Error(E::BadRequest);
             };
+            if body.len() > MAX_ANNOUNCEMENT {
+                return Answer::Error(E::NotAcceptable);
+            }
             announce(ctx, request.session, value(form, "subject"), &body);
             Answer::Result(Some(completed(&node, Some("The announcement was sent."))))
         }
@@ -360,8 +374,11 @@ fn deleted(
     }
 }
 
+/// Bytes of an announcement's text: one message to every user.
+const MAX_ANNOUNCEMENT: usize = 16 * 1024;
+
 /// XEP-0133 section 4.23: a message from the server to every available
-/// resource.
+/// resource of the admin's domain, but clients far behind in reading.
 fn announce(ctx: &mut Ctx, session: SessionId, subject: Option<String>, body: &str) {
     let domain = ctx
         .sessions
@@ -371,10 +388,13 @@ fn announce(ctx: &mut Ctx, session: SessionId, subject: Option<String>, body: &s
     let recipients: Vec<(SessionId, String)> = ctx
         .sessions
         .iter()
-        .filter(|s| s.is_available())
+        .filter(|s| s.is_available() && s.jid.domain().as_str() == domain)
         .map(|s| (s.id, s.jid.to_string()))
         .collect();
     for (id, jid) in recipients {
+        if !ctx.accepts(id) {
+            continue;
+        }
         let mut message = Element::new("message", crate::ns::CLIENT)
             .attr("from", &domain)
             .attr("to", &jid)

@@ -32,6 +32,11 @@ pub(crate) const MODULE: Module = Module {
 #[derive(Default)]
 pub(crate) struct Conversions {
     requests: HashMap<RequestId, Step>,
+    /// Accounts whose vCard a conversion is reading: how many, and
+    /// whether a client has set the vCard since (the conversion would
+    /// then write back what it read over the client's acknowledged
+    /// write, so it gives way).
+    reading: HashMap<BareJid, (u32, bool)>,
 }
 
 impl Conversions {
@@ -78,6 +83,10 @@ pub(crate) fn from_vcard(ctx: &mut Ctx, user: &BareJid, card: &Element) {
         .map(|b| b.split_whitespace().collect::<String>());
     let open = || vec![Setting::Access(Access::Open)];
     let Some(binval) = binval.filter(|b| !b.is_empty()) else {
+        // A photo elsewhere (EXTVAL) is not one PEP can carry.
+        if photo.is_some_and(|p| p.get_child("EXTVAL", vcard::NS).is_some()) {
+            return;
+        }
         // An empty photo: no avatar (XEP-0084 section 4.2).
         let empty = Item {
             id: "current".to_owned(),
@@ -122,11 +131,17 @@ pub(crate) fn from_pep(ctx: &mut Ctx, owner: &BareJid, metadata: &Element) {
         return;
     }
     // The first image, if any (section 4 of XEP-0084: PNG first).
-    let info = metadata
+    let infos: Vec<&Element> = metadata
         .children()
-        .find(|i| i.is("info", METADATA) && i.get_attr("url").is_none());
-    let Some(info) = info else {
+        .filter(|i| i.is("info", METADATA))
+        .collect();
+    if infos.is_empty() {
+        // Avatar disabled: no photo either.
         return read_vcard(ctx, owner.clone(), None);
+    }
+    // Only an image stored here can go in the vCard.
+    let Some(info) = infos.into_iter().find(|i| i.get_attr("url").is_none()) else {
+        return;
     };
     let (Some(id), Some(mime)) = (info.get_attr("id"), info.get_attr("type")) else {
         return;
@@ -152,9 +167,32 @@ fn read_vcard(ctx: &mut Ctx, owner: BareJid, photo: Option<Element>) {
         key: String::new(),
     };
     let request = ctx.out.storage(load);
+    ctx.avatars.reading.entry(owner.clone()).or_default().0 += 1;
     ctx.avatars
         .requests
         .insert(request, Step::VCard { owner, photo });
+}
+
+/// A client is setting `user`'s vCard: a conversion reading it now
+/// gives way.
+pub(crate) fn vcard_set(ctx: &mut Ctx, user: &BareJid) {
+    if let Some((_, dirty)) = ctx.avatars.reading.get_mut(user) {
+        *dirty = true;
+    }
+}
+
+/// A conversion's read of `owner`'s vCard came back: whether a client
+/// set the vCard meanwhile.
+fn overtaken(ctx: &mut Ctx, owner: &BareJid) -> bool {
+    let Some((count, dirty)) = ctx.avatars.reading.get_mut(owner) else {
+        return false;
+    };
+    let overtaken = *dirty;
+    *count -= 1;
+    if *count == 0 {
+        ctx.avatars.reading.remove(owner);
+    }
+    overtaken
 }
 
 pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageAnswer) {
@@ -174,11 +212,21 @@ pub(crate) fn handle_storage(ctx: &mut Ctx, request: RequestId, answer: StorageA
                 .child(Element::new("BINVAL", vcard::NS).text(&item.payload.text_content()));
             read_vcard(ctx, owner, Some(photo));
         }
-        (Step::VCard { owner, photo }, StorageAnswer::Document(found)) => {
-            let mut card = found
-                .and_then(|text| crate::xml::parse_stanza(&text, ctx.config.xml))
-                .filter(|c| c.is("vCard", vcard::NS))
-                .unwrap_or_else(|| Element::new("vCard", vcard::NS));
+        (Step::VCard { owner, photo }, answer) => {
+            if overtaken(ctx, &owner) {
+                return;
+            }
+            let mut card = match answer {
+                StorageAnswer::Document(None) => Element::new("vCard", vcard::NS),
+                // A vCard that does not read back is left as it is.
+                StorageAnswer::Document(Some(text)) => {
+                    match crate::xml::parse_stanza(&text, ctx.config.xml) {
+                        Some(card) if card.is("vCard", vcard::NS) => card,
+                        _ => return,
+                    }
+                }
+                _ => return,
+            };
             let had_photo = card.remove_children("PHOTO", vcard::NS);
             if photo.is_none() && !had_photo {
                 return;

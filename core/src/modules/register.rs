@@ -59,7 +59,7 @@ pub(crate) enum Unauthed {
 /// A `jabber:iq:register` iq on a stream before authentication, for an
 /// account of `domain` (XEP-0077 section 3.1): the form, or the account
 /// to create.
-pub(crate) fn unauthed(iq: &Element, domain: &str) -> Unauthed {
+pub(crate) fn unauthed(iq: &Element, domain: &str, config: &Config) -> Unauthed {
     let Some(query) = iq.get_child("query", NS) else {
         return Unauthed::Reply(error_reply(iq, E::ServiceUnavailable));
     };
@@ -71,6 +71,11 @@ pub(crate) fn unauthed(iq: &Element, domain: &str) -> Unauthed {
         }
         Some("set") => match fields(query) {
             Some((username, password)) => match prepared(&username, domain) {
+                // An admin's name, even unused, is not for a stranger to
+                // take: it would come with the admin's powers.
+                Some(username) if reserved(config, &username, domain) => {
+                    Unauthed::Reply(error_reply(iq, E::Conflict))
+                }
                 Some(username) => Unauthed::Create {
                     username,
                     password,
@@ -83,6 +88,13 @@ pub(crate) fn unauthed(iq: &Element, domain: &str) -> Unauthed {
         },
         _ => Unauthed::Reply(error_reply(iq, E::BadRequest)),
     }
+}
+
+/// Whether `username@domain` is an admin's account.
+fn reserved(config: &Config, username: &str, domain: &str) -> bool {
+    config.admins.iter().any(|admin| {
+        admin.node().is_some_and(|n| n.as_str() == username) && admin.domain().as_str() == domain
+    })
 }
 
 /// The registration form (section 3.1): a username and a password.
@@ -143,9 +155,12 @@ fn change(ctx: &mut Ctx, request: &Request) -> Answer {
         return Answer::Error(E::ServiceUnavailable);
     };
     if request.payload.get_child("remove", NS).is_some() {
+        // The account rides along: the asking session may be gone when
+        // storage answers, and the others must still end.
+        let mut head = request.iq.shallow();
+        head.set_attr("account", user.as_str());
         let delete = StorageRequest::DeleteAccount { user };
-        let head = Some(request.iq.shallow());
-        return waiting::ask(ctx, request, delete, head, removed);
+        return waiting::ask(ctx, request, delete, Some(head), removed);
     }
     let Some((username, password)) = fields(request.payload) else {
         return Answer::Error(E::BadRequest);
@@ -156,6 +171,20 @@ fn change(ctx: &mut Ctx, request: &Request) -> Answer {
         // Only the account's own password.
         return Answer::Error(E::NotAllowed);
     }
+    // Deriving keys is costly and runs with storage: one change per
+    // account at a time, and not more often than this.
+    let now = ctx.now;
+    let changes = &mut ctx.passwords.changed;
+    if changes.len() >= MAX_REMEMBERED_CHANGES {
+        changes.retain(|_, at| now.saturating_duration_since(*at) < PASSWORD_INTERVAL);
+    }
+    let recent = changes
+        .get(&user)
+        .is_some_and(|at| now.saturating_duration_since(*at) < PASSWORD_INTERVAL);
+    if recent || changes.len() >= MAX_REMEMBERED_CHANGES {
+        return Answer::Error(E::ResourceConstraint);
+    }
+    changes.insert(user.clone(), now);
     let iterations = ctx.config.scram_iterations;
     let set = StorageRequest::SetPassword {
         user,
@@ -169,6 +198,18 @@ fn change(ctx: &mut Ctx, request: &Request) -> Answer {
     })
 }
 
+/// Password changes an account may make: one per this long.
+pub const PASSWORD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+/// Accounts whose last change is remembered at once.
+const MAX_REMEMBERED_CHANGES: usize = 10_000;
+
+/// When accounts last changed their passwords (within
+/// [`PASSWORD_INTERVAL`]).
+#[derive(Default)]
+pub(crate) struct Passwords {
+    changed: std::collections::HashMap<BareJid, std::time::Instant>,
+}
+
 /// The account is gone: the asker is told, then every session of the
 /// account ends with `<not-authorized/>` (section 3.2).
 fn removed(
@@ -180,12 +221,13 @@ fn removed(
     if answer != StorageAnswer::Written {
         return Answer::Error(E::InternalServerError);
     }
-    let Some(user) = ctx.account_of(session) else {
+    let Some(head) = head else {
         return Answer::Later;
     };
-    if let Some(head) = head {
-        ctx.deliver(session, &iq_result(head, None));
-    }
+    let Some(user) = head.get_attr("account").and_then(|a| BareJid::new(a).ok()) else {
+        return Answer::Later;
+    };
+    ctx.deliver(session, &iq_result(head, None));
     let sessions: Vec<_> = ctx.sessions.resources_of(&user).map(|s| s.id).collect();
     for s in sessions {
         let error = StreamError::with_text(StreamErrorCondition::NotAuthorized, "account removed");

@@ -11,6 +11,7 @@ use super::{waiting, Addressee, Answer, IqHandler, Module, Request};
 use crate::hub::Ctx;
 use crate::stanza::StanzaErrorCondition as E;
 use crate::storage::{DocumentStore, StorageAnswer, StorageRequest};
+use crate::xml::Element;
 use jid::{BareJid, Jid};
 
 pub const NS: &str = "vcard-temp";
@@ -95,6 +96,7 @@ fn set_own(ctx: &mut Ctx, request: &Request) -> Answer {
     if text.len() > ctx.config.vcard.max_bytes {
         return Answer::Error(E::PolicyViolation);
     }
+    super::avatar_conversion::vcard_set(ctx, &user);
     let store = StorageRequest::StoreDocuments {
         user,
         store: DocumentStore::VCard,
@@ -102,8 +104,11 @@ fn set_own(ctx: &mut Ctx, request: &Request) -> Answer {
         max_documents: 1,
         max_bytes: ctx.config.vcard.max_bytes,
     };
-    // Kept to convert its photo to an avatar once durable (XEP-0398).
-    let card = Some(request.payload.clone());
+    // Its photo, kept to become the avatar once durable (XEP-0398).
+    let card = request
+        .payload
+        .get_child("PHOTO", NS)
+        .map(|photo| Element::new("vCard", NS).child(photo.clone()));
     waiting::ask(ctx, request, store, card, |ctx, session, card, answer| {
         let written = waiting::written(answer);
         if let (Answer::Result(_), Some(card), Some(user)) =

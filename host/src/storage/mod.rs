@@ -477,6 +477,12 @@ impl SqliteStorage {
             username: username.to_owned(),
             domain: domain.to_owned(),
         };
+        // A taken name costs no key derivation.
+        match account_exists(&self.db, domain, username) {
+            Ok(true) => return StorageAnswer::AccountCreated(false),
+            Ok(false) => {}
+            Err(e) => return StorageAnswer::Failed(e.to_string()),
+        }
         let credentials = match derived(password, iterations) {
             Ok(credentials) => credentials,
             Err(e) => return StorageAnswer::Failed(format!("{e:#}")),
@@ -766,6 +772,28 @@ mod tests {
             answers,
             [StorageAnswer::Written, StorageAnswer::AccountCreated(true)]
         );
+    }
+
+    #[test]
+    fn roster_changes_queued_behind_an_account_removal_keep_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStorage::open(dir.path()).unwrap();
+        let a = Account::parse("juliet@localhost").unwrap();
+        s.create_account(&a, &creds("pw")).unwrap();
+        let user: BareJid = "juliet@localhost".parse().unwrap();
+        let item = rookery_core::roster::RosterItem::new("romeo@localhost".parse().unwrap());
+        let write = StorageRequest::WriteRoster {
+            user: user.clone(),
+            changes: vec![rookery_core::roster::RosterChange::Upsert(item)],
+            version: 1,
+        };
+        let remove = StorageRequest::DeleteAccount { user: user.clone() };
+        s.execute_all(&[remove, write]);
+        s.create_account(&a, &creds("pw")).unwrap();
+        match s.execute(&StorageRequest::LoadRoster { user }) {
+            StorageAnswer::Roster(Some(roster)) => assert!(roster.items.is_empty()),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -202,6 +202,11 @@ impl SqliteStorage {
         let (domain, username) = parts(user);
         // A savepoint: its own transaction, or a part of a group commit.
         let tx = self.db.savepoint()?;
+        // An account removed while its roster changes were queued keeps
+        // nothing: the next owner of the name must not inherit it.
+        if !super::account_exists(&tx, domain, username)? {
+            return Ok(());
+        }
         for change in changes {
             match change {
                 RosterChange::Upsert(item) => {
