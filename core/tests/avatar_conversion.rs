@@ -121,12 +121,8 @@ fn a_pep_avatar_becomes_the_vcard_photo() {
 fn the_account_advertises_the_conversion() {
     let mut b = Bench::new();
     let juliet = b.bound("juliet", "r0m30", "balcony");
-    b.send(
-        juliet,
-        "<iq type='get' id='d' to='juliet@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>",
-    );
     assert!(b
-        .take(juliet)
+        .own_account_info(juliet, "juliet@localhost")
         .contains("<feature var='urn:xmpp:pep-vcard-conversion:0'/>"));
 }
 

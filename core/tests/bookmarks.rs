@@ -134,12 +134,8 @@ fn private_xml_bookmarks_with_another_fragment_are_not_acceptable() {
 fn the_account_advertises_bookmarks_compatibility() {
     let mut b = Bench::new();
     let juliet = b.bound("juliet", "r0m30", "balcony");
-    b.send(
-        juliet,
-        "<iq type='get' id='d' to='juliet@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>",
-    );
     assert!(b
-        .take(juliet)
+        .own_account_info(juliet, "juliet@localhost")
         .contains("<feature var='urn:xmpp:bookmarks:1#compat'/>"));
 }
 

@@ -75,6 +75,18 @@ fn lovers(b: &mut Bench) {
     b.stored_contact("romeo@localhost", "juliet@localhost", Subscription::Both);
 }
 
+/// Juliet (balcony) has published her nick, which Romeo (orchard), her
+/// contact, follows; both streams read up to here.
+fn nick_romeo_follows(b: &mut Bench) -> (ConnectionId, ConnectionId) {
+    lovers(b);
+    let (romeo, _) = online(b, "romeo", "j00l13t", "orchard", FOLLOWS_NICKS);
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    b.send(juliet, &publish(NICK, "current", &nick("Jules"), ""));
+    b.take(juliet);
+    b.take(romeo);
+    (juliet, romeo)
+}
+
 fn publish(node: &str, id: &str, payload: &str, options: &str) -> String {
     let options = if options.is_empty() {
         String::new()
@@ -128,11 +140,7 @@ fn items_of_juliet(node: &str) -> String {
 fn an_account_is_a_pep_service_with_publish_options() {
     let mut b = Bench::new();
     let juliet = b.bound("juliet", "r0m30", "balcony");
-    b.send(
-        juliet,
-        &format!("<iq type='get' id='d' to='juliet@localhost'><query xmlns='{DISCO}'/></iq>"),
-    );
-    let got = b.take(juliet);
+    let got = b.own_account_info(juliet, "juliet@localhost");
     assert!(
         got.contains("<identity category='pubsub' type='pep'/>"),
         "{got}"
@@ -334,12 +342,7 @@ fn a_node_keeps_its_newest_max_items_and_max_items_reads_the_newest() {
 #[test]
 fn a_retraction_removes_the_item_and_tells_followers() {
     let mut b = Bench::new();
-    lovers(&mut b);
-    let (romeo, _) = online(&mut b, "romeo", "j00l13t", "orchard", FOLLOWS_NICKS);
-    let juliet = b.bound("juliet", "r0m30", "balcony");
-    b.send(juliet, &publish(NICK, "current", &nick("Jules"), ""));
-    b.take(juliet);
-    b.take(romeo);
+    let (juliet, romeo) = nick_romeo_follows(&mut b);
     b.send(
         juliet,
         &format!(
@@ -372,12 +375,7 @@ fn a_retraction_removes_the_item_and_tells_followers() {
 #[test]
 fn a_deleted_node_is_gone_and_followers_are_told() {
     let mut b = Bench::new();
-    lovers(&mut b);
-    let (romeo, _) = online(&mut b, "romeo", "j00l13t", "orchard", FOLLOWS_NICKS);
-    let juliet = b.bound("juliet", "r0m30", "balcony");
-    b.send(juliet, &publish(NICK, "current", &nick("Jules"), ""));
-    b.take(juliet);
-    b.take(romeo);
+    let (juliet, romeo) = nick_romeo_follows(&mut b);
     b.send(
         juliet,
         &format!(

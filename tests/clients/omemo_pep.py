@@ -44,7 +44,7 @@ from nbxmpp.client import Client as NbClient  # noqa: E402
 from nbxmpp.const import ConnectionProtocol, ConnectionType  # noqa: E402
 from nbxmpp.namespaces import Namespace  # noqa: E402
 from nbxmpp.structs import DiscoIdentity, OMEMOBundle, StanzaHandler  # noqa: E402
-from slix_common import caps_ready, client, connect, run, until  # noqa: E402
+from slix_common import caps_ready, client, connect, expect, run, until  # noqa: E402
 from slixmpp.exceptions import IqError  # noqa: E402
 from slixmpp.xmlstream import ET  # noqa: E402
 
@@ -287,19 +287,6 @@ class Romeo:
 
 
 # --- the scenario ---------------------------------------------------------------
-
-
-async def expect(q, match, what, timeout=10):
-    loop = asyncio.get_event_loop()
-    end = loop.time() + timeout
-    while True:
-        left = end - loop.time()
-        if left <= 0:
-            raise asyncio.TimeoutError(f"timed out waiting for {what}")
-        got = await asyncio.wait_for(q.get(), left)
-        if match(*got):
-            return got
-        print("SKIPPED", what, *got, flush=True)
 
 
 async def scenario():

@@ -114,3 +114,18 @@ def run(scenario):
         print("FAILED", repr(e), flush=True)
         ok = False
     sys.exit(0 if ok else 1)
+
+
+async def expect(q, match, what, timeout=10):
+    """The first event queued on q (a tuple) that match(*event) accepts;
+    earlier ones (last items left from an older run) are skipped."""
+    loop = asyncio.get_event_loop()
+    end = loop.time() + timeout
+    while True:
+        left = end - loop.time()
+        if left <= 0:
+            raise asyncio.TimeoutError(f"timed out waiting for {what}")
+        got = await asyncio.wait_for(q.get(), left)
+        if match(*got):
+            return got
+        print("SKIPPED", what, *got, flush=True)

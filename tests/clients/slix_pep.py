@@ -25,7 +25,7 @@ import hashlib
 import os
 import sys
 
-from slix_common import caps_ready, client, connect, juliet_and_romeo, mutual_subscription, run
+from slix_common import caps_ready, client, connect, expect, juliet_and_romeo, mutual_subscription, run
 
 PORT = int(sys.argv[1])
 
@@ -68,21 +68,6 @@ def watch(c, event):
 
     c.add_event_handler(event, on)
     return q
-
-
-async def expect(q, match, what, timeout=10):
-    """The first queued event that match() accepts; earlier ones (last items
-    left from an older run) are skipped."""
-    loop = asyncio.get_event_loop()
-    end = loop.time() + timeout
-    while True:
-        left = end - loop.time()
-        if left <= 0:
-            raise asyncio.TimeoutError(f"timed out waiting for {what}")
-        got = await asyncio.wait_for(q.get(), left)
-        if match(*got):
-            return got
-        print("SKIPPED", what, got[0], got[1], flush=True)
 
 
 async def scenario():

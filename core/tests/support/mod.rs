@@ -652,6 +652,18 @@ impl Bench {
         c
     }
 
+    /// What disco#info says of `account`, asked by its resource `conn`.
+    pub fn own_account_info(&mut self, conn: ConnectionId, account: &str) -> String {
+        self.send(
+            conn,
+            &format!(
+                "<iq type='get' id='d' to='{account}'>\
+                 <query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
+            ),
+        );
+        self.take(conn)
+    }
+
     /// Log in and bind `resource`.
     pub fn bound(&mut self, user: &str, password: &str, resource: &str) -> ConnectionId {
         let c = self.authenticated(user, password);
