@@ -6,6 +6,9 @@
 #
 #   bash bench/compare.sh            # default size, about 10 minutes
 #   QUICK=1 bash bench/compare.sh    # shorter phases, for a smoke run
+#   ROOKERY_EXTRA=$'[archive]\nenabled = true' PEERS=0 bash bench/compare.sh
+#                                    # Rookery only, with extra configuration
+#                                    # (here message archives) appended
 #
 # Results: bench/results/<date>/ (one JSON per server and load, results.json,
 # table.md, chart.svg). Runs as root (it installs and runs the Debian
@@ -73,6 +76,7 @@ max_connections_per_address = 0
 max_unauthenticated_per_address = 0
 connection_rate_per_address = 0
 read_rate = 0
+${ROOKERY_EXTRA:-}
 TOML
 	if [ ! -e "$dir/data/rookery.sqlite" ]; then
 		seq 0 $((ACCOUNTS - 1)) | sed 's/.*/u& bench-password/; s/ /@localhost /' |
@@ -159,8 +163,11 @@ start_rookery rookery-smol 5322 all
 message_loads rookery-smol-unpinned 5322 "$ROOKERY_PID" no
 stop_rookery
 
-# Prosody and ejabberd, registered by XEP-0077 once, restarted for idle.
-for server in prosody ejabberd; do
+# Prosody and ejabberd, registered by XEP-0077 once, restarted for idle
+# (unless PEERS=0: Rookery against itself, under other configurations).
+PEER_SERVERS="prosody ejabberd"
+[ "${PEERS:-1}" = 0 ] && PEER_SERVERS=""
+for server in $PEER_SERVERS; do
 	KEYS=$server
 	dir=$WORK/$server
 	mkdir -p "$dir"

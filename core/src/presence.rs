@@ -294,6 +294,7 @@ pub(crate) fn share_presence(ctx: &mut Ctx, from: &BareJid, to: &BareJid) {
         p.set_attr("to", to.as_str());
         ctx.deliver_all(&p, &recipients, Urgency::Owed);
     }
+    crate::modules::pep::presence_shared(ctx, from, to);
 }
 
 /// `to` no longer receives `from`'s presence: send an unavailable from each

@@ -712,3 +712,21 @@ fn an_items_reply_holds_the_newest_items_that_fit_half_the_output_budget() {
         "{got}"
     );
 }
+
+#[test]
+fn a_new_subscriber_gets_the_last_items_it_follows() {
+    let mut b = Bench::new();
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    b.send(juliet, &publish(NICK, "current", &nick("Jules"), ""));
+    b.send(
+        juliet,
+        "<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>",
+    );
+    b.take(juliet);
+    let (romeo, _) = online(&mut b, "romeo", "j00l13t", "orchard", FOLLOWS_NICKS);
+    b.send(romeo, "<presence to='juliet@localhost' type='subscribe'/>");
+    b.send(juliet, "<presence to='romeo@localhost' type='subscribed'/>");
+    assert!(b
+        .take(romeo)
+        .ends_with(&nick_event("romeo@localhost/orchard", "Jules")));
+}

@@ -944,6 +944,23 @@ fn newly(nodes: NotifyNodes, followed: Option<NotifyNodes>) -> NotifyNodes {
     }
 }
 
+/// `to` now receives `from`'s presence (a subscription approved, a
+/// block lifted): as if they had just come online, its available
+/// resources get the last items of `from`'s nodes they follow.
+pub(crate) fn presence_shared(ctx: &mut Ctx, from: &BareJid, to: &BareJid) {
+    if !ctx.loaded.has(MODULE.name) {
+        return;
+    }
+    let following: Vec<(SessionId, NotifyNodes)> = ctx
+        .sessions
+        .available_of(to)
+        .filter_map(|s| Some((s.id, ctx.caps.followed(s.id)?.clone())))
+        .collect();
+    for (session, nodes) in following {
+        request_last_items(ctx, session, &nodes, vec![from.clone()]);
+    }
+}
+
 /// What a resource's capabilities stand for was learnt.
 pub(crate) fn caps_learnt(
     ctx: &mut Ctx,
