@@ -108,14 +108,34 @@ impl TestServer {
         Self::start_with(shim, users, extra)
     }
 
+    /// Like [`TestServer::start`], with `top` TOML at the top level of the
+    /// config (keys outside any table, such as `admins`).
+    pub fn start_with_top(
+        shim: Shim,
+        users: &[(&str, &str)],
+        top: &str,
+        extra: &str,
+    ) -> Result<TestServer> {
+        Self::configured(
+            shim,
+            users,
+            top,
+            &format!("require_encryption = false\n{extra}"),
+        )
+    }
+
     fn start_with(shim: Shim, users: &[(&str, &str)], c2s: &str) -> Result<TestServer> {
+        Self::configured(shim, users, "", c2s)
+    }
+
+    fn configured(shim: Shim, users: &[(&str, &str)], top: &str, c2s: &str) -> Result<TestServer> {
         let dir = tempfile::tempdir()?;
         let config = dir.path().join("rookery.toml");
         let data = dir.path().join("data");
         std::fs::write(
             &config,
             format!(
-                "domains = ['localhost']\ndata_dir = '{}'\n[storage]\nscram_iterations = 4096\n[c2s]\nlisten = '127.0.0.1:0'\ndirect_tls_listen = '127.0.0.1:0'\n{c2s}\n",
+                "domains = ['localhost']\ndata_dir = '{}'\n{top}\n[storage]\nscram_iterations = 4096\n[c2s]\nlisten = '127.0.0.1:0'\ndirect_tls_listen = '127.0.0.1:0'\n{c2s}\n",
                 data.display()
             ),
         )?;

@@ -34,6 +34,34 @@ fn nicks_disco(id: &str) -> String {
 }
 
 for_both_shims! {
+    fn an_admin_adds_and_deletes_an_account_with_ad_hoc_commands(shim) {
+        let mut server = TestServer::start_with_top(shim, USERS, "admins = ['juliet@localhost']", "")?;
+        let (mut juliet, _) = RawClient::login(server.addr, "juliet", "r0m30", Some("balcony"))?;
+        let submit = |node: &str, fields: &str| format!(
+            "<iq type='set' id='{node}' to='localhost'><command xmlns='http://jabber.org/protocol/commands' \
+             node='http://jabber.org/protocol/admin#{node}'><x xmlns='jabber:x:data' type='submit'>{fields}</x></command></iq>");
+        juliet.send(&submit("add-user", "<field var='accountjid'><value>nurse@localhost</value></field>\
+            <field var='password'><value>s3cret</value></field>"))?;
+        let added = juliet.read_until("</iq>")?;
+        assert!(added.contains("status='completed'"), "{added}");
+        server.kill_and_restart()?;
+
+        let (mut nurse, _) = RawClient::login(server.addr, "nurse", "s3cret", Some("chamber"))?;
+        let (mut juliet, _) = RawClient::login(server.addr, "juliet", "r0m30", Some("balcony"))?;
+        juliet.send(&submit("delete-user", "<field var='accountjids'><value>nurse@localhost</value></field>"))?;
+        let deleted = juliet.read_until("</iq>")?;
+        assert!(deleted.contains("status='completed'"), "{deleted}");
+        let ended = nurse.read_to_close()?;
+        assert!(ended.contains("<not-authorized"), "{ended}");
+        assert!(RawClient::login(server.addr, "nurse", "s3cret", None).is_err());
+        // Romeo is no admin.
+        let (mut romeo, _) = RawClient::login(server.addr, "romeo", "j00l13t", Some("orchard"))?;
+        romeo.send(&submit("add-user", ""))?;
+        let refused = romeo.read_until("</iq>")?;
+        assert!(refused.contains("<forbidden"), "{refused}");
+        Ok(())
+    }
+
     fn an_account_registered_in_band_survives_a_kill_changes_its_password_and_removes_itself(shim) {
         let mut server = TestServer::start(shim, USERS, "allow_registration = true")?;
         let mut c = RawClient::connect(server.addr)?;
