@@ -33,6 +33,11 @@ fn caps_presence(features: &[&str]) -> String {
     )
 }
 
+/// The id of the server's question about a client with these features.
+fn query_id(features: &[&str]) -> String {
+    format!("caps {}", ver(features))
+}
+
 /// The client's disco#info answer to the server's query `id`.
 fn disco_answer(id: &str, features: &[&str]) -> String {
     let mut answer = format!(
@@ -157,11 +162,15 @@ fn the_server_asks_a_resource_once_what_its_capabilities_stand_for() {
     let romeo = b.bound("romeo", "j00l13t", "orchard");
     b.send(romeo, &caps_presence(FOLLOWS_NICKS));
     assert!(b.take(romeo).contains(&format!(
-        "<iq type='get' id='caps1' from='localhost' to='romeo@localhost/orchard'>\
+        "<iq type='get' id='caps {}' from='localhost' to='romeo@localhost/orchard'>\
          <query xmlns='{DISCO}' node='https://tester#{}'/></iq>",
+        ver(FOLLOWS_NICKS),
         ver(FOLLOWS_NICKS)
     )));
-    b.send(romeo, &disco_answer("caps1", FOLLOWS_NICKS));
+    b.send(
+        romeo,
+        &disco_answer(&query_id(FOLLOWS_NICKS), FOLLOWS_NICKS),
+    );
     // Another resource showing the same hash is not asked again.
     let hall = b.bound("romeo", "j00l13t", "hall");
     b.send(hall, &caps_presence(FOLLOWS_NICKS));
@@ -199,7 +208,8 @@ fn capabilities_that_do_not_hash_to_their_ver_are_not_believed() {
     b.send(romeo, &caps_presence(&[DISCO]));
     b.take(romeo);
     // The answer claims more than the hash says.
-    let lie = disco_answer("caps1", FOLLOWS_NICKS).replace(&ver(FOLLOWS_NICKS), &ver(&[DISCO]));
+    let lie = disco_answer(&query_id(&[DISCO]), FOLLOWS_NICKS)
+        .replace(&ver(FOLLOWS_NICKS), &ver(&[DISCO]));
     b.send(romeo, &lie);
     let juliet = b.bound("juliet", "r0m30", "balcony");
     b.send(juliet, &publish(NICK, "current", &nick("Jules"), ""));
@@ -597,9 +607,10 @@ fn a_caps_answer_folding_features_into_an_identity_name_is_not_believed() {
     sorted.sort_unstable();
     let forged_name = format!("Tester<{}", sorted[..sorted.len() - 1].join("<"));
     let forged = format!(
-        "<iq type='result' to='localhost' id='caps1'><query xmlns='{DISCO}'>\
+        "<iq type='result' to='localhost' id='{}'><query xmlns='{DISCO}'>\
          <identity category='client' type='pc' name='{}'/>\
          <feature var='{}'/></query></iq>",
+        query_id(FOLLOWS_NICKS),
         forged_name.replace('<', "&lt;"),
         sorted[sorted.len() - 1]
     );
@@ -616,12 +627,13 @@ fn a_resource_that_never_answers_is_passed_over_for_the_next_showing_its_hash() 
     lovers(&mut b);
     let silent = b.bound("romeo", "j00l13t", "orchard");
     b.send(silent, &caps_presence(FOLLOWS_NICKS));
-    assert!(b.take(silent).contains("id='caps1'"));
+    let id = query_id(FOLLOWS_NICKS);
+    assert!(b.take(silent).contains(&format!("id='{id}'")));
     b.advance(std::time::Duration::from_secs(31));
     let hall = b.bound("romeo", "j00l13t", "hall");
     b.send(hall, &caps_presence(FOLLOWS_NICKS));
-    assert!(b.take(hall).contains("<iq type='get' id='caps1'"));
-    b.send(hall, &disco_answer("caps1", FOLLOWS_NICKS));
+    assert!(b.take(hall).contains(&format!("<iq type='get' id='{id}'")));
+    b.send(hall, &disco_answer(&id, FOLLOWS_NICKS));
     b.take(silent);
     // Both now follow nicknames.
     let juliet = b.bound("juliet", "r0m30", "balcony");

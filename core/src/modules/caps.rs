@@ -127,15 +127,16 @@ pub(crate) struct Capabilities {
     /// Hashes being asked about, each of one of the sessions showing it;
     /// a session waits for one at most.
     asking: HashMap<String, Asking>,
-    queries: u64,
     /// The nodes each resource whose capabilities are known follows
     /// (shared with `known`: a pointer per resource).
     followed: HashMap<SessionId, NotifyNodes>,
 }
 
+/// A query's id names the hash it asks about, so that an answer finds
+/// its query at once, however many are out.
+const QUERY_ID: &str = "caps ";
+
 struct Asking {
-    /// The query's id.
-    id: String,
     /// Who was asked, and when: one of `waiting`.
     asked: SessionId,
     since: Instant,
@@ -198,9 +199,7 @@ pub(crate) fn learn(
         asking.asked = session;
         asking.since = now;
     } else {
-        ctx.caps.queries += 1;
         let asking = Asking {
-            id: format!("caps{}", ctx.caps.queries),
             asked: session,
             since: now,
             waiting: vec![session],
@@ -216,7 +215,7 @@ fn ask(ctx: &mut Ctx, ver: &str, node: &str) {
     let Some(asking) = ctx.caps.asking.get(ver) else {
         return;
     };
-    let (id, asked) = (asking.id.clone(), asking.asked);
+    let (id, asked) = (format!("{QUERY_ID}{ver}"), asking.asked);
     let Some(s) = ctx.sessions.get(asked) else {
         return;
     };
@@ -235,15 +234,16 @@ fn ask(ctx: &mut Ctx, ver: &str, node: &str) {
 /// wrong answer or an error teaches nothing, and the next resource
 /// showing the hash is asked.
 pub(crate) fn answered(ctx: &mut Ctx, session: SessionId, iq: &Element) {
-    let Some(id) = iq.get_attr("id") else {
-        return;
-    };
-    let Some(ver) = ctx
-        .caps
-        .asking
-        .iter()
-        .find(|(_, a)| a.id == id && a.asked == session)
-        .map(|(ver, _)| String::clone(ver))
+    let Some(ver) = iq
+        .get_attr("id")
+        .and_then(|id| id.strip_prefix(QUERY_ID))
+        .filter(|ver| {
+            ctx.caps
+                .asking
+                .get(*ver)
+                .is_some_and(|a| a.asked == session)
+        })
+        .map(str::to_owned)
     else {
         return;
     };
