@@ -742,3 +742,22 @@ fn a_new_subscriber_gets_the_last_items_it_follows() {
         .take(romeo)
         .ends_with(&nick_event("romeo@localhost/orchard", "Jules")));
 }
+
+#[test]
+fn when_the_resource_asked_leaves_the_next_showing_its_hash_is_asked() {
+    let mut b = Bench::new();
+    let asked = b.bound("romeo", "j00l13t", "orchard");
+    b.send(asked, &caps_presence(FOLLOWS_NICKS));
+    let id = query_id(FOLLOWS_NICKS);
+    assert!(b.take(asked).contains(&format!("id='{id}'")));
+    let hall = b.bound("romeo", "j00l13t", "hall");
+    b.send(hall, &caps_presence(FOLLOWS_NICKS));
+    assert!(
+        !b.take(hall).contains("disco#info"),
+        "one question at a time"
+    );
+    b.peer_close(asked);
+    assert!(b.take(hall).contains(&format!(
+        "<iq type='get' id='{id}' from='localhost' to='romeo@localhost/hall'>"
+    )));
+}

@@ -125,8 +125,9 @@ pub(crate) struct Capabilities {
     known: HashMap<String, NotifyNodes>,
     learnt: VecDeque<String>,
     /// Hashes being asked about, each of one of the sessions showing it;
-    /// a session waits for one at most.
+    /// a session waits for one at most: the one `pending` names.
     asking: HashMap<String, Asking>,
+    pending: HashMap<SessionId, String>,
     /// The nodes each resource whose capabilities are known follows
     /// (shared with `known`: a pointer per resource).
     followed: HashMap<SessionId, NotifyNodes>,
@@ -192,6 +193,7 @@ pub(crate) fn learn(
     let now = ctx.now;
     if let Some(asking) = ctx.caps.asking.get_mut(&ver) {
         asking.waiting.push(session);
+        ctx.caps.pending.insert(session, ver.clone());
         if now.saturating_duration_since(asking.since) < QUERY_TIMEOUT {
             return None;
         }
@@ -204,6 +206,7 @@ pub(crate) fn learn(
             since: now,
             waiting: vec![session],
         };
+        ctx.caps.pending.insert(session, ver.clone());
         ctx.caps.asking.insert(ver.clone(), asking);
     }
     ask(ctx, &ver, &node);
@@ -267,6 +270,7 @@ pub(crate) fn answered(ctx: &mut Ctx, session: SessionId, iq: &Element) {
     ctx.caps.known.insert(ver.clone(), nodes.clone());
     ctx.caps.learnt.push_back(ver);
     for waiting in asking.waiting {
+        ctx.caps.pending.remove(&waiting);
         let before = ctx.caps.followed.insert(waiting, nodes.clone());
         crate::modules::pep::caps_learnt(ctx, waiting, &nodes, before);
     }
@@ -352,36 +356,37 @@ pub(crate) fn session_ended(ctx: &mut Ctx, session: SessionId) {
 /// The session waits for no answer; if it was the one asked, the next
 /// one waiting is asked instead.
 fn forget(ctx: &mut Ctx, session: SessionId) {
-    if ctx.caps.asking.is_empty() {
+    let Some(ver) = ctx.caps.pending.remove(&session) else {
+        return;
+    };
+    let Some(asking) = ctx.caps.asking.get_mut(&ver) else {
+        return;
+    };
+    asking.waiting.retain(|s| *s != session);
+    if asking.asked != session {
         return;
     }
-    let now = ctx.now;
-    let mut again: Vec<String> = Vec::new();
-    ctx.caps.asking.retain(|ver, asking| {
-        asking.waiting.retain(|s| *s != session);
-        if asking.asked == session {
-            let Some(next) = asking.waiting.first() else {
-                return false;
-            };
-            asking.asked = *next;
-            asking.since = now;
-            again.push(String::clone(ver));
-        }
-        true
-    });
-    for ver in again {
-        let node = ctx
-            .caps
-            .asking
-            .get(&ver)
-            .and_then(|a| ctx.sessions.get(a.asked))
-            .and_then(|s| s.presence.as_ref())
-            .and_then(advertised)
-            .map(|(_, node)| node.to_owned());
-        match node {
-            Some(node) => ask(ctx, &ver, &node),
-            None => {
-                ctx.caps.asking.remove(&ver);
+    let Some(next) = asking.waiting.first().copied() else {
+        ctx.caps.asking.remove(&ver);
+        return;
+    };
+    asking.asked = next;
+    asking.since = ctx.now;
+    let node = ctx
+        .sessions
+        .get(next)
+        .and_then(|s| s.presence.as_ref())
+        .and_then(advertised)
+        .map(|(_, node)| node.to_owned());
+    match node {
+        Some(node) => ask(ctx, &ver, &node),
+        None => {
+            // Cannot happen (a waiting session shows this hash); if it
+            // did, nobody would be left waiting for nothing.
+            if let Some(asking) = ctx.caps.asking.remove(&ver) {
+                for waiting in asking.waiting {
+                    ctx.caps.pending.remove(&waiting);
+                }
             }
         }
     }
