@@ -184,3 +184,39 @@ fn an_avatar_kept_elsewhere_leaves_the_vcard_photo_alone() {
     b.take(juliet);
     assert_eq!(vcard("juliet@localhost", &b), Some(card));
 }
+
+#[test]
+fn the_same_photo_set_again_is_not_published_again() {
+    let mut b = Bench::new();
+    let juliet = b.bound("juliet", "r0m30", "balcony");
+    let set = format!(
+        "<iq type='set' id='v'><vCard xmlns='vcard-temp'>\
+         <PHOTO><TYPE>image/gif</TYPE><BINVAL>{IMAGE}</BINVAL></PHOTO></vCard></iq>"
+    );
+    b.send(juliet, &set);
+    b.take(juliet);
+    let writes = |b: &Bench| {
+        b.log
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o,
+                    rookery_core::Output::Storage {
+                        query: rookery_core::StorageRequest::StoreDocuments {
+                            store: DocumentStore::Pep,
+                            ..
+                        },
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    let before = writes(&b);
+    b.send(juliet, &set);
+    assert_eq!(
+        b.take(juliet),
+        "<iq type='result' id='v' to='juliet@localhost/balcony'/>"
+    );
+    assert_eq!(writes(&b), before, "no PEP write for an unchanged photo");
+}

@@ -758,6 +758,11 @@ fn plan(ctx: &Ctx, change: &Change, node: Option<Node>) -> Result<Planned, Answe
                 Some(node) if *preconditions && !node.config.satisfies(options) => {
                     return Err(refused(E::Conflict, "precondition-not-met"))
                 }
+                // The server republishing what is there already (a vCard
+                // set again with the same photo): nothing to write or tell.
+                Some(node) if change.asker.is_none() && node.last() == Some(item) => {
+                    return Err(Answer::Result(None))
+                }
                 Some(node) => node,
                 None => {
                     let mut config = Config::default();
