@@ -152,17 +152,7 @@ pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, 
         .map(|(_, p)| p)
         .collect();
     let me = Jid::from(full.clone());
-    for contact in roster.presence_subscriptions() {
-        // The publisher's roster decides who sees its presence: a
-        // contact that withdrew the subscription shares nothing, whatever
-        // this roster still says.
-        let shared = ctx
-            .rosters
-            .get(contact)
-            .is_none_or(|r| r.subscription(&user).has_from());
-        if !shared {
-            continue;
-        }
+    for contact in sources(ctx, &user, roster) {
         presences.extend(
             ctx.probe(contact)
                 .into_iter()
@@ -197,9 +187,24 @@ fn subscribers(ctx: &Ctx, roster: &Roster, from: &FullJid) -> Recipients {
     ctx.unblocked(out, &Jid::from(from.clone()), &roster.blocked)
 }
 
+/// The contacts whose presence `user` (whose `roster` this is)
+/// receives. The publisher's roster decides: a contact that withdrew the
+/// subscription shares nothing, whatever this roster still says.
+pub(crate) fn sources<'a>(
+    ctx: &'a Ctx,
+    user: &'a BareJid,
+    roster: &'a Roster,
+) -> impl Iterator<Item = &'a BareJid> + 'a {
+    roster.presence_subscriptions().filter(move |contact| {
+        ctx.rosters
+            .get(contact)
+            .is_none_or(|r| r.subscription(user).has_from())
+    })
+}
+
 /// Whether `user` (whose `roster` is lent to presence while it runs)
 /// and `other` block each other, either way.
-fn blocked(ctx: &Ctx, roster: &Roster, user: &Jid, other: &Jid) -> bool {
+pub(crate) fn blocked(ctx: &Ctx, roster: &Roster, user: &Jid, other: &Jid) -> bool {
     blocking::matches(&roster.blocked, other) || blocking::user_blocks(ctx, &other.to_bare(), user)
 }
 

@@ -25,6 +25,7 @@ use super::caps::{self, NotifyNodes};
 use super::{Addressee, Answer, IqHandler, Module, Request};
 use crate::hub::{Ctx, Recipients};
 use crate::modules::blocking;
+use crate::presence;
 use crate::roster::manager::{self as rosters, Op};
 use crate::roster::Roster;
 use crate::session::SessionId;
@@ -938,7 +939,11 @@ pub(crate) fn available(ctx: &mut Ctx, session: SessionId, roster: &Roster) {
     let Some((nodes, before)) = caps::learn(ctx, session) else {
         return;
     };
-    send_last_items(ctx, session, &newly(nodes, before), roster);
+    let Some(user) = ctx.account_of(session) else {
+        return;
+    };
+    let owners = owners(ctx, &user, roster);
+    request_last_items(ctx, session, &newly(nodes, before), owners);
 }
 
 /// The nodes of `nodes` not among those `followed` before.
@@ -985,31 +990,16 @@ pub(crate) fn caps_learnt(
     request_last_items(ctx, session, &newly(nodes.clone(), followed), owners);
 }
 
-fn send_last_items(ctx: &mut Ctx, session: SessionId, nodes: &NotifyNodes, roster: &Roster) {
-    let Some(user) = ctx.account_of(session) else {
-        return;
-    };
-    let owners = owners(ctx, &user, roster);
-    request_last_items(ctx, session, nodes, owners);
-}
-
 /// The services whose events `user` receives: its own, and those of
 /// the contacts who share their presence with it, but across a block.
 fn owners(ctx: &Ctx, user: &BareJid, roster: &Roster) -> Vec<BareJid> {
     let me = Jid::from(user.clone());
     let mut owners = vec![user.clone()];
-    for contact in roster.presence_subscriptions() {
-        let shared = ctx
-            .rosters
-            .get(contact)
-            .is_none_or(|r| r.subscription(user).has_from());
-        let other = Jid::from(contact.clone());
-        let blocked =
-            blocking::matches(&roster.blocked, &other) || blocking::user_blocks(ctx, contact, &me);
-        if shared && !blocked {
-            owners.push(contact.clone());
-        }
-    }
+    owners.extend(
+        presence::sources(ctx, user, roster)
+            .filter(|c| !presence::blocked(ctx, roster, &me, &Jid::from((*c).clone())))
+            .cloned(),
+    );
     owners
 }
 
