@@ -8,10 +8,11 @@ import asyncio
 import slixmpp
 
 
-def client(jid, password, port, plugins, prepare=None):
+def client(jid, password, port, plugins, prepare=None, priority=None):
     """A client with these plugins; `started` is set once it has sent its
-    initial presence. `prepare`, if given, is a coroutine function awaited
-    with the client before that presence goes out (caps_ready, say)."""
+    initial presence (with `priority`, if given). `prepare`, if given, is a
+    coroutine function awaited with the client before that presence goes
+    out (caps_ready, say)."""
     c = slixmpp.ClientXMPP(jid, password)
     for plugin in plugins:
         c.register_plugin(plugin)
@@ -21,18 +22,19 @@ def client(jid, password, port, plugins, prepare=None):
 
     c.get_dns_records = no_dns
     c.started = asyncio.Event()
+    presence = {} if priority is None else {"ppriority": priority}
 
     if prepare is None:
 
         def start(_):
-            c.send_presence()
+            c.send_presence(**presence)
             c.started.set()
 
     else:
 
         async def start(_):
             await prepare(c)
-            c.send_presence()
+            c.send_presence(**presence)
             c.started.set()
 
     c.add_event_handler("session_start", start)

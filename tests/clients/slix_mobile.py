@@ -12,35 +12,20 @@ its uptime (XEP-0012). Prints milestones; exits 0 only if all worked.
 import asyncio
 import sys
 
-import slixmpp
+from slix_common import client as common_client
+from slix_common import connect, run
 
 PORT = int(sys.argv[1])
+PLUGINS = ("xep_0030", "xep_0198", "xep_0280", "xep_0191", "xep_0012")
 
 
 def client(jid, password):
-    c = slixmpp.ClientXMPP(jid, password)
-    for plugin in ("xep_0030", "xep_0198", "xep_0280", "xep_0191", "xep_0012"):
-        c.register_plugin(plugin)
-
-    async def no_dns(domain, port=None):
-        return [("127.0.0.1", "127.0.0.1", PORT)]
-
-    c.get_dns_records = no_dns
-    c.started = asyncio.Event()
+    """A client that reads its roster before its initial presence, and
+    notes when stream management is on (`sm`)."""
+    c = common_client(jid, password, PORT, PLUGINS, prepare=lambda c: c.get_roster())
     c.sm = asyncio.Event()
     c.add_event_handler("sm_enabled", lambda _: c.sm.set())
-
-    async def start(_):
-        await c.get_roster()
-        c.send_presence()
-        c.started.set()
-
-    c.add_event_handler("session_start", start)
     return c
-
-
-def connect(c):
-    c.connect(("127.0.0.1", PORT), use_ssl=False, force_starttls=False, disable_starttls=True)
 
 
 async def scenario():
@@ -48,7 +33,7 @@ async def scenario():
     desktop = client("juliet@localhost/desktop", "r0m30")
     romeo = client("romeo@localhost/orchard", "j00l13t")
     for c in (phone, desktop, romeo):
-        connect(c)
+        connect(c, PORT)
     for c in (phone, desktop, romeo):
         await asyncio.wait_for(c.started.wait(), 10)
     await asyncio.wait_for(phone.sm.wait(), 10)
@@ -85,9 +70,4 @@ async def scenario():
     )
 
 
-try:
-    ok = asyncio.get_event_loop().run_until_complete(scenario())
-except Exception as e:  # a timeout or protocol failure is a test failure
-    print("FAILED", repr(e), flush=True)
-    ok = False
-sys.exit(0 if ok else 1)
+run(scenario)

@@ -12,35 +12,23 @@ answered by that client. Prints milestones; exits 0 only if all worked.
 import asyncio
 import sys
 
-import slixmpp
+from slix_common import client as common_client
+from slix_common import connect, run
 
 PORT = int(sys.argv[1])
+PLUGINS = ("xep_0030", "xep_0092", "xep_0199", "xep_0203")
 
 
 def client(jid, password, priority=0):
-    c = slixmpp.ClientXMPP(jid, password)
-    for plugin in ("xep_0030", "xep_0092", "xep_0199", "xep_0203"):
-        c.register_plugin(plugin)
-
-    async def no_dns(domain, port=None):
-        return [("127.0.0.1", "127.0.0.1", PORT)]
-
-    c.get_dns_records = no_dns
-    started = asyncio.Event()
-
-    async def start(_):
-        await c.get_roster()
-        c.send_presence(ppriority=priority)
-        started.set()
-
-    c.add_event_handler("session_start", start)
-    c.started = started
-    return c
+    """A client that reads its roster, then is available at `priority`."""
+    return common_client(
+        jid, password, PORT, PLUGINS, prepare=lambda c: c.get_roster(), priority=priority
+    )
 
 
 async def scenario():
     romeo = client("romeo@localhost/orchard", "j00l13t")
-    romeo.connect(("127.0.0.1", PORT), use_ssl=False, force_starttls=False, disable_starttls=True)
+    connect(romeo, PORT)
     await asyncio.wait_for(romeo.started.wait(), 10)
     rtt = await romeo["xep_0199"].ping(jid="localhost", timeout=5)
     print("PING", "ok" if rtt is not None else "none", flush=True)
@@ -58,7 +46,7 @@ async def scenario():
             got.set_result(msg)
 
     juliet.add_event_handler("message", message)
-    juliet.connect(("127.0.0.1", PORT), use_ssl=False, force_starttls=False, disable_starttls=True)
+    connect(juliet, PORT)
     msg = await asyncio.wait_for(got, 10)
     delayed = msg["delay"]["stamp"] is not None
     print("OFFLINE", msg["body"], "delayed" if delayed else "undelayed", flush=True)
@@ -66,7 +54,7 @@ async def scenario():
     garden = client("juliet@localhost/garden", "r0m30", priority=1)
     garden_got = []
     garden.add_event_handler("message", lambda m: garden_got.append(m["body"]))
-    garden.connect(("127.0.0.1", PORT), use_ssl=False, force_starttls=False, disable_starttls=True)
+    connect(garden, PORT)
     await asyncio.wait_for(garden.started.wait(), 10)
     got = asyncio.get_event_loop().create_future()
     romeo.send_message(mto="juliet@localhost", mbody="to the highest", mtype="chat")
@@ -87,9 +75,4 @@ async def scenario():
     )
 
 
-try:
-    ok = asyncio.get_event_loop().run_until_complete(scenario())
-except Exception as e:  # a timeout or protocol failure is a test failure
-    print("FAILED", repr(e), flush=True)
-    ok = False
-sys.exit(0 if ok else 1)
+run(scenario)
