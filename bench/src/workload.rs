@@ -400,6 +400,7 @@ impl<'s> Exchange<'s> {
         let now_nanos = now.saturating_duration_since(self.shared.epoch).as_nanos() as u64;
         let session = if on_a { &mut self.a } else { &mut self.b };
         let (mut delivered, mut in_phase) = (0, 0);
+        let mut refused = Vec::new();
         MESSAGE_LATENCY.with(|latency| -> Result<(), Failure> {
             let mut latency = latency.borrow_mut();
             while let Some(item) = session.reader.pop() {
@@ -413,6 +414,16 @@ impl<'s> Exchange<'s> {
                     return Err(Failure::new("receive", session::condition(&text)));
                 }
                 if !element.starts_with(b"<message") {
+                    continue;
+                }
+                if is_error(element) {
+                    // One of this session's messages bounced: its place
+                    // in the window is free, and it counts as an error,
+                    // never as delivered.
+                    let direction = if on_a { &mut self.ab } else { &mut self.ba };
+                    direction.in_flight = direction.in_flight.saturating_sub(1);
+                    let text = String::from_utf8_lossy(element);
+                    refused.push(format!("message error {}", error_condition(&text)));
                     continue;
                 }
                 let Some((tag, sent_nanos)) = body_stamp(element) else {
@@ -432,6 +443,9 @@ impl<'s> Exchange<'s> {
             }
             Ok(())
         })?;
+        for failure in refused {
+            self.shared.error(&Failure::new("message", failure));
+        }
         self.shared
             .delivered
             .fetch_add(delivered, Ordering::Relaxed);
@@ -443,6 +457,27 @@ impl<'s> Exchange<'s> {
 }
 
 /// The direction tag and send time in `<body>a 12345</body>`.
+/// Whether a received `<message>` is an error bounced back (its start
+/// tag says `type='error'`).
+fn is_error(message: &[u8]) -> bool {
+    let end = message
+        .iter()
+        .position(|&b| b == b'>')
+        .unwrap_or(message.len());
+    let tag = &message[..end];
+    tag.windows(12)
+        .any(|w| w == b"type='error'" || w == b"type=\"error\"")
+}
+
+/// The defined condition of a bounced stanza, e.g. `resource-constraint`.
+fn error_condition(stanza: &str) -> &str {
+    stanza
+        .split('<')
+        .filter_map(|tag| tag.split([' ', '/', '>']).next())
+        .find(|name| !name.is_empty() && !matches!(*name, "message" | "error" | "body" | "text"))
+        .unwrap_or("unknown")
+}
+
 fn body_stamp(message: &[u8]) -> Option<(u8, u64)> {
     let start = message.windows(6).position(|w| w == b"<body>")? + 6;
     let body = &message[start..];
@@ -462,6 +497,16 @@ fn body_stamp(message: &[u8]) -> Option<(u8, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bounced_message_is_told_from_a_delivered_one_with_its_condition() {
+        let bounced = "<message type='error' to='a@l/r' id='7'><error type='wait'>\
+            <resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>";
+        assert!(is_error(bounced.as_bytes()));
+        assert_eq!(error_condition(bounced), "resource-constraint");
+        let chat = b"<message type='chat' to='a@l/r'><body>a 1 type='error'</body></message>";
+        assert!(!is_error(chat));
+    }
 
     #[test]
     fn body_stamp_reads_direction_and_time() {
