@@ -29,6 +29,12 @@ use std::time::Instant;
 #[derive(Default)]
 pub(crate) struct Outbox {
     pub outputs: VecDeque<Output>,
+    /// Storage requests, kept apart from `outputs` and polled after
+    /// them: a request queued between two stanzas for one connection
+    /// (an archived chat's write, say) would otherwise split their write
+    /// in two, and a client sending ten chats would cost its contact ten
+    /// writes instead of one. Nothing orders a request against bytes.
+    pub queries: VecDeque<(RequestId, StorageRequest)>,
     /// Other connections that must end with a stream error (e.g. the loser
     /// of a resource conflict).
     pub evictions: Vec<(ConnectionId, StreamError)>,
@@ -97,7 +103,7 @@ impl Outbox {
     pub fn storage(&mut self, query: StorageRequest) -> RequestId {
         self.next_request += 1;
         let request = RequestId(self.next_request);
-        self.outputs.push_back(Output::Storage { request, query });
+        self.queries.push_back((request, query));
         request
     }
 

@@ -342,7 +342,10 @@ impl Server {
 
     /// The next effect, if any. Drain this after every `handle_*` call.
     pub fn poll_output(&mut self) -> Option<crate::Output> {
-        let output = self.out.outputs.pop_front()?;
+        let Some(output) = self.out.outputs.pop_front() else {
+            let (request, query) = self.out.queries.pop_front()?;
+            return Some(crate::Output::Storage { request, query });
+        };
         if let Output::Transmit { connection, data } = &output {
             // What the connection's client has yet to read: counted as it
             // leaves, so every path that writes is counted once.

@@ -150,9 +150,12 @@ pub(crate) fn archive(
         stanza,
         archives,
         // Not into the archive of a recipient who blocks the sender
-        // (XEP-0191), which storage knows even when its roster is not
-        // held.
-        unless_blocked: crate::modules::blocking::candidates(&Jid::from(from.clone())),
+        // (XEP-0191). While the recipient's blocklist is held here, the
+        // router has applied it already; otherwise storage knows it.
+        unless_blocked: match ctx.rosters.get(user) {
+            Some(_) => Vec::new(),
+            None => crate::modules::blocking::candidates(&Jid::from(from.clone())),
+        },
         max_messages: ctx.config.archive.max_messages,
         max_bytes: ctx.config.archive.max_bytes,
     });
