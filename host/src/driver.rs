@@ -3,9 +3,7 @@
 //! and how bytes reach a socket ([`Transport`]).
 
 use crate::worker::StorageWorker;
-use rookery_core::{
-    ChannelBinding, ConnectionId, Output, RequestId, Seed, Server, StorageAnswer, WallClock,
-};
+use rookery_core::{ChannelBinding, ConnectionId, Output, Seed, Server, WallClock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// What happened, as a shim reports it.
@@ -17,7 +15,8 @@ pub enum Event<W> {
     /// The TLS handshake (STARTTLS or direct) completed.
     TlsEstablished(ConnectionId, ChannelBinding),
     PeerClosed(ConnectionId),
-    Storage(RequestId, StorageAnswer),
+    /// Answers to storage queries, as many as storage ran together.
+    Storage(crate::worker::Answers),
     /// A connection's writer reached [`Outgoing::Written`]: everything
     /// queued before it is written to the socket.
     Written(ConnectionId, u64),
@@ -277,8 +276,8 @@ impl<H: ConnectionHandle> Driver<Connections<H>> {
         let reader = crate::SqliteStorage::open(&settings.data_dir)?;
         let writer = crate::SqliteStorage::open(&settings.data_dir)?;
         let answers = send.clone();
-        let storage = StorageWorker::spawn(Box::new(reader), Box::new(writer), move |r, a| {
-            answers(Event::Storage(r, a))
+        let storage = StorageWorker::spawn(Box::new(reader), Box::new(writer), move |a| {
+            answers(Event::Storage(a))
         })?;
         let admin = send.clone();
         crate::admin::listen(&settings.data_dir, move |user, reason| {
@@ -338,7 +337,11 @@ impl<T: Transport> Driver<T> {
                 self.server.handle_peer_closed(id, now);
                 self.transport.forget(id);
             }
-            Event::Storage(request, answer) => self.server.handle_storage(request, answer, now),
+            Event::Storage(answers) => {
+                for (request, answer) in answers {
+                    self.server.handle_storage(request, answer, now);
+                }
+            }
             Event::Written(id, token) => self.server.handle_written(id, token, now),
             Event::EndSessions(user, reason) => {
                 self.server.handle_end_sessions(&user, reason.text(), now)

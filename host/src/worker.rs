@@ -4,7 +4,7 @@
 use crate::storage::Storage;
 use rookery_core::{RequestId, StorageAnswer, StorageRequest};
 use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Run one query. A backend that panics is not silent and leaves no one
 /// waiting: the panic is logged, the query answered as failed (a login
@@ -38,6 +38,10 @@ const GROUP_COMMIT: usize = 512;
 /// the storage thread takes the core from the event loop.
 const COMMIT_DELAY: Duration = Duration::from_millis(2);
 
+/// The answers to one batch of queries, handed to the event loop at once.
+pub type Answers = Vec<(RequestId, StorageAnswer)>;
+type Deliver = Arc<dyn Fn(Answers) + Send + Sync>;
+
 /// One storage thread: its queue and its handle.
 struct Lane {
     /// `None` once told to finish.
@@ -51,7 +55,7 @@ impl Lane {
         name: &str,
         (group, delay): (usize, Duration),
         mut storage: Box<dyn Storage>,
-        deliver: Arc<dyn Fn(RequestId, StorageAnswer) + Send + Sync>,
+        deliver: Deliver,
     ) -> std::io::Result<Lane> {
         let (queries, incoming) = mpsc::channel::<(RequestId, StorageRequest)>();
         let thread = std::thread::Builder::new()
@@ -59,20 +63,21 @@ impl Lane {
             .spawn(move || {
                 while let Ok(first) = incoming.recv() {
                     // What queues up meanwhile goes in the same commit.
-                    let mut batch = vec![first];
-                    let deadline = Instant::now() + delay;
-                    while batch.len() < group {
-                        let wait = deadline.saturating_duration_since(Instant::now());
-                        match incoming.recv_timeout(wait) {
-                            Ok(next) => batch.push(next),
-                            Err(_) => break,
-                        }
+                    // The thread sleeps rather than waits on the queue:
+                    // a waiting receiver is woken by every query sent,
+                    // a switch between threads per archived chat on a
+                    // busy core.
+                    if !delay.is_zero() {
+                        std::thread::sleep(delay);
                     }
+                    let batch: Vec<_> = std::iter::once(first)
+                        .chain(incoming.try_iter().take(group - 1))
+                        .collect();
                     let (requests, queries): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
                     let answers = execute_all(&mut *storage, &queries);
-                    for (request, answer) in requests.into_iter().zip(answers) {
-                        deliver(request, answer);
-                    }
+                    // One event for the whole batch: the event loop
+                    // handles it in one turn.
+                    deliver(requests.into_iter().zip(answers).collect());
                 }
             })?;
         Ok(Lane {
@@ -114,9 +119,9 @@ impl StorageWorker {
     pub fn spawn(
         reader: Box<dyn Storage>,
         writer: Box<dyn Storage>,
-        deliver: impl Fn(RequestId, StorageAnswer) + Send + Sync + 'static,
+        deliver: impl Fn(Answers) + Send + Sync + 'static,
     ) -> std::io::Result<StorageWorker> {
-        let deliver: Arc<dyn Fn(RequestId, StorageAnswer) + Send + Sync> = Arc::new(deliver);
+        let deliver: Deliver = Arc::new(deliver);
         Ok(StorageWorker {
             // Reads run one by one, each in its own read transaction.
             reader: Lane::spawn("storage-read", (1, Duration::ZERO), reader, deliver.clone())?,
@@ -195,8 +200,10 @@ mod tests {
         let worker = StorageWorker::spawn(
             Box::new(Fake::Stalled(never)),
             Box::new(Fake::Stalled(wait)),
-            move |request, _| {
-                let _ = tx.lock().unwrap().send(request);
+            move |answers: Answers| {
+                for (request, _) in answers {
+                    let _ = tx.lock().unwrap().send(request);
+                }
             },
         )
         .unwrap();
@@ -225,8 +232,10 @@ mod tests {
         let worker = StorageWorker::spawn(
             Box::new(Fake::Broken),
             Box::new(Fake::Broken),
-            move |request, answer| {
-                let _ = tx.lock().unwrap().send((request, answer));
+            move |answers: Answers| {
+                for answer in answers {
+                    let _ = tx.lock().unwrap().send(answer);
+                }
             },
         )
         .unwrap();
