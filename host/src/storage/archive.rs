@@ -14,13 +14,30 @@
 //! own: which accounts exist, and how many messages each archive holds
 //! (for its cap), are remembered here once read. A message's text goes
 //! when no archive holds it any more, or when it expires.
+//!
+//! Nor does it write into the archives' keys one message at a time: each
+//! message's entries land in the pages of two accounts, so a commit of a
+//! hundred chats rewrote hundreds of pages into the write-ahead log (and
+//! the checkpoint copied them again), a dozen kilobytes per chat. A
+//! message is one row appended to `archive_messages` instead, naming the
+//! archives that hold it; its entries are made later, in bulk and in key
+//! order, so that each page of the keyed table is written once for many
+//! of them: every [`INDEX_AT`] entries, and before anything reads,
+//! trims, expires or deletes archives. `archive_indexed` says up to which
+//! number that has been done.
 
 use super::SqliteStorage;
 use jid::BareJid;
 use rookery_core::{ArchiveQuery, ArchivedMessage};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+/// Entries made at once. More writes each page of the keyed table less
+/// often; the commit that makes them takes longer (milliseconds at this
+/// size), and an archive may hold up to this many messages past its cap
+/// until then (no query sees them: queries index first).
+const INDEX_AT: usize = 16384;
 
 /// Schema 7: archived messages, each archive's entries, and the accounts
 /// that have one (for expiry).
@@ -50,6 +67,24 @@ pub(super) fn migrate_to_7(db: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// Schema 8: each message names the (up to two) archives that hold it,
+/// and its other party there, until its entries are made.
+pub(super) fn migrate_to_8(db: &Connection) -> rusqlite::Result<()> {
+    db.execute_batch(
+        "BEGIN;
+         ALTER TABLE archive_messages ADD COLUMN a_owner TEXT;
+         ALTER TABLE archive_messages ADD COLUMN a_with TEXT;
+         ALTER TABLE archive_messages ADD COLUMN a_resource TEXT;
+         ALTER TABLE archive_messages ADD COLUMN b_owner TEXT;
+         ALTER TABLE archive_messages ADD COLUMN b_with TEXT;
+         ALTER TABLE archive_messages ADD COLUMN b_resource TEXT;
+         CREATE TABLE archive_indexed (up_to INTEGER NOT NULL);
+         INSERT INTO archive_indexed SELECT COALESCE(MAX(seq), 0) FROM archive_messages;
+         PRAGMA user_version = 8;
+         COMMIT;",
+    )
+}
+
 /// How much an archive holds.
 #[derive(Clone, Copy, Debug, Default)]
 struct Size {
@@ -66,12 +101,29 @@ pub(super) struct Archives {
     /// Where expiry goes on: the account after which the next batch
     /// starts.
     expiry_cursor: Option<(String, String)>,
+    /// Entries this process added without making them, and the number up
+    /// to which every message has its entries (as last read or set).
+    pending: usize,
+    indexed: i64,
+    /// Archives past a cap, trimmed once their entries are made, and the
+    /// caps (messages, bytes) their writes came with.
+    over: HashSet<(String, String)>,
+    caps: (usize, usize),
 }
 
 impl Archives {
     /// The account was deleted: nothing of it is remembered.
     pub(super) fn forget(&mut self, domain: &str, username: &str) {
-        self.sizes.remove(&(domain.to_owned(), username.to_owned()));
+        let key = (domain.to_owned(), username.to_owned());
+        self.sizes.remove(&key);
+        self.over.remove(&key);
+    }
+
+    /// A transaction was rolled back: what was counted in it may not
+    /// have happened, so sizes are counted again when next needed.
+    pub(super) fn forget_all(&mut self) {
+        self.sizes.clear();
+        self.over.clear();
     }
 }
 
@@ -83,10 +135,11 @@ fn parts(user: &BareJid) -> (&str, &str) {
 }
 
 impl SqliteStorage {
-    /// Keep a message for each archive, then trim each one's oldest past
-    /// `max` messages or `max_bytes`. No savepoint: each statement is
-    /// atomic by itself, and what a failed one leaves (a text no archive
-    /// holds, an archive over its cap) goes with the next expiry or trim.
+    /// Keep a message once, naming each archive that holds it (those of
+    /// accounts that exist; the first, the recipient's, unless it blocks
+    /// the sender). No savepoint: each statement is atomic by itself, and
+    /// what a failed one leaves (a text no archive holds, an archive over
+    /// its cap) goes with the next expiry or trim.
     pub(super) fn archive_message(
         &mut self,
         seq: u64,
@@ -96,44 +149,120 @@ impl SqliteStorage {
         (max, max_bytes): (usize, usize),
     ) -> rusqlite::Result<()> {
         let seq = seq.min(i64::MAX as u64) as i64;
-        let mut kept = false;
-        for (i, (user, (bare, resource))) in archives.iter().enumerate() {
+        self.archives.caps = (max, max_bytes);
+        let mut holders = Vec::with_capacity(archives.len());
+        for (i, (user, party)) in archives.iter().enumerate() {
             let (domain, username) = parts(user);
-            let Some(size) = self.archive_size(domain, username)? else {
+            if self.archive_size(domain, username)?.is_none() {
                 continue;
-            };
+            }
             if i == 0 && self.blocks_any(domain, username, unless_blocked)? {
                 continue;
             }
-            if !kept {
-                // A number already taken (a clock set back across a
-                // restart) archives nothing: entries must never point at
-                // another conversation's text.
-                let added = self
-                    .db
+            holders.push((user, party));
+        }
+        if holders.is_empty() {
+            return Ok(());
+        }
+        // A number below those already indexed (a clock set back across
+        // a restart) gets its entries at once: indexing never looks back.
+        let at_once = seq <= self.archives.indexed;
+        let named = |n: usize| {
+            holders
+                .get(n)
+                .filter(|_| !at_once)
+                .map(|(user, (bare, resource))| (user.as_str(), bare.as_str(), resource.as_deref()))
+        };
+        let (a, b) = (named(0), named(1));
+        // A number already taken archives nothing: entries must never
+        // point at another conversation's text.
+        let added = self
+            .db
+            .prepare_cached(
+                "INSERT OR IGNORE INTO archive_messages
+                 (seq, stanza, a_owner, a_with, a_resource, b_owner, b_with, b_resource)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                seq,
+                stanza,
+                a.map(|a| a.0),
+                a.map(|a| a.1),
+                a.and_then(|a| a.2),
+                b.map(|b| b.0),
+                b.map(|b| b.1),
+                b.and_then(|b| b.2),
+            ])?;
+        if added == 0 {
+            return Ok(());
+        }
+        for (user, (bare, resource)) in &holders {
+            let (domain, username) = parts(user);
+            if at_once {
+                self.db
                     .prepare_cached(
-                        "INSERT OR IGNORE INTO archive_messages (seq, stanza) VALUES (?1, ?2)",
+                        "INSERT OR IGNORE INTO archive
+                         (domain, username, seq, with_bare, with_resource)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
                     )?
-                    .execute(params![seq, stanza])?;
-                if added == 0 {
-                    return Ok(());
-                }
-                kept = true;
+                    .execute(params![domain, username, seq, bare, resource])?;
+            } else {
+                self.archives.pending += 1;
             }
-            let added = self
-                .db
+            let key = (domain.to_owned(), username.to_owned());
+            let size = self.archives.sizes.entry(key.clone()).or_default();
+            size.messages += 1;
+            size.bytes += stanza.len() as u64;
+            if size.messages > max as u64 || size.bytes > max_bytes as u64 {
+                self.archives.over.insert(key);
+            }
+        }
+        if self.archives.pending >= INDEX_AT || (at_once && !self.archives.over.is_empty()) {
+            self.index_pending()?;
+        }
+        Ok(())
+    }
+
+    /// Make the entries of every message past `archive_indexed`, in key
+    /// order, then trim the archives past a cap: their oldest go until
+    /// both caps hold (past the byte cap usually one or two); the newest
+    /// message always stays. The mark is read, not remembered: another
+    /// process (`deluser`) may have moved it.
+    pub(super) fn index_pending(&mut self) -> rusqlite::Result<()> {
+        let from: i64 = self
+            .db
+            .prepare_cached("SELECT up_to FROM archive_indexed")?
+            .query_row([], |r| r.get(0))?;
+        let up_to: Option<i64> = self
+            .db
+            .prepare_cached("SELECT MAX(seq) FROM archive_messages")?
+            .query_row([], |r| r.get(0))?;
+        let up_to = up_to.unwrap_or(0).max(from);
+        if up_to > from {
+            self.db
                 .prepare_cached(
                     "INSERT OR IGNORE INTO archive (domain, username, seq, with_bare, with_resource)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                     SELECT substr(o, instr(o, '@') + 1), substr(o, 1, instr(o, '@') - 1), seq, w, r
+                     FROM (SELECT a_owner AS o, seq, a_with AS w, a_resource AS r
+                           FROM archive_messages WHERE seq > ?1 AND a_owner IS NOT NULL
+                           UNION ALL
+                           SELECT b_owner, seq, b_with, b_resource
+                           FROM archive_messages WHERE seq > ?1 AND b_owner IS NOT NULL)
+                     ORDER BY 1, 2, 3",
                 )?
-                .execute(params![domain, username, seq, bare, resource])?
-                as u64;
-            let mut size = Size {
-                messages: size.messages + added,
-                bytes: size.bytes + added * stanza.len() as u64,
+                .execute(params![from])?;
+            self.db
+                .prepare_cached("UPDATE archive_indexed SET up_to = ?1")?
+                .execute(params![up_to])?;
+        }
+        self.archives.indexed = up_to;
+        self.archives.pending = 0;
+        let (max, max_bytes) = self.archives.caps;
+        for key in std::mem::take(&mut self.archives.over) {
+            let Some(mut size) = self.archives.sizes.get(&key).copied() else {
+                continue;
             };
-            // The oldest go until both limits hold (past the byte cap
-            // usually one or two); the newest message always stays.
+            let (domain, username) = (&key.0, &key.1);
             while size.messages > 1 && (size.messages > max as u64 || size.bytes > max_bytes as u64)
             {
                 let excess = size.messages.saturating_sub(max as u64).max(1);
@@ -144,7 +273,6 @@ impl SqliteStorage {
                 size.messages -= dropped.messages;
                 size.bytes = size.bytes.saturating_sub(dropped.bytes);
             }
-            let key = (domain.to_owned(), username.to_owned());
             self.archives.sizes.insert(key, size);
         }
         Ok(())
@@ -163,8 +291,8 @@ impl SqliteStorage {
         Ok(false)
     }
 
-    /// How much the account's archive holds, once counted; `None` if the
-    /// account does not exist.
+    /// How much the account's archive holds, counted once and remembered;
+    /// `None` if the account does not exist.
     fn archive_size(&mut self, domain: &str, username: &str) -> rusqlite::Result<Option<Size>> {
         let key = (domain.to_owned(), username.to_owned());
         if let Some(size) = self.archives.sizes.get(&key) {
@@ -173,6 +301,8 @@ impl SqliteStorage {
         if !super::account_exists(&self.db, domain, username)? {
             return Ok(None);
         }
+        // Counted over entries alone.
+        self.index_pending()?;
         self.db.execute(
             "INSERT OR IGNORE INTO archive_owners (domain, username) VALUES (?1, ?2)",
             params![domain, username],
@@ -184,10 +314,12 @@ impl SqliteStorage {
             params![domain, username],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        Ok(Some(Size {
+        let size = Size {
             messages: messages as u64,
             bytes: bytes as u64,
-        }))
+        };
+        self.archives.sizes.insert(key, size);
+        Ok(Some(size))
     }
 
     /// Remove the account's `n` oldest entries, and the texts of those
@@ -215,10 +347,13 @@ impl SqliteStorage {
 
     /// A page of the account's archive; `None` if a bound is not in it.
     pub(super) fn query_archive(
-        &self,
+        &mut self,
         user: &BareJid,
         query: &ArchiveQuery,
     ) -> rusqlite::Result<Option<(Vec<ArchivedMessage>, bool)>> {
+        if self.archives.pending > 0 {
+            self.index_pending()?;
+        }
         let (domain, username) = parts(user);
         // No transaction of its own: it may run inside a group commit.
         let db = &self.db;
@@ -298,6 +433,7 @@ impl SqliteStorage {
         before: u64,
         max: usize,
     ) -> rusqlite::Result<(usize, bool)> {
+        self.index_pending()?;
         let tx = self.db.savepoint()?;
         let cursor = self.archives.expiry_cursor.take();
         let (domain, username) = cursor.clone().unwrap_or_default();

@@ -65,7 +65,7 @@ pub struct SqliteStorage {
     archives: archive::Archives,
 }
 
-const SCHEMA_VERSION: i64 = 7;
+const SCHEMA_VERSION: i64 = 8;
 
 /// Schema 1: accounts and their SCRAM keys.
 fn create_accounts(db: &Connection) -> rusqlite::Result<()> {
@@ -120,14 +120,18 @@ impl SqliteStorage {
             roster::migrate_to_5,
             documents::migrate_to_6,
             archive::migrate_to_7,
+            archive::migrate_to_8,
         ];
         for step in &steps[version as usize..] {
             step(&db)?;
         }
-        Ok(SqliteStorage {
+        let mut storage = SqliteStorage {
             db,
             archives: Default::default(),
-        })
+        };
+        // Messages a stopped server archived without making their entries.
+        storage.index_pending()?;
+        Ok(storage)
     }
 
     fn load_credentials(
@@ -245,6 +249,7 @@ impl Storage for SqliteStorage {
             Ok(()) => answers,
             Err(e) => {
                 let _ = self.db.execute_batch("ROLLBACK");
+                self.archives.forget_all();
                 vec![StorageAnswer::Failed(e.to_string()); queries.len()]
             }
         }
@@ -254,6 +259,7 @@ impl Storage for SqliteStorage {
         if !self.db.is_autocommit() {
             let _ = self.db.execute_batch("ROLLBACK");
         }
+        self.archives.forget_all();
     }
 
     fn execute(&mut self, query: &StorageRequest) -> StorageAnswer {
@@ -404,6 +410,9 @@ impl Storage for SqliteStorage {
     }
 
     fn delete_account(&mut self, account: &Account) -> Result<()> {
+        // Every archive entry of the account made first, whichever
+        // process archived its messages.
+        self.index_pending()?;
         // A savepoint: its own transaction from the command line, a part
         // of a group commit when a client removes its account (XEP-0077).
         let tx = self.db.savepoint()?;
@@ -1034,6 +1043,79 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(page(&mut s, all), Some((ids(3..=4), true)));
+    }
+
+    /// Entries in the keyed table for `username`.
+    fn entries(s: &SqliteStorage, username: &str) -> Vec<u64> {
+        s.db.prepare("SELECT seq FROM archive WHERE username = ?1 ORDER BY seq")
+            .unwrap()
+            .query_map([username], |r| r.get::<_, i64>(0).map(|seq| seq as u64))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn archived_messages_get_their_entries_in_bulk_and_on_reopening() {
+        let (dir, s) = archive_of(3);
+        // Appended only: the entries come with the next bulk step.
+        assert!(entries(&s, "juliet").is_empty());
+        drop(s);
+        let s = SqliteStorage::open(dir.path()).unwrap();
+        assert_eq!(entries(&s, "juliet"), [1_000_000, 2_000_000, 3_000_000]);
+    }
+
+    #[test]
+    fn a_message_numbered_below_indexed_ones_gets_its_entry_at_once() {
+        let (_dir, mut s) = archive_of(0);
+        for n in [2, 4] {
+            archive(&mut s, n, "romeo@localhost", 1000);
+        }
+        let all = rookery_core::ArchiveQuery {
+            max: 10,
+            max_bytes: 1 << 20,
+            ..Default::default()
+        };
+        assert_eq!(
+            page(&mut s, all.clone()),
+            Some((vec![2_000_000, 4_000_000], true))
+        );
+        // A clock set back across a restart.
+        archive(&mut s, 3, "romeo@localhost", 1000);
+        assert_eq!(entries(&s, "juliet"), ids(2..=4));
+        assert_eq!(page(&mut s, all), Some((ids(2..=4), true)));
+    }
+
+    #[test]
+    fn an_account_deleted_by_another_process_gets_no_entries_back() {
+        let (dir, mut server) = archive_of(0);
+        for user in ["romeo@localhost", "nurse@localhost"] {
+            server
+                .create_account(&Account::parse(user).unwrap(), &creds("pw"))
+                .unwrap();
+        }
+        let chat = |seq: u64, to: &str, from: &str| StorageRequest::ArchiveMessage {
+            seq,
+            archives: vec![
+                (to.parse().unwrap(), (from.into(), None)),
+                (from.parse().unwrap(), (to.into(), None)),
+            ],
+            unless_blocked: Vec::new(),
+            stanza: "<message><body>hi</body></message>".into(),
+            max_messages: 1000,
+            max_bytes: 1 << 20,
+        };
+        let sent = server.execute(&chat(1, "juliet@localhost", "romeo@localhost"));
+        assert_eq!(sent, StorageAnswer::Written);
+        // `rookery deluser` opens the database beside the server.
+        let mut cli = SqliteStorage::open(dir.path()).unwrap();
+        cli.delete_account(&Account::parse("juliet@localhost").unwrap())
+            .unwrap();
+        let sent = server.execute(&chat(2, "romeo@localhost", "nurse@localhost"));
+        assert_eq!(sent, StorageAnswer::Written);
+        server.index_pending().unwrap();
+        assert!(entries(&server, "juliet").is_empty());
+        assert_eq!(entries(&server, "romeo"), [1, 2]);
     }
 
     #[test]
