@@ -194,6 +194,8 @@ pub struct ArchiveLimits {
     /// answered, server-wide; past it messages that would be archived are
     /// refused with `<resource-constraint/>` until storage catches up.
     pub max_bytes_in_flight: usize,
+    /// JIDs in one account's archiving preferences (both lists).
+    pub max_prefs_jids: usize,
 }
 
 impl Default for ArchiveLimits {
@@ -207,6 +209,8 @@ impl Default for ArchiveLimits {
             default_page: 20,
             max_page: 50,
             max_bytes_in_flight: 8 * 1024 * 1024,
+            // As many as a blocklist may hold.
+            max_prefs_jids: 1000,
         }
     }
 }

@@ -62,6 +62,8 @@ pub const FRAGMENTS: &[&[u8]] = &[
     b"<iq type='get' id='g'><query xmlns='jabber:iq:private'><a xmlns='a:b'/></query></iq>",
     b"<iq type='set' id='m'><query xmlns='urn:xmpp:mam:2' queryid='q'><set xmlns='http://jabber.org/protocol/rsm'><max>5</max><before/></set></query></iq>",
     b"<iq type='set' id='n'><query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' type='submit'><field var='with'><value>romeo@localhost</value></field><field var='start'><value>2026-01-01T00:00:00Z</value></field></x><set xmlns='http://jabber.org/protocol/rsm'><after>1</after></set><flip-page/></query></iq>",
+    b"<iq type='set' id='p'><prefs xmlns='urn:xmpp:mam:2' default='roster'><always><jid>romeo@localhost/x</jid></always><never><jid>juliet@localhost</jid></never></prefs></iq>",
+    b"<iq type='get' id='p'><prefs xmlns='urn:xmpp:mam:2'/></iq>",
     // Entity capabilities following nicknames, and the answer to the
     // server's first question about them.
     b"<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://tester' ver='vURgFtUSdFBvX8sSiItx4MN3H9o='/></presence>",

@@ -403,3 +403,167 @@ fn disabling_the_module_stops_archiving_and_the_feature() {
     assert!(!b.take(juliet).contains("stanza-id"));
     assert!(b.archive.is_empty());
 }
+
+const PREFS_GET: &str = "<iq type='get' id='p'><prefs xmlns='urn:xmpp:mam:2'/></iq>";
+
+/// A preferences set; `inner` goes on from the `<prefs` start tag.
+fn prefs(iq_type: &str, inner: &str) -> String {
+    format!("<iq type='{iq_type}' id='p'><prefs xmlns='urn:xmpp:mam:2'{inner}</prefs></iq>")
+}
+
+fn prefs_result(to: &str, default: &str, always: &str, never: &str) -> String {
+    let list = |name: &str, jids: &str| match jids {
+        "" => format!("<{name}/>"),
+        jid => format!("<{name}><jid>{jid}</jid></{name}>"),
+    };
+    format!(
+        "<iq type='result' id='p' to='{to}'><prefs xmlns='urn:xmpp:mam:2' default='{default}'>{}{}</prefs></iq>",
+        list("always", always),
+        list("never", never)
+    )
+}
+
+#[test]
+fn preferences_read_as_always_until_set_and_a_set_is_answered_with_what_is_kept() {
+    let mut b = bench();
+    let (juliet, _) = pair(&mut b);
+    b.send(juliet, PREFS_GET);
+    assert_eq!(
+        b.take(juliet),
+        prefs_result("juliet@localhost/balcony", "always", "", "")
+    );
+    b.send(
+        juliet,
+        &prefs(
+            "set",
+            " default='roster'><always><jid>nurse@localhost/garden</jid></always><never><jid>Tybalt@localhost</jid></never>",
+        ),
+    );
+    assert_eq!(
+        b.take(juliet),
+        prefs_result(
+            "juliet@localhost/balcony",
+            "roster",
+            "nurse@localhost",
+            "tybalt@localhost"
+        )
+    );
+    let stored = b.rosters["juliet@localhost"].archive_prefs.clone();
+    assert_eq!(
+        stored.map(|p| (p.default.name(), p.always.len(), p.never.len())),
+        Some(("roster", 1, 1))
+    );
+}
+
+#[test]
+fn a_preferences_set_without_a_known_default_is_a_bad_request() {
+    let mut b = bench();
+    let (juliet, _) = pair(&mut b);
+    b.send(juliet, &prefs("set", " default='sometimes'>"));
+    let answer = b.take(juliet);
+    assert!(answer.contains("<bad-request"), "{answer}");
+    assert!(b
+        .rosters
+        .get("juliet@localhost")
+        .is_none_or(|r| r.archive_prefs.is_none()));
+}
+
+#[test]
+fn preferences_past_their_cap_are_refused_whole() {
+    let mut config = archiving();
+    config.archive.max_prefs_jids = 1;
+    let mut b = Bench::with_config(config);
+    let (juliet, _) = pair(&mut b);
+    b.send(
+        juliet,
+        &prefs(
+            "set",
+            " default='always'><never><jid>a@localhost</jid><jid>b@localhost</jid></never>",
+        ),
+    );
+    let answer = b.take(juliet);
+    assert!(answer.contains("<resource-constraint"), "{answer}");
+}
+
+#[test]
+fn a_chat_the_recipients_preferences_leave_out_has_no_stanza_id_and_only_the_sender_keeps_it() {
+    let mut b = bench();
+    let (juliet, romeo) = pair(&mut b);
+    b.send(juliet, &prefs("set", " default='never'>"));
+    b.take(juliet);
+    b.send(romeo, &chat("juliet@localhost", "hi"));
+    assert_eq!(
+        b.take(juliet),
+        "<message to='juliet@localhost' type='chat' from='romeo@localhost/orchard'><body>hi</body></message>"
+    );
+    assert!(
+        !b.archive.contains_key("juliet@localhost"),
+        "{:?}",
+        b.archive
+    );
+    assert_eq!(b.archive["romeo@localhost"].len(), 1);
+}
+
+#[test]
+fn a_chat_the_senders_preferences_leave_out_is_kept_by_the_recipient_alone() {
+    let mut b = bench();
+    let (juliet, romeo) = pair(&mut b);
+    b.send(
+        romeo,
+        &prefs(
+            "set",
+            " default='always'><never><jid>juliet@localhost</jid></never>",
+        ),
+    );
+    b.take(romeo);
+    b.send(romeo, &chat("juliet@localhost", "hi"));
+    b.take(juliet);
+    assert!(
+        !b.archive.contains_key("romeo@localhost"),
+        "{:?}",
+        b.archive
+    );
+    assert_eq!(b.archive["juliet@localhost"].len(), 1);
+}
+
+#[test]
+fn the_roster_default_keeps_contacts_and_leaves_strangers_out() {
+    let mut b = bench();
+    let (juliet, romeo) = pair(&mut b);
+    b.send(
+        juliet,
+        "<iq type='set' id='r'><query xmlns='jabber:iq:roster'><item jid='romeo@localhost'/></query></iq>",
+    );
+    b.take(juliet);
+    b.send(juliet, &prefs("set", " default='roster'>"));
+    b.take(juliet);
+    b.send(romeo, &chat("juliet@localhost", "a contact"));
+    b.add_user("nurse", "n0rs3", 4096);
+    let nurse = b.bound("nurse", "n0rs3", "garden");
+    b.send(nurse, &chat("juliet@localhost", "a stranger"));
+    let kept: Vec<bool> = b.archive["juliet@localhost"]
+        .iter()
+        .map(|(m, _)| m.stanza.contains("a contact"))
+        .collect();
+    assert_eq!(kept, [true]);
+}
+
+#[test]
+fn an_offline_recipients_stored_preferences_keep_its_archive_out() {
+    let mut b = bench();
+    b.rosters
+        .entry("juliet@localhost".into())
+        .or_default()
+        .archive_prefs = Some(Box::new(rookery_core::roster::ArchivePrefs {
+        default: rookery_core::roster::ArchiveDefault::Never,
+        ..Default::default()
+    }));
+    let romeo = b.bound("romeo", "j00l13t", "orchard");
+    b.send(romeo, &chat("juliet@localhost", "later"));
+    assert!(
+        !b.archive.contains_key("juliet@localhost"),
+        "{:?}",
+        b.archive
+    );
+    assert_eq!(b.archive["romeo@localhost"].len(), 1);
+}

@@ -114,6 +114,7 @@ struct ArchiveSection {
     default_page: usize,
     max_page: usize,
     max_bytes_in_flight: usize,
+    max_prefs_jids: usize,
 }
 
 impl Default for ArchiveSection {
@@ -127,6 +128,7 @@ impl Default for ArchiveSection {
             default_page: limits.default_page,
             max_page: limits.max_page,
             max_bytes_in_flight: limits.max_bytes_in_flight,
+            max_prefs_jids: limits.max_prefs_jids,
         }
     }
 }
@@ -485,6 +487,7 @@ fn check_ranges(file: &File) -> Result<()> {
         1,
         1 << 30,
     )?;
+    within("archive.max_prefs_jids", archive.max_prefs_jids, 0, 100_000)?;
     within(
         "archive.default_page",
         archive.default_page,
@@ -781,6 +784,7 @@ impl Settings {
                 default_page: file.archive.default_page,
                 max_page: file.archive.max_page,
                 max_bytes_in_flight: file.archive.max_bytes_in_flight,
+                max_prefs_jids: file.archive.max_prefs_jids,
             },
             // Read from the data dir when the server starts
             // (`Settings::server_config`), not by commands that only

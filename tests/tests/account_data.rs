@@ -172,4 +172,37 @@ for_both_shims! {
         assert!(rest.contains("<body>three</body>") && rest.contains("complete='true'"), "{rest}");
         Ok(())
     }
+
+    fn archiving_preferences_survive_a_kill_and_keep_an_offline_accounts_archive_out(shim) {
+        let mut server = TestServer::start(shim, USERS, ARCHIVING)?;
+        let (mut juliet, _) = RawClient::login(server.addr, "juliet", "r0m30", Some("balcony"))?;
+        juliet.send("<iq type='set' id='p'><prefs xmlns='urn:xmpp:mam:2' default='always'>\
+            <never><jid>romeo@localhost</jid></never></prefs></iq>")?;
+        let set = juliet.read_until("</iq>")?;
+        assert!(set.ends_with("<iq type='result' id='p' to='juliet@localhost/balcony'>\
+            <prefs xmlns='urn:xmpp:mam:2' default='always'><always/><never><jid>romeo@localhost</jid></never>\
+            </prefs></iq>"), "{set}");
+        server.kill_and_restart()?;
+
+        // Juliet is offline: storage applies her preferences.
+        let (mut romeo, _) = RawClient::login(server.addr, "romeo", "j00l13t", Some("orchard"))?;
+        romeo.send("<message to='juliet@localhost' type='chat'><body>unkept</body></message>")?;
+        romeo.send(&format!("<iq type='set' id='v'>{CARD}</iq>"))?;
+        romeo.read_until("id='v'")?;
+        let (mut juliet, _) = RawClient::login(server.addr, "juliet", "r0m30", Some("balcony"))?;
+        juliet.send("<iq type='get' id='g'><prefs xmlns='urn:xmpp:mam:2'/></iq>")?;
+        let read = juliet.read_until("</prefs></iq>")?;
+        assert!(read.contains("<never><jid>romeo@localhost</jid></never>"), "{read}");
+        juliet.send("<iq type='set' id='q'><query xmlns='urn:xmpp:mam:2' queryid='x'/></iq>")?;
+        let page = juliet.read_until("id='q'")?;
+        let page = page + &juliet.read_until("</iq>")?;
+        assert!(!page.contains("<result "), "{page}");
+        assert!(page.contains("<fin xmlns='urn:xmpp:mam:2' complete='true'>"), "{page}");
+        // Romeo's own preferences keep it.
+        romeo.send("<iq type='set' id='q'><query xmlns='urn:xmpp:mam:2' queryid='x'/></iq>")?;
+        let page = romeo.read_until("id='q'")?;
+        let page = page + &romeo.read_until("</iq>")?;
+        assert!(page.contains("<body>unkept</body>"), "{page}");
+        Ok(())
+    }
 }

@@ -127,9 +127,80 @@ pub struct Roster {
     /// XEP-0191: JIDs the user blocks, as prepared strings (a full or
     /// bare JID, a domain, or a domain with a resource).
     pub blocked: BTreeSet<String>,
+    /// XEP-0313 archiving preferences; `None` (nothing allocated) for
+    /// the default, which keeps everything. Roster data because the
+    /// `roster` default reads the roster, and both are needed wherever a
+    /// message is routed.
+    pub archive_prefs: Option<Box<ArchivePrefs>>,
+}
+
+/// XEP-0313 section 6: which messages an account's archive keeps, by the
+/// other party's bare JID.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ArchivePrefs {
+    pub default: ArchiveDefault,
+    /// Bare JIDs, prepared. A JID in both lists is never kept, as in
+    /// Prosody.
+    pub always: BTreeSet<String>,
+    pub never: BTreeSet<String>,
+}
+
+/// What happens to messages with JIDs in neither list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ArchiveDefault {
+    /// Kept (Prosody's default policy).
+    #[default]
+    Always,
+    Never,
+    /// Kept if the JID is in the roster.
+    Roster,
+}
+
+impl ArchiveDefault {
+    pub fn name(self) -> &'static str {
+        match self {
+            ArchiveDefault::Always => "always",
+            ArchiveDefault::Never => "never",
+            ArchiveDefault::Roster => "roster",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ArchiveDefault> {
+        match name {
+            "always" => Some(ArchiveDefault::Always),
+            "never" => Some(ArchiveDefault::Never),
+            "roster" => Some(ArchiveDefault::Roster),
+            _ => None,
+        }
+    }
+}
+
+impl ArchivePrefs {
+    /// Whether a message with `with` (a bare JID) is kept; `in_roster`
+    /// says whether `with` is in the account's roster.
+    pub fn keeps(&self, with: &str, in_roster: bool) -> bool {
+        if self.never.contains(with) {
+            return false;
+        }
+        if self.always.contains(with) {
+            return true;
+        }
+        match self.default {
+            ArchiveDefault::Always => true,
+            ArchiveDefault::Never => false,
+            ArchiveDefault::Roster => in_roster,
+        }
+    }
 }
 
 impl Roster {
+    /// Whether the account's archive keeps a message with `with`.
+    pub fn archives(&self, with: &BareJid) -> bool {
+        self.archive_prefs
+            .as_ref()
+            .is_none_or(|p| p.keeps(with.as_str(), self.items.contains_key(with)))
+    }
+
     pub fn subscription(&self, contact: &BareJid) -> Subscription {
         self.items
             .get(contact)
@@ -176,6 +247,8 @@ pub enum RosterChange {
     Unblock(String),
     /// Unblock every JID.
     UnblockAll,
+    /// XEP-0313: replace the archiving preferences (`None`: the default).
+    ArchivePrefs(Option<Box<ArchivePrefs>>),
 }
 
 impl Roster {
@@ -202,6 +275,7 @@ impl Roster {
                     self.blocked.remove(jid);
                 }
                 RosterChange::UnblockAll => self.blocked.clear(),
+                RosterChange::ArchivePrefs(prefs) => self.archive_prefs = prefs.clone(),
             }
         }
         self.version = version;

@@ -15,8 +15,8 @@ use super::iq::{self, RosterRequest};
 use super::item::{Roster, RosterChange};
 use super::subscription::{self, SubscriptionKind};
 use crate::hub::Ctx;
-use crate::modules::blocking;
 use crate::modules::{self, Addressee};
+use crate::modules::{blocking, mam};
 use crate::ns;
 use crate::presence;
 use crate::session::SessionId;
@@ -52,6 +52,9 @@ pub(crate) enum Op {
     OnBehalf { requester: SessionId, iq: Element },
     /// A blocklist get or set (XEP-0191) from one of the user's sessions.
     Blocking { session: SessionId, iq: Element },
+    /// An archiving preferences get or set (XEP-0313) from one of the
+    /// user's sessions.
+    ArchivePrefs { session: SessionId, iq: Element },
     /// Deliver `stanza` (an item of one of the user's personal eventing
     /// nodes, configured as `node`) to `session` if the user's roster
     /// lets its account see it (XEP-0060 section 4.5) and does not block
@@ -230,7 +233,7 @@ fn refuse(ctx: &mut Ctx, op: Op) {
         Op::Outbound {
             session, stanza, ..
         } => reply(ctx, session, error_reply(&stanza, E::ResourceConstraint)),
-        Op::Blocking { session, iq } => {
+        Op::Blocking { session, iq } | Op::ArchivePrefs { session, iq } => {
             reply(ctx, session, error_reply(&iq, E::ResourceConstraint))
         }
         Op::Inbound { .. } | Op::Broadcast { .. } | Op::DeliverIfAllowed { .. } => {}
@@ -307,7 +310,7 @@ fn fail_queue(ctx: &mut Ctx, queue: VecDeque<Op>) {
             Op::OnBehalf { requester, iq } => {
                 reply(ctx, requester, error_reply(&iq, E::ServiceUnavailable))
             }
-            Op::Blocking { session, iq } => {
+            Op::Blocking { session, iq } | Op::ArchivePrefs { session, iq } => {
                 reply(ctx, session, error_reply(&iq, E::InternalServerError))
             }
             _ => {}
@@ -464,6 +467,14 @@ fn plan(ctx: &mut Ctx, user: &BareJid, op: Op) -> Plan {
             let live = ctx.sessions.get(session).is_some();
             let (changes, effects) =
                 blocking::plan(ctx.blocking, ctx.config, roster, user, (session, live), &iq);
+            plan.changes = changes;
+            plan.effects = effects;
+            if !plan.changes.is_empty() {
+                plan.origin = Some((session, iq));
+            }
+        }
+        Op::ArchivePrefs { session, iq } => {
+            let (changes, effects) = mam::prefs::plan(ctx.config, roster, session, &iq);
             plan.changes = changes;
             plan.effects = effects;
             if !plan.changes.is_empty() {

@@ -10,7 +10,9 @@ mod item;
 pub(crate) mod manager;
 mod subscription;
 
-pub use item::{Roster, RosterChange, RosterItem, Subscription, NS_ROSTER};
+pub use item::{
+    ArchiveDefault, ArchivePrefs, Roster, RosterChange, RosterItem, Subscription, NS_ROSTER,
+};
 pub(crate) use manager::Rosters;
 pub use subscription::SubscriptionKind;
 

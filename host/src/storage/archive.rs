@@ -68,7 +68,8 @@ pub(super) fn migrate_to_7(db: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Schema 8: each message names the (up to two) archives that hold it,
-/// and its other party there, until its entries are made.
+/// and its other party there, until its entries are made; and each
+/// account's archiving preferences (roster data, see `roster.rs`).
 pub(super) fn migrate_to_8(db: &Connection) -> rusqlite::Result<()> {
     db.execute_batch(
         "BEGIN;
@@ -79,6 +80,14 @@ pub(super) fn migrate_to_8(db: &Connection) -> rusqlite::Result<()> {
          ALTER TABLE archive_messages ADD COLUMN b_with TEXT;
          ALTER TABLE archive_messages ADD COLUMN b_resource TEXT;
          CREATE TABLE archive_indexed (up_to INTEGER NOT NULL);
+         CREATE TABLE archive_prefs (
+             domain TEXT NOT NULL,
+             username TEXT NOT NULL,
+             default_policy TEXT NOT NULL,
+             always TEXT NOT NULL,
+             never TEXT NOT NULL,
+             PRIMARY KEY (domain, username)
+         ) WITHOUT ROWID;
          INSERT INTO archive_indexed SELECT COALESCE(MAX(seq), 0) FROM archive_messages;
          PRAGMA user_version = 8;
          COMMIT;",
@@ -137,7 +146,8 @@ fn parts(user: &BareJid) -> (&str, &str) {
 impl SqliteStorage {
     /// Keep a message once, naming each archive that holds it (those of
     /// accounts that exist; the first, the recipient's, unless it blocks
-    /// the sender). No savepoint: each statement is atomic by itself, and
+    /// the sender or, if told to apply them, its preferences leave the
+    /// message out). No savepoint: each statement is atomic by itself, and
     /// what a failed one leaves (a text no archive holds, an archive over
     /// its cap) goes with the next expiry or trim.
     pub(super) fn archive_message(
@@ -145,7 +155,7 @@ impl SqliteStorage {
         seq: u64,
         stanza: &str,
         archives: &[(BareJid, (String, Option<String>))],
-        unless_blocked: &[String],
+        (unless_blocked, recipient_prefs): (&[String], bool),
         (max, max_bytes): (usize, usize),
     ) -> rusqlite::Result<()> {
         let seq = seq.min(i64::MAX as u64) as i64;
@@ -157,6 +167,9 @@ impl SqliteStorage {
                 continue;
             }
             if i == 0 && self.blocks_any(domain, username, unless_blocked)? {
+                continue;
+            }
+            if i == 0 && recipient_prefs && !self.prefs_keep(domain, username, &party.0)? {
                 continue;
             }
             holders.push((user, party));
@@ -276,6 +289,22 @@ impl SqliteStorage {
             self.archives.sizes.insert(key, size);
         }
         Ok(())
+    }
+
+    /// Whether the account's archiving preferences keep a message with
+    /// `with` (a bare JID).
+    fn prefs_keep(&self, domain: &str, username: &str, with: &str) -> rusqlite::Result<bool> {
+        let Some(prefs) = super::roster::archive_prefs(&self.db, domain, username)? else {
+            return Ok(true);
+        };
+        let in_roster = prefs.default == rookery_core::roster::ArchiveDefault::Roster
+            && self
+                .db
+                .prepare_cached(
+                    "SELECT 1 FROM roster_items WHERE domain = ?1 AND username = ?2 AND contact = ?3",
+                )?
+                .exists(params![domain, username, with])?;
+        Ok(prefs.keeps(with, in_roster))
     }
 
     /// Whether the account blocks any of these JIDs (XEP-0191).

@@ -341,6 +341,7 @@ impl Storage for SqliteStorage {
                 stanza,
                 archives,
                 unless_blocked,
+                recipient_prefs,
                 max_messages,
                 max_bytes,
             } => self
@@ -348,7 +349,7 @@ impl Storage for SqliteStorage {
                     *seq,
                     stanza,
                     archives,
-                    unless_blocked,
+                    (unless_blocked, *recipient_prefs),
                     (*max_messages, *max_bytes),
                 )
                 .map(|()| StorageAnswer::Written),
@@ -919,6 +920,7 @@ mod tests {
             seq: n * 1_000_000,
             archives: vec![("juliet@localhost".parse().unwrap(), (with.into(), None))],
             unless_blocked: Vec::new(),
+            recipient_prefs: false,
             stanza: format!("<message><body>{n}</body></message>"),
             max_messages: max,
             max_bytes,
@@ -1101,6 +1103,7 @@ mod tests {
                 (from.parse().unwrap(), (to.into(), None)),
             ],
             unless_blocked: Vec::new(),
+            recipient_prefs: false,
             stanza: "<message><body>hi</body></message>".into(),
             max_messages: 1000,
             max_bytes: 1 << 20,
@@ -1116,6 +1119,56 @@ mod tests {
         server.index_pending().unwrap();
         assert!(entries(&server, "juliet").is_empty());
         assert_eq!(entries(&server, "romeo"), [1, 2]);
+    }
+
+    #[test]
+    fn an_offline_recipients_preferences_are_applied_by_storage_and_read_with_its_roster() {
+        use rookery_core::roster::{ArchiveDefault, ArchivePrefs, RosterChange, RosterItem};
+        let (_dir, mut s) = archive_of(0);
+        let juliet: jid::BareJid = "juliet@localhost".parse().unwrap();
+        let prefs = ArchivePrefs {
+            default: ArchiveDefault::Roster,
+            always: ["nurse@localhost".to_owned()].into(),
+            never: ["tybalt@localhost".to_owned()].into(),
+        };
+        let changes = vec![
+            RosterChange::Upsert(RosterItem::new("romeo@localhost".parse().unwrap())),
+            RosterChange::Upsert(RosterItem::new("tybalt@localhost".parse().unwrap())),
+            RosterChange::ArchivePrefs(Some(Box::new(prefs.clone()))),
+        ];
+        let written = s.execute(&StorageRequest::WriteRoster {
+            user: juliet.clone(),
+            changes,
+            version: 1,
+        });
+        assert_eq!(written, StorageAnswer::Written);
+        let StorageAnswer::Roster(Some(roster)) = s.execute(&StorageRequest::LoadRoster {
+            user: juliet.clone(),
+        }) else {
+            panic!("no roster");
+        };
+        assert_eq!(roster.archive_prefs.as_deref(), Some(&prefs));
+        for (n, with) in [
+            (1, "romeo@localhost"),
+            (2, "tybalt@localhost"),
+            (3, "nurse@localhost"),
+            (4, "paris@localhost"),
+        ] {
+            let answer = s.execute(&StorageRequest::ArchiveMessage {
+                seq: n * 1_000_000,
+                archives: vec![(juliet.clone(), (with.into(), None))],
+                unless_blocked: Vec::new(),
+                recipient_prefs: true,
+                stanza: format!("<message><body>{n}</body></message>"),
+                max_messages: 100,
+                max_bytes: 1 << 20,
+            });
+            assert_eq!(answer, StorageAnswer::Written);
+        }
+        // A contact, and a stranger always kept; never the JID in both
+        // the roster and the never list, nor a stranger.
+        s.index_pending().unwrap();
+        assert_eq!(entries(&s, "juliet"), [1_000_000, 3_000_000]);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 
 use super::SqliteStorage;
 use jid::BareJid;
-use rookery_core::roster::{Roster, RosterChange, RosterItem, Subscription};
+use rookery_core::roster::{
+    ArchiveDefault, ArchivePrefs, Roster, RosterChange, RosterItem, Subscription,
+};
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// Groups of an item are stored joined by NUL, which XML text cannot hold.
@@ -65,12 +67,13 @@ pub(super) fn migrate_to_5(db: &Connection) -> rusqlite::Result<()> {
 }
 
 /// The tables holding one account's roster data.
-pub(super) const ROSTER_TABLES: [&str; 5] = [
+pub(super) const ROSTER_TABLES: [&str; 6] = [
     "roster_items",
     "roster_pending_in",
     "roster_versions",
     "blocklist",
     "last_activity",
+    "archive_prefs",
 ];
 
 fn parts(user: &BareJid) -> (&str, &str) {
@@ -153,6 +156,7 @@ impl SqliteStorage {
             roster.blocked.insert(row?);
         }
         drop((items, pending, blocked));
+        roster.archive_prefs = archive_prefs(&tx, domain, username)?.map(Box::new);
         tx.commit()?;
         Ok(Some(roster))
     }
@@ -263,6 +267,32 @@ impl SqliteStorage {
                         params![domain, username],
                     )?;
                 }
+                RosterChange::ArchivePrefs(None) => {
+                    tx.execute(
+                        "DELETE FROM archive_prefs WHERE domain = ?1 AND username = ?2",
+                        params![domain, username],
+                    )?;
+                }
+                RosterChange::ArchivePrefs(Some(prefs)) => {
+                    let list = |jids: &std::collections::BTreeSet<String>| {
+                        jids.iter()
+                            .map(String::as_str)
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    };
+                    tx.execute(
+                        "INSERT OR REPLACE INTO archive_prefs
+                         (domain, username, default_policy, always, never)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![
+                            domain,
+                            username,
+                            prefs.default.name(),
+                            list(&prefs.always),
+                            list(&prefs.never)
+                        ],
+                    )?;
+                }
             }
         }
         tx.execute(
@@ -271,6 +301,39 @@ impl SqliteStorage {
         )?;
         tx.commit()
     }
+}
+
+/// The account's archiving preferences (XEP-0313), if not the default.
+/// Each list is its bare JIDs, one per line.
+pub(super) fn archive_prefs(
+    db: &Connection,
+    domain: &str,
+    username: &str,
+) -> rusqlite::Result<Option<ArchivePrefs>> {
+    let row = db
+        .prepare_cached(
+            "SELECT default_policy, always, never FROM archive_prefs
+             WHERE domain = ?1 AND username = ?2",
+        )?
+        .query_row(params![domain, username], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .optional()?;
+    let list = |jids: &str| {
+        jids.split('\n')
+            .filter(|j| !j.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    Ok(row.map(|(default, always, never)| ArchivePrefs {
+        default: ArchiveDefault::parse(&default).unwrap_or_default(),
+        always: list(&always),
+        never: list(&never),
+    }))
 }
 
 #[cfg(test)]

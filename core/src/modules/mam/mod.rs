@@ -9,11 +9,13 @@
 //! which on one core costs most of the server's message throughput (see
 //! the closing note of issue 15 for the figures).
 //!
-//! Kept, as Prosody does: everything of those types (no archiving
-//! preferences yet), for `archive.expires_after`, at most
-//! `archive.max_messages` per account (the oldest go first). Expiry runs
-//! in small batches on a timer, each one short transaction, so that it
-//! never stalls storage.
+//! Kept, as Prosody does: everything of those types that the account's
+//! preferences ([`prefs`]) let through, for `archive.expires_after`, at
+//! most `archive.max_messages` per account (the oldest go first). Expiry
+//! runs in small batches on a timer, each one short transaction, so that
+//! it never stalls storage.
+
+pub(crate) mod prefs;
 
 use super::{waiting, Addressee, Answer, IqHandler, Module, Request};
 use crate::clock::WallClock;
@@ -42,13 +44,22 @@ pub(crate) const MODULE: Module = Module {
     name: "mam",
     loaded: |config| config.archive.enabled,
     account_features: &[NS, NS_SID],
-    iqs: &[IqHandler {
-        to: Addressee::OwnAccount,
-        name: "query",
-        ns: NS,
-        get: Some(form),
-        set: Some(query),
-    }],
+    iqs: &[
+        IqHandler {
+            to: Addressee::OwnAccount,
+            name: "query",
+            ns: NS,
+            get: Some(form),
+            set: Some(query),
+        },
+        IqHandler {
+            to: Addressee::OwnAccount,
+            name: "prefs",
+            ns: NS,
+            get: Some(prefs::queue),
+            set: Some(prefs::queue),
+        },
+    ],
     ..Module::NONE
 };
 
@@ -108,11 +119,12 @@ fn party(jid: &Jid) -> (String, Option<String>) {
 }
 
 /// `message`, from `from` to `to`, reaches the local account `user`:
-/// kept in its archive and in the sender's, and stamped with the
-/// stanza-id it has there (a client's own claim to one is removed, as
-/// XEP-0359 requires). `false` if storage is too far behind to take it
-/// now: the message must not go either, or it would be missing from the
-/// archive (its sender is told to wait).
+/// kept in its archive and in the sender's, as their preferences say,
+/// and stamped with the stanza-id it has in the recipient's (a client's
+/// own claim to one is removed, as XEP-0359 requires). `false` if
+/// storage is too far behind to take it now: the message must not go
+/// either, or it would be missing from the archive (its sender is told
+/// to wait).
 pub(crate) fn archive(
     ctx: &mut Ctx,
     from: &FullJid,
@@ -127,20 +139,36 @@ pub(crate) fn archive(
     if !archivable(message) {
         return true;
     }
+    let sender = from.to_bare();
+    // Whose preferences the router applies: those of accounts whose
+    // roster it holds (the sender's, and an online recipient's). An
+    // offline recipient's are applied by storage, which also has its
+    // blocklist.
+    let recipient = ctx.rosters.get(user).map(|r| r.archives(&sender));
+    let sender_keeps = sender != *user
+        && ctx
+            .rosters
+            .get(&sender)
+            .is_none_or(|r| r.archives(&to.to_bare()));
+    if recipient == Some(false) && !sender_keeps {
+        return true;
+    }
     if ctx.mam.writing >= ctx.config.archive.max_bytes_in_flight {
         return false;
     }
     let seq = micros(ctx.clock).max(ctx.mam.last + 1);
     ctx.mam.last = seq;
-    message.push_child(
-        Element::new("stanza-id", NS_SID)
-            .attr("id", &seq.to_string())
-            .attr("by", user.as_str()),
-    );
-    // Kept once, as the recipient sees it, for both archives.
-    let mut archives = vec![(user.clone(), party(&Jid::from(from.clone())))];
-    let sender = from.to_bare();
-    if sender != *user {
+    let mut archives = Vec::with_capacity(2);
+    if recipient != Some(false) {
+        // Kept once, as the recipient sees it, for both archives.
+        message.push_child(
+            Element::new("stanza-id", NS_SID)
+                .attr("id", &seq.to_string())
+                .attr("by", user.as_str()),
+        );
+        archives.push((user.clone(), party(&Jid::from(from.clone()))));
+    }
+    if sender_keeps {
         archives.push((sender, party(to)));
     }
     let stanza = message.to_stream_string();
@@ -149,13 +177,13 @@ pub(crate) fn archive(
         seq,
         stanza,
         archives,
-        // Not into the archive of a recipient who blocks the sender
-        // (XEP-0191). While the recipient's blocklist is held here, the
-        // router has applied it already; otherwise storage knows it.
-        unless_blocked: match ctx.rosters.get(user) {
+        // Not into the archive of an offline recipient who blocks the
+        // sender (XEP-0191) or whose preferences leave it out.
+        unless_blocked: match recipient {
             Some(_) => Vec::new(),
             None => crate::modules::blocking::candidates(&Jid::from(from.clone())),
         },
+        recipient_prefs: recipient.is_none(),
         max_messages: ctx.config.archive.max_messages,
         max_bytes: ctx.config.archive.max_bytes,
     });
