@@ -111,6 +111,7 @@ pub(crate) fn broadcast(ctx: &mut Ctx, session: SessionId, mut stanza: Element, 
         .as_ref()
         .and_then(crate::modules::caps::advertised)
         .map(|(ver, _)| ver.to_owned());
+    crate::modules::vcard_update::stamp(ctx, &mut stanza, roster.photo.as_deref());
     let priority = stanza
         .get_child("priority", ns::CLIENT)
         .and_then(|p| p.text_content().trim().parse::<i8>().ok())

@@ -27,6 +27,7 @@ pub(crate) mod register;
 pub(crate) mod stream_management;
 mod time;
 mod vcard;
+pub(crate) mod vcard_update;
 mod version;
 pub(crate) mod waiting;
 
@@ -138,6 +139,7 @@ const ALL: &[&Module] = &[
     &pep::MODULE,
     &bookmarks::MODULE,
     &avatar_conversion::MODULE,
+    &vcard_update::MODULE,
     &register::MODULE,
     &admin::MODULE,
     &contact_info::MODULE,

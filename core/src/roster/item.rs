@@ -132,6 +132,9 @@ pub struct Roster {
     /// `roster` default reads the roster, and both are needed wherever a
     /// message is routed.
     pub archive_prefs: Option<Box<ArchivePrefs>>,
+    /// XEP-0153: the SHA-1 (hex) of the account's avatar, put in its
+    /// presence; empty for "no avatar"; `None` if it never had one.
+    pub photo: Option<Box<str>>,
 }
 
 /// XEP-0313 section 6: which messages an account's archive keeps, by the
@@ -249,6 +252,8 @@ pub enum RosterChange {
     UnblockAll,
     /// XEP-0313: replace the archiving preferences (`None`: the default).
     ArchivePrefs(Option<Box<ArchivePrefs>>),
+    /// XEP-0153: the avatar's hash.
+    Photo(Box<str>),
 }
 
 impl Roster {
@@ -276,6 +281,7 @@ impl Roster {
                 }
                 RosterChange::UnblockAll => self.blocked.clear(),
                 RosterChange::ArchivePrefs(prefs) => self.archive_prefs = prefs.clone(),
+                RosterChange::Photo(photo) => self.photo = Some(photo.clone()),
             }
         }
         self.version = version;

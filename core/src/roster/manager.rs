@@ -55,6 +55,8 @@ pub(crate) enum Op {
     /// An archiving preferences get or set (XEP-0313) from one of the
     /// user's sessions.
     ArchivePrefs { session: SessionId, iq: Element },
+    /// The account's avatar changed: its hash for presence (XEP-0153).
+    Photo { photo: Box<str> },
     /// Deliver `stanza` (an item of one of the user's personal eventing
     /// nodes, configured as `node`) to `session` if the user's roster
     /// lets its account see it (XEP-0060 section 4.5) and does not block
@@ -236,7 +238,10 @@ fn refuse(ctx: &mut Ctx, op: Op) {
         Op::Blocking { session, iq } | Op::ArchivePrefs { session, iq } => {
             reply(ctx, session, error_reply(&iq, E::ResourceConstraint))
         }
-        Op::Inbound { .. } | Op::Broadcast { .. } | Op::DeliverIfAllowed { .. } => {}
+        Op::Inbound { .. }
+        | Op::Broadcast { .. }
+        | Op::DeliverIfAllowed { .. }
+        | Op::Photo { .. } => {}
     }
 }
 
@@ -471,6 +476,11 @@ fn plan(ctx: &mut Ctx, user: &BareJid, op: Op) -> Plan {
             plan.effects = effects;
             if !plan.changes.is_empty() {
                 plan.origin = Some((session, iq));
+            }
+        }
+        Op::Photo { photo } => {
+            if roster.photo.as_deref() != Some(&*photo) {
+                plan.changes.push(RosterChange::Photo(photo));
             }
         }
         Op::ArchivePrefs { session, iq } => {

@@ -65,7 +65,7 @@ pub struct SqliteStorage {
     archives: archive::Archives,
 }
 
-const SCHEMA_VERSION: i64 = 8;
+const SCHEMA_VERSION: i64 = 9;
 
 /// Schema 1: accounts and their SCRAM keys.
 fn create_accounts(db: &Connection) -> rusqlite::Result<()> {
@@ -121,6 +121,7 @@ impl SqliteStorage {
             documents::migrate_to_6,
             archive::migrate_to_7,
             archive::migrate_to_8,
+            roster::migrate_to_9,
         ];
         for step in &steps[version as usize..] {
             step(&db)?;

@@ -66,14 +66,31 @@ pub(super) fn migrate_to_5(db: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// Schema 9: the hash of each account's avatar, for its presence
+/// (XEP-0153).
+pub(super) fn migrate_to_9(db: &Connection) -> rusqlite::Result<()> {
+    db.execute_batch(
+        "BEGIN;
+         CREATE TABLE account_photos (
+             domain TEXT NOT NULL,
+             username TEXT NOT NULL,
+             photo TEXT NOT NULL,
+             PRIMARY KEY (domain, username)
+         ) WITHOUT ROWID;
+         PRAGMA user_version = 9;
+         COMMIT;",
+    )
+}
+
 /// The tables holding one account's roster data.
-pub(super) const ROSTER_TABLES: [&str; 6] = [
+pub(super) const ROSTER_TABLES: [&str; 7] = [
     "roster_items",
     "roster_pending_in",
     "roster_versions",
     "blocklist",
     "last_activity",
     "archive_prefs",
+    "account_photos",
 ];
 
 fn parts(user: &BareJid) -> (&str, &str) {
@@ -157,6 +174,11 @@ impl SqliteStorage {
         }
         drop((items, pending, blocked));
         roster.archive_prefs = archive_prefs(&tx, domain, username)?.map(Box::new);
+        roster.photo = tx
+            .prepare_cached("SELECT photo FROM account_photos WHERE domain = ?1 AND username = ?2")?
+            .query_row(params![domain, username], |r| r.get::<_, String>(0))
+            .optional()?
+            .map(String::into_boxed_str);
         tx.commit()?;
         Ok(Some(roster))
     }
@@ -267,6 +289,13 @@ impl SqliteStorage {
                         params![domain, username],
                     )?;
                 }
+                RosterChange::Photo(photo) => {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO account_photos (domain, username, photo)
+                         VALUES (?1, ?2, ?3)",
+                        params![domain, username, &**photo],
+                    )?;
+                }
                 RosterChange::ArchivePrefs(None) => {
                     tx.execute(
                         "DELETE FROM archive_prefs WHERE domain = ?1 AND username = ?2",
@@ -344,7 +373,7 @@ mod tests {
     use rookery_core::{StorageAnswer, StorageRequest};
 
     #[test]
-    fn roster_writes_are_read_back_with_groups_pending_and_version() {
+    fn roster_writes_are_read_back_with_groups_pending_blocklist_photo_and_version() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = SqliteStorage::open(dir.path()).unwrap();
         let creds = StoredCredentials::derive("pw", b"0123456789abcdef", 4096).unwrap();
@@ -364,6 +393,7 @@ mod tests {
             RosterChange::Block("tybalt@localhost".into()),
             RosterChange::Block("spam.example".into()),
             RosterChange::Unblock("spam.example".into()),
+            RosterChange::Photo("25c9b37ae36a0a08318d4dca7ca57ea98d776821".into()),
         ];
         let write = StorageRequest::WriteRoster {
             user: user.clone(),

@@ -858,11 +858,15 @@ fn written(
             if let Some((config, events)) = event {
                 notify(ctx, &change.owner, &change.node, &config, &events);
             }
-            // A client's avatar becomes the vCard's photo (XEP-0398).
-            if let (Some(_), What::Publish { item, .. }) = (&change.asker, &change.what) {
-                if change.node == avatar_conversion::METADATA {
+            if let (What::Publish { item, .. }, true) =
+                (&change.what, change.node == avatar_conversion::METADATA)
+            {
+                // A client's avatar becomes the vCard's photo (XEP-0398),
+                // and any avatar the photo in presence (XEP-0153).
+                if change.asker.is_some() {
                     avatar_conversion::from_pep(ctx, &change.owner, &item.payload);
                 }
+                super::vcard_update::avatar_published(ctx, &change.owner, &item.payload);
             }
             Answer::Result(reply)
         }
