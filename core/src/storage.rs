@@ -98,10 +98,10 @@ pub enum StorageRequest {
         /// The first archive (the recipient's) skips the message if its
         /// account blocks any of these (XEP-0191, as for `StoreOffline`).
         unless_blocked: Vec<String>,
-        /// The first archive (the recipient's) applies its account's
-        /// archiving preferences (XEP-0313): the core did not, not
-        /// holding them.
-        recipient_prefs: bool,
+        /// Accounts whose archive takes the message only if their
+        /// archiving preferences (XEP-0313) say so: the core could not
+        /// tell, not holding them.
+        prefs_of: Vec<BareJid>,
         max_messages: usize,
         /// Bytes of archived stanzas per account; past it the oldest go.
         max_bytes: usize,

@@ -567,3 +567,23 @@ fn an_offline_recipients_stored_preferences_keep_its_archive_out() {
     );
     assert_eq!(b.archive["romeo@localhost"].len(), 1);
 }
+
+#[test]
+fn a_jid_in_both_lists_is_never_kept_and_an_unchanged_set_writes_nothing() {
+    let mut b = bench();
+    let (juliet, _) = pair(&mut b);
+    let set = prefs(
+        "set",
+        " default='always'><always><jid>romeo@localhost</jid></always>\
+         <never><jid>romeo@localhost</jid></never>",
+    );
+    b.send(juliet, &set);
+    assert_eq!(
+        b.take(juliet),
+        prefs_result("juliet@localhost/balcony", "always", "", "romeo@localhost")
+    );
+    let version = b.rosters["juliet@localhost"].version;
+    b.send(juliet, &set);
+    b.take(juliet);
+    assert_eq!(b.rosters["juliet@localhost"].version, version);
+}

@@ -115,3 +115,40 @@ fn a_presence_saying_something_of_its_photo_is_left_alone_and_one_never_with_an_
          <x xmlns='vcard-temp:x:update'/></presence>"
     );
 }
+
+#[test]
+fn the_photo_is_the_first_avatar_kept_on_pep_not_one_hosted_elsewhere() {
+    let (mut b, juliet, romeo) = lovers();
+    b.send(
+        juliet,
+        &metadata(&format!(
+            "<info id='aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' bytes='9' type='image/png' \
+             url='https://example.org/a.png'/><info id='{IMAGE_ID}' bytes='6' type='image/gif'/>"
+        )),
+    );
+    b.take(juliet);
+    b.send(juliet, "<presence/>");
+    assert_eq!(
+        b.take(romeo),
+        format!(
+            "<presence from='juliet@localhost/balcony'>\
+             <x xmlns='vcard-temp:x:update'><photo>{IMAGE_ID}</photo></x></presence>"
+        )
+    );
+}
+
+#[test]
+fn an_avatar_change_leaves_the_roster_version_alone() {
+    let (mut b, juliet, _) = lovers();
+    let before = b.rosters["juliet@localhost"].version;
+    b.send(
+        juliet,
+        &metadata(&format!(
+            "<info id='{IMAGE_ID}' bytes='6' type='image/gif'/>"
+        )),
+    );
+    b.take(juliet);
+    let roster = &b.rosters["juliet@localhost"];
+    assert_eq!(roster.photo.as_deref(), Some(IMAGE_ID));
+    assert_eq!(roster.version, before);
+}

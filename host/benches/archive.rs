@@ -30,7 +30,7 @@ fn message(seq: u64) -> StorageRequest {
         ),
         archives: vec![("juliet@localhost".parse().unwrap(), (with.into(), None))],
         unless_blocked: Vec::new(),
-        recipient_prefs: false,
+        prefs_of: Vec::new(),
         max_messages: 2_000_000,
         max_bytes: 1 << 40,
     }

@@ -61,7 +61,7 @@ fn main() {
                 (format!("u{from}@localhost").parse().unwrap(), (format!("u{to}@localhost"), None)),
             ],
             unless_blocked: vec![format!("u{from}@localhost/load"), format!("u{from}@localhost"), "localhost".into()],
-            recipient_prefs: false,
+            prefs_of: Vec::new(),
             max_messages: 100_000,
             max_bytes: 64 << 20,
         }

@@ -338,8 +338,12 @@ impl<T: Transport> Driver<T> {
                 self.transport.forget(id);
             }
             Event::Storage(answers) => {
+                // Effects after each answer, as if each were an event of
+                // its own: a slow reader's output budget is counted as it
+                // fills, not after a whole batch has written to it.
                 for (request, answer) in answers {
                     self.server.handle_storage(request, answer, now);
+                    self.run_effects();
                 }
             }
             Event::Written(id, token) => self.server.handle_written(id, token, now),

@@ -62,17 +62,18 @@ impl Lane {
             .name(name.into())
             .spawn(move || {
                 while let Ok(first) = incoming.recv() {
+                    let mut batch: Vec<_> = std::iter::once(first)
+                        .chain(incoming.try_iter().take(group - 1))
+                        .collect();
                     // What queues up meanwhile goes in the same commit.
                     // The thread sleeps rather than waits on the queue:
                     // a waiting receiver is woken by every query sent,
                     // a switch between threads per archived chat on a
-                    // busy core.
-                    if !delay.is_zero() {
+                    // busy core. A full batch goes at once.
+                    if batch.len() < group && !delay.is_zero() {
                         std::thread::sleep(delay);
+                        batch.extend(incoming.try_iter().take(group - batch.len()));
                     }
-                    let batch: Vec<_> = std::iter::once(first)
-                        .chain(incoming.try_iter().take(group - 1))
-                        .collect();
                     let (requests, queries): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
                     let answers = execute_all(&mut *storage, &queries);
                     // One event for the whole batch: the event loop

@@ -27,16 +27,19 @@ pub(crate) const MODULE: Module = Module {
     ..Module::NONE
 };
 
-/// A metadata item published on `owner`'s avatar node is durable: its
-/// first avatar's id (the SHA-1 of the image) is the photo from now on;
-/// no avatar (empty metadata, section 4.2 of XEP-0084) an empty photo.
+/// A metadata item published on `owner`'s avatar node is durable: the
+/// id (the SHA-1 of the image) of its first avatar kept on PEP is the
+/// photo from now on; none (empty metadata, XEP-0084 section 4.2, or
+/// only avatars kept elsewhere) an empty photo.
 pub(crate) fn avatar_published(ctx: &mut Ctx, owner: &BareJid, metadata: &Element) {
     if !ctx.loaded.has(MODULE.name) {
         return;
     }
+    // The avatar a vCard client can fetch: the first hosted on PEP, as
+    // the conversion to the vCard takes it.
     let photo = metadata
         .children()
-        .find(|i| i.is("info", METADATA))
+        .find(|i| i.is("info", METADATA) && i.get_attr("url").is_none())
         .and_then(|i| i.get_attr("id"))
         .unwrap_or_default();
     // Only the hex of a SHA-1 is a photo hash; anything else a client

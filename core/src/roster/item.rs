@@ -142,8 +142,8 @@ pub struct Roster {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ArchivePrefs {
     pub default: ArchiveDefault,
-    /// Bare JIDs, prepared. A JID in both lists is never kept, as in
-    /// Prosody.
+    /// Bare JIDs, prepared; no JID in both (a set naming one in both
+    /// never keeps it, as in Prosody).
     pub always: BTreeSet<String>,
     pub never: BTreeSet<String>,
 }

@@ -211,6 +211,19 @@ pub(crate) fn submit(ctx: &mut Ctx, user: &BareJid, op: Op) {
         // client (or a crowd of senders) outpacing storage is told to
         // wait rather than queue without bound. Presence broadcasts are
         // never refused: every unavailable presence owed must go out.
+        // An avatar's hash waits once: a newer one replaces it, so it is
+        // never refused and never lost.
+        if let Op::Photo { photo } = op {
+            let queued = slot.queue.iter_mut().find_map(|queued| match queued {
+                Op::Photo { photo } => Some(photo),
+                _ => None,
+            });
+            match queued {
+                Some(queued) => *queued = photo,
+                None => slot.queue.push_back(Op::Photo { photo }),
+            }
+            return drive(ctx, user);
+        }
         let full = slot.queue.len() >= ctx.config.roster.max_queued_operations;
         if full && !matches!(op, Op::Broadcast { .. }) {
             refuse(ctx, op);
@@ -370,7 +383,14 @@ fn drive(ctx: &mut Ctx, user: &BareJid) {
         let State::Loaded(roster) = &mut slot.state else {
             return;
         };
-        let version = roster.version + 1;
+        // Account data kept with the roster is no roster change: a
+        // client's cached roster (XEP-0237) stays good.
+        let account_data =
+            |c: &RosterChange| matches!(c, RosterChange::ArchivePrefs(_) | RosterChange::Photo(_));
+        let version = match plan.changes.iter().all(account_data) {
+            true => roster.version,
+            false => roster.version + 1,
+        };
         let before = blocks_any(roster);
         roster.apply(&plan.changes, version);
         ctx.rosters.blocklists = ctx.rosters.blocklists + blocks_any(roster) - before;

@@ -398,19 +398,20 @@ impl Bench {
                 stanza,
                 archives,
                 unless_blocked,
-                recipient_prefs,
+                prefs_of,
                 max_messages,
                 ..
             } => {
                 for (i, (user, with)) in archives.iter().enumerate() {
                     let roster = self.rosters.get(user.as_str());
-                    let blocked = roster
-                        .is_some_and(|r| unless_blocked.iter().any(|j| r.blocked.contains(j)));
-                    let left_out = *recipient_prefs
+                    let blocked = i == 0
+                        && roster
+                            .is_some_and(|r| unless_blocked.iter().any(|j| r.blocked.contains(j)));
+                    let left_out = prefs_of.contains(user)
                         && roster.is_some_and(|r| {
                             jid::BareJid::new(&with.0).is_ok_and(|with| !r.archives(&with))
                         });
-                    if i == 0 && (blocked || left_out) {
+                    if blocked || left_out {
                         continue;
                     }
                     let archive = self.archive.entry(user.to_string()).or_default();

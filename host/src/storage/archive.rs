@@ -28,6 +28,7 @@
 
 use super::SqliteStorage;
 use jid::BareJid;
+use rookery_core::roster::ArchiveDefault;
 use rookery_core::{ArchiveQuery, ArchivedMessage};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
@@ -38,6 +39,9 @@ use std::collections::{HashMap, HashSet};
 /// size), and an archive may hold up to this many messages past its cap
 /// until then (no query sees them: queries index first).
 const INDEX_AT: usize = 16384;
+/// Or once their messages hold this many bytes: what an archive may hold
+/// past its byte cap, however large the messages.
+const INDEX_AT_BYTES: usize = 16 << 20;
 
 /// Schema 7: archived messages, each archive's entries, and the accounts
 /// that have one (for expiry).
@@ -84,9 +88,14 @@ pub(super) fn migrate_to_8(db: &Connection) -> rusqlite::Result<()> {
              domain TEXT NOT NULL,
              username TEXT NOT NULL,
              default_policy TEXT NOT NULL,
-             always TEXT NOT NULL,
-             never TEXT NOT NULL,
              PRIMARY KEY (domain, username)
+         ) WITHOUT ROWID;
+         CREATE TABLE archive_prefs_jids (
+             domain TEXT NOT NULL,
+             username TEXT NOT NULL,
+             jid TEXT NOT NULL,
+             keep INTEGER NOT NULL,
+             PRIMARY KEY (domain, username, jid)
          ) WITHOUT ROWID;
          INSERT INTO archive_indexed SELECT COALESCE(MAX(seq), 0) FROM archive_messages;
          PRAGMA user_version = 8;
@@ -110,9 +119,11 @@ pub(super) struct Archives {
     /// Where expiry goes on: the account after which the next batch
     /// starts.
     expiry_cursor: Option<(String, String)>,
-    /// Entries this process added without making them, and the number up
-    /// to which every message has its entries (as last read or set).
+    /// Entries this process added without making them, their bytes, and
+    /// the number up to which every message has its entries (as last
+    /// read or set).
     pending: usize,
+    pending_bytes: usize,
     indexed: i64,
     /// Archives past a cap, trimmed once their entries are made, and the
     /// caps (messages, bytes) their writes came with.
@@ -129,10 +140,12 @@ impl Archives {
     }
 
     /// A transaction was rolled back: what was counted in it may not
-    /// have happened, so sizes are counted again when next needed.
+    /// have happened, so sizes are counted again when next needed, and
+    /// entries made in it are made again before the next read.
     pub(super) fn forget_all(&mut self) {
         self.sizes.clear();
         self.over.clear();
+        self.pending = self.pending.max(1);
     }
 }
 
@@ -146,8 +159,8 @@ fn parts(user: &BareJid) -> (&str, &str) {
 impl SqliteStorage {
     /// Keep a message once, naming each archive that holds it (those of
     /// accounts that exist; the first, the recipient's, unless it blocks
-    /// the sender or, if told to apply them, its preferences leave the
-    /// message out). No savepoint: each statement is atomic by itself, and
+    /// the sender; those whose preferences storage is told to apply, if
+    /// they keep it). No savepoint: each statement is atomic by itself, and
     /// what a failed one leaves (a text no archive holds, an archive over
     /// its cap) goes with the next expiry or trim.
     pub(super) fn archive_message(
@@ -155,7 +168,7 @@ impl SqliteStorage {
         seq: u64,
         stanza: &str,
         archives: &[(BareJid, (String, Option<String>))],
-        (unless_blocked, recipient_prefs): (&[String], bool),
+        (unless_blocked, prefs_of): (&[String], &[BareJid]),
         (max, max_bytes): (usize, usize),
     ) -> rusqlite::Result<()> {
         let seq = seq.min(i64::MAX as u64) as i64;
@@ -169,7 +182,7 @@ impl SqliteStorage {
             if i == 0 && self.blocks_any(domain, username, unless_blocked)? {
                 continue;
             }
-            if i == 0 && recipient_prefs && !self.prefs_keep(domain, username, &party.0)? {
+            if prefs_of.contains(user) && !self.prefs_keep(domain, username, &party.0)? {
                 continue;
             }
             holders.push((user, party));
@@ -221,6 +234,7 @@ impl SqliteStorage {
                     .execute(params![domain, username, seq, bare, resource])?;
             } else {
                 self.archives.pending += 1;
+                self.archives.pending_bytes += stanza.len();
             }
             let key = (domain.to_owned(), username.to_owned());
             let size = self.archives.sizes.entry(key.clone()).or_default();
@@ -230,7 +244,9 @@ impl SqliteStorage {
                 self.archives.over.insert(key);
             }
         }
-        if self.archives.pending >= INDEX_AT || (at_once && !self.archives.over.is_empty()) {
+        let due =
+            self.archives.pending >= INDEX_AT || self.archives.pending_bytes >= INDEX_AT_BYTES;
+        if due || (at_once && !self.archives.over.is_empty()) {
             self.index_pending()?;
         }
         Ok(())
@@ -239,9 +255,37 @@ impl SqliteStorage {
     /// Make the entries of every message past `archive_indexed`, in key
     /// order, then trim the archives past a cap: their oldest go until
     /// both caps hold (past the byte cap usually one or two); the newest
-    /// message always stays. The mark is read, not remembered: another
-    /// process (`deluser`) may have moved it.
+    /// message always stays. All of it or none: its own write
+    /// transaction, or a savepoint in a group commit. The mark is read
+    /// there, not remembered, and only ever moves on: another process
+    /// (`rookery deluser`) may index too, and entries made once and
+    /// deleted since (an account removed, an archive trimmed) must not
+    /// come back.
     pub(super) fn index_pending(&mut self) -> rusqlite::Result<()> {
+        let own = self.db.is_autocommit();
+        self.db.execute_batch(if own {
+            "BEGIN IMMEDIATE"
+        } else {
+            "SAVEPOINT index_pending"
+        })?;
+        let done = self.index_and_trim();
+        let end = match (&done, own) {
+            (Ok(()), true) => "COMMIT",
+            (Ok(()), false) => "RELEASE index_pending",
+            (Err(_), true) => "ROLLBACK",
+            (Err(_), false) => "ROLLBACK TO index_pending; RELEASE index_pending",
+        };
+        let ended = self.db.execute_batch(end);
+        if done.is_err() || ended.is_err() {
+            self.archives.forget_all();
+            if own && ended.is_err() {
+                let _ = self.db.execute_batch("ROLLBACK");
+            }
+        }
+        done.and(ended)
+    }
+
+    fn index_and_trim(&mut self) -> rusqlite::Result<()> {
         let from: i64 = self
             .db
             .prepare_cached("SELECT up_to FROM archive_indexed")?
@@ -257,19 +301,22 @@ impl SqliteStorage {
                     "INSERT OR IGNORE INTO archive (domain, username, seq, with_bare, with_resource)
                      SELECT substr(o, instr(o, '@') + 1), substr(o, 1, instr(o, '@') - 1), seq, w, r
                      FROM (SELECT a_owner AS o, seq, a_with AS w, a_resource AS r
-                           FROM archive_messages WHERE seq > ?1 AND a_owner IS NOT NULL
+                           FROM archive_messages
+                           WHERE seq > ?1 AND seq <= ?2 AND a_owner IS NOT NULL
                            UNION ALL
                            SELECT b_owner, seq, b_with, b_resource
-                           FROM archive_messages WHERE seq > ?1 AND b_owner IS NOT NULL)
+                           FROM archive_messages
+                           WHERE seq > ?1 AND seq <= ?2 AND b_owner IS NOT NULL)
                      ORDER BY 1, 2, 3",
                 )?
-                .execute(params![from])?;
+                .execute(params![from, up_to])?;
             self.db
-                .prepare_cached("UPDATE archive_indexed SET up_to = ?1")?
+                .prepare_cached("UPDATE archive_indexed SET up_to = MAX(up_to, ?1)")?
                 .execute(params![up_to])?;
         }
         self.archives.indexed = up_to;
         self.archives.pending = 0;
+        self.archives.pending_bytes = 0;
         let (max, max_bytes) = self.archives.caps;
         for key in std::mem::take(&mut self.archives.over) {
             let Some(mut size) = self.archives.sizes.get(&key).copied() else {
@@ -292,19 +339,39 @@ impl SqliteStorage {
     }
 
     /// Whether the account's archiving preferences keep a message with
-    /// `with` (a bare JID).
+    /// `with` (a bare JID): two key lookups, and the roster's for its
+    /// `roster` default, whatever the size of its lists.
     fn prefs_keep(&self, domain: &str, username: &str, with: &str) -> rusqlite::Result<bool> {
-        let Some(prefs) = super::roster::archive_prefs(&self.db, domain, username)? else {
+        let default: Option<String> = self
+            .db
+            .prepare_cached(
+                "SELECT default_policy FROM archive_prefs WHERE domain = ?1 AND username = ?2",
+            )?
+            .query_row(params![domain, username], |r| r.get(0))
+            .optional()?;
+        let Some(default) = default else {
             return Ok(true);
         };
-        let in_roster = prefs.default == rookery_core::roster::ArchiveDefault::Roster
-            && self
+        let listed: Option<bool> = self
+            .db
+            .prepare_cached(
+                "SELECT keep FROM archive_prefs_jids WHERE domain = ?1 AND username = ?2 AND jid = ?3",
+            )?
+            .query_row(params![domain, username, with], |r| r.get(0))
+            .optional()?;
+        if let Some(keep) = listed {
+            return Ok(keep);
+        }
+        Ok(match ArchiveDefault::parse(&default).unwrap_or_default() {
+            ArchiveDefault::Always => true,
+            ArchiveDefault::Never => false,
+            ArchiveDefault::Roster => self
                 .db
                 .prepare_cached(
                     "SELECT 1 FROM roster_items WHERE domain = ?1 AND username = ?2 AND contact = ?3",
                 )?
-                .exists(params![domain, username, with])?;
-        Ok(prefs.keeps(with, in_roster))
+                .exists(params![domain, username, with])?,
+        })
     }
 
     /// Whether the account blocks any of these JIDs (XEP-0191).

@@ -342,7 +342,7 @@ impl Storage for SqliteStorage {
                 stanza,
                 archives,
                 unless_blocked,
-                recipient_prefs,
+                prefs_of,
                 max_messages,
                 max_bytes,
             } => self
@@ -350,7 +350,7 @@ impl Storage for SqliteStorage {
                     *seq,
                     stanza,
                     archives,
-                    (unless_blocked, *recipient_prefs),
+                    (unless_blocked, prefs_of),
                     (*max_messages, *max_bytes),
                 )
                 .map(|()| StorageAnswer::Written),
@@ -921,7 +921,7 @@ mod tests {
             seq: n * 1_000_000,
             archives: vec![("juliet@localhost".parse().unwrap(), (with.into(), None))],
             unless_blocked: Vec::new(),
-            recipient_prefs: false,
+            prefs_of: Vec::new(),
             stanza: format!("<message><body>{n}</body></message>"),
             max_messages: max,
             max_bytes,
@@ -1104,7 +1104,7 @@ mod tests {
                 (from.parse().unwrap(), (to.into(), None)),
             ],
             unless_blocked: Vec::new(),
-            recipient_prefs: false,
+            prefs_of: Vec::new(),
             stanza: "<message><body>hi</body></message>".into(),
             max_messages: 1000,
             max_bytes: 1 << 20,
@@ -1159,7 +1159,7 @@ mod tests {
                 seq: n * 1_000_000,
                 archives: vec![(juliet.clone(), (with.into(), None))],
                 unless_blocked: Vec::new(),
-                recipient_prefs: true,
+                prefs_of: vec![juliet.clone()],
                 stanza: format!("<message><body>{n}</body></message>"),
                 max_messages: 100,
                 max_bytes: 1 << 20,
@@ -1170,6 +1170,44 @@ mod tests {
         // the roster and the never list, nor a stranger.
         s.index_pending().unwrap();
         assert_eq!(entries(&s, "juliet"), [1_000_000, 3_000_000]);
+    }
+
+    #[test]
+    fn storage_applies_a_senders_preferences_when_told_to() {
+        use rookery_core::roster::{ArchiveDefault, ArchivePrefs, RosterChange};
+        let (_dir, mut s) = archive_of(0);
+        s.create_account(&Account::parse("romeo@localhost").unwrap(), &creds("pw"))
+            .unwrap();
+        let romeo: jid::BareJid = "romeo@localhost".parse().unwrap();
+        let never = ArchivePrefs {
+            default: ArchiveDefault::Never,
+            ..Default::default()
+        };
+        let written = s.execute(&StorageRequest::WriteRoster {
+            user: romeo.clone(),
+            changes: vec![RosterChange::ArchivePrefs(Some(Box::new(never)))],
+            version: 0,
+        });
+        assert_eq!(written, StorageAnswer::Written);
+        let answer = s.execute(&StorageRequest::ArchiveMessage {
+            seq: 1,
+            archives: vec![
+                (
+                    "juliet@localhost".parse().unwrap(),
+                    ("romeo@localhost".into(), None),
+                ),
+                (romeo.clone(), ("juliet@localhost".into(), None)),
+            ],
+            unless_blocked: Vec::new(),
+            prefs_of: vec![romeo],
+            stanza: "<message><body>hi</body></message>".into(),
+            max_messages: 100,
+            max_bytes: 1 << 20,
+        });
+        assert_eq!(answer, StorageAnswer::Written);
+        s.index_pending().unwrap();
+        assert_eq!(entries(&s, "juliet"), [1]);
+        assert!(entries(&s, "romeo").is_empty());
     }
 
     #[test]

@@ -83,13 +83,14 @@ pub(super) fn migrate_to_9(db: &Connection) -> rusqlite::Result<()> {
 }
 
 /// The tables holding one account's roster data.
-pub(super) const ROSTER_TABLES: [&str; 7] = [
+pub(super) const ROSTER_TABLES: [&str; 8] = [
     "roster_items",
     "roster_pending_in",
     "roster_versions",
     "blocklist",
     "last_activity",
     "archive_prefs",
+    "archive_prefs_jids",
     "account_photos",
 ];
 
@@ -296,31 +297,32 @@ impl SqliteStorage {
                         params![domain, username, &**photo],
                     )?;
                 }
-                RosterChange::ArchivePrefs(None) => {
-                    tx.execute(
-                        "DELETE FROM archive_prefs WHERE domain = ?1 AND username = ?2",
-                        params![domain, username],
-                    )?;
-                }
-                RosterChange::ArchivePrefs(Some(prefs)) => {
-                    let list = |jids: &std::collections::BTreeSet<String>| {
-                        jids.iter()
-                            .map(String::as_str)
-                            .collect::<Vec<_>>()
-                            .join("\n")
+                RosterChange::ArchivePrefs(prefs) => {
+                    for table in ["archive_prefs", "archive_prefs_jids"] {
+                        tx.execute(
+                            &format!("DELETE FROM {table} WHERE domain = ?1 AND username = ?2"),
+                            params![domain, username],
+                        )?;
+                    }
+                    let Some(prefs) = prefs else {
+                        continue;
                     };
                     tx.execute(
-                        "INSERT OR REPLACE INTO archive_prefs
-                         (domain, username, default_policy, always, never)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![
-                            domain,
-                            username,
-                            prefs.default.name(),
-                            list(&prefs.always),
-                            list(&prefs.never)
-                        ],
+                        "INSERT INTO archive_prefs (domain, username, default_policy)
+                         VALUES (?1, ?2, ?3)",
+                        params![domain, username, prefs.default.name()],
                     )?;
+                    let mut listed = tx.prepare_cached(
+                        "INSERT OR REPLACE INTO archive_prefs_jids (domain, username, jid, keep)
+                         VALUES (?1, ?2, ?3, ?4)",
+                    )?;
+                    // Never wins over always, should a JID be in both.
+                    let lists = [(&prefs.always, true), (&prefs.never, false)];
+                    for (jids, keep) in lists {
+                        for jid in jids {
+                            listed.execute(params![domain, username, jid, keep])?;
+                        }
+                    }
                 }
             }
         }
@@ -333,36 +335,38 @@ impl SqliteStorage {
 }
 
 /// The account's archiving preferences (XEP-0313), if not the default.
-/// Each list is its bare JIDs, one per line.
 pub(super) fn archive_prefs(
     db: &Connection,
     domain: &str,
     username: &str,
 ) -> rusqlite::Result<Option<ArchivePrefs>> {
-    let row = db
+    let default: Option<String> = db
         .prepare_cached(
-            "SELECT default_policy, always, never FROM archive_prefs
-             WHERE domain = ?1 AND username = ?2",
+            "SELECT default_policy FROM archive_prefs WHERE domain = ?1 AND username = ?2",
         )?
-        .query_row(params![domain, username], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })
+        .query_row(params![domain, username], |r| r.get(0))
         .optional()?;
-    let list = |jids: &str| {
-        jids.split('\n')
-            .filter(|j| !j.is_empty())
-            .map(str::to_owned)
-            .collect()
+    let Some(default) = default else {
+        return Ok(None);
     };
-    Ok(row.map(|(default, always, never)| ArchivePrefs {
+    let mut prefs = ArchivePrefs {
         default: ArchiveDefault::parse(&default).unwrap_or_default(),
-        always: list(&always),
-        never: list(&never),
-    }))
+        ..ArchivePrefs::default()
+    };
+    let mut listed = db.prepare_cached(
+        "SELECT jid, keep FROM archive_prefs_jids WHERE domain = ?1 AND username = ?2",
+    )?;
+    let rows = listed.query_map(params![domain, username], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+    })?;
+    for row in rows {
+        let (jid, keep) = row?;
+        match keep {
+            true => prefs.always.insert(jid),
+            false => prefs.never.insert(jid),
+        };
+    }
+    Ok(Some(prefs))
 }
 
 #[cfg(test)]

@@ -141,16 +141,14 @@ pub(crate) fn archive(
     }
     let sender = from.to_bare();
     // Whose preferences the router applies: those of accounts whose
-    // roster it holds (the sender's, and an online recipient's). An
-    // offline recipient's are applied by storage, which also has its
-    // blocklist.
+    // roster it holds (an online recipient's, the sender's once loaded).
+    // Storage applies the others', and an offline recipient's blocklist.
     let recipient = ctx.rosters.get(user).map(|r| r.archives(&sender));
-    let sender_keeps = sender != *user
-        && ctx
-            .rosters
-            .get(&sender)
-            .is_none_or(|r| r.archives(&to.to_bare()));
-    if recipient == Some(false) && !sender_keeps {
+    let sender_keeps = match sender != *user {
+        true => ctx.rosters.get(&sender).map(|r| r.archives(&to.to_bare())),
+        false => Some(false),
+    };
+    if recipient == Some(false) && sender_keeps == Some(false) {
         return true;
     }
     if ctx.mam.writing >= ctx.config.archive.max_bytes_in_flight {
@@ -168,7 +166,14 @@ pub(crate) fn archive(
         );
         archives.push((user.clone(), party(&Jid::from(from.clone()))));
     }
-    if sender_keeps {
+    let mut prefs_of = Vec::new();
+    if recipient.is_none() {
+        prefs_of.push(user.clone());
+    }
+    if sender_keeps.is_none() {
+        prefs_of.push(sender.clone());
+    }
+    if sender_keeps != Some(false) {
         archives.push((sender, party(to)));
     }
     let stanza = message.to_stream_string();
@@ -178,12 +183,12 @@ pub(crate) fn archive(
         stanza,
         archives,
         // Not into the archive of an offline recipient who blocks the
-        // sender (XEP-0191) or whose preferences leave it out.
+        // sender (XEP-0191).
         unless_blocked: match recipient {
             Some(_) => Vec::new(),
             None => crate::modules::blocking::candidates(&Jid::from(from.clone())),
         },
-        recipient_prefs: recipient.is_none(),
+        prefs_of,
         max_messages: ctx.config.archive.max_messages,
         max_bytes: ctx.config.archive.max_bytes,
     });

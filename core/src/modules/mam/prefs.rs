@@ -50,6 +50,10 @@ pub(crate) fn plan(
         Err(condition) => (Vec::new(), reply(error_reply(iq, condition))),
         Ok(prefs) => {
             let answer = iq_result(iq, Some(element(&prefs)));
+            if roster.archive_prefs.as_deref().cloned().unwrap_or_default() == prefs {
+                // Nothing to write.
+                return (Vec::new(), reply(answer));
+            }
             // The default takes no storage and no memory.
             let stored = (prefs != ArchivePrefs::default()).then(|| Box::new(prefs));
             (vec![RosterChange::ArchivePrefs(stored)], reply(answer))
@@ -75,7 +79,9 @@ fn parse(prefs: &Element, max_jids: usize) -> Result<ArchivePrefs, E> {
         }
         Ok(jids)
     };
-    let (always, never) = (list("always")?, list("never")?);
+    let (mut always, never) = (list("always")?, list("never")?);
+    // A JID in both lists is never kept, as in Prosody: it is kept once.
+    always.retain(|jid| !never.contains(jid));
     if always.len() + never.len() > max_jids {
         // Refused, like a blocklist past its cap, before any work.
         return Err(E::ResourceConstraint);
