@@ -33,23 +33,30 @@ fn metadata(info: &str) -> String {
     )
 }
 
-#[test]
-fn presence_after_a_pep_avatar_names_its_hash() {
+/// Juliet publishes avatar metadata holding `infos`, then presence: what
+/// Romeo sees of it.
+fn presence_after_metadata(infos: &str) -> String {
     let (mut b, juliet, romeo) = lovers();
-    b.send(
-        juliet,
-        &metadata(&format!(
-            "<info id='{IMAGE_ID}' bytes='6' type='image/gif'/>"
-        )),
-    );
+    b.send(juliet, &metadata(infos));
     b.take(juliet);
     b.send(juliet, "<presence/>");
+    b.take(romeo)
+}
+
+fn presence_with_photo(photo: &str) -> String {
+    format!(
+        "<presence from='juliet@localhost/balcony'>\
+         <x xmlns='vcard-temp:x:update'><photo>{photo}</photo></x></presence>"
+    )
+}
+
+#[test]
+fn presence_after_a_pep_avatar_names_its_hash() {
     assert_eq!(
-        b.take(romeo),
-        format!(
-            "<presence from='juliet@localhost/balcony'>\
-             <x xmlns='vcard-temp:x:update'><photo>{IMAGE_ID}</photo></x></presence>"
-        )
+        presence_after_metadata(&format!(
+            "<info id='{IMAGE_ID}' bytes='6' type='image/gif'/>"
+        )),
+        presence_with_photo(IMAGE_ID)
     );
 }
 
@@ -118,22 +125,12 @@ fn a_presence_saying_something_of_its_photo_is_left_alone_and_one_never_with_an_
 
 #[test]
 fn the_photo_is_the_first_avatar_kept_on_pep_not_one_hosted_elsewhere() {
-    let (mut b, juliet, romeo) = lovers();
-    b.send(
-        juliet,
-        &metadata(&format!(
+    assert_eq!(
+        presence_after_metadata(&format!(
             "<info id='aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' bytes='9' type='image/png' \
              url='https://example.org/a.png'/><info id='{IMAGE_ID}' bytes='6' type='image/gif'/>"
         )),
-    );
-    b.take(juliet);
-    b.send(juliet, "<presence/>");
-    assert_eq!(
-        b.take(romeo),
-        format!(
-            "<presence from='juliet@localhost/balcony'>\
-             <x xmlns='vcard-temp:x:update'><photo>{IMAGE_ID}</photo></x></presence>"
-        )
+        presence_with_photo(IMAGE_ID)
     );
 }
 

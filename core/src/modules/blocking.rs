@@ -65,15 +65,7 @@ pub(crate) struct Blocking {
 
 /// Blocklist requests run in the user's roster queue.
 fn queue(ctx: &mut Ctx, request: &Request) -> Answer {
-    let Some(user) = ctx.account_of(request.session) else {
-        return Answer::Later;
-    };
-    let op = Op::Blocking {
-        session: request.session,
-        iq: request.iq.clone(),
-    };
-    manager::submit(ctx, &user, op);
-    Answer::Later
+    manager::queue_iq(ctx, request, |session, iq| Op::Blocking { session, iq })
 }
 
 pub(crate) fn session_ended(ctx: &mut Ctx, session: SessionId) {

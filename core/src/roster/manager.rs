@@ -203,6 +203,20 @@ pub(crate) fn ensure_loaded(ctx: &mut Ctx, user: &BareJid) {
     );
 }
 
+/// An iq from one of an account's sessions that runs in the account's
+/// roster queue (it reads or changes roster data): answered later, by
+/// the operation `op` makes of it.
+pub(crate) fn queue_iq(
+    ctx: &mut Ctx,
+    request: &modules::Request,
+    op: fn(SessionId, Element) -> Op,
+) -> modules::Answer {
+    if let Some(user) = ctx.account_of(request.session) {
+        submit(ctx, &user, op(request.session, request.iq.clone()));
+    }
+    modules::Answer::Later
+}
+
 /// Queue an operation on `user`'s roster and run what can run.
 pub(crate) fn submit(ctx: &mut Ctx, user: &BareJid, op: Op) {
     ensure_loaded(ctx, user);

@@ -342,14 +342,7 @@ impl SqliteStorage {
     /// `with` (a bare JID): two key lookups, and the roster's for its
     /// `roster` default, whatever the size of its lists.
     fn prefs_keep(&self, domain: &str, username: &str, with: &str) -> rusqlite::Result<bool> {
-        let default: Option<String> = self
-            .db
-            .prepare_cached(
-                "SELECT default_policy FROM archive_prefs WHERE domain = ?1 AND username = ?2",
-            )?
-            .query_row(params![domain, username], |r| r.get(0))
-            .optional()?;
-        let Some(default) = default else {
+        let Some(default) = super::roster::archive_default(&self.db, domain, username)? else {
             return Ok(true);
         };
         let listed: Option<bool> = self
@@ -362,7 +355,7 @@ impl SqliteStorage {
         if let Some(keep) = listed {
             return Ok(keep);
         }
-        Ok(match ArchiveDefault::parse(&default).unwrap_or_default() {
+        Ok(match default {
             ArchiveDefault::Always => true,
             ArchiveDefault::Never => false,
             ArchiveDefault::Roster => self

@@ -334,23 +334,32 @@ impl SqliteStorage {
     }
 }
 
-/// The account's archiving preferences (XEP-0313), if not the default.
-pub(super) fn archive_prefs(
+/// The default of the account's archiving preferences, if it has any.
+pub(super) fn archive_default(
     db: &Connection,
     domain: &str,
     username: &str,
-) -> rusqlite::Result<Option<ArchivePrefs>> {
+) -> rusqlite::Result<Option<ArchiveDefault>> {
     let default: Option<String> = db
         .prepare_cached(
             "SELECT default_policy FROM archive_prefs WHERE domain = ?1 AND username = ?2",
         )?
         .query_row(params![domain, username], |r| r.get(0))
         .optional()?;
-    let Some(default) = default else {
+    Ok(default.map(|d| ArchiveDefault::parse(&d).unwrap_or_default()))
+}
+
+/// The account's archiving preferences (XEP-0313), if not the default.
+pub(super) fn archive_prefs(
+    db: &Connection,
+    domain: &str,
+    username: &str,
+) -> rusqlite::Result<Option<ArchivePrefs>> {
+    let Some(default) = archive_default(db, domain, username)? else {
         return Ok(None);
     };
     let mut prefs = ArchivePrefs {
-        default: ArchiveDefault::parse(&default).unwrap_or_default(),
+        default,
         ..ArchivePrefs::default()
     };
     let mut listed = db.prepare_cached(

@@ -7,6 +7,8 @@
 
 use super::NS;
 use crate::config::Config;
+use crate::hub::Ctx;
+use crate::modules::{Answer, Request};
 use crate::roster::manager::{self, Effect, Op};
 use crate::roster::{ArchiveDefault, ArchivePrefs, Roster, RosterChange};
 use crate::session::SessionId;
@@ -15,20 +17,9 @@ use crate::xml::Element;
 use jid::Jid;
 use std::collections::BTreeSet;
 
-use super::super::{Answer, Request};
-use crate::hub::Ctx;
-
 /// A get or set of the preferences runs in the account's roster queue.
 pub(super) fn queue(ctx: &mut Ctx, request: &Request) -> Answer {
-    let Some(user) = ctx.account_of(request.session) else {
-        return Answer::Later;
-    };
-    let op = Op::ArchivePrefs {
-        session: request.session,
-        iq: request.iq.clone(),
-    };
-    manager::submit(ctx, &user, op);
-    Answer::Later
+    manager::queue_iq(ctx, request, |session, iq| Op::ArchivePrefs { session, iq })
 }
 
 /// What a get or set does to the roster, and its answer.
