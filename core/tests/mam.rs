@@ -353,8 +353,40 @@ fn the_account_advertises_mam_and_stanza_ids() {
         "<iq type='get' id='d' to='juliet@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>",
     );
     let info = b.take(juliet);
-    assert!(info.contains("<feature var='urn:xmpp:mam:2'/>"), "{info}");
-    assert!(info.contains("<feature var='urn:xmpp:sid:0'/>"), "{info}");
+    for feature in ["urn:xmpp:mam:1", "urn:xmpp:mam:2", "urn:xmpp:sid:0"] {
+        assert!(
+            info.contains(&format!("<feature var='{feature}'/>")),
+            "{info}"
+        );
+    }
+}
+
+#[test]
+fn a_query_in_the_older_namespace_is_answered_in_it() {
+    let mut b = bench();
+    let (juliet, romeo) = pair(&mut b);
+    romeo_writes(&mut b, romeo, &["hi"]);
+    b.take(juliet);
+    b.send(
+        juliet,
+        "<iq type='set' id='m'><query xmlns='urn:xmpp:mam:1' queryid='q'/></iq>",
+    );
+    let answer = b.take(juliet);
+    assert!(
+        answer.starts_with(&result(1, "hi").replace("urn:xmpp:mam:2", "urn:xmpp:mam:1")),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with(&fin(true, 1, 1).replace("urn:xmpp:mam:2", "urn:xmpp:mam:1")),
+        "{answer}"
+    );
+    b.send(
+        juliet,
+        "<iq type='get' id='p'><prefs xmlns='urn:xmpp:mam:1'/></iq>",
+    );
+    assert!(b
+        .take(juliet)
+        .contains("<prefs xmlns='urn:xmpp:mam:1' default='always'>"),);
 }
 
 #[test]

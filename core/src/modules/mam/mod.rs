@@ -32,6 +32,17 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 pub const NS: &str = "urn:xmpp:mam:2";
+/// The version before: the same protocol in another namespace, answered
+/// in the namespace it is asked in (as Prosody does) for older clients.
+pub const NS_1: &str = "urn:xmpp:mam:1";
+
+/// The namespace an element of the protocol came in.
+fn version_of(element: &Element) -> &'static str {
+    match element.ns() {
+        NS_1 => NS_1,
+        _ => NS,
+    }
+}
 /// XEP-0359 unique and stable stanza ids.
 pub const NS_SID: &str = "urn:xmpp:sid:0";
 const NS_RSM: &str = "http://jabber.org/protocol/rsm";
@@ -43,7 +54,7 @@ const NS_HINTS: &str = "urn:xmpp:hints";
 pub(crate) const MODULE: Module = Module {
     name: "mam",
     loaded: |config| config.archive.enabled,
-    account_features: &[NS, NS_SID],
+    account_features: &[NS_1, NS, NS_SID],
     iqs: &[
         IqHandler {
             to: Addressee::OwnAccount,
@@ -56,6 +67,20 @@ pub(crate) const MODULE: Module = Module {
             to: Addressee::OwnAccount,
             name: "prefs",
             ns: NS,
+            get: Some(prefs::queue),
+            set: Some(prefs::queue),
+        },
+        IqHandler {
+            to: Addressee::OwnAccount,
+            name: "query",
+            ns: NS_1,
+            get: Some(form),
+            set: Some(query),
+        },
+        IqHandler {
+            to: Addressee::OwnAccount,
+            name: "prefs",
+            ns: NS_1,
             get: Some(prefs::queue),
             set: Some(prefs::queue),
         },
@@ -212,7 +237,8 @@ fn strip_claims(message: &mut Element, user: &BareJid) {
 }
 
 /// The query form (section 4.1.1): the fields a query may filter by.
-fn form(_: &mut Ctx, _: &Request) -> Answer {
+fn form(_: &mut Ctx, request: &Request) -> Answer {
+    let ns = version_of(request.payload);
     let field = |var: &str, kind: &str| {
         Element::new("field", NS_DATA)
             .attr("var", var)
@@ -220,13 +246,13 @@ fn form(_: &mut Ctx, _: &Request) -> Answer {
     };
     let x = Element::new("x", NS_DATA)
         .attr("type", "form")
-        .child(field("FORM_TYPE", "hidden").child(Element::new("value", NS_DATA).text(NS)))
+        .child(field("FORM_TYPE", "hidden").child(Element::new("value", NS_DATA).text(ns)))
         .child(field("with", "jid-single"))
         .child(field("start", "text-single"))
         .child(field("end", "text-single"))
         .child(field("before-id", "text-single"))
         .child(field("after-id", "text-single"));
-    Answer::Result(Some(Element::new("query", NS).child(x)))
+    Answer::Result(Some(Element::new("query", ns).child(x)))
 }
 
 /// XEP-0082 DateTime as microseconds since the epoch.
@@ -258,7 +284,7 @@ fn parse_query(ctx: &Ctx, payload: &Element) -> Result<ArchiveQuery, E> {
                 .map(|v| v.text_content())
                 .unwrap_or_default();
             match field.get_attr("var").unwrap_or_default() {
-                "FORM_TYPE" if value == NS => {}
+                "FORM_TYPE" if value == payload.ns() => {}
                 "with" => {
                     let with = Jid::new(value.trim()).map_err(|_| E::JidMalformed)?;
                     query.with = Some(party(&with));
@@ -315,11 +341,13 @@ fn query(ctx: &mut Ctx, request: &Request) -> Answer {
     if !ctx.mam.querying.insert(request.session) {
         return Answer::Error(E::ResourceConstraint);
     }
-    let mut kept = Element::new("query", NS);
+    // In the namespace asked: the results and `<fin/>` answer in it.
+    let ns = version_of(request.payload);
+    let mut kept = Element::new("query", ns);
     if let Some(id) = request.payload.get_attr("queryid") {
         kept.set_attr("queryid", id);
     }
-    if request.payload.get_child("flip-page", NS).is_some() {
+    if request.payload.get_child("flip-page", ns).is_some() {
         kept.set_attr("flip", "true");
     }
     let page = StorageRequest::QueryArchive {
@@ -349,6 +377,7 @@ fn results(
         _ => return Answer::Error(E::InternalServerError),
     };
     let query_id = kept.and_then(|k| k.get_attr("queryid"));
+    let ns = kept.map_or(NS, version_of);
     // The page's bounds, in archive order whatever order it goes out in.
     let bounds = messages
         .first()
@@ -366,7 +395,7 @@ fn results(
             continue;
         };
         let stamp = WallClock(Duration::from_micros(archived.seq)).xmpp_datetime();
-        let mut result = Element::new("result", NS).attr("id", &archived.seq.to_string());
+        let mut result = Element::new("result", ns).attr("id", &archived.seq.to_string());
         if let Some(query_id) = query_id {
             result.set_attr("queryid", query_id);
         }
@@ -383,7 +412,7 @@ fn results(
         set.push_child(Element::new("first", NS_RSM).text(&first));
         set.push_child(Element::new("last", NS_RSM).text(&last));
     }
-    let mut fin = Element::new("fin", NS).child(set);
+    let mut fin = Element::new("fin", ns).child(set);
     if complete {
         fin.set_attr("complete", "true");
     }

@@ -5,7 +5,6 @@
 //! applies them as each message passes; storage applies those of an
 //! account that is offline.
 
-use super::NS;
 use crate::config::Config;
 use crate::hub::Ctx;
 use crate::modules::{Answer, Request};
@@ -30,17 +29,22 @@ pub(crate) fn plan(
     iq: &Element,
 ) -> (Vec<RosterChange>, Vec<Effect>) {
     let reply = |e: Element| vec![Effect::Reply(session, e)];
-    let Some(payload) = iq.get_child("prefs", NS) else {
+    // Answered in the namespace asked (`urn:xmpp:mam:2` or `:1`).
+    let Some(payload) = iq.children().find(|c| c.name() == "prefs") else {
         return (Vec::new(), reply(error_reply(iq, E::BadRequest)));
     };
+    let ns = super::version_of(payload);
     if iq.get_attr("type") != Some("set") {
         let current = roster.archive_prefs.as_deref().cloned().unwrap_or_default();
-        return (Vec::new(), reply(iq_result(iq, Some(element(&current)))));
+        return (
+            Vec::new(),
+            reply(iq_result(iq, Some(element(&current, ns)))),
+        );
     }
     match parse(payload, config.archive.max_prefs_jids) {
         Err(condition) => (Vec::new(), reply(error_reply(iq, condition))),
         Ok(prefs) => {
-            let answer = iq_result(iq, Some(element(&prefs)));
+            let answer = iq_result(iq, Some(element(&prefs, ns)));
             if roster.archive_prefs.as_deref().cloned().unwrap_or_default() == prefs {
                 // Nothing to write.
                 return (Vec::new(), reply(answer));
@@ -61,10 +65,10 @@ fn parse(prefs: &Element, max_jids: usize) -> Result<ArchivePrefs, E> {
         .ok_or(E::BadRequest)?;
     let list = |name: &str| -> Result<BTreeSet<String>, E> {
         let mut jids = BTreeSet::new();
-        let Some(list) = prefs.get_child(name, NS) else {
+        let Some(list) = prefs.get_child(name, prefs.ns()) else {
             return Ok(jids);
         };
-        for jid in list.children().filter(|c| c.is("jid", NS)) {
+        for jid in list.children().filter(|c| c.is("jid", prefs.ns())) {
             let jid = Jid::new(jid.text_content().trim()).map_err(|_| E::JidMalformed)?;
             jids.insert(jid.to_bare().to_string());
         }
@@ -85,13 +89,13 @@ fn parse(prefs: &Element, max_jids: usize) -> Result<ArchivePrefs, E> {
 }
 
 /// `<prefs/>` as a result carries them (both lists present, if empty).
-fn element(prefs: &ArchivePrefs) -> Element {
+fn element(prefs: &ArchivePrefs, ns: &'static str) -> Element {
     let list = |name: &str, jids: &BTreeSet<String>| {
-        jids.iter().fold(Element::new(name, NS), |list, jid| {
-            list.child(Element::new("jid", NS).text(jid))
+        jids.iter().fold(Element::new(name, ns), |list, jid| {
+            list.child(Element::new("jid", ns).text(jid))
         })
     };
-    Element::new("prefs", NS)
+    Element::new("prefs", ns)
         .attr("default", prefs.default.name())
         .child(list("always", &prefs.always))
         .child(list("never", &prefs.never))
