@@ -299,14 +299,19 @@ impl SqliteStorage {
             self.db
                 .prepare_cached(
                     "INSERT OR IGNORE INTO archive (domain, username, seq, with_bare, with_resource)
-                     SELECT substr(o, instr(o, '@') + 1), substr(o, 1, instr(o, '@') - 1), seq, w, r
-                     FROM (SELECT a_owner AS o, seq, a_with AS w, a_resource AS r
-                           FROM archive_messages
-                           WHERE seq > ?1 AND seq <= ?2 AND a_owner IS NOT NULL
-                           UNION ALL
-                           SELECT b_owner, seq, b_with, b_resource
-                           FROM archive_messages
-                           WHERE seq > ?1 AND seq <= ?2 AND b_owner IS NOT NULL)
+                     SELECT d, u, seq, w, r
+                     FROM (SELECT substr(o, instr(o, '@') + 1) AS d,
+                                  substr(o, 1, instr(o, '@') - 1) AS u, seq, w, r
+                           FROM (SELECT a_owner AS o, seq, a_with AS w, a_resource AS r
+                                 FROM archive_messages
+                                 WHERE seq > ?1 AND seq <= ?2 AND a_owner IS NOT NULL
+                                 UNION ALL
+                                 SELECT b_owner, seq, b_with, b_resource
+                                 FROM archive_messages
+                                 WHERE seq > ?1 AND seq <= ?2 AND b_owner IS NOT NULL)) AS e
+                     -- Not for an account deleted since (by another process).
+                     WHERE EXISTS (SELECT 1 FROM accounts
+                                   WHERE accounts.domain = e.d AND accounts.username = e.u)
                      ORDER BY 1, 2, 3",
                 )?
                 .execute(params![from, up_to])?;

@@ -245,7 +245,16 @@ impl Storage for SqliteStorage {
             let failed = StorageAnswer::Failed(e.to_string());
             return vec![failed; queries.len()];
         }
-        let answers: Vec<_> = queries.iter().map(|q| self.execute(q)).collect();
+        let answers: Vec<_> = queries
+            .iter()
+            .map(|q| match self.db.is_autocommit() {
+                // SQLite rolled the whole transaction back (a full disk,
+                // an I/O error): the rest must not run, each committing
+                // on its own, while every answer says failed.
+                true => StorageAnswer::Failed("the group commit was rolled back".into()),
+                false => self.execute(q),
+            })
+            .collect();
         match self.db.execute_batch("COMMIT") {
             Ok(()) => answers,
             Err(e) => {
@@ -412,11 +421,35 @@ impl Storage for SqliteStorage {
     }
 
     fn delete_account(&mut self, account: &Account) -> Result<()> {
-        // Every archive entry of the account made first, whichever
-        // process archived its messages.
-        self.index_pending()?;
-        // A savepoint: its own transaction from the command line, a part
-        // of a group commit when a client removes its account (XEP-0077).
+        // One write transaction from the command line, a part of a group
+        // commit when a client removes its account (XEP-0077): the
+        // archive entries made first are those of every message archived
+        // before the deletion, whichever process archived it.
+        let own = self.db.is_autocommit();
+        if own {
+            self.db.execute_batch("BEGIN IMMEDIATE")?;
+        }
+        let done = self
+            .index_pending()
+            .map_err(anyhow::Error::from)
+            .and_then(|()| self.delete_indexed(account));
+        if own {
+            let end = if done.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            if let Err(e) = self.db.execute_batch(end) {
+                let _ = self.db.execute_batch("ROLLBACK");
+                done?;
+                return Err(e.into());
+            }
+        }
+        done?;
+        self.archives.forget(&account.domain, &account.username);
+        Ok(())
+    }
+}
+
+impl SqliteStorage {
+    /// Delete the account and all its data, its archive entries made.
+    fn delete_indexed(&mut self, account: &Account) -> Result<()> {
         let tx = self.db.savepoint()?;
         let changed = tx.execute(
             "DELETE FROM accounts WHERE domain = ?1 AND username = ?2",
@@ -442,7 +475,6 @@ impl Storage for SqliteStorage {
             )?;
         }
         tx.commit()?;
-        self.archives.forget(&account.domain, &account.username);
         Ok(())
     }
 }
@@ -1117,9 +1149,13 @@ mod tests {
             .unwrap();
         let sent = server.execute(&chat(2, "romeo@localhost", "nurse@localhost"));
         assert_eq!(sent, StorageAnswer::Written);
+        // The server still believes in Juliet (its cache): her entry is
+        // not made all the same.
+        let sent = server.execute(&chat(3, "juliet@localhost", "romeo@localhost"));
+        assert_eq!(sent, StorageAnswer::Written);
         server.index_pending().unwrap();
         assert!(entries(&server, "juliet").is_empty());
-        assert_eq!(entries(&server, "romeo"), [1, 2]);
+        assert_eq!(entries(&server, "romeo"), [1, 2, 3]);
     }
 
     #[test]
