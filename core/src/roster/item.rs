@@ -168,6 +168,18 @@ impl ArchiveDefault {
         }
     }
 
+    /// XEP-0313's rule, wherever the preferences are read: a listed JID
+    /// is kept as its list says (`listed`: `Some(true)` for always,
+    /// `Some(false)` for never, which wins), any other as the default
+    /// says; `in_roster` matters to the `roster` default alone.
+    pub fn keeps(self, listed: Option<bool>, in_roster: bool) -> bool {
+        listed.unwrap_or(match self {
+            ArchiveDefault::Always => true,
+            ArchiveDefault::Never => false,
+            ArchiveDefault::Roster => in_roster,
+        })
+    }
+
     pub fn parse(name: &str) -> Option<ArchiveDefault> {
         match name {
             "always" => Some(ArchiveDefault::Always),
@@ -182,17 +194,12 @@ impl ArchivePrefs {
     /// Whether a message with `with` (a bare JID) is kept; `in_roster`
     /// says whether `with` is in the account's roster.
     pub fn keeps(&self, with: &str, in_roster: bool) -> bool {
-        if self.never.contains(with) {
-            return false;
-        }
-        if self.always.contains(with) {
-            return true;
-        }
-        match self.default {
-            ArchiveDefault::Always => true,
-            ArchiveDefault::Never => false,
-            ArchiveDefault::Roster => in_roster,
-        }
+        let listed = if self.never.contains(with) {
+            Some(false)
+        } else {
+            self.always.contains(with).then_some(true)
+        };
+        self.default.keeps(listed, in_roster)
     }
 }
 

@@ -255,34 +255,18 @@ impl SqliteStorage {
     /// Make the entries of every message past `archive_indexed`, in key
     /// order, then trim the archives past a cap: their oldest go until
     /// both caps hold (past the byte cap usually one or two); the newest
-    /// message always stays. All of it or none: its own write
-    /// transaction, or a savepoint in a group commit. The mark is read
-    /// there, not remembered, and only ever moves on: another process
+    /// message always stays. All of it or none
+    /// ([`SqliteStorage::atomically`]). The mark is read there, not
+    /// remembered, and only ever moves on: another process
     /// (`rookery deluser`) may index too, and entries made once and
     /// deleted since (an account removed, an archive trimmed) must not
     /// come back.
     pub(super) fn index_pending(&mut self) -> rusqlite::Result<()> {
-        let own = self.db.is_autocommit();
-        self.db.execute_batch(if own {
-            "BEGIN IMMEDIATE"
-        } else {
-            "SAVEPOINT index_pending"
-        })?;
-        let done = self.index_and_trim();
-        let end = match (&done, own) {
-            (Ok(()), true) => "COMMIT",
-            (Ok(()), false) => "RELEASE index_pending",
-            (Err(_), true) => "ROLLBACK",
-            (Err(_), false) => "ROLLBACK TO index_pending; RELEASE index_pending",
-        };
-        let ended = self.db.execute_batch(end);
-        if done.is_err() || ended.is_err() {
+        let done = self.atomically(Self::index_and_trim);
+        if done.is_err() {
             self.archives.forget_all();
-            if own && ended.is_err() {
-                let _ = self.db.execute_batch("ROLLBACK");
-            }
         }
-        done.and(ended)
+        done
     }
 
     fn index_and_trim(&mut self) -> rusqlite::Result<()> {
@@ -357,19 +341,15 @@ impl SqliteStorage {
             )?
             .query_row(params![domain, username, with], |r| r.get(0))
             .optional()?;
-        if let Some(keep) = listed {
-            return Ok(keep);
-        }
-        Ok(match default {
-            ArchiveDefault::Always => true,
-            ArchiveDefault::Never => false,
-            ArchiveDefault::Roster => self
+        let in_roster = listed.is_none()
+            && default == ArchiveDefault::Roster
+            && self
                 .db
                 .prepare_cached(
                     "SELECT 1 FROM roster_items WHERE domain = ?1 AND username = ?2 AND contact = ?3",
                 )?
-                .exists(params![domain, username, with])?,
-        })
+                .exists(params![domain, username, with])?;
+        Ok(default.keeps(listed, in_roster))
     }
 
     /// Whether the account blocks any of these JIDs (XEP-0191).

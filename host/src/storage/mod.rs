@@ -421,36 +421,54 @@ impl Storage for SqliteStorage {
     }
 
     fn delete_account(&mut self, account: &Account) -> Result<()> {
-        // One write transaction from the command line, a part of a group
-        // commit when a client removes its account (XEP-0077): the
-        // archive entries made first are those of every message archived
-        // before the deletion, whichever process archived it.
-        let own = self.db.is_autocommit();
-        if own {
-            self.db.execute_batch("BEGIN IMMEDIATE")?;
-        }
-        let done = self
-            .index_pending()
-            .map_err(anyhow::Error::from)
-            .and_then(|()| self.delete_indexed(account));
-        if own {
-            let end = if done.is_ok() { "COMMIT" } else { "ROLLBACK" };
-            if let Err(e) = self.db.execute_batch(end) {
-                let _ = self.db.execute_batch("ROLLBACK");
-                done?;
-                return Err(e.into());
-            }
-        }
-        done?;
+        // The archive entries made first are those of every message
+        // archived before the deletion, whichever process archived it.
+        self.atomically(|s| {
+            s.index_pending()?;
+            s.delete_indexed(account)
+        })?;
         self.archives.forget(&account.domain, &account.username);
         Ok(())
     }
 }
 
 impl SqliteStorage {
+    /// Run `work` all or nothing: in a write transaction of its own,
+    /// taken at once so that another process's writes cannot come
+    /// between its reads and its writes (from the command line, or a
+    /// query storage runs alone), or in a savepoint of the group commit
+    /// already open.
+    fn atomically<T, E: From<rusqlite::Error>>(
+        &mut self,
+        work: impl FnOnce(&mut Self) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let own = self.db.is_autocommit();
+        self.db.execute_batch(if own {
+            "BEGIN IMMEDIATE"
+        } else {
+            "SAVEPOINT atomically"
+        })?;
+        let done = work(self);
+        let end = match (&done, own) {
+            (Ok(_), true) => "COMMIT",
+            (Ok(_), false) => "RELEASE atomically",
+            (Err(_), true) => "ROLLBACK",
+            (Err(_), false) => "ROLLBACK TO atomically; RELEASE atomically",
+        };
+        if let Err(e) = self.db.execute_batch(end) {
+            if own {
+                let _ = self.db.execute_batch("ROLLBACK");
+            }
+            done?;
+            return Err(e.into());
+        }
+        done
+    }
+
     /// Delete the account and all its data, its archive entries made.
+    /// Inside [`SqliteStorage::atomically`].
     fn delete_indexed(&mut self, account: &Account) -> Result<()> {
-        let tx = self.db.savepoint()?;
+        let tx = &self.db;
         let changed = tx.execute(
             "DELETE FROM accounts WHERE domain = ?1 AND username = ?2",
             params![account.domain, account.username],
@@ -466,7 +484,7 @@ impl SqliteStorage {
                 Ok((r.get(0)?, r.get(1)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
-        archive::forget_entries(&tx, &account.domain, &account.username, &entries)?;
+        archive::forget_entries(tx, &account.domain, &account.username, &entries)?;
         let more = ["offline_messages", "documents", "archive", "archive_owners"];
         for table in tables.chain(&more) {
             tx.execute(
@@ -474,7 +492,6 @@ impl SqliteStorage {
                 params![account.domain, account.username],
             )?;
         }
-        tx.commit()?;
         Ok(())
     }
 }
