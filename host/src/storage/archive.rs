@@ -3,7 +3,8 @@
 //! A message is stored once, under its number (the microsecond it was
 //! archived, made unique by the core), in a table whose row id is that
 //! number, so archiving appends. Each archive that holds it has a small
-//! entry keyed by account and number, in a table without row ids: the
+//! entry keyed by the archive's own number (one per account, never given
+//! twice) and the message's, in a table without row ids: the
 //! key is the archive order, so a page is a range read along it that
 //! stops one row past the page (which says whether it is the last), at
 //! the same cost for a thousand messages as for a million. A second
@@ -103,6 +104,70 @@ pub(super) fn migrate_to_8(db: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// Schema 10: archives are keyed by a number per account instead of
+/// its domain and username. The keys are a fraction of the size, so the
+/// bulk indexing of [`SqliteStorage::index_pending`] takes half the time
+/// (it was most of what archiving cost the storage thread), and a number
+/// is never given twice: a message archived for an account since deleted
+/// (by another process) never reaches an account of the same name made
+/// later.
+pub(super) fn migrate_to_10(db: &Connection) -> rusqlite::Result<()> {
+    db.execute_batch(
+        "BEGIN;
+         CREATE TABLE archive_owners_10 (
+             id INTEGER PRIMARY KEY AUTOINCREMENT,
+             domain TEXT NOT NULL,
+             username TEXT NOT NULL,
+             UNIQUE (domain, username)
+         );
+         INSERT OR IGNORE INTO archive_owners_10 (domain, username)
+             SELECT domain, username FROM archive_owners
+             UNION SELECT domain, username FROM archive;
+         CREATE TABLE archive_10 (
+             owner INTEGER NOT NULL,
+             seq INTEGER NOT NULL,
+             with_bare TEXT NOT NULL,
+             with_resource TEXT,
+             PRIMARY KEY (owner, seq)
+         ) WITHOUT ROWID;
+         INSERT INTO archive_10
+             SELECT o.id, a.seq, a.with_bare, a.with_resource
+             FROM archive a JOIN archive_owners_10 o
+                 ON o.domain = a.domain AND o.username = a.username
+             ORDER BY 1, 2;
+         CREATE TABLE archive_messages_10 (
+             seq INTEGER PRIMARY KEY,
+             stanza TEXT NOT NULL,
+             a_owner INTEGER,
+             a_with TEXT,
+             a_resource TEXT,
+             b_owner INTEGER,
+             b_with TEXT,
+             b_resource TEXT
+         );
+         -- Owners named by messages not indexed yet are those of
+         -- accounts that had an archive: only these get their entries.
+         INSERT INTO archive_messages_10
+             SELECT m.seq, m.stanza, a.id, m.a_with, m.a_resource, b.id, m.b_with, m.b_resource
+             FROM archive_messages m
+             LEFT JOIN archive_owners_10 a
+                 ON a.domain = substr(m.a_owner, instr(m.a_owner, '@') + 1)
+                 AND a.username = substr(m.a_owner, 1, instr(m.a_owner, '@') - 1)
+             LEFT JOIN archive_owners_10 b
+                 ON b.domain = substr(m.b_owner, instr(m.b_owner, '@') + 1)
+                 AND b.username = substr(m.b_owner, 1, instr(m.b_owner, '@') - 1);
+         DROP TABLE archive;
+         DROP TABLE archive_messages;
+         DROP TABLE archive_owners;
+         ALTER TABLE archive_owners_10 RENAME TO archive_owners;
+         ALTER TABLE archive_10 RENAME TO archive;
+         ALTER TABLE archive_messages_10 RENAME TO archive_messages;
+         CREATE INDEX archive_by_party ON archive (owner, with_bare, seq);
+         PRAGMA user_version = 10;
+         COMMIT;",
+    )
+}
+
 /// How much an archive holds.
 #[derive(Clone, Copy, Debug, Default)]
 struct Size {
@@ -110,15 +175,23 @@ struct Size {
     bytes: u64,
 }
 
+/// An archive written to since the start: its number (schema 10) and
+/// how much it holds.
+#[derive(Clone, Copy, Debug)]
+struct Owner {
+    id: i64,
+    size: Size,
+}
+
 /// What archiving remembers between writes.
 #[derive(Default)]
 pub(super) struct Archives {
-    /// Messages in each archive written to since the start, and their
-    /// bytes, by account (only accounts that exist).
-    sizes: HashMap<(String, String), Size>,
-    /// Where expiry goes on: the account after which the next batch
+    /// The archives written to since the start, by account (only
+    /// accounts that exist, as of the last indexing).
+    owners: HashMap<(String, String), Owner>,
+    /// Where expiry goes on: the archive after which the next batch
     /// starts.
-    expiry_cursor: Option<(String, String)>,
+    expiry_cursor: Option<i64>,
     /// Entries this process added without making them, their bytes, and
     /// the number up to which every message has its entries (as last
     /// read or set).
@@ -135,7 +208,7 @@ impl Archives {
     /// The account was deleted: nothing of it is remembered.
     pub(super) fn forget(&mut self, domain: &str, username: &str) {
         let key = (domain.to_owned(), username.to_owned());
-        self.sizes.remove(&key);
+        self.owners.remove(&key);
         self.over.remove(&key);
     }
 
@@ -143,7 +216,7 @@ impl Archives {
     /// have happened, so sizes are counted again when next needed, and
     /// entries made in it are made again before the next read.
     pub(super) fn forget_all(&mut self) {
-        self.sizes.clear();
+        self.owners.clear();
         self.over.clear();
         self.pending = self.pending.max(1);
     }
@@ -176,16 +249,16 @@ impl SqliteStorage {
         let mut holders = Vec::with_capacity(archives.len());
         for (i, (user, party)) in archives.iter().enumerate() {
             let (domain, username) = parts(user);
-            if self.archive_size(domain, username)?.is_none() {
+            let Some(owner) = self.archive_owner(domain, username)? else {
                 continue;
-            }
+            };
             if i == 0 && self.blocks_any(domain, username, unless_blocked)? {
                 continue;
             }
             if prefs_of.contains(user) && !self.prefs_keep(domain, username, &party.0)? {
                 continue;
             }
-            holders.push((user, party));
+            holders.push((owner.id, user, party));
         }
         if holders.is_empty() {
             return Ok(());
@@ -197,7 +270,7 @@ impl SqliteStorage {
             holders
                 .get(n)
                 .filter(|_| !at_once)
-                .map(|(user, (bare, resource))| (user.as_str(), bare.as_str(), resource.as_deref()))
+                .map(|(owner, _, (bare, resource))| (*owner, bare.as_str(), resource.as_deref()))
         };
         let (a, b) = (named(0), named(1));
         // A number already taken archives nothing: entries must never
@@ -222,22 +295,23 @@ impl SqliteStorage {
         if added == 0 {
             return Ok(());
         }
-        for (user, (bare, resource)) in &holders {
-            let (domain, username) = parts(user);
+        for (owner, user, (bare, resource)) in &holders {
             if at_once {
                 self.db
                     .prepare_cached(
-                        "INSERT OR IGNORE INTO archive
-                         (domain, username, seq, with_bare, with_resource)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        "INSERT OR IGNORE INTO archive (owner, seq, with_bare, with_resource)
+                         VALUES (?1, ?2, ?3, ?4)",
                     )?
-                    .execute(params![domain, username, seq, bare, resource])?;
+                    .execute(params![owner, seq, bare, resource])?;
             } else {
                 self.archives.pending += 1;
                 self.archives.pending_bytes += stanza.len();
             }
+            let (domain, username) = parts(user);
             let key = (domain.to_owned(), username.to_owned());
-            let size = self.archives.sizes.entry(key.clone()).or_default();
+            let Some(Owner { size, .. }) = self.archives.owners.get_mut(&key) else {
+                continue;
+            };
             size.messages += 1;
             size.bytes += stanza.len() as u64;
             if size.messages > max as u64 || size.bytes > max_bytes as u64 {
@@ -282,21 +356,18 @@ impl SqliteStorage {
         if up_to > from {
             self.db
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO archive (domain, username, seq, with_bare, with_resource)
-                     SELECT d, u, seq, w, r
-                     FROM (SELECT substr(o, instr(o, '@') + 1) AS d,
-                                  substr(o, 1, instr(o, '@') - 1) AS u, seq, w, r
-                           FROM (SELECT a_owner AS o, seq, a_with AS w, a_resource AS r
-                                 FROM archive_messages
-                                 WHERE seq > ?1 AND seq <= ?2 AND a_owner IS NOT NULL
-                                 UNION ALL
-                                 SELECT b_owner, seq, b_with, b_resource
-                                 FROM archive_messages
-                                 WHERE seq > ?1 AND seq <= ?2 AND b_owner IS NOT NULL)) AS e
+                    "INSERT OR IGNORE INTO archive (owner, seq, with_bare, with_resource)
+                     SELECT o, seq, w, r
+                     FROM (SELECT a_owner AS o, seq, a_with AS w, a_resource AS r
+                           FROM archive_messages
+                           WHERE seq > ?1 AND seq <= ?2 AND a_owner IS NOT NULL
+                           UNION ALL
+                           SELECT b_owner, seq, b_with, b_resource
+                           FROM archive_messages
+                           WHERE seq > ?1 AND seq <= ?2 AND b_owner IS NOT NULL) AS e
                      -- Not for an account deleted since (by another process).
-                     WHERE EXISTS (SELECT 1 FROM accounts
-                                   WHERE accounts.domain = e.d AND accounts.username = e.u)
-                     ORDER BY 1, 2, 3",
+                     WHERE o IN (SELECT id FROM archive_owners)
+                     ORDER BY 1, 2",
                 )?
                 .execute(params![from, up_to])?;
             self.db
@@ -306,23 +377,37 @@ impl SqliteStorage {
         self.archives.indexed = up_to;
         self.archives.pending = 0;
         self.archives.pending_bytes = 0;
+        // Archives deleted since (by another process) are no longer
+        // written to: what was archived for them got no entries above.
+        let mut exists = self
+            .db
+            .prepare_cached("SELECT 1 FROM archive_owners WHERE id = ?1")?;
+        let mut gone = Vec::new();
+        for (key, owner) in &self.archives.owners {
+            if !exists.exists([owner.id])? {
+                gone.push(key.clone());
+            }
+        }
+        drop(exists);
+        for key in gone {
+            self.archives.forget(&key.0, &key.1);
+        }
         let (max, max_bytes) = self.archives.caps;
         for key in std::mem::take(&mut self.archives.over) {
-            let Some(mut size) = self.archives.sizes.get(&key).copied() else {
+            let Some(Owner { id, mut size }) = self.archives.owners.get(&key).copied() else {
                 continue;
             };
-            let (domain, username) = (&key.0, &key.1);
             while size.messages > 1 && (size.messages > max as u64 || size.bytes > max_bytes as u64)
             {
                 let excess = size.messages.saturating_sub(max as u64).max(1);
-                let dropped = self.drop_oldest(domain, username, excess.min(size.messages - 1))?;
+                let dropped = self.drop_oldest(id, excess.min(size.messages - 1))?;
                 if dropped.messages == 0 {
                     break;
                 }
                 size.messages -= dropped.messages;
                 size.bytes = size.bytes.saturating_sub(dropped.bytes);
             }
-            self.archives.sizes.insert(key, size);
+            self.archives.owners.insert(key, Owner { id, size });
         }
         Ok(())
     }
@@ -365,48 +450,54 @@ impl SqliteStorage {
         Ok(false)
     }
 
-    /// How much the account's archive holds, counted once and remembered;
-    /// `None` if the account does not exist.
-    fn archive_size(&mut self, domain: &str, username: &str) -> rusqlite::Result<Option<Size>> {
+    /// The account's archive, its number given and its size counted
+    /// once and remembered; `None` if the account does not exist.
+    fn archive_owner(&mut self, domain: &str, username: &str) -> rusqlite::Result<Option<Owner>> {
         let key = (domain.to_owned(), username.to_owned());
-        if let Some(size) = self.archives.sizes.get(&key) {
-            return Ok(Some(*size));
+        if let Some(owner) = self.archives.owners.get(&key) {
+            return Ok(Some(*owner));
         }
         if !super::account_exists(&self.db, domain, username)? {
             return Ok(None);
         }
         // Counted over entries alone.
         self.index_pending()?;
-        self.db.execute(
-            "INSERT OR IGNORE INTO archive_owners (domain, username) VALUES (?1, ?2)",
-            params![domain, username],
-        )?;
-        let (messages, bytes): (i64, i64) = self.db.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(m.stanza AS BLOB))), 0)
-             FROM archive a JOIN archive_messages m ON m.seq = a.seq
-             WHERE a.domain = ?1 AND a.username = ?2",
-            params![domain, username],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        self.db
+            .prepare_cached(
+                "INSERT OR IGNORE INTO archive_owners (domain, username) VALUES (?1, ?2)",
+            )?
+            .execute(params![domain, username])?;
+        let Some(id) = owner_id(&self.db, domain, username)? else {
+            return Ok(None);
+        };
+        let (messages, bytes): (i64, i64) = self
+            .db
+            .prepare_cached(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(m.stanza AS BLOB))), 0)
+                 FROM archive a JOIN archive_messages m ON m.seq = a.seq
+                 WHERE a.owner = ?1",
+            )?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         let size = Size {
             messages: messages as u64,
             bytes: bytes as u64,
         };
-        self.archives.sizes.insert(key, size);
-        Ok(Some(size))
+        let owner = Owner { id, size };
+        self.archives.owners.insert(key, owner);
+        Ok(Some(owner))
     }
 
-    /// Remove the account's `n` oldest entries, and the texts of those
-    /// messages that no other archive holds; how much went.
-    fn drop_oldest(&self, domain: &str, username: &str, n: u64) -> rusqlite::Result<Size> {
+    /// Remove the `n` oldest entries of archive `owner`, and the texts of
+    /// those messages that no other archive holds; how much went.
+    fn drop_oldest(&self, owner: i64, n: u64) -> rusqlite::Result<Size> {
         let dropped: Vec<(i64, String, i64)> = self
             .db
             .prepare_cached(
                 "SELECT a.seq, a.with_bare, COALESCE(LENGTH(CAST(m.stanza AS BLOB)), 0)
                  FROM archive a LEFT JOIN archive_messages m ON m.seq = a.seq
-                 WHERE a.domain = ?1 AND a.username = ?2 ORDER BY a.seq LIMIT ?3",
+                 WHERE a.owner = ?1 ORDER BY a.seq LIMIT ?2",
             )?
-            .query_map(params![domain, username, n as i64], |r| {
+            .query_map(params![owner, n as i64], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -415,7 +506,7 @@ impl SqliteStorage {
             bytes: dropped.iter().map(|(_, _, b)| *b as u64).sum(),
         };
         let entries: Vec<(i64, String)> = dropped.into_iter().map(|(s, w, _)| (s, w)).collect();
-        forget_entries(&self.db, domain, username, &entries)?;
+        forget_entries(&self.db, owner, &entries)?;
         Ok(size)
     }
 
@@ -431,12 +522,13 @@ impl SqliteStorage {
         let (domain, username) = parts(user);
         // No transaction of its own: it may run inside a group commit.
         let db = &self.db;
+        // An account without an archive has none of the numbers, which
+        // start at 1.
+        let owner = owner_id(db, domain, username)?.unwrap_or(0);
         for seq in [query.after, query.before].into_iter().flatten() {
             let known = db
-                .prepare_cached(
-                    "SELECT 1 FROM archive WHERE domain = ?1 AND username = ?2 AND seq = ?3",
-                )?
-                .query_row(params![domain, username, seq as i64], |_| Ok(()))
+                .prepare_cached("SELECT 1 FROM archive WHERE owner = ?1 AND seq = ?2")?
+                .query_row(params![owner, seq as i64], |_| Ok(()))
                 .optional()?;
             if known.is_none() {
                 return Ok(None);
@@ -444,9 +536,9 @@ impl SqliteStorage {
         }
         let mut sql = String::from(
             "SELECT a.seq, m.stanza FROM archive a JOIN archive_messages m ON m.seq = a.seq
-             WHERE a.domain = ?1 AND a.username = ?2",
+             WHERE a.owner = ?1",
         );
-        let mut values: Vec<Value> = vec![domain.to_owned().into(), username.to_owned().into()];
+        let mut values: Vec<Value> = vec![owner.into()];
         let mut condition = |sql: &mut String, clause: &str, value: Value| {
             values.push(value);
             sql.push_str(&format!(" AND {clause} ?{}", values.len()));
@@ -510,41 +602,41 @@ impl SqliteStorage {
         self.index_pending()?;
         let tx = self.db.savepoint()?;
         let cursor = self.archives.expiry_cursor.take();
-        let (domain, username) = cursor.clone().unwrap_or_default();
-        let owners: Vec<(String, String)> = tx
-            .prepare_cached(
-                "SELECT domain, username FROM archive_owners
-                 WHERE (domain, username) > (?1, ?2) ORDER BY domain, username LIMIT 100",
-            )?
-            .query_map(params![domain, username], |r| Ok((r.get(0)?, r.get(1)?)))?
+        let owners: Vec<i64> = tx
+            .prepare_cached("SELECT id FROM archive_owners WHERE id > ?1 ORDER BY id LIMIT 100")?
+            .query_map([cursor.unwrap_or(0)], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         let mut expired = 0;
-        // The last account done with: one cut short by `max` is visited
+        // The last archive done with: one cut short by `max` is visited
         // again.
         let mut last = cursor;
         let visited_all = owners.len() < 100;
-        for (domain, username) in owners {
+        let mut shrunk = HashSet::new();
+        for owner in owners {
             let left = max - expired;
             let n = tx
                 .prepare_cached(
-                    "DELETE FROM archive WHERE domain = ?1 AND username = ?2 AND seq IN (
-                         SELECT seq FROM archive WHERE domain = ?1 AND username = ?2 AND seq < ?3
-                         ORDER BY seq LIMIT ?4)",
+                    "DELETE FROM archive WHERE owner = ?1 AND seq IN (
+                         SELECT seq FROM archive WHERE owner = ?1 AND seq < ?2
+                         ORDER BY seq LIMIT ?3)",
                 )?
                 .execute(params![
-                    domain,
-                    username,
+                    owner,
                     before.min(i64::MAX as u64) as i64,
                     left as i64
                 ])?;
             expired += n;
             if n > 0 {
-                self.archives.forget(&domain, &username);
+                shrunk.insert(owner);
             }
             if expired == max {
                 break;
             }
-            last = Some((domain, username));
+            last = Some(owner);
+        }
+        // Their sizes are counted again when next written to.
+        if !shrunk.is_empty() {
+            self.archives.owners.retain(|_, o| !shrunk.contains(&o.id));
         }
         // Texts go by number alone: the entries still naming them (of
         // accounts not visited yet) are expired too, and no longer read.
@@ -561,22 +653,44 @@ impl SqliteStorage {
     }
 }
 
-/// Delete these entries of the account's archive, and each message's
-/// text unless the other party's archive holds it too.
-pub(super) fn forget_entries(
+/// The number of the account's archive, if it has one.
+fn owner_id(db: &Connection, domain: &str, username: &str) -> rusqlite::Result<Option<i64>> {
+    db.prepare_cached("SELECT id FROM archive_owners WHERE domain = ?1 AND username = ?2")?
+        .query_row(params![domain, username], |r| r.get(0))
+        .optional()
+}
+
+/// Delete the account's archive: its entries, the texts no other archive
+/// holds, and its number (never given again).
+pub(super) fn delete_archive(
     db: &Connection,
     domain: &str,
     username: &str,
-    entries: &[(i64, String)],
 ) -> rusqlite::Result<()> {
+    let Some(owner) = owner_id(db, domain, username)? else {
+        return Ok(());
+    };
+    let entries: Vec<(i64, String)> = db
+        .prepare("SELECT seq, with_bare FROM archive WHERE owner = ?1")?
+        .query_map([owner], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    forget_entries(db, owner, &entries)?;
+    db.execute("DELETE FROM archive_owners WHERE id = ?1", [owner])?;
+    Ok(())
+}
+
+/// Delete these entries of archive `owner`, and each message's text
+/// unless the other party's archive holds it too.
+fn forget_entries(db: &Connection, owner: i64, entries: &[(i64, String)]) -> rusqlite::Result<()> {
     for (seq, with) in entries {
-        db.prepare_cached("DELETE FROM archive WHERE domain = ?1 AND username = ?2 AND seq = ?3")?
-            .execute(params![domain, username, seq])?;
+        db.prepare_cached("DELETE FROM archive WHERE owner = ?1 AND seq = ?2")?
+            .execute(params![owner, seq])?;
         let other = jid::BareJid::new(with).ok();
         let shared = match other.as_ref().map(parts) {
             Some((d, u)) => db
                 .prepare_cached(
-                    "SELECT 1 FROM archive WHERE domain = ?1 AND username = ?2 AND seq = ?3",
+                    "SELECT 1 FROM archive a JOIN archive_owners o ON o.id = a.owner
+                     WHERE o.domain = ?1 AND o.username = ?2 AND a.seq = ?3",
                 )?
                 .query_row(params![d, u, seq], |_| Ok(()))
                 .optional()?

@@ -65,7 +65,7 @@ pub struct SqliteStorage {
     archives: archive::Archives,
 }
 
-const SCHEMA_VERSION: i64 = 9;
+const SCHEMA_VERSION: i64 = 10;
 
 /// Schema 1: accounts and their SCRAM keys.
 fn create_accounts(db: &Connection) -> rusqlite::Result<()> {
@@ -122,6 +122,7 @@ impl SqliteStorage {
             archive::migrate_to_7,
             archive::migrate_to_8,
             roster::migrate_to_9,
+            archive::migrate_to_10,
         ];
         for step in &steps[version as usize..] {
             step(&db)?;
@@ -477,15 +478,8 @@ impl SqliteStorage {
             bail!("{}@{} does not exist", account.username, account.domain);
         }
         let tables = roster::ROSTER_TABLES.iter();
-        // Archived texts the other party does not hold go first.
-        let entries: Vec<(i64, String)> = tx
-            .prepare("SELECT seq, with_bare FROM archive WHERE domain = ?1 AND username = ?2")?
-            .query_map(params![account.domain, account.username], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        archive::forget_entries(tx, &account.domain, &account.username, &entries)?;
-        let more = ["offline_messages", "documents", "archive", "archive_owners"];
+        archive::delete_archive(tx, &account.domain, &account.username)?;
+        let more = ["offline_messages", "documents"];
         for table in tables.chain(&more) {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE domain = ?1 AND username = ?2"),
@@ -606,6 +600,62 @@ mod tests {
             err.to_string().contains("newer than this Rookery knows"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_schema_9_archive_keeps_its_entries_and_those_still_to_make() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = Connection::open(dir.path().join("rookery.sqlite")).unwrap();
+            let steps: [fn(&Connection) -> rusqlite::Result<()>; 9] = [
+                create_accounts,
+                roster::migrate_to_2,
+                offline::migrate_to_3,
+                offline::migrate_to_4,
+                roster::migrate_to_5,
+                documents::migrate_to_6,
+                archive::migrate_to_7,
+                archive::migrate_to_8,
+                roster::migrate_to_9,
+            ];
+            for step in steps {
+                step(&db).unwrap();
+            }
+            // Message 1 indexed in Juliet's archive; message 2 not yet,
+            // named for hers and for the nurse's, deleted since.
+            db.execute_batch(
+                "INSERT INTO accounts VALUES ('localhost', 'juliet', x'00', 1, x'00', x'00', x'00', x'00');
+                 INSERT INTO archive_owners VALUES ('localhost', 'juliet');
+                 INSERT INTO archive_messages (seq, stanza) VALUES (1000000, '<message/>');
+                 INSERT INTO archive VALUES ('localhost', 'juliet', 1000000, 'romeo@localhost', 'balcony');
+                 UPDATE archive_indexed SET up_to = 1000000;
+                 INSERT INTO archive_messages VALUES (2000000, '<message/>',
+                     'juliet@localhost', 'nurse@localhost', NULL,
+                     'nurse@localhost', 'juliet@localhost', 'garden');",
+            )
+            .unwrap();
+        }
+        let mut s = SqliteStorage::open(dir.path()).unwrap();
+        let with_romeo_on_the_balcony = rookery_core::ArchiveQuery {
+            with: Some(("romeo@localhost".into(), Some("balcony".into()))),
+            max: 10,
+            max_bytes: 1 << 20,
+            ..Default::default()
+        };
+        assert_eq!(
+            page(&mut s, with_romeo_on_the_balcony),
+            Some((ids(1..=1), true))
+        );
+        let all = rookery_core::ArchiveQuery {
+            max: 10,
+            max_bytes: 1 << 20,
+            ..Default::default()
+        };
+        assert_eq!(page(&mut s, all), Some((ids(1..=2), true)));
+        let entries: i64 =
+            s.db.query_row("SELECT COUNT(*) FROM archive", [], |r| r.get(0))
+                .unwrap();
+        assert_eq!(entries, 2);
     }
 
     fn load(s: &mut SqliteStorage, user: &str) -> StorageAnswer {
@@ -1099,12 +1149,15 @@ mod tests {
 
     /// Entries in the keyed table for `username`.
     fn entries(s: &SqliteStorage, username: &str) -> Vec<u64> {
-        s.db.prepare("SELECT seq FROM archive WHERE username = ?1 ORDER BY seq")
-            .unwrap()
-            .query_map([username], |r| r.get::<_, i64>(0).map(|seq| seq as u64))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap()
+        s.db.prepare(
+            "SELECT seq FROM archive a JOIN archive_owners o ON o.id = a.owner
+             WHERE o.username = ?1 ORDER BY seq",
+        )
+        .unwrap()
+        .query_map([username], |r| r.get::<_, i64>(0).map(|seq| seq as u64))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
     }
 
     #[test]
@@ -1139,7 +1192,7 @@ mod tests {
     }
 
     #[test]
-    fn an_account_deleted_by_another_process_gets_no_entries_back() {
+    fn an_account_deleted_by_another_process_gets_no_entries_back_nor_its_namesake() {
         let (dir, mut server) = archive_of(0);
         for user in ["romeo@localhost", "nurse@localhost"] {
             server
@@ -1158,21 +1211,30 @@ mod tests {
             max_messages: 1000,
             max_bytes: 1 << 20,
         };
-        let sent = server.execute(&chat(1, "juliet@localhost", "romeo@localhost"));
-        assert_eq!(sent, StorageAnswer::Written);
-        // `rookery deluser` opens the database beside the server.
+        for sent in [
+            chat(1, "juliet@localhost", "romeo@localhost"),
+            chat(2, "romeo@localhost", "nurse@localhost"),
+        ] {
+            assert_eq!(server.execute(&sent), StorageAnswer::Written);
+        }
+        // `rookery deluser` opens the database beside the server, and
+        // a new Juliet is registered.
         let mut cli = SqliteStorage::open(dir.path()).unwrap();
-        cli.delete_account(&Account::parse("juliet@localhost").unwrap())
-            .unwrap();
-        let sent = server.execute(&chat(2, "romeo@localhost", "nurse@localhost"));
-        assert_eq!(sent, StorageAnswer::Written);
-        // The server still believes in Juliet (its cache): her entry is
-        // not made all the same.
+        let juliet = Account::parse("juliet@localhost").unwrap();
+        cli.delete_account(&juliet).unwrap();
+        cli.create_account(&juliet, &creds("pw")).unwrap();
+        // The server still believes in the old one (its cache): neither
+        // she nor the new one gets what was meant for her.
         let sent = server.execute(&chat(3, "juliet@localhost", "romeo@localhost"));
         assert_eq!(sent, StorageAnswer::Written);
         server.index_pending().unwrap();
         assert!(entries(&server, "juliet").is_empty());
         assert_eq!(entries(&server, "romeo"), [1, 2, 3]);
+        // Once indexing has seen the old one gone, the new one archives.
+        let sent = server.execute(&chat(4, "juliet@localhost", "romeo@localhost"));
+        assert_eq!(sent, StorageAnswer::Written);
+        server.index_pending().unwrap();
+        assert_eq!(entries(&server, "juliet"), [4]);
     }
 
     #[test]
