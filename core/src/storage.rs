@@ -257,6 +257,16 @@ pub enum StorageAnswer {
 }
 
 impl StorageRequest {
+    /// Whether the request may be answered before it would survive a
+    /// power cut (it survives a crash or kill of the server at once: the
+    /// system holds what it wrote). True of an archive write alone: its
+    /// answer only paces archiving, and no one is told it was kept (the
+    /// stanza-id goes out before it). Every other write is acknowledged
+    /// to someone once answered, so it must be on the disk first.
+    pub fn may_sync_later(&self) -> bool {
+        matches!(self, StorageRequest::ArchiveMessage { .. })
+    }
+
     /// Whether the request only reads, so that it may run beside writes
     /// (logins must not wait behind a backlog of them). Offline pages are
     /// read in order with the stores before them, so they count as writes.
