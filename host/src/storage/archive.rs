@@ -108,9 +108,17 @@ pub(super) fn migrate_to_8(db: &Connection) -> rusqlite::Result<()> {
 /// its domain and username. The keys are a fraction of the size, so the
 /// bulk indexing of [`SqliteStorage::index_pending`] takes half the time
 /// (it was most of what archiving cost the storage thread), and a number
-/// is never given twice: a message archived for an account since deleted
-/// (by another process) never reaches an account of the same name made
-/// later.
+/// is never given twice: a message archived since this schema for an
+/// account deleted since (by another process) never reaches an account
+/// of the same name made later.
+///
+/// Only accounts that exist get a number: entries, and messages waiting
+/// for their entries, of any other (an account deleted while a server
+/// still archived for it) are dropped here rather than handed to a
+/// namesake. Messages name their archives by number in two new columns
+/// (`a_id`, `b_id`), set here for those still waiting; the names of
+/// schema 8 are no longer written. Rewriting every stored message to drop
+/// them would need the archive's size again in free disk.
 pub(super) fn migrate_to_10(db: &Connection) -> rusqlite::Result<()> {
     db.execute_batch(
         "BEGIN;
@@ -120,9 +128,12 @@ pub(super) fn migrate_to_10(db: &Connection) -> rusqlite::Result<()> {
              username TEXT NOT NULL,
              UNIQUE (domain, username)
          );
-         INSERT OR IGNORE INTO archive_owners_10 (domain, username)
-             SELECT domain, username FROM archive_owners
-             UNION SELECT domain, username FROM archive;
+         INSERT INTO archive_owners_10 (domain, username)
+             SELECT domain, username FROM accounts c
+             WHERE EXISTS (SELECT 1 FROM archive_owners o
+                           WHERE o.domain = c.domain AND o.username = c.username)
+                OR EXISTS (SELECT 1 FROM archive a
+                           WHERE a.domain = c.domain AND a.username = c.username);
          CREATE TABLE archive_10 (
              owner INTEGER NOT NULL,
              seq INTEGER NOT NULL,
@@ -135,33 +146,20 @@ pub(super) fn migrate_to_10(db: &Connection) -> rusqlite::Result<()> {
              FROM archive a JOIN archive_owners_10 o
                  ON o.domain = a.domain AND o.username = a.username
              ORDER BY 1, 2;
-         CREATE TABLE archive_messages_10 (
-             seq INTEGER PRIMARY KEY,
-             stanza TEXT NOT NULL,
-             a_owner INTEGER,
-             a_with TEXT,
-             a_resource TEXT,
-             b_owner INTEGER,
-             b_with TEXT,
-             b_resource TEXT
-         );
-         -- Owners named by messages not indexed yet are those of
-         -- accounts that had an archive: only these get their entries.
-         INSERT INTO archive_messages_10
-             SELECT m.seq, m.stanza, a.id, m.a_with, m.a_resource, b.id, m.b_with, m.b_resource
-             FROM archive_messages m
-             LEFT JOIN archive_owners_10 a
-                 ON a.domain = substr(m.a_owner, instr(m.a_owner, '@') + 1)
-                 AND a.username = substr(m.a_owner, 1, instr(m.a_owner, '@') - 1)
-             LEFT JOIN archive_owners_10 b
-                 ON b.domain = substr(m.b_owner, instr(m.b_owner, '@') + 1)
-                 AND b.username = substr(m.b_owner, 1, instr(m.b_owner, '@') - 1);
+         ALTER TABLE archive_messages ADD COLUMN a_id INTEGER;
+         ALTER TABLE archive_messages ADD COLUMN b_id INTEGER;
+         UPDATE archive_messages SET
+             a_id = (SELECT id FROM archive_owners_10
+                     WHERE domain = substr(a_owner, instr(a_owner, '@') + 1)
+                     AND username = substr(a_owner, 1, instr(a_owner, '@') - 1)),
+             b_id = (SELECT id FROM archive_owners_10
+                     WHERE domain = substr(b_owner, instr(b_owner, '@') + 1)
+                     AND username = substr(b_owner, 1, instr(b_owner, '@') - 1))
+         WHERE seq > (SELECT up_to FROM archive_indexed);
          DROP TABLE archive;
-         DROP TABLE archive_messages;
          DROP TABLE archive_owners;
          ALTER TABLE archive_owners_10 RENAME TO archive_owners;
          ALTER TABLE archive_10 RENAME TO archive;
-         ALTER TABLE archive_messages_10 RENAME TO archive_messages;
          CREATE INDEX archive_by_party ON archive (owner, with_bare, seq);
          PRAGMA user_version = 10;
          COMMIT;",
@@ -202,6 +200,9 @@ pub(super) struct Archives {
     /// caps (messages, bytes) their writes came with.
     over: HashSet<(String, String)>,
     caps: (usize, usize),
+    /// SQLite's count of other connections' commits when `owners` was
+    /// last checked against the database.
+    data_version: i64,
 }
 
 impl Archives {
@@ -279,7 +280,7 @@ impl SqliteStorage {
             .db
             .prepare_cached(
                 "INSERT OR IGNORE INTO archive_messages
-                 (seq, stanza, a_owner, a_with, a_resource, b_owner, b_with, b_resource)
+                 (seq, stanza, a_id, a_with, a_resource, b_id, b_with, b_resource)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
@@ -300,7 +301,8 @@ impl SqliteStorage {
                 self.db
                     .prepare_cached(
                         "INSERT OR IGNORE INTO archive (owner, seq, with_bare, with_resource)
-                         VALUES (?1, ?2, ?3, ?4)",
+                         SELECT ?1, ?2, ?3, ?4
+                         WHERE EXISTS (SELECT 1 FROM archive_owners WHERE id = ?1)",
                     )?
                     .execute(params![owner, seq, bare, resource])?;
             } else {
@@ -358,13 +360,13 @@ impl SqliteStorage {
                 .prepare_cached(
                     "INSERT OR IGNORE INTO archive (owner, seq, with_bare, with_resource)
                      SELECT o, seq, w, r
-                     FROM (SELECT a_owner AS o, seq, a_with AS w, a_resource AS r
+                     FROM (SELECT a_id AS o, seq, a_with AS w, a_resource AS r
                            FROM archive_messages
-                           WHERE seq > ?1 AND seq <= ?2 AND a_owner IS NOT NULL
+                           WHERE seq > ?1 AND seq <= ?2 AND a_id IS NOT NULL
                            UNION ALL
-                           SELECT b_owner, seq, b_with, b_resource
+                           SELECT b_id, seq, b_with, b_resource
                            FROM archive_messages
-                           WHERE seq > ?1 AND seq <= ?2 AND b_owner IS NOT NULL) AS e
+                           WHERE seq > ?1 AND seq <= ?2 AND b_id IS NOT NULL) AS e
                      -- Not for an account deleted since (by another process).
                      WHERE o IN (SELECT id FROM archive_owners)
                      ORDER BY 1, 2",
@@ -377,20 +379,28 @@ impl SqliteStorage {
         self.archives.indexed = up_to;
         self.archives.pending = 0;
         self.archives.pending_bytes = 0;
-        // Archives deleted since (by another process) are no longer
-        // written to: what was archived for them got no entries above.
-        let mut exists = self
+        // Archives deleted since by another process (the only way they go
+        // unseen here) are no longer written to: what was archived for
+        // them got no entries above. Looked for only after such a commit.
+        let version: i64 = self
             .db
-            .prepare_cached("SELECT 1 FROM archive_owners WHERE id = ?1")?;
-        let mut gone = Vec::new();
-        for (key, owner) in &self.archives.owners {
-            if !exists.exists([owner.id])? {
-                gone.push(key.clone());
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        if version != self.archives.data_version {
+            let mut exists = self
+                .db
+                .prepare_cached("SELECT 1 FROM archive_owners WHERE id = ?1")?;
+            let mut gone = Vec::new();
+            for (key, owner) in &self.archives.owners {
+                if !exists.exists([owner.id])? {
+                    gone.push(key.clone());
+                }
             }
-        }
-        drop(exists);
-        for key in gone {
-            self.archives.forget(&key.0, &key.1);
+            drop(exists);
+            for key in gone {
+                self.archives.forget(&key.0, &key.1);
+            }
+            self.archives.data_version = version;
         }
         let (max, max_bytes) = self.archives.caps;
         for key in std::mem::take(&mut self.archives.over) {
@@ -457,19 +467,22 @@ impl SqliteStorage {
         if let Some(owner) = self.archives.owners.get(&key) {
             return Ok(Some(*owner));
         }
-        if !super::account_exists(&self.db, domain, username)? {
-            return Ok(None);
-        }
-        // Counted over entries alone.
-        self.index_pending()?;
+        // One statement: an account deleted (by another process) between
+        // a check and the insert would leave a number for its namesake.
         self.db
             .prepare_cached(
-                "INSERT OR IGNORE INTO archive_owners (domain, username) VALUES (?1, ?2)",
+                "INSERT OR IGNORE INTO archive_owners (domain, username)
+                 SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM accounts
+                                             WHERE domain = ?1 AND username = ?2)",
             )?
             .execute(params![domain, username])?;
         let Some(id) = owner_id(&self.db, domain, username)? else {
             return Ok(None);
         };
+        // Counted over entries alone.
+        if self.archives.pending > 0 {
+            self.index_pending()?;
+        }
         let (messages, bytes): (i64, i64) = self
             .db
             .prepare_cached(

@@ -2,7 +2,8 @@
 //!
 //! Why SQLite: it is the most tested embedded database there is, it is
 //! transactional and crash-safe (WAL with `synchronous=FULL`: a committed
-//! write survives power loss), it needs no service running, and operators
+//! write survives power loss; archive writes alone wait less, see
+//! [`SqliteStorage::sync_later`]), it needs no service running, and operators
 //! can inspect it with the `sqlite3` tool. `rusqlite` with the `bundled`
 //! feature compiles the library in, so a fresh machine needs nothing else.
 //! A PostgreSQL backend for clustering will implement the same trait.
@@ -43,8 +44,8 @@ impl Account {
 /// administration for the command line.
 pub trait Storage: Send {
     fn execute(&mut self, query: &StorageRequest) -> StorageAnswer;
-    /// Run queries in order, durable together (one commit for a burst of
-    /// writes); the answers in the same order. Each query fails or
+    /// Run queries in order, committed together (one commit for a burst
+    /// of writes); the answers in the same order. Each query fails or
     /// succeeds on its own.
     fn execute_all(&mut self, queries: &[StorageRequest]) -> Vec<StorageAnswer> {
         queries.iter().map(|q| self.execute(q)).collect()
@@ -419,13 +420,19 @@ impl Storage for SqliteStorage {
 impl SqliteStorage {
     /// Commits of archive writes alone do not wait for the disk
     /// (`synchronous=NORMAL`): in write-ahead-log mode they survive a
-    /// crash or kill of the server as they are, and a power cut loses at
-    /// most those since the last commit that did wait (it syncs the log
-    /// before it, as every checkpoint does), never the database's
-    /// consistency. Waiting was a fifth of archiving's cost on the
-    /// storage thread. Every other commit waits (`synchronous=FULL`).
+    /// crash or kill of the Rookery process as they are, and a power cut
+    /// or a crash of the system loses at most those since the last commit
+    /// that did wait (it syncs the log before it, as every checkpoint
+    /// does), never the database's consistency. Waiting was a fifth of
+    /// archiving's cost on the storage thread. Every other commit waits
+    /// (`synchronous=FULL`). Set between transactions only: SQLite
+    /// refuses it inside one.
     fn sync_later(&mut self, later: bool) -> rusqlite::Result<()> {
         if later != self.syncs_later {
+            debug_assert!(
+                self.db.is_autocommit(),
+                "synchronous set inside a transaction"
+            );
             let level = if later { "NORMAL" } else { "FULL" };
             self.db.pragma_update(None, "synchronous", level)?;
             self.syncs_later = later;
@@ -433,9 +440,8 @@ impl SqliteStorage {
         Ok(())
     }
 
-    /// Group commit: with `synchronous=FULL` every commit waits for the
-    /// disk, so a burst of offline stores shares one; each query runs in
-    /// a savepoint of its own inside it.
+    /// Group commit: a commit that waits for the disk is shared by a
+    /// burst of writes (offline stores, archive writes).
     fn group_commit(&mut self, queries: &[StorageRequest]) -> Vec<StorageAnswer> {
         // Login reads open read transactions of their own.
         if queries.len() < 2 || queries.iter().any(StorageRequest::is_login_read) {
@@ -652,13 +658,15 @@ mod tests {
             for step in steps {
                 step(&db).unwrap();
             }
-            // Message 1 indexed in Juliet's archive; message 2 not yet,
-            // named for hers and for the nurse's, deleted since.
+            // Message 1 indexed in Juliet's archive and in the nurse's,
+            // deleted since (by a server whose cache still had her);
+            // message 2 not yet, named for both.
             db.execute_batch(
                 "INSERT INTO accounts VALUES ('localhost', 'juliet', x'00', 1, x'00', x'00', x'00', x'00');
                  INSERT INTO archive_owners VALUES ('localhost', 'juliet');
                  INSERT INTO archive_messages (seq, stanza) VALUES (1000000, '<message/>');
                  INSERT INTO archive VALUES ('localhost', 'juliet', 1000000, 'romeo@localhost', 'balcony');
+                 INSERT INTO archive VALUES ('localhost', 'nurse', 1000000, 'juliet@localhost', NULL);
                  UPDATE archive_indexed SET up_to = 1000000;
                  INSERT INTO archive_messages VALUES (2000000, '<message/>',
                      'juliet@localhost', 'nurse@localhost', NULL,
@@ -683,10 +691,25 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(page(&mut s, all), Some((ids(1..=2), true)));
-        let entries: i64 =
-            s.db.query_row("SELECT COUNT(*) FROM archive", [], |r| r.get(0))
-                .unwrap();
-        assert_eq!(entries, 2);
+        // A new nurse does not inherit the old one's archive.
+        s.create_account(&Account::parse("nurse@localhost").unwrap(), &creds("pw"))
+            .unwrap();
+        let sent = s.execute(&StorageRequest::ArchiveMessage {
+            seq: 3_000_000,
+            archives: vec![(
+                "nurse@localhost".parse().unwrap(),
+                ("juliet@localhost".into(), None),
+            )],
+            unless_blocked: Vec::new(),
+            prefs_of: Vec::new(),
+            stanza: "<message/>".into(),
+            max_messages: 1000,
+            max_bytes: 1 << 20,
+        });
+        assert_eq!(sent, StorageAnswer::Written);
+        s.index_pending().unwrap();
+        assert_eq!(entries(&s, "nurse"), [3_000_000]);
+        assert_eq!(entries(&s, "juliet"), [1_000_000, 2_000_000]);
     }
 
     fn load(s: &mut SqliteStorage, user: &str) -> StorageAnswer {
