@@ -4,7 +4,7 @@
 use crate::storage::Storage;
 use rookery_core::{RequestId, StorageAnswer, StorageRequest};
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Run one query. A backend that panics is not silent and leaves no one
 /// waiting: the panic is logged, the query answered as failed (a login
@@ -26,6 +26,40 @@ fn execute_all(storage: &mut dyn Storage, queries: &[StorageRequest]) -> Vec<Sto
             storage.after_panic();
             vec![StorageAnswer::Failed(format!("storage panicked: {why}")); queries.len()]
         }
+    }
+}
+
+/// Failed queries, told to the operator: their answers go to the event
+/// loop, which tells the client where there is one (a roster set gets an
+/// error), but an archive write or an expiry has no one else to tell. A
+/// full disk fails every query, so at most one line a second, counting
+/// those in between.
+#[derive(Default)]
+struct Failures {
+    last: Option<Instant>,
+    unreported: usize,
+}
+
+impl Failures {
+    /// The line to log for a batch's answers at `now`, if any.
+    fn report(&mut self, answers: &[StorageAnswer], now: Instant) -> Option<String> {
+        let mut failed = answers.iter().filter_map(|a| match a {
+            StorageAnswer::Failed(why) => Some(why),
+            _ => None,
+        });
+        let why = failed.next()?;
+        self.unreported += 1 + failed.count();
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
+        {
+            return None;
+        }
+        self.last = Some(now);
+        let n = std::mem::take(&mut self.unreported);
+        Some(format!(
+            "{n} storage queries failed since the last report, one with: {why}"
+        ))
     }
 }
 
@@ -61,6 +95,7 @@ impl Lane {
         let thread = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
+                let mut failures = Failures::default();
                 while let Ok(first) = incoming.recv() {
                     let mut batch: Vec<_> = std::iter::once(first)
                         .chain(incoming.try_iter().take(group - 1))
@@ -76,6 +111,9 @@ impl Lane {
                     }
                     let (requests, queries): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
                     let answers = execute_all(&mut *storage, &queries);
+                    if let Some(line) = failures.report(&answers, Instant::now()) {
+                        crate::log!("{line}");
+                    }
                     // One event for the whole batch: the event loop
                     // handles it in one turn.
                     deliver(requests.into_iter().zip(answers).collect());
@@ -159,6 +197,26 @@ impl StorageWorker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_queries_are_reported_at_most_once_a_second_with_a_count() {
+        let mut failures = Failures::default();
+        let start = Instant::now();
+        let full = || StorageAnswer::Failed("database or disk is full".into());
+        assert_eq!(failures.report(&[StorageAnswer::Written], start), None);
+        assert_eq!(
+            failures.report(&[full(), StorageAnswer::Written], start).as_deref(),
+            Some("1 storage queries failed since the last report, one with: database or disk is full")
+        );
+        assert_eq!(
+            failures.report(&[full(), full()], start + Duration::from_millis(500)),
+            None
+        );
+        assert_eq!(
+            failures.report(&[full()], start + Duration::from_secs(1)).as_deref(),
+            Some("3 storage queries failed since the last report, one with: database or disk is full")
+        );
+    }
     use crate::storage::Account;
     use rookery_core::sasl::StoredCredentials;
 

@@ -33,7 +33,7 @@ use rookery_core::roster::ArchiveDefault;
 use rookery_core::{ArchiveQuery, ArchivedMessage};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// Entries made at once. More writes each page of the keyed table less
 /// often; the commit that makes them takes longer (milliseconds at this
@@ -112,6 +112,12 @@ pub(super) fn migrate_to_8(db: &Connection) -> rusqlite::Result<()> {
 /// account deleted since (by another process) never reaches an account
 /// of the same name made later.
 ///
+/// Each archive keeps its size (messages, bytes) beside its number, and
+/// each entry its message's bytes, kept up as entries come and go: a
+/// server started beside large archives counted each one's messages (and
+/// read their texts, for the bytes) at its first write, seconds of
+/// storage time for a few thousand accounts.
+///
 /// Only accounts that exist get a number: entries, and messages waiting
 /// for their entries, of any other (an account deleted while a server
 /// still archived for it) are dropped here rather than handed to a
@@ -126,6 +132,8 @@ pub(super) fn migrate_to_10(db: &Connection) -> rusqlite::Result<()> {
              id INTEGER PRIMARY KEY AUTOINCREMENT,
              domain TEXT NOT NULL,
              username TEXT NOT NULL,
+             messages INTEGER NOT NULL DEFAULT 0,
+             bytes INTEGER NOT NULL DEFAULT 0,
              UNIQUE (domain, username)
          );
          INSERT INTO archive_owners_10 (domain, username)
@@ -139,13 +147,18 @@ pub(super) fn migrate_to_10(db: &Connection) -> rusqlite::Result<()> {
              seq INTEGER NOT NULL,
              with_bare TEXT NOT NULL,
              with_resource TEXT,
+             bytes INTEGER NOT NULL,
              PRIMARY KEY (owner, seq)
          ) WITHOUT ROWID;
          INSERT INTO archive_10
-             SELECT o.id, a.seq, a.with_bare, a.with_resource
+             SELECT o.id, a.seq, a.with_bare, a.with_resource,
+                    COALESCE(LENGTH(CAST(m.stanza AS BLOB)), 0)
              FROM archive a JOIN archive_owners_10 o
                  ON o.domain = a.domain AND o.username = a.username
+             LEFT JOIN archive_messages m ON m.seq = a.seq
              ORDER BY 1, 2;
+         UPDATE archive_owners_10 SET (messages, bytes) =
+             (SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM archive_10 WHERE owner = id);
          ALTER TABLE archive_messages ADD COLUMN a_id INTEGER;
          ALTER TABLE archive_messages ADD COLUMN b_id INTEGER;
          UPDATE archive_messages SET
@@ -173,20 +186,12 @@ struct Size {
     bytes: u64,
 }
 
-/// An archive written to since the start: its number (schema 10) and
-/// how much it holds.
-#[derive(Clone, Copy, Debug)]
-struct Owner {
-    id: i64,
-    size: Size,
-}
-
 /// What archiving remembers between writes.
 #[derive(Default)]
 pub(super) struct Archives {
-    /// The archives written to since the start, by account (only
-    /// accounts that exist, as of the last indexing).
-    owners: HashMap<(String, String), Owner>,
+    /// The numbers of the archives written to since the start, by account
+    /// (only accounts that exist, as of the last indexing).
+    owners: HashMap<(String, String), i64>,
     /// Where expiry goes on: the archive after which the next batch
     /// starts.
     expiry_cursor: Option<i64>,
@@ -196,10 +201,15 @@ pub(super) struct Archives {
     pending: usize,
     pending_bytes: usize,
     indexed: i64,
-    /// Archives past a cap, trimmed once their entries are made, and the
-    /// caps (messages, bytes) their writes came with.
-    over: HashSet<(String, String)>,
-    caps: (usize, usize),
+    /// What those entries add to each archive's size, if every entry
+    /// waiting was added by this process since `indexed` (not after a
+    /// rollback, nor at the start): then indexing adds these instead of
+    /// summing the waiting messages again.
+    tally: HashMap<i64, Size>,
+    tally_complete: bool,
+    /// The caps (messages, bytes) the last write came with, applied once
+    /// its entries are made.
+    caps: Option<(usize, usize)>,
     /// SQLite's count of other connections' commits when `owners` was
     /// last checked against the database.
     data_version: i64,
@@ -208,18 +218,18 @@ pub(super) struct Archives {
 impl Archives {
     /// The account was deleted: nothing of it is remembered.
     pub(super) fn forget(&mut self, domain: &str, username: &str) {
-        let key = (domain.to_owned(), username.to_owned());
-        self.owners.remove(&key);
-        self.over.remove(&key);
+        self.owners
+            .remove(&(domain.to_owned(), username.to_owned()));
     }
 
-    /// A transaction was rolled back: what was counted in it may not
-    /// have happened, so sizes are counted again when next needed, and
-    /// entries made in it are made again before the next read.
+    /// A transaction was rolled back: the archives numbered in it may
+    /// not exist, and entries made in it are made again before the next
+    /// read.
     pub(super) fn forget_all(&mut self) {
         self.owners.clear();
-        self.over.clear();
         self.pending = self.pending.max(1);
+        self.tally.clear();
+        self.tally_complete = false;
     }
 }
 
@@ -246,7 +256,7 @@ impl SqliteStorage {
         (max, max_bytes): (usize, usize),
     ) -> rusqlite::Result<()> {
         let seq = seq.min(i64::MAX as u64) as i64;
-        self.archives.caps = (max, max_bytes);
+        self.archives.caps = Some((max, max_bytes));
         let mut holders = Vec::with_capacity(archives.len());
         for (i, (user, party)) in archives.iter().enumerate() {
             let (domain, username) = parts(user);
@@ -259,7 +269,7 @@ impl SqliteStorage {
             if prefs_of.contains(user) && !self.prefs_keep(domain, username, &party.0)? {
                 continue;
             }
-            holders.push((owner.id, user, party));
+            holders.push((owner, party));
         }
         if holders.is_empty() {
             return Ok(());
@@ -271,7 +281,7 @@ impl SqliteStorage {
             holders
                 .get(n)
                 .filter(|_| !at_once)
-                .map(|(owner, _, (bare, resource))| (*owner, bare.as_str(), resource.as_deref()))
+                .map(|(owner, (bare, resource))| (*owner, bare.as_str(), resource.as_deref()))
         };
         let (a, b) = (named(0), named(1));
         // A number already taken archives nothing: entries must never
@@ -296,33 +306,29 @@ impl SqliteStorage {
         if added == 0 {
             return Ok(());
         }
-        for (owner, user, (bare, resource)) in &holders {
+        for (owner, (bare, resource)) in &holders {
             if at_once {
-                self.db
+                let made = self
+                    .db
                     .prepare_cached(
-                        "INSERT OR IGNORE INTO archive (owner, seq, with_bare, with_resource)
-                         SELECT ?1, ?2, ?3, ?4
+                        "INSERT OR IGNORE INTO archive (owner, seq, with_bare, with_resource, bytes)
+                         SELECT ?1, ?2, ?3, ?4, ?5
                          WHERE EXISTS (SELECT 1 FROM archive_owners WHERE id = ?1)",
                     )?
-                    .execute(params![owner, seq, bare, resource])?;
+                    .execute(params![owner, seq, bare, resource, stanza.len() as i64])?;
+                grow(&self.db, *owner, made as i64, (made * stanza.len()) as i64)?;
             } else {
                 self.archives.pending += 1;
                 self.archives.pending_bytes += stanza.len();
-            }
-            let (domain, username) = parts(user);
-            let key = (domain.to_owned(), username.to_owned());
-            let Some(Owner { size, .. }) = self.archives.owners.get_mut(&key) else {
-                continue;
-            };
-            size.messages += 1;
-            size.bytes += stanza.len() as u64;
-            if size.messages > max as u64 || size.bytes > max_bytes as u64 {
-                self.archives.over.insert(key);
+                let added = self.archives.tally.entry(*owner).or_default();
+                added.messages += 1;
+                added.bytes += stanza.len() as u64;
             }
         }
         let due =
             self.archives.pending >= INDEX_AT || self.archives.pending_bytes >= INDEX_AT_BYTES;
-        if due || (at_once && !self.archives.over.is_empty()) {
+        // Made at once, an entry may take its archive past a cap now.
+        if due || at_once {
             self.index_pending()?;
         }
         Ok(())
@@ -356,22 +362,44 @@ impl SqliteStorage {
             .query_row([], |r| r.get(0))?;
         let up_to = up_to.unwrap_or(0).max(from);
         if up_to > from {
+            // The entries, and their sums for each archive's size, of
+            // the same messages.
+            const PENDING: &str = "
+                SELECT a_id AS o, seq, a_with AS w, a_resource AS r,
+                       LENGTH(CAST(stanza AS BLOB)) AS n
+                FROM archive_messages
+                WHERE seq > ?1 AND seq <= ?2 AND a_id IS NOT NULL
+                UNION ALL
+                SELECT b_id, seq, b_with, b_resource, LENGTH(CAST(stanza AS BLOB))
+                FROM archive_messages
+                WHERE seq > ?1 AND seq <= ?2 AND b_id IS NOT NULL";
             self.db
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO archive (owner, seq, with_bare, with_resource)
-                     SELECT o, seq, w, r
-                     FROM (SELECT a_id AS o, seq, a_with AS w, a_resource AS r
-                           FROM archive_messages
-                           WHERE seq > ?1 AND seq <= ?2 AND a_id IS NOT NULL
-                           UNION ALL
-                           SELECT b_id, seq, b_with, b_resource
-                           FROM archive_messages
-                           WHERE seq > ?1 AND seq <= ?2 AND b_id IS NOT NULL) AS e
+                .prepare_cached(&format!(
+                    "INSERT OR IGNORE INTO archive (owner, seq, with_bare, with_resource, bytes)
+                     SELECT o, seq, w, r, n FROM ({PENDING})
                      -- Not for an account deleted since (by another process).
                      WHERE o IN (SELECT id FROM archive_owners)
-                     ORDER BY 1, 2",
-                )?
+                     ORDER BY 1, 2"
+                ))?
                 .execute(params![from, up_to])?;
+            // Another process may have indexed some of this process's
+            // writes (`rookery deluser`) since.
+            if self.archives.tally_complete && from == self.archives.indexed {
+                for (owner, added) in &self.archives.tally {
+                    grow(&self.db, *owner, added.messages as i64, added.bytes as i64)?;
+                }
+            } else {
+                self.db
+                    .prepare_cached(&format!(
+                        "UPDATE archive_owners
+                         SET messages = archive_owners.messages + e.added,
+                             bytes = archive_owners.bytes + e.added_bytes
+                         FROM (SELECT o, COUNT(*) AS added, SUM(n) AS added_bytes
+                               FROM ({PENDING}) GROUP BY o) AS e
+                         WHERE archive_owners.id = e.o"
+                    ))?
+                    .execute(params![from, up_to])?;
+            }
             self.db
                 .prepare_cached("UPDATE archive_indexed SET up_to = MAX(up_to, ?1)")?
                 .execute(params![up_to])?;
@@ -379,6 +407,8 @@ impl SqliteStorage {
         self.archives.indexed = up_to;
         self.archives.pending = 0;
         self.archives.pending_bytes = 0;
+        self.archives.tally.clear();
+        self.archives.tally_complete = true;
         // Archives deleted since by another process (the only way they go
         // unseen here) are no longer written to: what was archived for
         // them got no entries above. Looked for only after such a commit.
@@ -392,7 +422,7 @@ impl SqliteStorage {
                 .prepare_cached("SELECT 1 FROM archive_owners WHERE id = ?1")?;
             let mut gone = Vec::new();
             for (key, owner) in &self.archives.owners {
-                if !exists.exists([owner.id])? {
+                if !exists.exists([owner])? {
                     gone.push(key.clone());
                 }
             }
@@ -402,22 +432,34 @@ impl SqliteStorage {
             }
             self.archives.data_version = version;
         }
-        let (max, max_bytes) = self.archives.caps;
-        for key in std::mem::take(&mut self.archives.over) {
-            let Some(Owner { id, mut size }) = self.archives.owners.get(&key).copied() else {
-                continue;
-            };
-            while size.messages > 1 && (size.messages > max as u64 || size.bytes > max_bytes as u64)
-            {
-                let excess = size.messages.saturating_sub(max as u64).max(1);
-                let dropped = self.drop_oldest(id, excess.min(size.messages - 1))?;
+        // Not before this process has archived: the caps come with the
+        // writes.
+        let Some((max, max_bytes)) = self.archives.caps else {
+            return Ok(());
+        };
+        let (max, max_bytes) = (
+            max.min(i64::MAX as usize) as i64,
+            max_bytes.min(i64::MAX as usize) as i64,
+        );
+        let over: Vec<(i64, i64, i64)> = self
+            .db
+            .prepare_cached(
+                "SELECT id, messages, bytes FROM archive_owners WHERE messages > ?1 OR bytes > ?2",
+            )?
+            .query_map(params![max, max_bytes], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        for (id, mut messages, mut bytes) in over {
+            while messages > 1 && (messages > max || bytes > max_bytes) {
+                let excess = (messages - max).max(1);
+                let dropped = self.drop_oldest(id, excess.min(messages - 1) as u64)?;
                 if dropped.messages == 0 {
                     break;
                 }
-                size.messages -= dropped.messages;
-                size.bytes = size.bytes.saturating_sub(dropped.bytes);
+                messages -= dropped.messages as i64;
+                bytes -= dropped.bytes as i64;
             }
-            self.archives.owners.insert(key, Owner { id, size });
         }
         Ok(())
     }
@@ -460,9 +502,9 @@ impl SqliteStorage {
         Ok(false)
     }
 
-    /// The account's archive, its number given and its size counted
-    /// once and remembered; `None` if the account does not exist.
-    fn archive_owner(&mut self, domain: &str, username: &str) -> rusqlite::Result<Option<Owner>> {
+    /// The number of the account's archive, given at its first message
+    /// and remembered; `None` if the account does not exist.
+    fn archive_owner(&mut self, domain: &str, username: &str) -> rusqlite::Result<Option<i64>> {
         let key = (domain.to_owned(), username.to_owned());
         if let Some(owner) = self.archives.owners.get(&key) {
             return Ok(Some(*owner));
@@ -476,28 +518,11 @@ impl SqliteStorage {
                                              WHERE domain = ?1 AND username = ?2)",
             )?
             .execute(params![domain, username])?;
-        let Some(id) = owner_id(&self.db, domain, username)? else {
-            return Ok(None);
-        };
-        // Counted over entries alone.
-        if self.archives.pending > 0 {
-            self.index_pending()?;
+        let owner = owner_id(&self.db, domain, username)?;
+        if let Some(id) = owner {
+            self.archives.owners.insert(key, id);
         }
-        let (messages, bytes): (i64, i64) = self
-            .db
-            .prepare_cached(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(m.stanza AS BLOB))), 0)
-                 FROM archive a JOIN archive_messages m ON m.seq = a.seq
-                 WHERE a.owner = ?1",
-            )?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        let size = Size {
-            messages: messages as u64,
-            bytes: bytes as u64,
-        };
-        let owner = Owner { id, size };
-        self.archives.owners.insert(key, owner);
-        Ok(Some(owner))
+        Ok(owner)
     }
 
     /// Remove the `n` oldest entries of archive `owner`, and the texts of
@@ -506,9 +531,7 @@ impl SqliteStorage {
         let dropped: Vec<(i64, String, i64)> = self
             .db
             .prepare_cached(
-                "SELECT a.seq, a.with_bare, COALESCE(LENGTH(CAST(m.stanza AS BLOB)), 0)
-                 FROM archive a LEFT JOIN archive_messages m ON m.seq = a.seq
-                 WHERE a.owner = ?1 ORDER BY a.seq LIMIT ?2",
+                "SELECT seq, with_bare, bytes FROM archive WHERE owner = ?1 ORDER BY seq LIMIT ?2",
             )?
             .query_map(params![owner, n as i64], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -520,6 +543,12 @@ impl SqliteStorage {
         };
         let entries: Vec<(i64, String)> = dropped.into_iter().map(|(s, w, _)| (s, w)).collect();
         forget_entries(&self.db, owner, &entries)?;
+        grow(
+            &self.db,
+            owner,
+            -(size.messages as i64),
+            -(size.bytes as i64),
+        )?;
         Ok(size)
     }
 
@@ -624,32 +653,30 @@ impl SqliteStorage {
         // again.
         let mut last = cursor;
         let visited_all = owners.len() < 100;
-        let mut shrunk = HashSet::new();
+        let before = before.min(i64::MAX as u64) as i64;
         for owner in owners {
-            let left = max - expired;
-            let n = tx
+            let left = (max - expired) as i64;
+            let (n, bytes): (i64, i64) = tx
                 .prepare_cached(
+                    "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM (
+                         SELECT bytes FROM archive WHERE owner = ?1 AND seq < ?2
+                         ORDER BY seq LIMIT ?3)",
+                )?
+                .query_row(params![owner, before, left], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            if n > 0 {
+                tx.prepare_cached(
                     "DELETE FROM archive WHERE owner = ?1 AND seq IN (
                          SELECT seq FROM archive WHERE owner = ?1 AND seq < ?2
                          ORDER BY seq LIMIT ?3)",
                 )?
-                .execute(params![
-                    owner,
-                    before.min(i64::MAX as u64) as i64,
-                    left as i64
-                ])?;
-            expired += n;
-            if n > 0 {
-                shrunk.insert(owner);
+                .execute(params![owner, before, left])?;
+                grow(&tx, owner, -n, -bytes)?;
             }
+            expired += n as usize;
             if expired == max {
                 break;
             }
             last = Some(owner);
-        }
-        // Their sizes are counted again when next written to.
-        if !shrunk.is_empty() {
-            self.archives.owners.retain(|_, o| !shrunk.contains(&o.id));
         }
         // Texts go by number alone: the entries still naming them (of
         // accounts not visited yet) are expired too, and no longer read.
@@ -657,7 +684,7 @@ impl SqliteStorage {
             "DELETE FROM archive_messages WHERE seq IN (
                  SELECT seq FROM archive_messages WHERE seq < ?1 LIMIT ?2)",
         )?
-        .execute(params![before.min(i64::MAX as u64) as i64, max as i64])?;
+        .execute(params![before, max as i64])?;
         tx.commit()?;
         let more = expired == max || !visited_all;
         // Past the last account, the next round starts from the first.
@@ -671,6 +698,16 @@ fn owner_id(db: &Connection, domain: &str, username: &str) -> rusqlite::Result<O
     db.prepare_cached("SELECT id FROM archive_owners WHERE domain = ?1 AND username = ?2")?
         .query_row(params![domain, username], |r| r.get(0))
         .optional()
+}
+
+/// Archive `owner` holds `messages` more messages of `bytes` more bytes
+/// (or fewer, if negative).
+fn grow(db: &Connection, owner: i64, messages: i64, bytes: i64) -> rusqlite::Result<()> {
+    db.prepare_cached(
+        "UPDATE archive_owners SET messages = messages + ?2, bytes = bytes + ?3 WHERE id = ?1",
+    )?
+    .execute(params![owner, messages, bytes])?;
+    Ok(())
 }
 
 /// Delete the account's archive: its entries, the texts no other archive

@@ -710,6 +710,9 @@ mod tests {
         s.index_pending().unwrap();
         assert_eq!(entries(&s, "nurse"), [3_000_000]);
         assert_eq!(entries(&s, "juliet"), [1_000_000, 2_000_000]);
+        // Sizes counted once, by the migration and the entries made since.
+        assert_eq!(size(&s, "juliet"), (2, 2 * "<message/>".len() as i64));
+        assert_eq!(size(&s, "nurse"), (1, "<message/>".len() as i64));
     }
 
     fn load(s: &mut SqliteStorage, user: &str) -> StorageAnswer {
@@ -1237,6 +1240,33 @@ mod tests {
         assert_eq!(page(&mut s, all), Some((ids(3..=4), true)));
     }
 
+    #[test]
+    fn an_archives_size_is_kept_across_a_restart_without_counting_it_again() {
+        let (dir, s) = archive_of(3);
+        drop(s);
+        let mut s = SqliteStorage::open(dir.path()).unwrap();
+        // Each stanza of archive_of is 33 bytes.
+        assert_eq!(size(&s, "juliet"), (3, 3 * 33));
+        archive(&mut s, 4, "romeo@localhost", 2);
+        let all = rookery_core::ArchiveQuery {
+            max: 10,
+            max_bytes: 1 << 20,
+            ..Default::default()
+        };
+        assert_eq!(page(&mut s, all), Some((ids(3..=4), true)));
+        assert_eq!(size(&s, "juliet"), (2, 2 * 33));
+    }
+
+    /// The size kept beside `username`'s archive: messages and bytes.
+    fn size(s: &SqliteStorage, username: &str) -> (i64, i64) {
+        s.db.query_row(
+            "SELECT messages, bytes FROM archive_owners WHERE username = ?1",
+            [username],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    }
+
     /// Entries in the keyed table for `username`.
     fn entries(s: &SqliteStorage, username: &str) -> Vec<u64> {
         s.db.prepare(
@@ -1320,6 +1350,9 @@ mod tests {
         server.index_pending().unwrap();
         assert!(entries(&server, "juliet").is_empty());
         assert_eq!(entries(&server, "romeo"), [1, 2, 3]);
+        // Counted once, though the command line made two of them.
+        let hi = "<message><body>hi</body></message>".len() as i64;
+        assert_eq!(size(&server, "romeo"), (3, 3 * hi));
         // Once indexing has seen the old one gone, the new one archives.
         let sent = server.execute(&chat(4, "juliet@localhost", "romeo@localhost"));
         assert_eq!(sent, StorageAnswer::Written);
