@@ -90,7 +90,8 @@ pub enum StorageRequest {
     /// XEP-0313: keep a message as number `seq` (see [`ArchiveQuery`])
     /// in the archive of each of `archives` (an account, and the other
     /// party as a bare JID and resource), and drop each one's oldest
-    /// messages past `max_messages`. Answered with `Written`.
+    /// messages past `max_messages` or `max_bytes`. Answered with
+    /// `Written`.
     ArchiveMessage {
         seq: u64,
         stanza: String,

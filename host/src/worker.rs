@@ -38,27 +38,31 @@ fn execute_all(storage: &mut dyn Storage, queries: &[StorageRequest]) -> Vec<Sto
 struct Failures {
     last: Option<Instant>,
     unreported: usize,
+    latest: String,
 }
 
 impl Failures {
-    /// The line to log for a batch's answers at `now`, if any.
+    /// The line to log after a batch's answers at `now`, if any: what
+    /// failed since the last line, once a second has passed since it.
     fn report(&mut self, answers: &[StorageAnswer], now: Instant) -> Option<String> {
-        let mut failed = answers.iter().filter_map(|a| match a {
-            StorageAnswer::Failed(why) => Some(why),
-            _ => None,
-        });
-        let why = failed.next()?;
-        self.unreported += 1 + failed.count();
-        if self
-            .last
-            .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
+        for answer in answers {
+            if let StorageAnswer::Failed(why) = answer {
+                self.unreported += 1;
+                self.latest.clone_from(why);
+            }
+        }
+        if self.unreported == 0
+            || self
+                .last
+                .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
         {
             return None;
         }
         self.last = Some(now);
         let n = std::mem::take(&mut self.unreported);
         Some(format!(
-            "{n} storage queries failed since the last report, one with: {why}"
+            "{n} storage queries failed since the last report, the latest with: {}",
+            self.latest
         ))
     }
 }
@@ -203,20 +207,21 @@ mod tests {
         let mut failures = Failures::default();
         let start = Instant::now();
         let full = || StorageAnswer::Failed("database or disk is full".into());
-        assert_eq!(failures.report(&[StorageAnswer::Written], start), None);
+        let ok = StorageAnswer::Written;
+        assert_eq!(failures.report(&[ok.clone()], start), None);
         assert_eq!(
-            failures.report(&[full(), StorageAnswer::Written], start).as_deref(),
-            Some("1 storage queries failed since the last report, one with: database or disk is full")
+            failures.report(&[full(), ok.clone()], start).as_deref(),
+            Some("1 storage queries failed since the last report, the latest with: database or disk is full")
         );
+        let later = start + Duration::from_millis(500);
+        assert_eq!(failures.report(&[full(), full()], later), None);
+        // Told with the next batch a second on, failed or not.
         assert_eq!(
-            failures.report(&[full(), full()], start + Duration::from_millis(500)),
-            None
-        );
-        assert_eq!(
-            failures.report(&[full()], start + Duration::from_secs(1)).as_deref(),
-            Some("3 storage queries failed since the last report, one with: database or disk is full")
+            failures.report(&[ok], start + Duration::from_secs(1)).as_deref(),
+            Some("2 storage queries failed since the last report, the latest with: database or disk is full")
         );
     }
+
     use crate::storage::Account;
     use rookery_core::sasl::StoredCredentials;
 

@@ -11,10 +11,11 @@
 //! index serves queries by the other party. Numbers are stamps, so time
 //! bounds are key ranges too.
 //!
-//! Archiving is the hottest write there is, so it does no lookups of its
-//! own: which accounts exist, and how many messages each archive holds
-//! (for its cap), are remembered here once read. A message's text goes
-//! when no archive holds it any more, or when it expires.
+//! Archiving is the hottest write there is, so it does few lookups of its
+//! own: which accounts have an archive, and its number, are remembered
+//! here once read; how much each archive holds (for its caps) is kept
+//! beside its number, and grows as its entries are made. A message's
+//! text goes when no archive holds it any more, or when it expires.
 //!
 //! Nor does it write into the archives' keys one message at a time: each
 //! message's entries land in the pages of two accounts, so a commit of a
@@ -244,9 +245,9 @@ impl SqliteStorage {
     /// Keep a message once, naming each archive that holds it (those of
     /// accounts that exist; the first, the recipient's, unless it blocks
     /// the sender; those whose preferences storage is told to apply, if
-    /// they keep it). No savepoint: each statement is atomic by itself, and
-    /// what a failed one leaves (a text no archive holds, an archive over
-    /// its cap) goes with the next expiry or trim.
+    /// they keep it). No savepoint for the append: it is one statement,
+    /// and what a failure after it leaves (a text no archive holds) goes
+    /// with the next expiry.
     pub(super) fn archive_message(
         &mut self,
         seq: u64,
@@ -269,7 +270,11 @@ impl SqliteStorage {
             if prefs_of.contains(user) && !self.prefs_keep(domain, username, &party.0)? {
                 continue;
             }
-            holders.push((owner, party));
+            // A message has one entry in an archive, and two archives at
+            // most: sizes count what is named here.
+            if holders.len() < 2 && holders.iter().all(|(o, _)| *o != owner) {
+                holders.push((owner, party));
+            }
         }
         if holders.is_empty() {
             return Ok(());
@@ -306,29 +311,33 @@ impl SqliteStorage {
         if added == 0 {
             return Ok(());
         }
-        for (owner, (bare, resource)) in &holders {
-            if at_once {
-                let made = self
-                    .db
-                    .prepare_cached(
-                        "INSERT OR IGNORE INTO archive (owner, seq, with_bare, with_resource, bytes)
-                         SELECT ?1, ?2, ?3, ?4, ?5
-                         WHERE EXISTS (SELECT 1 FROM archive_owners WHERE id = ?1)",
-                    )?
-                    .execute(params![owner, seq, bare, resource, stanza.len() as i64])?;
-                grow(&self.db, *owner, made as i64, (made * stanza.len()) as i64)?;
-            } else {
-                self.archives.pending += 1;
-                self.archives.pending_bytes += stanza.len();
-                let added = self.archives.tally.entry(*owner).or_default();
-                added.messages += 1;
-                added.bytes += stanza.len() as u64;
-            }
+        if at_once {
+            // Entries and sizes together, and trimmed at once.
+            return self.atomically(|s| {
+                for (owner, (bare, resource)) in &holders {
+                    let made = s
+                        .db
+                        .prepare_cached(
+                            "INSERT OR IGNORE INTO archive
+                             (owner, seq, with_bare, with_resource, bytes)
+                             SELECT ?1, ?2, ?3, ?4, ?5
+                             WHERE EXISTS (SELECT 1 FROM archive_owners WHERE id = ?1)",
+                        )?
+                        .execute(params![owner, seq, bare, resource, stanza.len() as i64])?;
+                    grow(&s.db, *owner, made as i64, (made * stanza.len()) as i64)?;
+                    s.trim(*owner)?;
+                }
+                Ok(())
+            });
         }
-        let due =
-            self.archives.pending >= INDEX_AT || self.archives.pending_bytes >= INDEX_AT_BYTES;
-        // Made at once, an entry may take its archive past a cap now.
-        if due || at_once {
+        for (owner, _) in &holders {
+            self.archives.pending += 1;
+            self.archives.pending_bytes += stanza.len();
+            let added = self.archives.tally.entry(*owner).or_default();
+            added.messages += 1;
+            added.bytes += stanza.len() as u64;
+        }
+        if self.archives.pending >= INDEX_AT || self.archives.pending_bytes >= INDEX_AT_BYTES {
             self.index_pending()?;
         }
         Ok(())
@@ -361,6 +370,8 @@ impl SqliteStorage {
             .prepare_cached("SELECT MAX(seq) FROM archive_messages")?
             .query_row([], |r| r.get(0))?;
         let up_to = up_to.unwrap_or(0).max(from);
+        // The archives that grew, to be held to their caps.
+        let mut grown: Vec<i64> = Vec::new();
         if up_to > from {
             // The entries, and their sums for each archive's size, of
             // the same messages.
@@ -372,7 +383,7 @@ impl SqliteStorage {
                 UNION ALL
                 SELECT b_id, seq, b_with, b_resource, LENGTH(CAST(stanza AS BLOB))
                 FROM archive_messages
-                WHERE seq > ?1 AND seq <= ?2 AND b_id IS NOT NULL";
+                WHERE seq > ?1 AND seq <= ?2 AND b_id IS NOT NULL AND b_id IS NOT a_id";
             self.db
                 .prepare_cached(&format!(
                     "INSERT OR IGNORE INTO archive (owner, seq, with_bare, with_resource, bytes)
@@ -384,10 +395,11 @@ impl SqliteStorage {
                 .execute(params![from, up_to])?;
             // Another process may have indexed some of this process's
             // writes (`rookery deluser`) since.
-            if self.archives.tally_complete && from == self.archives.indexed {
+            grown = if self.archives.tally_complete && from == self.archives.indexed {
                 for (owner, added) in &self.archives.tally {
                     grow(&self.db, *owner, added.messages as i64, added.bytes as i64)?;
                 }
+                self.archives.tally.keys().copied().collect()
             } else {
                 self.db
                     .prepare_cached(&format!(
@@ -396,10 +408,12 @@ impl SqliteStorage {
                              bytes = archive_owners.bytes + e.added_bytes
                          FROM (SELECT o, COUNT(*) AS added, SUM(n) AS added_bytes
                                FROM ({PENDING}) GROUP BY o) AS e
-                         WHERE archive_owners.id = e.o"
+                         WHERE archive_owners.id = e.o
+                         RETURNING id"
                     ))?
-                    .execute(params![from, up_to])?;
-            }
+                    .query_map(params![from, up_to], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?
+            };
             self.db
                 .prepare_cached("UPDATE archive_indexed SET up_to = MAX(up_to, ?1)")?
                 .execute(params![up_to])?;
@@ -432,8 +446,20 @@ impl SqliteStorage {
             }
             self.archives.data_version = version;
         }
-        // Not before this process has archived: the caps come with the
-        // writes.
+        grown.sort_unstable();
+        for owner in grown {
+            self.trim(owner)?;
+        }
+        Ok(())
+    }
+
+    /// Hold archive `owner` to the caps of this process's last write
+    /// (none before it): its oldest go until both hold, the newest always
+    /// stays, and at most [`INDEX_AT`] go at once (the rest with its next
+    /// growth), however far a lowered cap leaves it. Only archives that
+    /// grow are trimmed: one an operator's lower cap finds over it keeps
+    /// what it has until its next message.
+    fn trim(&mut self, owner: i64) -> rusqlite::Result<()> {
         let Some((max, max_bytes)) = self.archives.caps else {
             return Ok(());
         };
@@ -441,27 +467,45 @@ impl SqliteStorage {
             max.min(i64::MAX as usize) as i64,
             max_bytes.min(i64::MAX as usize) as i64,
         );
-        let over: Vec<(i64, i64, i64)> = self
+        let within = |(messages, bytes): (i64, i64)| messages <= max && bytes <= max_bytes;
+        let Some(mut kept) = size(&self.db, owner)? else {
+            return Ok(());
+        };
+        if within(kept) {
+            return Ok(());
+        }
+        let budget = (kept.0 - 1).min(INDEX_AT as i64);
+        let oldest: Vec<(i64, String, i64)> = self
             .db
             .prepare_cached(
-                "SELECT id, messages, bytes FROM archive_owners WHERE messages > ?1 OR bytes > ?2",
+                "SELECT seq, with_bare, bytes FROM archive WHERE owner = ?1 ORDER BY seq LIMIT ?2",
             )?
-            .query_map(params![max, max_bytes], |r| {
+            .query_map(params![owner, budget], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
-        for (id, mut messages, mut bytes) in over {
-            while messages > 1 && (messages > max || bytes > max_bytes) {
-                let excess = (messages - max).max(1);
-                let dropped = self.drop_oldest(id, excess.min(messages - 1) as u64)?;
-                if dropped.messages == 0 {
-                    break;
-                }
-                messages -= dropped.messages as i64;
-                bytes -= dropped.bytes as i64;
-            }
+        if (oldest.len() as i64) < budget {
+            // Fewer entries than counted: trim by what is there.
+            kept = self
+                .db
+                .prepare_cached(
+                    "UPDATE archive_owners SET (messages, bytes) =
+                         (SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM archive WHERE owner = ?1)
+                     WHERE id = ?1 RETURNING messages, bytes",
+                )?
+                .query_row([owner], |r| Ok((r.get(0)?, r.get(1)?)))?;
         }
-        Ok(())
+        let before = kept;
+        let mut dropped = Vec::new();
+        for (seq, with, n) in oldest {
+            if within(kept) || kept.0 <= 1 {
+                break;
+            }
+            kept = (kept.0 - 1, kept.1 - n);
+            dropped.push((seq, with));
+        }
+        forget_entries(&self.db, owner, &dropped)?;
+        grow(&self.db, owner, kept.0 - before.0, kept.1 - before.1)
     }
 
     /// Whether the account's archiving preferences keep a message with
@@ -523,33 +567,6 @@ impl SqliteStorage {
             self.archives.owners.insert(key, id);
         }
         Ok(owner)
-    }
-
-    /// Remove the `n` oldest entries of archive `owner`, and the texts of
-    /// those messages that no other archive holds; how much went.
-    fn drop_oldest(&self, owner: i64, n: u64) -> rusqlite::Result<Size> {
-        let dropped: Vec<(i64, String, i64)> = self
-            .db
-            .prepare_cached(
-                "SELECT seq, with_bare, bytes FROM archive WHERE owner = ?1 ORDER BY seq LIMIT ?2",
-            )?
-            .query_map(params![owner, n as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        let size = Size {
-            messages: dropped.len() as u64,
-            bytes: dropped.iter().map(|(_, _, b)| *b as u64).sum(),
-        };
-        let entries: Vec<(i64, String)> = dropped.into_iter().map(|(s, w, _)| (s, w)).collect();
-        forget_entries(&self.db, owner, &entries)?;
-        grow(
-            &self.db,
-            owner,
-            -(size.messages as i64),
-            -(size.bytes as i64),
-        )?;
-        Ok(size)
     }
 
     /// A page of the account's archive; `None` if a bound is not in it.
@@ -679,7 +696,8 @@ impl SqliteStorage {
             last = Some(owner);
         }
         // Texts go by number alone: the entries still naming them (of
-        // accounts not visited yet) are expired too, and no longer read.
+        // accounts not visited yet) are expired too. No page shows them;
+        // they count in their archive's size until expiry visits it.
         tx.prepare_cached(
             "DELETE FROM archive_messages WHERE seq IN (
                  SELECT seq FROM archive_messages WHERE seq < ?1 LIMIT ?2)",
@@ -697,6 +715,13 @@ impl SqliteStorage {
 fn owner_id(db: &Connection, domain: &str, username: &str) -> rusqlite::Result<Option<i64>> {
     db.prepare_cached("SELECT id FROM archive_owners WHERE domain = ?1 AND username = ?2")?
         .query_row(params![domain, username], |r| r.get(0))
+        .optional()
+}
+
+/// What archive `owner` holds, as kept beside it: messages and bytes.
+fn size(db: &Connection, owner: i64) -> rusqlite::Result<Option<(i64, i64)>> {
+    db.prepare_cached("SELECT messages, bytes FROM archive_owners WHERE id = ?1")?
+        .query_row([owner], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
 }
 

@@ -1257,6 +1257,43 @@ mod tests {
         assert_eq!(size(&s, "juliet"), (2, 2 * 33));
     }
 
+    #[test]
+    fn an_archive_counted_too_large_is_counted_again_rather_than_emptied() {
+        let (_dir, mut s) = archive_of(3);
+        s.index_pending().unwrap();
+        s.db.execute("UPDATE archive_owners SET messages = messages + 1000", [])
+            .unwrap();
+        archive(&mut s, 4, "romeo@localhost", 3);
+        s.index_pending().unwrap();
+        assert_eq!(entries(&s, "juliet"), ids(2..=4));
+        assert_eq!(size(&s, "juliet"), (3, 3 * 33));
+    }
+
+    #[test]
+    fn an_archive_named_twice_for_a_message_holds_it_once() {
+        let (_dir, mut s) = archive_of(0);
+        let juliet: jid::BareJid = "juliet@localhost".parse().unwrap();
+        let sent = s.execute(&StorageRequest::ArchiveMessage {
+            seq: 1_000_000,
+            archives: vec![
+                (
+                    juliet.clone(),
+                    ("juliet@localhost".into(), Some("balcony".into())),
+                ),
+                (juliet, ("juliet@localhost".into(), None)),
+            ],
+            unless_blocked: Vec::new(),
+            prefs_of: Vec::new(),
+            stanza: "<message><body>1</body></message>".into(),
+            max_messages: 1000,
+            max_bytes: 1 << 20,
+        });
+        assert_eq!(sent, StorageAnswer::Written);
+        s.index_pending().unwrap();
+        assert_eq!(entries(&s, "juliet"), ids(1..=1));
+        assert_eq!(size(&s, "juliet"), (1, 33));
+    }
+
     /// The size kept beside `username`'s archive: messages and bytes.
     fn size(s: &SqliteStorage, username: &str) -> (i64, i64) {
         s.db.query_row(
