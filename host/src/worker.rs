@@ -208,7 +208,7 @@ mod tests {
         let start = Instant::now();
         let full = || StorageAnswer::Failed("database or disk is full".into());
         let ok = StorageAnswer::Written;
-        assert_eq!(failures.report(&[ok.clone()], start), None);
+        assert_eq!(failures.report(std::slice::from_ref(&ok), start), None);
         assert_eq!(
             failures.report(&[full(), ok.clone()], start).as_deref(),
             Some("1 storage queries failed since the last report, the latest with: database or disk is full")
