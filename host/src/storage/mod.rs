@@ -71,6 +71,21 @@ pub struct SqliteStorage {
 
 const SCHEMA_VERSION: i64 = 10;
 
+/// Each step takes the schema one version up, in its own transaction: a
+/// database starts at the step after its version.
+const MIGRATIONS: [fn(&Connection) -> rusqlite::Result<()>; SCHEMA_VERSION as usize] = [
+    create_accounts,
+    roster::migrate_to_2,
+    offline::migrate_to_3,
+    offline::migrate_to_4,
+    roster::migrate_to_5,
+    documents::migrate_to_6,
+    archive::migrate_to_7,
+    archive::migrate_to_8,
+    roster::migrate_to_9,
+    archive::migrate_to_10,
+];
+
 /// Schema 1: accounts and their SCRAM keys.
 fn create_accounts(db: &Connection) -> rusqlite::Result<()> {
     db.execute_batch(
@@ -114,21 +129,7 @@ impl SqliteStorage {
                 v = version
             );
         }
-        // Each step takes the schema one version up, in its own
-        // transaction: a database starts at the step after its version.
-        let steps: [fn(&Connection) -> rusqlite::Result<()>; SCHEMA_VERSION as usize] = [
-            create_accounts,
-            roster::migrate_to_2,
-            offline::migrate_to_3,
-            offline::migrate_to_4,
-            roster::migrate_to_5,
-            documents::migrate_to_6,
-            archive::migrate_to_7,
-            archive::migrate_to_8,
-            roster::migrate_to_9,
-            archive::migrate_to_10,
-        ];
-        for step in &steps[version as usize..] {
+        for step in &MIGRATIONS[version as usize..] {
             step(&db)?;
         }
         let mut storage = SqliteStorage {
@@ -644,18 +645,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let db = Connection::open(dir.path().join("rookery.sqlite")).unwrap();
-            let steps: [fn(&Connection) -> rusqlite::Result<()>; 9] = [
-                create_accounts,
-                roster::migrate_to_2,
-                offline::migrate_to_3,
-                offline::migrate_to_4,
-                roster::migrate_to_5,
-                documents::migrate_to_6,
-                archive::migrate_to_7,
-                archive::migrate_to_8,
-                roster::migrate_to_9,
-            ];
-            for step in steps {
+            for step in &MIGRATIONS[..9] {
                 step(&db).unwrap();
             }
             // Message 1 indexed in Juliet's archive and in the nurse's,
@@ -685,27 +675,16 @@ mod tests {
             page(&mut s, with_romeo_on_the_balcony),
             Some((ids(1..=1), true))
         );
-        let all = rookery_core::ArchiveQuery {
-            max: 10,
-            max_bytes: 1 << 20,
-            ..Default::default()
-        };
-        assert_eq!(page(&mut s, all), Some((ids(1..=2), true)));
+        assert_eq!(page(&mut s, first_ten()), Some((ids(1..=2), true)));
         // A new nurse does not inherit the old one's archive.
         s.create_account(&Account::parse("nurse@localhost").unwrap(), &creds("pw"))
             .unwrap();
-        let sent = s.execute(&StorageRequest::ArchiveMessage {
-            seq: 3_000_000,
-            archives: vec![(
-                "nurse@localhost".parse().unwrap(),
-                ("juliet@localhost".into(), None),
-            )],
-            unless_blocked: Vec::new(),
-            prefs_of: Vec::new(),
-            stanza: "<message/>".into(),
-            max_messages: 1000,
-            max_bytes: 1 << 20,
-        });
+        let sent = s.execute(&archived(
+            3_000_000,
+            "nurse@localhost",
+            "juliet@localhost",
+            "<message/>",
+        ));
         assert_eq!(sent, StorageAnswer::Written);
         s.index_pending().unwrap();
         assert_eq!(entries(&s, "nurse"), [3_000_000]);
@@ -713,6 +692,20 @@ mod tests {
         // Sizes counted once, by the migration and the entries made since.
         assert_eq!(size(&s, "juliet"), (2, 2 * "<message/>".len() as i64));
         assert_eq!(size(&s, "nurse"), (1, "<message/>".len() as i64));
+    }
+
+    /// An archive write of `stanza`, numbered `seq`, into `user`'s
+    /// archive with `with`, under caps it does not reach.
+    fn archived(seq: u64, user: &str, with: &str, stanza: &str) -> StorageRequest {
+        StorageRequest::ArchiveMessage {
+            seq,
+            archives: vec![(user.parse().unwrap(), (with.into(), None))],
+            unless_blocked: Vec::new(),
+            prefs_of: Vec::new(),
+            stanza: stanza.into(),
+            max_messages: 1000,
+            max_bytes: 1 << 20,
+        }
     }
 
     fn load(s: &mut SqliteStorage, user: &str) -> StorageAnswer {
@@ -1088,18 +1081,7 @@ mod tests {
     #[test]
     fn only_archive_writes_alone_commit_without_waiting_for_the_disk() {
         let (_dir, mut s) = archive_of(0);
-        let chat = |n: u64| StorageRequest::ArchiveMessage {
-            seq: n,
-            archives: vec![(
-                "juliet@localhost".parse().unwrap(),
-                ("romeo@localhost".into(), None),
-            )],
-            unless_blocked: Vec::new(),
-            prefs_of: Vec::new(),
-            stanza: "<message><body>hi</body></message>".into(),
-            max_messages: 1000,
-            max_bytes: 1 << 20,
-        };
+        let chat = |n| archived(n, "juliet@localhost", "romeo@localhost", "<message/>");
         let away = StorageRequest::StoreLastActivity {
             user: "juliet@localhost".parse().unwrap(),
             at: 1,
@@ -1128,12 +1110,16 @@ mod tests {
         for n in 1..=5 {
             archive_within(&mut s, n, "romeo@localhost", (1000, 3 * 33));
         }
-        let all = rookery_core::ArchiveQuery {
+        assert_eq!(page(&mut s, first_ten()), Some((ids(3..=5), true)));
+    }
+
+    /// The first page of up to ten messages, whatever their size.
+    fn first_ten() -> rookery_core::ArchiveQuery {
+        rookery_core::ArchiveQuery {
             max: 10,
             max_bytes: 1 << 20,
             ..Default::default()
-        };
-        assert_eq!(page(&mut s, all), Some((ids(3..=5), true)));
+        }
     }
 
     fn page(s: &mut SqliteStorage, query: rookery_core::ArchiveQuery) -> Option<(Vec<u64>, bool)> {
@@ -1232,12 +1218,7 @@ mod tests {
     fn an_archive_past_its_cap_drops_its_oldest() {
         let (_dir, mut s) = archive_of(3);
         archive(&mut s, 4, "romeo@localhost", 2);
-        let all = rookery_core::ArchiveQuery {
-            max: 10,
-            max_bytes: 1 << 20,
-            ..Default::default()
-        };
-        assert_eq!(page(&mut s, all), Some((ids(3..=4), true)));
+        assert_eq!(page(&mut s, first_ten()), Some((ids(3..=4), true)));
     }
 
     #[test]
@@ -1248,12 +1229,7 @@ mod tests {
         // Each stanza of archive_of is 33 bytes.
         assert_eq!(size(&s, "juliet"), (3, 3 * 33));
         archive(&mut s, 4, "romeo@localhost", 2);
-        let all = rookery_core::ArchiveQuery {
-            max: 10,
-            max_bytes: 1 << 20,
-            ..Default::default()
-        };
-        assert_eq!(page(&mut s, all), Some((ids(3..=4), true)));
+        assert_eq!(page(&mut s, first_ten()), Some((ids(3..=4), true)));
         assert_eq!(size(&s, "juliet"), (2, 2 * 33));
     }
 
@@ -1498,20 +1474,10 @@ mod tests {
         assert_eq!(expire(&mut s, 2), expired(2, true));
         assert_eq!(expire(&mut s, 2), expired(1, false));
         assert_eq!(expire(&mut s, 2), expired(0, false));
-        let all = rookery_core::ArchiveQuery {
-            max: 10,
-            max_bytes: 1 << 20,
-            ..Default::default()
-        };
-        assert_eq!(page(&mut s, all), Some((ids(4..=5), true)));
+        assert_eq!(page(&mut s, first_ten()), Some((ids(4..=5), true)));
         // The count kept beside the archive followed: the cap of 3 keeps
         // the 2 left and the new one.
         archive(&mut s, 6, "romeo@localhost", 3);
-        let all = rookery_core::ArchiveQuery {
-            max: 10,
-            max_bytes: 1 << 20,
-            ..Default::default()
-        };
-        assert_eq!(page(&mut s, all), Some((ids(4..=6), true)));
+        assert_eq!(page(&mut s, first_ten()), Some((ids(4..=6), true)));
     }
 }
