@@ -59,6 +59,15 @@ impl Failures {
             return None;
         }
         self.last = Some(now);
+        self.line()
+    }
+
+    /// The line to log when storage stops, if anything failed unsaid.
+    fn report_at_end(&mut self) -> Option<String> {
+        (self.unreported > 0).then(|| self.line()).flatten()
+    }
+
+    fn line(&mut self) -> Option<String> {
         let n = std::mem::take(&mut self.unreported);
         Some(format!(
             "{n} storage queries failed since the last report, the latest with: {}",
@@ -100,7 +109,19 @@ impl Lane {
             .name(name.into())
             .spawn(move || {
                 let mut failures = Failures::default();
-                while let Ok(first) = incoming.recv() {
+                loop {
+                    // Awake once a second while idle, to tell what
+                    // failed last.
+                    let first = match incoming.recv_timeout(Duration::from_secs(1)) {
+                        Ok(first) => first,
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            if let Some(line) = failures.report(&[], Instant::now()) {
+                                crate::log!("{line}");
+                            }
+                            continue;
+                        }
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    };
                     let mut batch: Vec<_> = std::iter::once(first)
                         .chain(incoming.try_iter().take(group - 1))
                         .collect();
@@ -121,6 +142,9 @@ impl Lane {
                     // One event for the whole batch: the event loop
                     // handles it in one turn.
                     deliver(requests.into_iter().zip(answers).collect());
+                }
+                if let Some(line) = failures.report_at_end() {
+                    crate::log!("{line}");
                 }
             })?;
         Ok(Lane {
@@ -215,11 +239,21 @@ mod tests {
         );
         let later = start + Duration::from_millis(500);
         assert_eq!(failures.report(&[full(), full()], later), None);
-        // Told with the next batch a second on, failed or not.
+        // Told with the next batch a second on, failed or not (or with
+        // none, as an idle thread wakes each second).
         assert_eq!(
             failures.report(&[ok], start + Duration::from_secs(1)).as_deref(),
             Some("2 storage queries failed since the last report, the latest with: database or disk is full")
         );
+        assert_eq!(
+            failures.report(&[full()], start + Duration::from_secs(1)),
+            None
+        );
+        assert_eq!(
+            failures.report_at_end().as_deref(),
+            Some("1 storage queries failed since the last report, the latest with: database or disk is full")
+        );
+        assert_eq!(failures.report_at_end(), None);
     }
 
     use crate::storage::Account;

@@ -312,7 +312,8 @@ impl SqliteStorage {
             return Ok(());
         }
         if at_once {
-            // Entries and sizes together, and trimmed at once.
+            // Entries and sizes together, then trimmed (after every
+            // entry is made: a trim deletes a text no entry names).
             return self.atomically(|s| {
                 for (owner, (bare, resource)) in &holders {
                     let made = s
@@ -325,6 +326,8 @@ impl SqliteStorage {
                         )?
                         .execute(params![owner, seq, bare, resource, stanza.len() as i64])?;
                     grow(&s.db, *owner, made as i64, (made * stanza.len()) as i64)?;
+                }
+                for (owner, _) in &holders {
                     s.trim(*owner)?;
                 }
                 Ok(())
@@ -474,37 +477,62 @@ impl SqliteStorage {
         if within(kept) {
             return Ok(());
         }
-        let budget = (kept.0 - 1).min(INDEX_AT as i64);
-        let oldest: Vec<(i64, String, i64)> = self
-            .db
-            .prepare_cached(
-                "SELECT seq, with_bare, bytes FROM archive WHERE owner = ?1 ORDER BY seq LIMIT ?2",
-            )?
-            .query_map(params![owner, budget], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        if (oldest.len() as i64) < budget {
-            // Fewer entries than counted: trim by what is there.
-            kept = self
-                .db
-                .prepare_cached(
-                    "UPDATE archive_owners SET (messages, bytes) =
-                         (SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM archive WHERE owner = ?1)
-                     WHERE id = ?1 RETURNING messages, bytes",
-                )?
-                .query_row([owner], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        }
+        // The oldest, a few at a time from the key's start (as many as
+        // the message cap asks, then more while the byte cap does); a
+        // row is dropped only if a newer one follows it, so the newest
+        // always stays.
+        let mut oldest = self.db.prepare_cached(
+            "SELECT seq, with_bare, bytes FROM archive WHERE owner = ?1 AND seq > ?2
+             ORDER BY seq LIMIT ?3",
+        )?;
         let before = kept;
-        let mut dropped = Vec::new();
-        for (seq, with, n) in oldest {
-            if within(kept) || kept.0 <= 1 {
-                break;
+        let (mut dropped, mut dropped_bytes) = (Vec::new(), 0);
+        let (mut last, mut at_end) = (i64::MIN, false);
+        while !within(kept) && !at_end && dropped.len() < INDEX_AT {
+            let want = if kept.0 > max {
+                (kept.0 - max).min(256) as usize
+            } else {
+                16
+            };
+            let want = want.min(INDEX_AT - dropped.len());
+            let rows: Vec<(i64, String, i64)> = oldest
+                .query_map(params![owner, last, want as i64 + 1], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            at_end = rows.len() <= want;
+            if at_end {
+                // Near the newest, or the counter said more than the
+                // archive holds (it never should): trim by a count.
+                let (messages, bytes): (i64, i64) = self
+                    .db
+                    .prepare_cached(
+                        "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM archive WHERE owner = ?1",
+                    )?
+                    .query_row([owner], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                kept = (messages - dropped.len() as i64, bytes - dropped_bytes);
             }
-            kept = (kept.0 - 1, kept.1 - n);
-            dropped.push((seq, with));
+            let droppable = rows.len().min(want).min(rows.len().saturating_sub(1));
+            for (seq, with, n) in rows.into_iter().take(droppable) {
+                if within(kept) {
+                    break;
+                }
+                kept = (kept.0 - 1, kept.1 - n);
+                dropped_bytes += n;
+                last = seq;
+                dropped.push((seq, with));
+            }
         }
+        drop(oldest);
         forget_entries(&self.db, owner, &dropped)?;
+        if at_end {
+            self.db
+                .prepare_cached(
+                    "UPDATE archive_owners SET messages = ?2, bytes = ?3 WHERE id = ?1",
+                )?
+                .execute(params![owner, kept.0, kept.1])?;
+            return Ok(());
+        }
         grow(&self.db, owner, kept.0 - before.0, kept.1 - before.1)
     }
 

@@ -409,10 +409,15 @@ impl Storage for SqliteStorage {
         self.sync_later(false)?;
         // The archive entries made first are those of every message
         // archived before the deletion, whichever process archived it.
-        self.atomically(|s| {
+        let deleted = self.atomically(|s| {
             s.index_pending()?;
             s.delete_indexed(account)
-        })?;
+        });
+        if deleted.is_err() {
+            // The entries made in it were undone too.
+            self.archives.forget_all();
+        }
+        deleted?;
         self.archives.forget(&account.domain, &account.username);
         Ok(())
     }
@@ -1322,6 +1327,45 @@ mod tests {
         archive(&mut s, 3, "romeo@localhost", 1000);
         assert_eq!(entries(&s, "juliet"), ids(2..=4));
         assert_eq!(page(&mut s, all), Some((ids(2..=4), true)));
+    }
+
+    #[test]
+    fn a_message_below_the_mark_one_archive_trims_stays_in_the_other() {
+        let (_dir, mut s) = archive_of(1);
+        s.create_account(&Account::parse("romeo@localhost").unwrap(), &creds("pw"))
+            .unwrap();
+        s.index_pending().unwrap();
+        // Older than Juliet's only message, whose cap is one: hers drops
+        // it at once; Romeo's keeps it, text and all.
+        let sent = s.execute(&StorageRequest::ArchiveMessage {
+            seq: 500_000,
+            archives: vec![
+                (
+                    "juliet@localhost".parse().unwrap(),
+                    ("romeo@localhost".into(), None),
+                ),
+                (
+                    "romeo@localhost".parse().unwrap(),
+                    ("juliet@localhost".into(), None),
+                ),
+            ],
+            unless_blocked: Vec::new(),
+            prefs_of: Vec::new(),
+            stanza: "<message><body>early</body></message>".into(),
+            max_messages: 1,
+            max_bytes: 1 << 20,
+        });
+        assert_eq!(sent, StorageAnswer::Written);
+        assert_eq!(entries(&s, "juliet"), ids(1..=1));
+        let answer = s.execute(&StorageRequest::QueryArchive {
+            user: "romeo@localhost".parse().unwrap(),
+            query: first_ten(),
+        });
+        let StorageAnswer::Archive(Some((messages, true))) = answer else {
+            panic!("{answer:?}");
+        };
+        let stanzas: Vec<_> = messages.iter().map(|m| m.stanza.as_str()).collect();
+        assert_eq!(stanzas, ["<message><body>early</body></message>"]);
     }
 
     #[test]
