@@ -347,9 +347,8 @@ impl SqliteStorage {
     }
 
     /// Make the entries of every message past `archive_indexed`, in key
-    /// order, then trim the archives past a cap: their oldest go until
-    /// both caps hold (past the byte cap usually one or two); the newest
-    /// message always stays. All of it or none
+    /// order, then hold the archives that grew to their caps
+    /// ([`SqliteStorage::trim`]). All of it or none
     /// ([`SqliteStorage::atomically`]). The mark is read there, not
     /// remembered, and only ever moves on: another process
     /// (`rookery deluser`) may index too, and entries made once and
@@ -445,7 +444,7 @@ impl SqliteStorage {
             }
             drop(exists);
             for key in gone {
-                self.archives.forget(&key.0, &key.1);
+                self.archives.owners.remove(&key);
             }
             self.archives.data_version = version;
         }
@@ -701,23 +700,19 @@ impl SqliteStorage {
         let before = before.min(i64::MAX as u64) as i64;
         for owner in owners {
             let left = (max - expired) as i64;
-            let (n, bytes): (i64, i64) = tx
+            let gone: Vec<i64> = tx
                 .prepare_cached(
-                    "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM (
-                         SELECT bytes FROM archive WHERE owner = ?1 AND seq < ?2
-                         ORDER BY seq LIMIT ?3)",
-                )?
-                .query_row(params![owner, before, left], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            if n > 0 {
-                tx.prepare_cached(
                     "DELETE FROM archive WHERE owner = ?1 AND seq IN (
                          SELECT seq FROM archive WHERE owner = ?1 AND seq < ?2
-                         ORDER BY seq LIMIT ?3)",
+                         ORDER BY seq LIMIT ?3)
+                     RETURNING bytes",
                 )?
-                .execute(params![owner, before, left])?;
-                grow(&tx, owner, -n, -bytes)?;
+                .query_map(params![owner, before, left], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            if !gone.is_empty() {
+                grow(&tx, owner, -(gone.len() as i64), -gone.iter().sum::<i64>())?;
             }
-            expired += n as usize;
+            expired += gone.len();
             if expired == max {
                 break;
             }
